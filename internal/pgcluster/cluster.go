@@ -1,0 +1,326 @@
+// Package pgcluster starts and stops throwaway PostgreSQL clusters: initdb into a
+// temporary directory, postgres on a private unix socket and a free TCP port on
+// loopback. When the caller is root the server runs as the "postgres" OS user,
+// because PostgreSQL refuses to run as root. The test harness and `pgqgo demo`
+// both use it.
+package pgcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Options tune a new cluster. The zero value is a sensible default.
+type Options struct {
+	// BinDir holds initdb and postgres; found automatically when empty.
+	BinDir string
+	// Settings are extra postgresql.conf settings (name -> value).
+	Settings map[string]string
+	// KeepDir leaves the data directory behind after Stop (for debugging).
+	KeepDir bool
+}
+
+// Cluster is a running throwaway PostgreSQL server.
+type Cluster struct {
+	Dir       string // root temp dir: data/, socket, log
+	DataDir   string
+	SocketDir string
+	Port      int
+	BinDir    string
+	User      string // superuser name
+
+	cmd     *exec.Cmd
+	done    chan struct{}
+	waitErr error
+	keepDir bool
+}
+
+// FindBinDir locates PostgreSQL server binaries: pg_config --bindir,
+// then the newest /usr/lib/postgresql/*/bin, then PATH.
+func FindBinDir() (string, error) {
+	hasServer := func(dir string) bool {
+		for _, b := range []string{"initdb", "postgres"} {
+			if fi, err := os.Stat(filepath.Join(dir, b)); err != nil || fi.IsDir() {
+				return false
+			}
+		}
+		return true
+	}
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		if dir := strings.TrimSpace(string(out)); hasServer(dir) {
+			return dir, nil
+		}
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return pgMajor(dirs[i]) > pgMajor(dirs[j]) })
+	for _, d := range dirs {
+		if hasServer(d) {
+			return d, nil
+		}
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if d := filepath.Dir(p); hasServer(d) {
+			return d, nil
+		}
+	}
+	return "", errors.New("pgcluster: PostgreSQL server binaries (initdb, postgres) not found in pg_config --bindir, /usr/lib/postgresql/*/bin or PATH")
+}
+
+func pgMajor(binDir string) float64 {
+	v, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(binDir)), 64)
+	return v
+}
+
+// runAs describes the OS identity the server runs under.
+type runAs struct {
+	cred *syscall.Credential
+	uid  int
+	gid  int
+}
+
+func serverIdentity() (runAs, error) {
+	if os.Geteuid() != 0 {
+		return runAs{uid: -1, gid: -1}, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return runAs{}, fmt.Errorf("pgcluster: running as root needs the 'postgres' OS user to run the server: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return runAs{cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, uid: uid, gid: gid}, nil
+}
+
+func (r runAs) command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGINT}
+	if r.cred != nil {
+		cmd.SysProcAttr.Credential = r.cred
+	}
+	return cmd
+}
+
+func (r runAs) chown(path string) error {
+	if r.uid < 0 {
+		return nil
+	}
+	return os.Chown(path, r.uid, r.gid)
+}
+
+// Start creates and starts a new cluster. Stop it with Stop.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	bin := opts.BinDir
+	if bin == "" {
+		var err error
+		if bin, err = FindBinDir(); err != nil {
+			return nil, err
+		}
+	}
+	who, err := serverIdentity()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "pgqgo-cluster-")
+	if err != nil {
+		return nil, fmt.Errorf("pgcluster: temp dir: %w", err)
+	}
+	c := &Cluster{Dir: dir, DataDir: filepath.Join(dir, "data"), SocketDir: dir, BinDir: bin, User: "postgres", keepDir: opts.KeepDir, done: make(chan struct{})}
+	fail := func(err error) (*Cluster, error) {
+		if !opts.KeepDir {
+			os.RemoveAll(dir)
+		}
+		return nil, err
+	}
+	if err := who.chown(dir); err != nil {
+		return fail(fmt.Errorf("pgcluster: chown %s: %w", dir, err))
+	}
+	initdb := who.command(filepath.Join(bin, "initdb"), "-D", c.DataDir, "-U", c.User, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return fail(fmt.Errorf("pgcluster: initdb: %w\n%s", err, out))
+	}
+	if c.Port, err = freePort(); err != nil {
+		return fail(err)
+	}
+	settings := map[string]string{
+		"listen_addresses":          "127.0.0.1",
+		"port":                      strconv.Itoa(c.Port),
+		"unix_socket_directories":   dir,
+		"fsync":                     "off",
+		"synchronous_commit":        "off",
+		"full_page_writes":          "off",
+		"max_connections":           "300",
+		"shared_buffers":            "128MB",
+		"max_prepared_transactions": "10",
+		"log_min_messages":          "warning",
+		"logging_collector":         "off",
+	}
+	for k, v := range opts.Settings {
+		settings[k] = v
+	}
+	var conf strings.Builder
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&conf, "%s = '%s'\n", k, strings.ReplaceAll(settings[k], "'", "''"))
+	}
+	confPath := filepath.Join(c.DataDir, "postgresql.auto.conf")
+	if err := os.WriteFile(confPath, []byte(conf.String()), 0o600); err != nil {
+		return fail(fmt.Errorf("pgcluster: write config: %w", err))
+	}
+	if err := who.chown(confPath); err != nil {
+		return fail(err)
+	}
+	logPath := filepath.Join(dir, "postgres.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return fail(err)
+	}
+	if err := who.chown(logPath); err != nil {
+		return fail(err)
+	}
+	c.cmd = who.command(filepath.Join(bin, "postgres"), "-D", c.DataDir)
+	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
+	if err := c.cmd.Start(); err != nil {
+		logFile.Close()
+		return fail(fmt.Errorf("pgcluster: start postgres: %w", err))
+	}
+	go func() {
+		c.waitErr = c.cmd.Wait()
+		logFile.Close()
+		close(c.done)
+	}()
+	if err := c.waitReady(ctx, 60*time.Second); err != nil {
+		c.Stop()
+		log, _ := os.ReadFile(logPath)
+		return fail(fmt.Errorf("%w\n%s", err, log))
+	}
+	return c, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pgcluster: find free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (c *Cluster) waitReady(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		conn, err := pgconn.Connect(cctx, c.DSN("postgres"))
+		cancel()
+		if err == nil {
+			conn.Close(ctx)
+			return nil
+		}
+		select {
+		case <-c.done:
+			return fmt.Errorf("pgcluster: postgres exited during start-up: %v", c.waitErr)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pgcluster: postgres not ready after %s: %w", limit, err)
+		}
+	}
+}
+
+// DSN returns a libpq key=value connection string for database dbname.
+func (c *Cluster) DSN(dbname string) string {
+	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", c.SocketDir, c.Port, c.User, quoteDSNValue(dbname))
+}
+
+// quoteDSNValue quotes a value for a libpq key=value string.
+func quoteDSNValue(v string) string {
+	if v != "" && !strings.ContainsAny(v, " '\\\t\n") {
+		return v
+	}
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+}
+
+// Restart stops the server (fast shutdown) and starts it again on the same
+// port and data directory: for tests of reconnect behaviour.
+func (c *Cluster) Restart(ctx context.Context) error {
+	if err := c.shutdown(); err != nil {
+		return err
+	}
+	who, err := serverIdentity()
+	if err != nil {
+		return err
+	}
+	logFile, err := os.OpenFile(filepath.Join(c.Dir, "postgres.log"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	c.done = make(chan struct{})
+	c.cmd = who.command(filepath.Join(c.BinDir, "postgres"), "-D", c.DataDir)
+	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
+	if err := c.cmd.Start(); err != nil {
+		logFile.Close()
+		return fmt.Errorf("pgcluster: restart postgres: %w", err)
+	}
+	done := c.done
+	go func() {
+		c.waitErr = c.cmd.Wait()
+		logFile.Close()
+		close(done)
+	}()
+	return c.waitReady(ctx, 60*time.Second)
+}
+
+func (c *Cluster) shutdown() error {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return nil
+	}
+	select {
+	case <-c.done:
+		return nil
+	default:
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
+	select {
+	case <-c.done:
+		return nil
+	case <-time.After(30 * time.Second):
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGQUIT) // immediate shutdown
+	select {
+	case <-c.done:
+		return nil
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		return errors.New("pgcluster: postgres had to be killed")
+	}
+}
+
+// Stop shuts the server down and removes its directory.
+func (c *Cluster) Stop() error {
+	err := c.shutdown()
+	if !c.keepDir {
+		if rmErr := os.RemoveAll(c.Dir); err == nil {
+			err = rmErr
+		}
+	}
+	return err
+}

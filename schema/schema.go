@@ -1,0 +1,270 @@
+// Package schema holds pgqgo's `pgq` schema, PgQ 3.5's tables and SQL API in
+// plain SQL and PL/pgSQL, and installs or upgrades it in place.
+//
+// Layout of the embedded files:
+//
+//	sql/migrations/NNNN_*.sql  structure changes, applied once each, in order
+//	sql/functions/*.sql        one function (with its overloads) per file;
+//	                           reloaded whenever they change
+//	sql/roles.sql              pgq_reader, pgq_writer, pgq_admin
+//	sql/grants.sql             PgQ 3.5's grants
+//
+// The installed release, migration level and a checksum of the function code
+// are kept in pgq.pgqgo_schema, so installing the same release twice changes
+// nothing, and an older installation is upgraded by the migrations it lacks.
+package schema
+
+import (
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Release is the pgqgo release whose schema this package installs.
+const Release = "0.1.0"
+
+// APILevel is the PgQ API level the schema implements (pgq.version()).
+const APILevel = "3.5"
+
+//go:embed all:sql
+var files embed.FS
+
+// Migration is one numbered structure change.
+type Migration struct {
+	Number int
+	Name   string
+	SQL    string
+}
+
+// Migrations returns the embedded migrations in order.
+func Migrations() []Migration {
+	entries, err := fs.ReadDir(files, "sql/migrations")
+	if err != nil {
+		panic(err) // embedded at build time: cannot fail
+	}
+	var out []Migration
+	for _, e := range entries {
+		name := e.Name()
+		num, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
+		if err != nil || !strings.HasSuffix(name, ".sql") {
+			panic("schema: bad migration file name " + name)
+		}
+		body, _ := files.ReadFile(path.Join("sql/migrations", name))
+		out = append(out, Migration{Number: num, Name: strings.TrimSuffix(name, ".sql"), SQL: string(body)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Number < out[j].Number })
+	for i, m := range out {
+		if m.Number != i+1 {
+			panic(fmt.Sprintf("schema: migrations must be numbered 1..n without gaps; found %d at position %d", m.Number, i+1))
+		}
+	}
+	return out
+}
+
+// functionsSQL returns every function file, concatenated in name order.
+func functionsSQL() string {
+	entries, err := fs.ReadDir(files, "sql/functions")
+	if err != nil {
+		panic(err)
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		body, _ := files.ReadFile(path.Join("sql/functions", e.Name()))
+		b.Write(body)
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func mustRead(name string) string {
+	body, err := files.ReadFile(name)
+	if err != nil {
+		panic(err)
+	}
+	return string(body)
+}
+
+// codeChecksum identifies the function and grant code, so a reinstall of the
+// same release with unchanged code is a no-op.
+func codeChecksum() string {
+	h := sha256.New()
+	h.Write([]byte(functionsSQL()))
+	h.Write([]byte(mustRead("sql/grants.sql")))
+	h.Write([]byte(mustRead("sql/roles.sql")))
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Installed describes what a database holds.
+type Installed struct {
+	// HasPgq is true when a schema named pgq exists.
+	HasPgq bool
+	// Managed is true when that schema was installed by pgqgo.
+	Managed   bool
+	Release   string
+	Migration int
+	Checksum  string
+	// APILevel is pgq.version(), when callable.
+	APILevel string
+}
+
+// Querier is what Inspect needs: a connection, pool or transaction.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Inspect reports what is installed in the database.
+func Inspect(ctx context.Context, q Querier) (Installed, error) {
+	var in Installed
+	var hasVersion bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'pgq'),
+		to_regclass('pgq.pgqgo_schema') IS NOT NULL,
+		to_regprocedure('pgq.version()') IS NOT NULL`).Scan(&in.HasPgq, &in.Managed, &hasVersion)
+	if err != nil {
+		return in, fmt.Errorf("inspect pgq schema: %w", err)
+	}
+	if hasVersion {
+		if err := q.QueryRow(ctx, `SELECT pgq.version()`).Scan(&in.APILevel); err != nil {
+			return in, fmt.Errorf("read pgq.version(): %w", err)
+		}
+	}
+	if in.Managed {
+		err := q.QueryRow(ctx, `SELECT release, migration, checksum FROM pgq.pgqgo_schema`).
+			Scan(&in.Release, &in.Migration, &in.Checksum)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return in, fmt.Errorf("read pgq.pgqgo_schema: %w", err)
+		}
+	}
+	return in, nil
+}
+
+// ErrNotManaged is returned when the database has a pgq schema that pgqgo did
+// not install (for example Skytools' PgQ). pgqgo leaves it untouched.
+var ErrNotManaged = errors.New("database has a pgq schema that was not installed by pgqgo (Skytools PgQ?); it was left untouched")
+
+// ErrNewerSchema is returned when the database's schema is newer than this binary.
+var ErrNewerSchema = errors.New("installed pgq schema is newer than this pgqgo binary")
+
+// InstallOptions tune Install.
+type InstallOptions struct {
+	// DryRun computes and reports the plan without changing anything.
+	DryRun bool
+	// UpToMigration stops after this migration (0: all). Used by tests that
+	// build an older installation to upgrade.
+	UpToMigration int
+}
+
+// Result reports what Install did (or, with DryRun, would do).
+type Result struct {
+	Before  Installed
+	Release string
+	// Migration is the migration level after the install.
+	Migration int
+	// Steps are human-readable descriptions of the changes, in order.
+	Steps []string
+}
+
+// Changed reports whether the install changed (or would change) anything.
+func (r Result) Changed() bool { return len(r.Steps) > 0 }
+
+// Beginner starts transactions: *pgx.Conn, *pgxpool.Pool and pgx.Tx all are.
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// Install installs the pgq schema, or upgrades an older pgqgo installation in
+// place, in one transaction. Installing the same release again is a no-op.
+// It needs CREATE on the database (not superuser); the PgQ roles are created
+// when the installing role may create roles, and their grants skipped if not.
+func Install(ctx context.Context, db Beginner, opts InstallOptions) (Result, error) {
+	migrations := Migrations()
+	target := len(migrations)
+	if opts.UpToMigration > 0 && opts.UpToMigration < target {
+		target = opts.UpToMigration
+	}
+	res := Result{Release: Release, Migration: target}
+
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return res, fmt.Errorf("install: begin: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
+
+	// One installer at a time per database.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('pgqgo.install'))`); err != nil {
+		return res, fmt.Errorf("install: lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `SET LOCAL check_function_bodies = off; SET LOCAL client_min_messages = warning`); err != nil {
+		return res, fmt.Errorf("install: session settings: %w", err)
+	}
+	before, err := Inspect(ctx, tx)
+	if err != nil {
+		return res, err
+	}
+	res.Before = before
+	if before.HasPgq && !before.Managed {
+		return res, ErrNotManaged
+	}
+	if before.Migration > len(migrations) {
+		return res, fmt.Errorf("%w: database is at migration %d (release %s), this binary knows %d (release %s)",
+			ErrNewerSchema, before.Migration, before.Release, len(migrations), Release)
+	}
+	sum := codeChecksum()
+	if before.Managed && before.Migration >= target && before.Release == Release && before.Checksum == sum {
+		return res, nil // already installed: nothing to do
+	}
+
+	if !before.HasPgq {
+		res.Steps = append(res.Steps, "create roles pgq_reader, pgq_writer, pgq_admin if missing")
+	}
+	for _, m := range migrations[before.Migration:target] {
+		res.Steps = append(res.Steps, "apply migration "+m.Name)
+	}
+	res.Steps = append(res.Steps, "load functions and grants (release "+Release+")")
+	if opts.DryRun {
+		return res, nil
+	}
+
+	run := func(what, sql string) error {
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("install: %s: %w", what, err)
+		}
+		return nil
+	}
+	if err := run("roles", mustRead("sql/roles.sql")); err != nil {
+		return res, err
+	}
+	for _, m := range migrations[before.Migration:target] {
+		if err := run("migration "+m.Name, m.SQL); err != nil {
+			return res, err
+		}
+	}
+	if err := run("functions", functionsSQL()); err != nil {
+		return res, err
+	}
+	if err := run("grants", mustRead("sql/grants.sql")); err != nil {
+		return res, err
+	}
+	if err := run("insert dispatcher", `SELECT pgq._refresh_insert_dispatch()`); err != nil {
+		return res, err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO pgq.pgqgo_schema (release, migration, checksum) VALUES ($1, $2, $3)
+		ON CONFLICT (singleton) DO UPDATE SET release = excluded.release, migration = excluded.migration,
+			checksum = excluded.checksum, upgraded_at = now()`, Release, target, sum)
+	if err != nil {
+		return res, fmt.Errorf("install: record version: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return res, fmt.Errorf("install: commit: %w", err)
+	}
+	return res, nil
+}

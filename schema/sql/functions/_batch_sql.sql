@@ -1,0 +1,41 @@
+-- pgq._batch_sql(batch, extra condition): the query returning a batch's
+-- events in ev_id order: rows of the batch's event tables whose txid is
+-- visible in the end tick's snapshot and not in the start tick's, owned by
+-- nobody or by this subscription (retried events). The txid range bounds let
+-- the ev_txid indexes do the work. extra_where is trusted SQL from the caller.
+CREATE OR REPLACE FUNCTION pgq._batch_sql(i_batch_id bigint, i_extra_where text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    b      record;
+    v_tbl  text;
+    v_sql  text := '';
+    v_cond text;
+BEGIN
+    SELECT s.sub_id, prev.tick_snapshot AS prev_snap, cur.tick_snapshot AS cur_snap
+      INTO b
+      FROM pgq.subscription s
+      JOIN pgq.tick prev ON prev.tick_queue = s.sub_queue AND prev.tick_id = s.sub_last_tick
+      JOIN pgq.tick cur ON cur.tick_queue = s.sub_queue AND cur.tick_id = s.sub_next_tick
+     WHERE s.sub_batch = i_batch_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'batch not found';
+    END IF;
+    v_cond := ' where ev.ev_txid >= ' || txid_snapshot_xmin(b.prev_snap)
+           || ' and ev.ev_txid <= ' || txid_snapshot_xmax(b.cur_snap)
+           || ' and txid_visible_in_snapshot(ev.ev_txid, ' || quote_literal(b.cur_snap::text) || '::txid_snapshot)'
+           || ' and not txid_visible_in_snapshot(ev.ev_txid, ' || quote_literal(b.prev_snap::text) || '::txid_snapshot)'
+           || ' and (ev.ev_owner is null or ev.ev_owner = ' || b.sub_id || ')';
+    IF i_extra_where IS NOT NULL THEN
+        v_cond := v_cond || ' and (' || i_extra_where || ')';
+    END IF;
+    FOR v_tbl IN SELECT * FROM pgq.batch_event_tables(i_batch_id) LOOP
+        IF v_sql <> '' THEN
+            v_sql := v_sql || ' union all ';
+        END IF;
+        v_sql := v_sql || 'select ev.ev_id, ev.ev_time, ev.ev_txid, ev.ev_retry, ev.ev_type, ev.ev_data,'
+                       || ' ev.ev_extra1, ev.ev_extra2, ev.ev_extra3, ev.ev_extra4 from '
+                       || pgq.quote_fqname(v_tbl) || ' ev' || v_cond;
+    END LOOP;
+    RETURN v_sql || ' order by 1';
+END
+$$;

@@ -1,0 +1,21 @@
+-- pgq.force_tick(queue): make the next ticker() run tick this queue by moving
+-- its event sequence past ticker_max_count. Returns the last tick id before
+-- that tick: callers poll until the last tick id changes.
+CREATE OR REPLACE FUNCTION pgq.force_tick(i_queue_name text)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+    q      record;
+    v_tick bigint;
+BEGIN
+    SELECT queue_id, queue_event_seq, queue_ticker_max_count INTO q
+      FROM pgq.queue WHERE queue_name = i_queue_name;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT tick_id INTO v_tick FROM pgq.tick WHERE tick_queue = q.queue_id
+     ORDER BY tick_queue DESC, tick_id DESC LIMIT 1;
+    PERFORM pgq.seq_setval(q.queue_event_seq,
+                           pgq.seq_getval(q.queue_event_seq) + 2 * q.queue_ticker_max_count + 1001);
+    RETURN v_tick;
+END
+$$;

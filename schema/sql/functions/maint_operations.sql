@@ -1,0 +1,30 @@
+-- pgq.maint_operations(): the maintenance calls a ticker daemon should make
+-- now: step 1 for each queue whose rotation is due, step 2 (always), and any
+-- extra maintenance functions queues ask for (queue_extra_maint).
+CREATE OR REPLACE FUNCTION pgq.maint_operations(OUT func_name text, OUT func_arg text)
+RETURNS SETOF record LANGUAGE plpgsql AS $$
+DECLARE
+    q record;
+    f text;
+BEGIN
+    FOR q IN SELECT queue_name, queue_extra_maint, queue_switch_time, queue_rotation_period, queue_switch_step2
+               FROM pgq.queue ORDER BY queue_id
+    LOOP
+        IF q.queue_switch_step2 IS NOT NULL AND q.queue_switch_time + q.queue_rotation_period <= now() THEN
+            func_name := 'pgq.maint_rotate_tables_step1';
+            func_arg := q.queue_name;
+            RETURN NEXT;
+        END IF;
+        IF q.queue_extra_maint IS NOT NULL THEN
+            FOREACH f IN ARRAY q.queue_extra_maint LOOP
+                func_name := f;
+                func_arg := q.queue_name;
+                RETURN NEXT;
+            END LOOP;
+        END IF;
+    END LOOP;
+    func_name := 'pgq.maint_rotate_tables_step2';
+    func_arg := NULL;
+    RETURN NEXT;
+END
+$$;

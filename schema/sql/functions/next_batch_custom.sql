@@ -1,0 +1,73 @@
+-- pgq.next_batch_custom(queue, consumer, min_lag, min_count, min_interval):
+-- open the consumer's next batch: the events between its last tick and the
+-- next tick. With thresholds, the batch closes only at a tick that is at least
+-- min_lag old and ends a batch of min_count events or min_interval length.
+-- An open batch is returned again. batch_id is NULL when nothing is ready.
+CREATE OR REPLACE FUNCTION pgq.next_batch_custom(i_queue_name text, i_consumer_name text,
+        i_min_lag interval, i_min_count integer, i_min_interval interval,
+        OUT batch_id bigint, OUT cur_tick_id bigint, OUT prev_tick_id bigint,
+        OUT cur_tick_time timestamptz, OUT prev_tick_time timestamptz,
+        OUT cur_tick_event_seq bigint, OUT prev_tick_event_seq bigint)
+RETURNS record LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+    s      record;
+    v_next record;
+BEGIN
+    SELECT sb.sub_id, sb.sub_queue, sb.sub_consumer, sb.sub_last_tick, sb.sub_batch, sb.sub_next_tick,
+           t.tick_id AS last_tick_id, t.tick_time AS last_tick_time, t.tick_event_seq AS last_tick_seq
+      INTO s
+      FROM pgq.queue q
+      JOIN pgq.subscription sb ON sb.sub_queue = q.queue_id
+      JOIN pgq.consumer c ON c.co_id = sb.sub_consumer
+      LEFT JOIN pgq.tick t ON t.tick_queue = sb.sub_queue AND t.tick_id = sb.sub_last_tick
+     WHERE q.queue_name = i_queue_name AND c.co_name = i_consumer_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'Not subscriber to queue: %/%', i_queue_name, i_consumer_name;
+    END IF;
+    IF s.last_tick_id IS NULL THEN
+        RAISE EXCEPTION 'next_batch: consumer % on queue % has lost its position (tick % not found)',
+                        i_consumer_name, i_queue_name, s.sub_last_tick;
+    END IF;
+
+    IF s.sub_batch IS NOT NULL THEN
+        -- the batch is already open: hand it out again
+        SELECT t.tick_id, t.tick_time, t.tick_event_seq INTO v_next
+          FROM pgq.tick t WHERE t.tick_queue = s.sub_queue AND t.tick_id = s.sub_next_tick;
+    ELSIF i_min_count IS NULL AND i_min_interval IS NULL THEN
+        SELECT t.tick_id, t.tick_time, t.tick_event_seq INTO v_next
+          FROM pgq.tick t
+         WHERE t.tick_queue = s.sub_queue AND t.tick_id > s.sub_last_tick
+           AND (i_min_lag IS NULL OR t.tick_time <= now() - i_min_lag)
+         ORDER BY t.tick_queue, t.tick_id LIMIT 1;
+    ELSE
+        SELECT h.next_tick_id AS tick_id, h.next_tick_time AS tick_time, h.next_tick_seq AS tick_event_seq
+          INTO v_next
+          FROM pgq.find_tick_helper(s.sub_queue, s.last_tick_id, s.last_tick_time, s.last_tick_seq,
+                                    i_min_count, i_min_interval) h;
+        IF v_next.tick_id IS NOT NULL AND i_min_lag IS NOT NULL AND v_next.tick_time > now() - i_min_lag THEN
+            v_next := NULL;
+        END IF;
+    END IF;
+
+    IF v_next.tick_id IS NULL THEN
+        UPDATE pgq.subscription SET sub_active = now() WHERE sub_id = s.sub_id AND sub_consumer = s.sub_consumer;
+        RETURN;
+    END IF;
+
+    IF s.sub_batch IS NULL THEN
+        batch_id := nextval('pgq.batch_id_seq');
+        UPDATE pgq.subscription
+           SET sub_batch = batch_id, sub_next_tick = v_next.tick_id, sub_active = now()
+         WHERE sub_id = s.sub_id AND sub_consumer = s.sub_consumer;
+    ELSE
+        batch_id := s.sub_batch;
+        UPDATE pgq.subscription SET sub_active = now() WHERE sub_id = s.sub_id AND sub_consumer = s.sub_consumer;
+    END IF;
+    cur_tick_id := v_next.tick_id;
+    cur_tick_time := v_next.tick_time;
+    cur_tick_event_seq := v_next.tick_event_seq;
+    prev_tick_id := s.last_tick_id;
+    prev_tick_time := s.last_tick_time;
+    prev_tick_event_seq := s.last_tick_seq;
+END
+$$;

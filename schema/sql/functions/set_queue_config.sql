@@ -1,0 +1,33 @@
+-- pgq.set_queue_config(queue, param, value): change one queue setting. The
+-- parameter is named with or without its 'queue_' prefix: ticker_max_count,
+-- ticker_max_lag, ticker_idle_period, ticker_paused, rotation_period,
+-- external_ticker, and (beyond PgQ 3.5, which refuses them) disable_insert and
+-- per_tx_limit. The value is cast to the column's type. Returns 1.
+CREATE OR REPLACE FUNCTION pgq.set_queue_config(x_queue_name text, x_param_name text, x_param_value text)
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+    v_col  text := CASE WHEN x_param_name LIKE 'queue\_%' THEN x_param_name ELSE 'queue_' || x_param_name END;
+    v_type text;
+BEGIN
+    PERFORM 1 FROM pgq.queue WHERE queue_name = x_queue_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'No such event queue';
+    END IF;
+    v_type := CASE v_col
+        WHEN 'queue_ticker_max_count'   THEN 'integer'
+        WHEN 'queue_ticker_max_lag'     THEN 'interval'
+        WHEN 'queue_ticker_idle_period' THEN 'interval'
+        WHEN 'queue_ticker_paused'      THEN 'boolean'
+        WHEN 'queue_rotation_period'    THEN 'interval'
+        WHEN 'queue_external_ticker'    THEN 'boolean'
+        WHEN 'queue_disable_insert'     THEN 'boolean'
+        WHEN 'queue_per_tx_limit'       THEN 'integer'
+    END;
+    IF v_type IS NULL THEN
+        RAISE EXCEPTION 'cannot change parameter "%"', x_param_name;
+    END IF;
+    EXECUTE format('UPDATE pgq.queue SET %I = $1::%s WHERE queue_name = $2', v_col, v_type)
+      USING x_param_value, x_queue_name;
+    RETURN 1;
+END
+$$;
