@@ -33,7 +33,8 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pgq_writer') THEN
         GRANT EXECUTE ON FUNCTION
             pgq.current_event_table(text),
-            pgq.insert_event(text, text, text), pgq.insert_event(text, text, text, text, text, text, text)
+            pgq.insert_event(text, text, text), pgq.insert_event(text, text, text, text, text, text, text),
+            pgq.insert_event_bulk(text, text[], text[], text[], text[], text[], text[])
             TO pgq_writer;
     END IF;
 

@@ -1,7 +1,7 @@
 -- pgq.batch_event_tables(batch): the event tables that can hold the batch's
--- events: the current table, plus the previous one unless every transaction
--- that could have written there (txid below the last rotation's step-2 txid)
--- had finished before the batch's start tick.
+-- events, oldest first: the previous table unless every transaction that could
+-- have written there (txid below the last rotation's step-2 txid) had finished
+-- before the batch's start tick, then the current table.
 CREATE OR REPLACE FUNCTION pgq.batch_event_tables(x_batch_id bigint)
 RETURNS SETOF text LANGUAGE plpgsql AS $$
 DECLARE
@@ -17,9 +17,9 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'Cannot find data for batch %', x_batch_id;
     END IF;
-    RETURN NEXT b.queue_data_pfx || '_' || b.queue_cur_table;
-    IF b.queue_switch_step2 IS NULL OR b.start_xmin < b.queue_switch_step2 THEN
+    IF b.queue_switch_step2 IS NULL OR b.start_xmin <= b.queue_switch_step2 THEN
         RETURN NEXT b.queue_data_pfx || '_' || ((b.queue_cur_table + b.queue_ntables - 1) % b.queue_ntables);
     END IF;
+    RETURN NEXT b.queue_data_pfx || '_' || b.queue_cur_table;
 END
 $$;

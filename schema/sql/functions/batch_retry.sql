@@ -9,7 +9,7 @@ DECLARE
 BEGIN
     SELECT sub_id, sub_queue INTO s FROM pgq.subscription WHERE sub_batch = i_batch_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'batch not found';
+        RAISE EXCEPTION 'batch_retry: batch % not found', i_batch_id;
     END IF;
     EXECUTE 'INSERT INTO pgq.retry_queue (ev_retry_after, ev_queue, ev_id, ev_time, ev_txid, ev_owner, ev_retry,'
          || ' ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4)'

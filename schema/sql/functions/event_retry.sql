@@ -10,7 +10,7 @@ DECLARE
 BEGIN
     SELECT sub_id, sub_queue INTO s FROM pgq.subscription WHERE sub_batch = x_batch_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'batch not found';
+        RAISE EXCEPTION 'event not found';
     END IF;
     EXECUTE pgq._batch_sql(x_batch_id, 'ev.ev_id = ' || x_event_id) INTO ev;
     GET DIAGNOSTICS n = ROW_COUNT;

@@ -1,7 +1,8 @@
 -- pgq.get_batch_cursor(batch, cursor name, quick limit [, extra where]):
 -- open a cursor over the batch's events and return its first quick_limit
--- rows. When that many came back the cursor stays open (until transaction end)
--- for the caller to FETCH the rest; otherwise it is closed already.
+-- rows. The cursor stays open (until transaction end or CLOSE) for the caller
+-- to FETCH the rest; it is left open even when the batch was smaller, as PgQ
+-- 3.5 leaves it, so callers may close it unconditionally.
 CREATE OR REPLACE FUNCTION pgq.get_batch_cursor(i_batch_id bigint, i_cursor_name text, i_quick_limit integer,
         i_extra_where text,
         OUT ev_id bigint, OUT ev_time timestamptz, OUT ev_txid bigint, OUT ev_retry integer,
@@ -21,9 +22,6 @@ BEGIN
         v_count := v_count + 1;
         RETURN NEXT;
     END LOOP;
-    IF v_count < i_quick_limit THEN
-        CLOSE v_cur;
-    END IF;
 END
 $$;
 

@@ -21,21 +21,29 @@ DECLARE
     v_table integer;
     v_off   boolean;
     v_limit integer;
+    v_seq   text;
     v_id    bigint;
 BEGIN
-    SELECT q.queue_id, q.queue_cur_table, q.queue_disable_insert, q.queue_per_tx_limit
-      INTO v_qid, v_table, v_off, v_limit
+    SELECT q.queue_id, q.queue_cur_table, q.queue_disable_insert, q.queue_per_tx_limit, q.queue_event_seq
+      INTO v_qid, v_table, v_off, v_limit, v_seq
       FROM pgq.queue q WHERE q.queue_name = insert_event_raw.queue_name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'No such queue';
     END IF;
-    IF v_off THEN
-        RAISE EXCEPTION 'Insert into queue disallowed';
+    IF v_off OR v_limit IS NOT NULL OR insert_event_raw.ev_id IS NOT NULL THEN
+        -- the rare paths. Like PgQ 3.5, every attempt advances the event
+        -- sequence, even a refused one or one with its own id (retried and
+        -- copied events), so the ticker sees the activity.
+        v_id := nextval(v_seq);
+        IF v_off THEN
+            RAISE EXCEPTION 'Insert into queue disallowed';
+        END IF;
+        IF v_limit IS NOT NULL THEN
+            PERFORM pgq._count_tx_event(v_qid, insert_event_raw.queue_name, v_limit, v_txid);
+        END IF;
+        v_id := coalesce(insert_event_raw.ev_id, v_id);
     END IF;
-    IF v_limit IS NOT NULL THEN
-        PERFORM pgq._count_tx_event(v_qid, insert_event_raw.queue_name, v_limit, v_txid);
-    END IF;
-    v_id := pgq._insert_dispatch(v_qid, v_table, insert_event_raw.ev_id, insert_event_raw.ev_time, v_txid,
+    v_id := pgq._insert_dispatch(v_qid, v_table, v_id, insert_event_raw.ev_time, v_txid,
                 insert_event_raw.ev_owner, insert_event_raw.ev_retry, insert_event_raw.ev_type,
                 insert_event_raw.ev_data, insert_event_raw.ev_extra1, insert_event_raw.ev_extra2,
                 insert_event_raw.ev_extra3, insert_event_raw.ev_extra4);
@@ -46,7 +54,7 @@ BEGIN
                        ' RETURNING ev_id',
                        'event_' || v_qid || '_' || v_table, 'pgq.event_' || v_qid || '_id_seq')
            INTO v_id
-          USING insert_event_raw.ev_id, insert_event_raw.ev_time, v_txid, insert_event_raw.ev_owner,
+          USING v_id, insert_event_raw.ev_time, v_txid, insert_event_raw.ev_owner,
                 insert_event_raw.ev_retry, insert_event_raw.ev_type, insert_event_raw.ev_data,
                 insert_event_raw.ev_extra1, insert_event_raw.ev_extra2, insert_event_raw.ev_extra3,
                 insert_event_raw.ev_extra4;

@@ -1,11 +1,13 @@
 -- pgq.maint_operations(): the maintenance calls a ticker daemon should make
--- now: step 1 for each queue whose rotation is due, step 2 (always), and any
+-- now: step 1 for each queue whose rotation is due, step 2 when a switch is
+-- due or pending, and any
 -- extra maintenance functions queues ask for (queue_extra_maint).
 CREATE OR REPLACE FUNCTION pgq.maint_operations(OUT func_name text, OUT func_arg text)
 RETURNS SETOF record LANGUAGE plpgsql AS $$
 DECLARE
-    q record;
-    f text;
+    q       record;
+    f       text;
+    v_step2 boolean := false;
 BEGIN
     FOR q IN SELECT queue_name, queue_extra_maint, queue_switch_time, queue_rotation_period, queue_switch_step2
                FROM pgq.queue ORDER BY queue_id
@@ -13,7 +15,10 @@ BEGIN
         IF q.queue_switch_step2 IS NOT NULL AND q.queue_switch_time + q.queue_rotation_period <= now() THEN
             func_name := 'pgq.maint_rotate_tables_step1';
             func_arg := q.queue_name;
+            v_step2 := true;
             RETURN NEXT;
+        ELSIF q.queue_switch_step2 IS NULL THEN
+            v_step2 := true;
         END IF;
         IF q.queue_extra_maint IS NOT NULL THEN
             FOREACH f IN ARRAY q.queue_extra_maint LOOP
@@ -23,8 +28,10 @@ BEGIN
             END LOOP;
         END IF;
     END LOOP;
-    func_name := 'pgq.maint_rotate_tables_step2';
-    func_arg := NULL;
-    RETURN NEXT;
+    IF v_step2 THEN
+        func_name := 'pgq.maint_rotate_tables_step2';
+        func_arg := NULL;
+        RETURN NEXT;
+    END IF;
 END
 $$;

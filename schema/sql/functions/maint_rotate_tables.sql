@@ -20,7 +20,7 @@ BEGIN
     -- previous switch may still need the table that would be emptied
     PERFORM 1 FROM pgq.subscription s
       JOIN pgq.tick t ON t.tick_queue = s.sub_queue AND t.tick_id = s.sub_last_tick
-     WHERE s.sub_queue = q.queue_id AND txid_snapshot_xmin(t.tick_snapshot) < q.queue_switch_step2
+     WHERE s.sub_queue = q.queue_id AND txid_snapshot_xmin(t.tick_snapshot) <= q.queue_switch_step2
      LIMIT 1;
     IF FOUND THEN
         RETURN 0;

@@ -1,7 +1,8 @@
--- pgq.ticker(queue): tick one queue when its thresholds say so: new events
--- and either ticker_max_count reached or ticker_max_lag passed; or no new
--- events and ticker_idle_period passed. Returns the new tick id, or NULL when
--- no tick was needed.
+-- pgq.ticker(queue): tick one queue when its thresholds say so: at least
+-- ticker_max_count new events; or new events and ticker_max_lag passed since
+-- the last tick; or no new events and both ticker_max_lag and
+-- ticker_idle_period passed. Returns the new tick id, or NULL when no tick was
+-- needed.
 CREATE OR REPLACE FUNCTION pgq.ticker(i_queue_name text)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
@@ -23,16 +24,18 @@ BEGIN
         RAISE EXCEPTION 'Ticker has been paused for this queue';
     END IF;
     v_seq := pgq.seq_getval(q.queue_event_seq);
-    SELECT tick_time, tick_event_seq INTO v_last FROM pgq.tick WHERE tick_queue = q.queue_id
+    SELECT tick_id, tick_time, tick_event_seq INTO v_last FROM pgq.tick WHERE tick_queue = q.queue_id
      ORDER BY tick_queue DESC, tick_id DESC LIMIT 1;
     IF FOUND THEN
-        IF v_last.tick_event_seq = v_seq THEN
-            IF now() - v_last.tick_time < q.queue_ticker_idle_period THEN
-                RETURN NULL;
-            END IF;
-        ELSIF v_seq - v_last.tick_event_seq < q.queue_ticker_max_count
-              AND now() - v_last.tick_time < q.queue_ticker_max_lag THEN
-            RETURN NULL;
+        IF v_seq = v_last.tick_event_seq
+           AND NOT EXISTS (SELECT 1 FROM pgq.tick t WHERE t.tick_queue = q.queue_id AND t.tick_id <> v_last.tick_id) THEN
+            NULL; -- a queue with only its creation tick gets a second one at once, as in PgQ 3.5
+        ELSIF v_seq - v_last.tick_event_seq >= q.queue_ticker_max_count THEN
+            NULL; -- enough events
+        ELSIF now() - v_last.tick_time < q.queue_ticker_max_lag THEN
+            RETURN NULL; -- too early
+        ELSIF v_seq = v_last.tick_event_seq AND now() - v_last.tick_time < q.queue_ticker_idle_period THEN
+            RETURN NULL; -- idle, and the idle period has not passed
         END IF;
     END IF;
     v_tick := nextval(q.queue_tick_seq);

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
+
+	"pgqgo/schema"
+)
+
+// connect opens the database named by --db (or the PG* environment).
+func connect(cmd *cobra.Command) (*pgx.Conn, error) {
+	dsn, _ := cmd.Flags().GetString("db")
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("bad --db: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(cmd.Context(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	return conn, nil
+}
+
+func installCmd() *cobra.Command {
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "install",
+		Short: "Install the pgq schema, or upgrade an older pgqgo schema in place (idempotent)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			conn, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer conn.Close(context.Background())
+			res, err := schema.Install(cmd.Context(), conn, schema.InstallOptions{DryRun: dryRun})
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			switch {
+			case !res.Changed():
+				fmt.Fprintf(out, "pgq schema already at pgqgo %s (migration %d): nothing to do\n", res.Release, res.Migration)
+			case dryRun:
+				fmt.Fprintln(out, "would:")
+				for _, s := range res.Steps {
+					fmt.Fprintln(out, "  -", s)
+				}
+			default:
+				from := "nothing"
+				if res.Before.Managed {
+					from = fmt.Sprintf("pgqgo %s (migration %d)", res.Before.Release, res.Before.Migration)
+				}
+				fmt.Fprintf(out, "installed pgqgo %s (migration %d) over %s:\n", res.Release, res.Migration, from)
+				for _, s := range res.Steps {
+					fmt.Fprintln(out, "  -", s)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would change without changing anything")
+	return cmd
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print pgqgo's version and, with --db or PG* settings, the installed schema's",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "pgqgo binary: %s (schema migration %d, PgQ API %s)\n",
+				schema.Release, len(schema.Migrations()), schema.APILevel)
+			if dsn, _ := cmd.Flags().GetString("db"); dsn == "" && !pgEnvSet() {
+				return nil
+			}
+			conn, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer conn.Close(context.Background())
+			in, err := schema.Inspect(cmd.Context(), conn)
+			if err != nil {
+				return err
+			}
+			switch {
+			case !in.HasPgq:
+				fmt.Fprintln(out, "database: no pgq schema installed")
+			case !in.Managed:
+				fmt.Fprintf(out, "database: pgq %s, not installed by pgqgo\n", in.APILevel)
+			default:
+				fmt.Fprintf(out, "database: pgqgo %s (migration %d, PgQ API %s)\n", in.Release, in.Migration, in.APILevel)
+			}
+			return nil
+		},
+	}
+}
