@@ -170,10 +170,9 @@ func runDiff(t *testing.T, steps []step) {
 	}
 }
 
-func q(sql string) step               { return step{sql: sql} }
-func on(conn, sql string) step        { return step{conn: conn, sql: sql} }
-func capture(name, sql string) step   { return step{sql: sql, set: name} }
-func executes(sql string) step        { return step{sql: sql, runResult: true} }
-func differs(why, sql string) step    { return step{sql: sql, differs: why} }
+func q(sql string) step                  { return step{sql: sql} }
+func on(conn, sql string) step           { return step{conn: conn, sql: sql} }
+func capture(name, sql string) step      { return step{sql: sql, set: name} }
+func executes(sql string) step           { return step{sql: sql, runResult: true} }
+func differs(why, sql string) step       { return step{sql: sql, differs: why} }
 func after(d time.Duration, s step) step { s.sleep = d; return s }
-

@@ -8,7 +8,7 @@ CREATE OR REPLACE FUNCTION pgq.get_queue_info(i_queue_name text,
         OUT queue_ticker_max_count integer, OUT queue_ticker_max_lag interval,
         OUT queue_ticker_idle_period interval, OUT ticker_lag interval,
         OUT ev_per_sec double precision, OUT ev_new bigint, OUT last_tick_id bigint)
-RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER AS $$
+RETURNS SETOF record LANGUAGE plpgsql AS $$
 DECLARE
     q    record;
     t1   record;

@@ -1,0 +1,254 @@
+package schema_test
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"pgqgo/internal/pgtest"
+	"pgqgo/schema"
+)
+
+func mustExec(t *testing.T, c *pgx.Conn, sql string, args ...any) {
+	t.Helper()
+	if _, err := c.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func scalar[T any](t *testing.T, c *pgx.Conn, sql string, args ...any) T {
+	t.Helper()
+	var v T
+	if err := c.QueryRow(context.Background(), sql, args...).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return v
+}
+
+// schemaFingerprint is every catalogue line of the pgq schema, for comparing
+// two installations.
+func schemaFingerprint(t *testing.T, c *pgx.Conn) string {
+	var parts []string
+	for _, name := range []string{"functions", "columns", "indexes", "constraints", "relations", "function grants", "table grants"} {
+		set := catalogSet(t, c, catalogQueries[name], nil)
+		for l := range set {
+			parts = append(parts, name+": "+l)
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "\n")
+}
+
+func TestInstallTwiceIsNoop(t *testing.T) {
+	ctx := context.Background()
+	conn := pgtest.Conn(t, pgtest.NewDB(t, pgtest.Empty))
+	res, err := schema.Install(ctx, conn, schema.InstallOptions{})
+	if err != nil || !res.Changed() {
+		t.Fatalf("first install: changed=%v err=%v", res.Changed(), err)
+	}
+	mustExec(t, conn, "select pgq.create_queue('q')")
+	before := schemaFingerprint(t, conn)
+	xmin := scalar[string](t, conn, "select xmin::text from pgq.pgqgo_schema")
+	res, err = schema.Install(ctx, conn, schema.InstallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Changed() {
+		t.Fatalf("second install changed something: %v", res.Steps)
+	}
+	if after := schemaFingerprint(t, conn); after != before {
+		t.Fatalf("catalogue changed by a no-op install")
+	}
+	if x := scalar[string](t, conn, "select xmin::text from pgq.pgqgo_schema"); x != xmin {
+		t.Fatalf("version row rewritten by a no-op install")
+	}
+	if v := scalar[string](t, conn, "select pgq.pgqgo_version()"); v != schema.Release+" (migration 1)" {
+		t.Fatalf("pgqgo_version() = %q", v)
+	}
+}
+
+func TestInstallDryRunChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	conn := pgtest.Conn(t, pgtest.NewDB(t, pgtest.Empty))
+	res, err := schema.Install(ctx, conn, schema.InstallOptions{DryRun: true})
+	if err != nil || len(res.Steps) == 0 {
+		t.Fatalf("dry run: %v %v", res.Steps, err)
+	}
+	if scalar[bool](t, conn, "select exists (select 1 from pg_namespace where nspname = 'pgq')") {
+		t.Fatal("dry run created the schema")
+	}
+}
+
+func TestInstallRefusesForeignPgq(t *testing.T) {
+	conn := pgtest.Conn(t, pgtest.NewDB(t, pgtest.Skytools))
+	_, err := schema.Install(context.Background(), conn, schema.InstallOptions{})
+	if !errors.Is(err, schema.ErrNotManaged) {
+		t.Fatalf("install over Skytools PgQ: %v", err)
+	}
+	if v := scalar[string](t, conn, "select extversion from pg_extension where extname = 'pgq'"); v != "3.5" {
+		t.Fatalf("extension touched: %s", v)
+	}
+}
+
+// TestUpgradeKeepsData installs every older migration level, then upgrades,
+// and also upgrades from an older release whose function code differs: the
+// result must equal a fresh install, with queues and events intact.
+func TestUpgradeKeepsData(t *testing.T) {
+	ctx := context.Background()
+	fresh := pgtest.Conn(t, pgtest.NewDB(t, pgtest.Empty))
+	if _, err := schema.Install(ctx, fresh, schema.InstallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, fresh, "select pgq.create_queue('q')")
+	want := schemaFingerprint(t, fresh)
+
+	n := len(schema.Migrations())
+	for level := 1; level <= n; level++ {
+		conn := pgtest.Conn(t, pgtest.NewDB(t, pgtest.Empty))
+		if _, err := schema.Install(ctx, conn, schema.InstallOptions{UpToMigration: level}); err != nil {
+			t.Fatalf("install up to %d: %v", level, err)
+		}
+		mustExec(t, conn, "select pgq.create_queue('q')")
+		mustExec(t, conn, "select pgq.register_consumer('q', 'c')")
+		mustExec(t, conn, "select pgq.insert_event('q', 'before', 'upgrade')")
+		// pretend the installed code is an older release's
+		mustExec(t, conn, "update pgq.pgqgo_schema set release = '0.0.0', checksum = 'old'")
+		res, err := schema.Install(ctx, conn, schema.InstallOptions{})
+		if err != nil {
+			t.Fatalf("upgrade from migration %d: %v", level, err)
+		}
+		if !res.Changed() || res.Before.Release != "0.0.0" {
+			t.Fatalf("upgrade from %d did nothing: %+v", level, res)
+		}
+		if got := schemaFingerprint(t, conn); got != want {
+			t.Fatalf("upgraded schema differs from a fresh install")
+		}
+		mustExec(t, conn, "select pgq.insert_event('q', 'after', 'upgrade')")
+		mustExec(t, conn, "select pgq.force_tick('q')")
+		mustExec(t, conn, "select pgq.ticker()")
+		batch := scalar[int64](t, conn, "select pgq.next_batch('q', 'c')")
+		if got := scalar[string](t, conn, "select string_agg(ev_type, ',' order by ev_id) from pgq.get_batch_events($1)", batch); got != "before,after" {
+			t.Fatalf("events across the upgrade: %q", got)
+		}
+	}
+}
+
+func TestInstallRefusesNewerSchema(t *testing.T) {
+	conn := pgtest.Conn(t, pgtest.NewDB(t, pgtest.PgqGo))
+	mustExec(t, conn, "update pgq.pgqgo_schema set migration = 999, release = '99.0.0'")
+	_, err := schema.Install(context.Background(), conn, schema.InstallOptions{})
+	if !errors.Is(err, schema.ErrNewerSchema) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestInstallAsNonSuperuser installs as a plain database owner (no superuser,
+// no CREATEROLE) and uses the queue through the three PgQ roles.
+func TestInstallAsNonSuperuser(t *testing.T) {
+	ctx := context.Background()
+	admin := pgtest.Conn(t, pgtest.ServerDSN(t))
+	pgtest.NewDB(t, pgtest.PgqGo) // makes sure the cluster-wide PgQ roles exist
+	for _, sql := range []string{
+		"DROP ROLE IF EXISTS pgqgo_owner", "DROP ROLE IF EXISTS pgqgo_app", "DROP ROLE IF EXISTS pgqgo_worker",
+		"CREATE ROLE pgqgo_owner LOGIN NOSUPERUSER NOCREATEROLE",
+		"CREATE ROLE pgqgo_app LOGIN IN ROLE pgq_writer",
+		"CREATE ROLE pgqgo_worker LOGIN IN ROLE pgq_reader",
+		"CREATE ROLE pgqgo_ops LOGIN IN ROLE pgq_admin",
+	} {
+		if _, err := admin.Exec(ctx, sql); err != nil && !strings.Contains(err.Error(), "already exists") {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	dbDSN := pgtest.NewDB(t, pgtest.Empty)
+	dbName := dbDSN[strings.Index(dbDSN, "dbname=")+len("dbname="):]
+	dbName = strings.Trim(strings.Fields(dbName)[0], "'")
+	mustExec(t, admin, "ALTER DATABASE "+pgx.Identifier{dbName}.Sanitize()+" OWNER TO pgqgo_owner")
+
+	owner := pgtest.Conn(t, dbDSN+" user=pgqgo_owner")
+	if scalar[bool](t, owner, "select rolsuper from pg_roles where rolname = current_user") {
+		t.Fatal("owner is a superuser")
+	}
+	if _, err := schema.Install(ctx, owner, schema.InstallOptions{}); err != nil {
+		t.Fatalf("install as owner: %v", err)
+	}
+	mustExec(t, owner, "select pgq.create_queue('q')")
+
+	ops := pgtest.Conn(t, dbDSN+" user=pgqgo_ops")
+	app := pgtest.Conn(t, dbDSN+" user=pgqgo_app")
+	worker := pgtest.Conn(t, dbDSN+" user=pgqgo_worker")
+	mustExec(t, ops, "select pgq.create_queue('q2')")
+	mustExec(t, worker, "select pgq.register_consumer('q', 'w')")
+	mustExec(t, app, "select pgq.insert_event('q', 't', 'from app')")
+	mustExec(t, app, "select pgq.insert_event('q', 't', 'from app', 'a', 'b', 'c', 'd')")
+	if n := scalar[int64](t, app, "select pgq.insert_event_bulk('q', array['t','t'], array['x','y'])"); n != 2 {
+		t.Fatalf("bulk insert as writer: %d", n)
+	}
+	mustExec(t, ops, "select pgq.force_tick('q')")
+	mustExec(t, ops, "select pgq.ticker()")
+	mustExec(t, ops, "select pgq.maint_retry_events()")
+	mustExec(t, ops, "select pgq.maint_rotate_tables_step2()")
+	batch := scalar[int64](t, worker, "select pgq.next_batch('q', 'w')")
+	if n := scalar[int64](t, worker, "select count(*) from pgq.get_batch_events($1)", batch); n != 4 {
+		t.Fatalf("worker sees %d events", n)
+	}
+	mustExec(t, worker, "select pgq.event_retry($1, (select min(ev_id) from pgq.get_batch_events($1)), 0)", batch)
+	mustExec(t, worker, "select pgq.finish_batch($1)", batch)
+	// the writer may not read the queue nor administer it
+	if _, err := app.Exec(ctx, "select pgq.next_batch('q', 'w')"); err == nil {
+		t.Fatal("pgq_writer could call next_batch")
+	}
+	if _, err := worker.Exec(ctx, "select pgq.insert_event('q', 't', 'x')"); err == nil {
+		t.Fatal("pgq_reader could insert")
+	}
+}
+
+// TestHostileNames feeds names with quotes, spaces and SQL through every
+// entry point that takes a name: they are stored as data or rejected, never
+// executed.
+func TestHostileNames(t *testing.T) {
+	conn := pgtest.Conn(t, pgtest.NewDB(t, pgtest.PgqGo))
+	mustExec(t, conn, "create table canary (x int)")
+	hostile := []string{
+		`q"; drop table canary; --`,
+		`q'); drop table canary; --`,
+		"queue with spaces",
+		`$$; drop table canary; $$`,
+		"Ünïcödé ✓",
+	}
+	for _, name := range hostile {
+		if n := scalar[int](t, conn, "select pgq.create_queue($1)", name); n != 1 {
+			t.Fatalf("create_queue(%q) = %d", name, n)
+		}
+		mustExec(t, conn, "select pgq.register_consumer($1, $2)", name, name+" consumer")
+		mustExec(t, conn, "select pgq.insert_event($1, $2, $3)", name, name, name)
+		mustExec(t, conn, "select pgq.set_queue_config($1, 'ticker_max_count', '10')", name)
+		mustExec(t, conn, "select pgq.force_tick($1)", name)
+		mustExec(t, conn, "select pgq.ticker($1)", name)
+		batch := scalar[int64](t, conn, "select pgq.next_batch($1, $2)", name, name+" consumer")
+		if got := scalar[string](t, conn, "select ev_data from pgq.get_batch_events($1)", batch); got != name {
+			t.Fatalf("event data %q", got)
+		}
+		mustExec(t, conn, "begin")
+		mustExec(t, conn, "select * from pgq.get_batch_cursor($1, $2, 1)", batch, name)
+		mustExec(t, conn, "commit")
+		mustExec(t, conn, "select pgq.finish_batch($1)", batch)
+		mustExec(t, conn, "select pgq.drop_queue($1, true)", name)
+	}
+	for _, sql := range []string{
+		`select pgq.seq_getval('pgq.x; drop table canary')`,
+		`select pgq.seq_setval('public.canary; drop table canary', 5)`,
+		`select pgq.set_queue_config('nope', 'ticker_max_count = 1; drop table canary; --', '1')`,
+		`select pgq.tune_storage('x''; drop table canary; --')`,
+	} {
+		if _, err := conn.Exec(context.Background(), sql); err == nil {
+			t.Errorf("%s: accepted", sql)
+		}
+	}
+	if !scalar[bool](t, conn, "select to_regclass('public.canary') is not null") {
+		t.Fatal("a hostile name dropped the canary table")
+	}
+}
