@@ -31,6 +31,10 @@ type Options struct {
 	Settings map[string]string
 	// KeepDir leaves the data directory behind after Stop (for debugging).
 	KeepDir bool
+	// NextXID, when non-zero, is the 64-bit transaction id (epoch<<32 | xid)
+	// the new cluster starts at, set with pg_resetwal: tests of txid epochs
+	// and of 32-bit xid wraparound.
+	NextXID uint64
 }
 
 // Cluster is a running throwaway PostgreSQL server.
@@ -151,6 +155,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return fail(fmt.Errorf("pgcluster: initdb: %w\n%s", err, out))
 	}
+	if opts.NextXID != 0 {
+		if err := setNextXID(who, bin, c.DataDir, opts.NextXID); err != nil {
+			return fail(err)
+		}
+	}
 	if c.Port, err = freePort(); err != nil {
 		return fail(err)
 	}
@@ -211,6 +220,40 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		return fail(fmt.Errorf("%w\n%s", err, log))
 	}
 	return c, nil
+}
+
+// setNextXID moves a stopped cluster's next transaction id, creating the
+// commit-log segment that the new xid needs.
+func setNextXID(who runAs, bin, dataDir string, next uint64) error {
+	// Rows written by initdb must be frozen, or they would look like they come
+	// from the future once the xid counter jumps ahead.
+	for _, db := range []string{"template1", "postgres"} {
+		single := who.command(filepath.Join(bin, "postgres"), "--single", "-D", dataDir, db)
+		single.Stdin = strings.NewReader("VACUUM FREEZE;\n")
+		if out, err := single.CombinedOutput(); err != nil {
+			return fmt.Errorf("pgcluster: freeze %s: %w\n%s", db, err, out)
+		}
+	}
+	epoch, xid := next>>32, uint32(next)
+	if xid < 3 {
+		xid = 3 // xids 0..2 are reserved
+	}
+	const xidsPerSegment = 32 * 8192 * 4 // SLRU pages per segment * xacts per page
+	seg := filepath.Join(dataDir, "pg_xact", fmt.Sprintf("%04X", xid/xidsPerSegment))
+	if _, err := os.Stat(seg); os.IsNotExist(err) {
+		if err := os.WriteFile(seg, make([]byte, 32*8192), 0o600); err != nil {
+			return fmt.Errorf("pgcluster: create %s: %w", seg, err)
+		}
+		if err := who.chown(seg); err != nil {
+			return err
+		}
+	}
+	cmd := who.command(filepath.Join(bin, "pg_resetwal"), "-e", strconv.FormatUint(epoch, 10),
+		"-x", strconv.FormatUint(uint64(xid), 10), "-D", dataDir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("pgcluster: pg_resetwal: %w\n%s", err, out)
+	}
+	return nil
 }
 
 func freePort() (int, error) {
