@@ -52,7 +52,8 @@ BEGIN
             pgq.ticker(), pgq.ticker(text), pgq.ticker(text, bigint, timestamptz, bigint),
             pgq.tune_storage(text), pgq.upgrade_schema(),
             pgq._count_tx_event(integer, text, integer, bigint),
-            pgq._insert_dispatch(integer, integer, bigint, timestamptz, bigint, integer, integer, text, text, text, text, text, text)
+            pgq._insert_dispatch(integer, integer, bigint, timestamptz, bigint, integer, integer, text, text, text, text, text, text),
+            pgq._insert_bulk_dispatch(integer, integer, bigint, text[], text[], text[], text[], text[], text[])
             TO pgq_admin;
         GRANT SELECT, INSERT, UPDATE, DELETE ON pgq.consumer, pgq.queue, pgq.subscription, pgq.tick, pgq.retry_queue TO pgq_admin;
         GRANT SELECT, INSERT, TRUNCATE ON pgq.event_template TO pgq_admin;

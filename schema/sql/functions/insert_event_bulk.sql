@@ -35,11 +35,16 @@ BEGIN
             PERFORM pgq._count_tx_event(q.queue_id, insert_event_bulk.queue_name, q.queue_per_tx_limit, v_txid);
         END LOOP;
     END IF;
+    v_count := pgq._insert_bulk_dispatch(q.queue_id, q.queue_cur_table, v_txid,
+                   ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4);
+    IF v_count IS NOT NULL THEN
+        RETURN v_count;
+    END IF;
+    -- a queue the dispatcher does not know yet: plain dynamic SQL
     EXECUTE format('INSERT INTO pgq.%I (ev_id, ev_time, ev_txid, ev_type, ev_data,'
                    ' ev_extra1, ev_extra2, ev_extra3, ev_extra4)'
                    ' SELECT nextval(%L::regclass), now(), $1, u.t, u.d, u.e1, u.e2, u.e3, u.e4'
-                   ' FROM unnest($2, $3, $4, $5, $6, $7) WITH ORDINALITY AS u(t, d, e1, e2, e3, e4, n)'
-                   ' ORDER BY u.n',
+                   ' FROM unnest($2, $3, $4, $5, $6, $7) AS u(t, d, e1, e2, e3, e4)',
                    'event_' || q.queue_id || '_' || q.queue_cur_table, q.queue_event_seq)
       USING v_txid, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4;
     GET DIAGNOSTICS v_count = ROW_COUNT;
