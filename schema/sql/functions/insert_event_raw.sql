@@ -22,6 +22,7 @@ DECLARE
     v_off   boolean;
     v_limit integer;
     v_seq   text;
+    v_want  bigint; -- the id to use; NULL: next from the sequence
     v_id    bigint;
 BEGIN
     SELECT q.queue_id, q.queue_cur_table, q.queue_disable_insert, q.queue_per_tx_limit, q.queue_event_seq
@@ -34,16 +35,16 @@ BEGIN
         -- the rare paths. Like PgQ 3.5, every attempt advances the event
         -- sequence, even a refused one or one with its own id (retried and
         -- copied events), so the ticker sees the activity.
-        v_id := nextval(v_seq);
+        v_want := nextval(v_seq);
         IF v_off THEN
             RAISE EXCEPTION 'Insert into queue disallowed';
         END IF;
         IF v_limit IS NOT NULL THEN
             PERFORM pgq._count_tx_event(v_qid, insert_event_raw.queue_name, v_limit, v_txid);
         END IF;
-        v_id := coalesce(insert_event_raw.ev_id, v_id);
+        v_want := coalesce(insert_event_raw.ev_id, v_want);
     END IF;
-    v_id := pgq._insert_dispatch(v_qid, v_table, v_id, insert_event_raw.ev_time, v_txid,
+    v_id := pgq._insert_dispatch(v_qid, v_table, v_want, insert_event_raw.ev_time, v_txid,
                 insert_event_raw.ev_owner, insert_event_raw.ev_retry, insert_event_raw.ev_type,
                 insert_event_raw.ev_data, insert_event_raw.ev_extra1, insert_event_raw.ev_extra2,
                 insert_event_raw.ev_extra3, insert_event_raw.ev_extra4);
@@ -54,7 +55,7 @@ BEGIN
                        ' RETURNING ev_id',
                        'event_' || v_qid || '_' || v_table, 'pgq.event_' || v_qid || '_id_seq')
            INTO v_id
-          USING v_id, insert_event_raw.ev_time, v_txid, insert_event_raw.ev_owner,
+          USING v_want, insert_event_raw.ev_time, v_txid, insert_event_raw.ev_owner,
                 insert_event_raw.ev_retry, insert_event_raw.ev_type, insert_event_raw.ev_data,
                 insert_event_raw.ev_extra1, insert_event_raw.ev_extra2, insert_event_raw.ev_extra3,
                 insert_event_raw.ev_extra4;
