@@ -251,10 +251,11 @@ func Install(ctx context.Context, db Beginner, opts InstallOptions) (Result, err
 	if err := run("functions", functionsSQL()); err != nil {
 		return res, err
 	}
-	if err := run("grants", mustRead("sql/grants.sql")); err != nil {
+	// generated functions (the insert paths) must exist before they are granted
+	if err := run("insert dispatcher", `SELECT pgq._refresh_insert_dispatch()`); err != nil {
 		return res, err
 	}
-	if err := run("insert dispatcher", `SELECT pgq._refresh_insert_dispatch()`); err != nil {
+	if err := run("grants", mustRead("sql/grants.sql")); err != nil {
 		return res, err
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO pgq.pgqgo_schema (release, migration, checksum) VALUES ($1, $2, $3)
