@@ -30,6 +30,6 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("db", "", "database: libpq key=value string or postgres:// URL (default: PG* environment)")
-	root.AddCommand(installCmd(), versionCmd(), demoCmd())
+	root.AddCommand(installCmd(), versionCmd(), demoCmd(), tickerCmd())
 	return root
 }

@@ -2,7 +2,7 @@
 -- ticker_max_count new events; or new events and ticker_max_lag passed since
 -- the last tick; or no new events and both ticker_max_lag and
 -- ticker_idle_period passed. Returns the new tick id, or NULL when no tick was
--- needed.
+-- needed. Each tick is announced with NOTIFY pgq_tick, payload the queue name.
 CREATE OR REPLACE FUNCTION pgq.ticker(i_queue_name text)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
@@ -40,6 +40,8 @@ BEGIN
     END IF;
     v_tick := nextval(q.queue_tick_seq);
     INSERT INTO pgq.tick (tick_queue, tick_id, tick_event_seq) VALUES (q.queue_id, v_tick, v_seq);
+    -- wake listening consumers at commit (pgqgo addition; see docs/ticker.md)
+    PERFORM pg_notify('pgq_tick', i_queue_name);
     RETURN v_tick;
 END
 $$;

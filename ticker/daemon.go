@@ -1,0 +1,261 @@
+// Package ticker is pgqgo's ticker daemon, a drop-in replacement for
+// Skytools' pgqd: one process per cluster ticks and maintains every database
+// that has a PgQ schema (pgqgo's or Skytools' C extension).
+//
+// Per database it runs pgq.ticker() every ticker_period, retry maintenance
+// (pgq.maint_retry_events() until 0) every retry_period, and everything
+// pgq.maint_operations() lists (rotation step 2 in its own transaction, then
+// VACUUM of pgq.maint_tables_to_vacuum()) every maint_period. On pgqgo
+// schemas it also ticks queues as soon as they have new events
+// (pgq.pgqgo_ticker), polling active databases every few milliseconds, so
+// consumers see events in milliseconds instead of seconds; each tick sends
+// NOTIFY pgq_tick with the queue name as payload.
+//
+// Only one daemon works on a database at a time: each holds a session
+// advisory lock per database, and a second daemon waits as a standby until
+// the lock is free.
+package ticker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Version is reported by `pgqgo ticker -V`.
+const Version = "pgqgo ticker 0.1.0 (pgqd 3.5 compatible)"
+
+// Daemon ticks and maintains the PgQ databases of one cluster.
+type Daemon struct {
+	log     *slog.Logger
+	metrics *Metrics
+
+	mu       sync.Mutex
+	cfg      Config
+	dbs      map[string]*database
+	sem      chan struct{}
+	reload   chan Config
+	checkNow chan struct{}
+	stats    stats
+}
+
+// stats are the counters of pgqd's periodic stats line.
+type stats struct {
+	ticks, maint, retry int64
+}
+
+// New makes a daemon; Run starts it.
+func New(cfg Config, log *slog.Logger) *Daemon {
+	return &Daemon{
+		log:      log,
+		metrics:  NewMetrics(),
+		cfg:      cfg,
+		dbs:      map[string]*database{},
+		sem:      make(chan struct{}, cfg.MaxParallel),
+		reload:   make(chan Config, 1),
+		checkNow: make(chan struct{}, 1),
+	}
+}
+
+// Metrics returns the daemon's Prometheus metrics.
+func (d *Daemon) Metrics() *Metrics { return d.metrics }
+
+// Reload replaces the configuration and re-reads the database list at once,
+// without interrupting work in flight.
+func (d *Daemon) Reload(cfg Config) {
+	select {
+	case <-d.reload:
+	default:
+	}
+	d.reload <- cfg
+}
+
+func (d *Daemon) config() Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+func (d *Daemon) count(f func(*stats)) {
+	d.mu.Lock()
+	f(&d.stats)
+	d.mu.Unlock()
+}
+
+// Run works until ctx is cancelled, then stops every database worker and
+// returns. A worker stops between operations: a tick or maintenance call in
+// flight completes (or is rolled back by the server), never half-done.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.log.Info("Starting pgqgo ticker", "version", Version)
+	var srv *http.Server
+	if addr := d.config().MetricsAddr; addr != "" {
+		var err error
+		if srv, err = d.serveMetrics(addr); err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+	var wg sync.WaitGroup
+	defer func() {
+		d.mu.Lock()
+		for _, db := range d.dbs {
+			db.stop()
+		}
+		d.mu.Unlock()
+		wg.Wait()
+		d.log.Info("stopped")
+	}()
+
+	check := time.NewTimer(0)
+	statsT := time.NewTicker(d.config().StatsPeriod)
+	defer check.Stop()
+	defer statsT.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case cfg := <-d.reload:
+			d.mu.Lock()
+			old := d.cfg
+			d.cfg = cfg
+			for _, db := range d.dbs {
+				db.setConfig(cfg)
+			}
+			d.mu.Unlock()
+			statsT.Reset(cfg.StatsPeriod)
+			d.log.Info("config reloaded")
+			if old.BaseConnStr != cfg.BaseConnStr {
+				d.log.Info("base_connstr changed: reconnecting every database")
+				d.mu.Lock()
+				for name, db := range d.dbs {
+					db.stop()
+					delete(d.dbs, name)
+				}
+				d.mu.Unlock()
+			}
+			check.Reset(0)
+		case <-check.C:
+			d.discover(ctx, &wg)
+			check.Reset(d.config().CheckPeriod)
+		case <-statsT.C:
+			d.mu.Lock()
+			s := d.stats
+			d.stats = stats{}
+			d.mu.Unlock()
+			d.log.Info(fmt.Sprintf("{ticks: %d, maint: %d, retry: %d}", s.ticks, s.maint, s.retry))
+		}
+	}
+}
+
+// discover lists the cluster's databases and starts or stops workers.
+func (d *Daemon) discover(ctx context.Context, wg *sync.WaitGroup) {
+	cfg := d.config()
+	names, err := d.listDatabases(ctx, cfg)
+	if err != nil {
+		d.log.Error("cannot list databases", "database", cfg.InitialDatabase, "err", err)
+		d.metrics.errors.WithLabelValues(cfg.InitialDatabase, "discover").Inc()
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for name, db := range d.dbs {
+		if !slices.Contains(names, name) {
+			d.log.Info("database gone, stopping its worker", "database", name)
+			db.stop()
+			delete(d.dbs, name)
+		}
+	}
+	for _, name := range names {
+		if db, ok := d.dbs[name]; ok {
+			db.recheck() // a pgq schema may have been installed or dropped
+			continue
+		}
+		db := newDatabase(d, name, cfg)
+		d.dbs[name] = db
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db.run(ctx)
+		}()
+	}
+}
+
+func (d *Daemon) listDatabases(ctx context.Context, cfg Config) ([]string, error) {
+	if len(cfg.DatabaseList) > 0 {
+		return cfg.DatabaseList, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := connect(ctx, cfg.BaseConnStr, cfg.InitialDatabase)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(ctx, `SELECT datname FROM pg_catalog.pg_database
+		WHERE datallowconn AND NOT datistemplate ORDER BY datname`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// connect opens base_connstr with dbname set, whatever form base_connstr has.
+func connect(ctx context.Context, base, dbname string) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(base)
+	if err != nil {
+		return nil, fmt.Errorf("base_connstr: %w", err)
+	}
+	cfg.Database = dbname
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	cfg.RuntimeParams["application_name"] = "pgqgo ticker"
+	return pgx.ConnectConfig(ctx, cfg)
+}
+
+// acquire bounds the number of database calls in flight.
+func (d *Daemon) acquire(ctx context.Context) bool {
+	select {
+	case d.sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (d *Daemon) release() { <-d.sem }
+
+// Status is one database's state, for /healthz.
+type Status struct {
+	Database string    `json:"database"`
+	State    string    `json:"state"` // connecting, no-pgq, standby, active, error
+	Engine   string    `json:"engine,omitempty"`
+	LastTick time.Time `json:"last_tick_round,omitzero"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// Statuses reports every database the daemon knows.
+func (d *Daemon) Statuses() []Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]Status, 0, len(d.dbs))
+	for _, db := range d.dbs {
+		out = append(out, db.status())
+	}
+	slices.SortFunc(out, func(a, b Status) int {
+		if a.Database < b.Database {
+			return -1
+		}
+		if a.Database > b.Database {
+			return 1
+		}
+		return 0
+	})
+	return out
+}

@@ -1,0 +1,447 @@
+package ticker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// lockKey is the advisory lock a daemon holds on each database it works on.
+const lockKey = 0x7067716774696b // "pgqgtik"
+
+// activeWindow is how long a database counts as active after its last new
+// events: active databases are polled every tick_poll_period.
+const activeWindow = 10 * time.Second
+
+var errNoPgq = errors.New("no usable pgq schema")
+
+// database is the worker for one database: one connection, one goroutine,
+// timers for each duty.
+type database struct {
+	d    *Daemon
+	name string
+	log  *slog.Logger
+
+	mu        sync.Mutex
+	cfg       Config
+	st        Status
+	cancel    context.CancelFunc
+	recheckCh chan struct{}
+	done      chan struct{}
+}
+
+func newDatabase(d *Daemon, name string, cfg Config) *database {
+	return &database{
+		d: d, name: name, cfg: cfg,
+		log:       d.log.With("database", name),
+		st:        Status{Database: name, State: "connecting"},
+		recheckCh: make(chan struct{}, 1),
+		done:      make(chan struct{}),
+	}
+}
+
+func (db *database) config() Config {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.cfg
+}
+
+func (db *database) setConfig(cfg Config) {
+	db.mu.Lock()
+	db.cfg = cfg
+	db.mu.Unlock()
+	db.recheck()
+}
+
+func (db *database) setState(state, engine string, err error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.st.State, db.st.Engine, db.st.Error = state, engine, ""
+	if err != nil {
+		db.st.Error = err.Error()
+	}
+	active := 0.0
+	if state == "active" {
+		active = 1
+	}
+	db.d.metrics.active.WithLabelValues(db.name).Set(active)
+}
+
+func (db *database) status() Status {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.st
+}
+
+func (db *database) recheck() {
+	select {
+	case db.recheckCh <- struct{}{}:
+	default:
+	}
+}
+
+// stop cancels the worker; Run's WaitGroup waits for it.
+func (db *database) stop() {
+	db.mu.Lock()
+	if db.cancel != nil {
+		db.cancel()
+	}
+	db.mu.Unlock()
+	db.d.metrics.forget(db.name)
+}
+
+func (db *database) run(parent context.Context) {
+	ctx, cancel := context.WithCancel(parent)
+	db.mu.Lock()
+	db.cancel = cancel
+	db.mu.Unlock()
+	defer cancel()
+	backoff := 500 * time.Millisecond
+	for ctx.Err() == nil {
+		started := time.Now()
+		err := db.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		var wait time.Duration
+		switch {
+		case err == nil: // connection_lifetime reached: reconnect at once
+			backoff = 500 * time.Millisecond
+			continue
+		case errors.Is(err, errNoPgq):
+			db.setState("no-pgq", "", nil)
+			db.log.Debug("no pgq schema", "detail", err)
+			wait = db.config().CheckPeriod
+		default:
+			db.setState("error", "", err)
+			db.d.metrics.errors.WithLabelValues(db.name, "session").Inc()
+			if time.Since(started) > time.Minute {
+				backoff = 500 * time.Millisecond // it worked for a while: start over
+			}
+			db.log.Error("database session failed; reconnecting", "err", err, "retry_in", backoff)
+			wait = backoff
+			backoff = min(backoff*2, 30*time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-db.recheckCh:
+		case <-time.After(wait):
+		}
+	}
+}
+
+// session connects, waits for the database's advisory lock, and works until
+// the connection fails, its lifetime ends, or ctx is cancelled.
+func (db *database) session(ctx context.Context) error {
+	cfg := db.config()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	conn, err := connect(cctx, cfg.BaseConnStr, db.name)
+	cancel()
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "3D000" { // database dropped meanwhile
+			return fmt.Errorf("%w: %v", errNoPgq, err)
+		}
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.Background())
+	connected := time.Now()
+
+	engine, err := detectEngine(ctx, conn)
+	if err != nil {
+		return err
+	}
+	for {
+		var locked bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", int64(lockKey)).Scan(&locked); err != nil {
+			return fmt.Errorf("advisory lock: %w", err)
+		}
+		if locked {
+			break
+		}
+		if db.status().State != "standby" {
+			db.log.Info("another ticker works on this database; standing by")
+		}
+		db.setState("standby", engine, nil)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-db.recheckCh:
+		case <-time.After(time.Second):
+		}
+		if _, err := detectEngine(ctx, conn); err != nil {
+			return err
+		}
+	}
+	db.setState("active", engine, nil)
+	db.log.Info("pgq version ok", "engine", engine)
+	return db.work(ctx, conn, engine, connected)
+}
+
+// detectEngine checks for a pgq schema of API level 3 or later and tells
+// pgqgo's schema (which has pgq.pgqgo_ticker) from Skytools' extension.
+func detectEngine(ctx context.Context, conn *pgx.Conn) (string, error) {
+	var hasPgq, hasFast bool
+	err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'pgq'),
+		to_regprocedure('pgq.pgqgo_ticker(interval)') IS NOT NULL`).Scan(&hasPgq, &hasFast)
+	if err != nil {
+		return "", fmt.Errorf("detect pgq: %w", err)
+	}
+	if !hasPgq {
+		return "", fmt.Errorf("%w: no pgq schema", errNoPgq)
+	}
+	var version string
+	if err := conn.QueryRow(ctx, "SELECT pgq.version()").Scan(&version); err != nil {
+		return "", fmt.Errorf("%w: pgq.version(): %v", errNoPgq, err)
+	}
+	if version == "" || version[0] < '3' || version[0] > '9' {
+		return "", fmt.Errorf("%w: pgq version %q is older than 3", errNoPgq, version)
+	}
+	if hasFast {
+		return "pgqgo", nil
+	}
+	return "pgq " + version, nil
+}
+
+// work runs the timers until an error, the connection lifetime, or ctx.
+func (db *database) work(ctx context.Context, conn *pgx.Conn, engine string, connected time.Time) error {
+	cfg := db.config()
+	fast := engine == "pgqgo" && cfg.TickPollPeriod > 0
+	tick := time.NewTimer(0)
+	retry := time.NewTimer(0)
+	maint := time.NewTimer(0)
+	stats := time.NewTimer(0)
+	poll := time.NewTimer(cfg.TickPollPeriod)
+	defer tick.Stop()
+	defer retry.Stop()
+	defer maint.Stop()
+	defer stats.Stop()
+	defer poll.Stop()
+	if !fast {
+		poll.Stop()
+	}
+	var lastEvents time.Time
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-db.recheckCh:
+			cfg = db.config()
+			if _, err := detectEngine(ctx, conn); err != nil {
+				return err
+			}
+			continue
+		case <-tick.C:
+			err = db.call(ctx, "tick", func(ctx context.Context) error { return db.tick(ctx, conn, engine) })
+			tick.Reset(cfg.TickerPeriod)
+		case <-poll.C:
+			var ticked bool
+			err = db.call(ctx, "fast_tick", func(ctx context.Context) (e error) {
+				ticked, e = db.fastTick(ctx, conn, cfg.TickMinInterval)
+				return e
+			})
+			if ticked {
+				lastEvents = time.Now()
+			}
+			if time.Since(lastEvents) < activeWindow {
+				poll.Reset(cfg.TickPollPeriod)
+			} else {
+				poll.Reset(cfg.TickIdlePollPeriod)
+			}
+		case <-retry.C:
+			err = db.call(ctx, "retry", func(ctx context.Context) error { return db.retry(ctx, conn) })
+			retry.Reset(cfg.RetryPeriod)
+		case <-maint.C:
+			err = db.call(ctx, "maint", func(ctx context.Context) error { return db.maint(ctx, conn) })
+			maint.Reset(cfg.MaintPeriod)
+		case <-stats.C:
+			err = db.call(ctx, "stats", func(ctx context.Context) error { return db.collect(ctx, conn) })
+			stats.Reset(cfg.StatsPeriod)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if time.Since(connected) > cfg.ConnectionLifetime {
+			db.log.Debug("connection lifetime reached; reconnecting")
+			return nil
+		}
+	}
+}
+
+// call runs one duty under the daemon's concurrency bound and a time limit.
+func (db *database) call(ctx context.Context, op string, f func(context.Context) error) error {
+	if !db.d.acquire(ctx) {
+		return ctx.Err()
+	}
+	defer db.d.release()
+	limit := 30 * time.Second
+	if op == "maint" {
+		limit = 30 * time.Minute // VACUUM of big tables
+	}
+	cctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	if err := f(cctx); err != nil {
+		db.d.metrics.errors.WithLabelValues(db.name, op).Inc()
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+func (db *database) tick(ctx context.Context, conn *pgx.Conn, engine string) error {
+	var n int64
+	if err := conn.QueryRow(ctx, "SELECT pgq.ticker()").Scan(&n); err != nil {
+		return err
+	}
+	db.d.count(func(s *stats) { s.ticks++ })
+	db.d.metrics.ticks.WithLabelValues(db.name, "ticker").Add(float64(n))
+	db.mu.Lock()
+	db.st.LastTick = time.Now()
+	db.mu.Unlock()
+	if n > 0 && engine != "pgqgo" {
+		// Skytools' ticker does not notify; tell listeners something ticked
+		if _, err := conn.Exec(ctx, "SELECT pg_notify('pgq_tick', '')"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (db *database) fastTick(ctx context.Context, conn *pgx.Conn, minInterval time.Duration) (bool, error) {
+	rows, err := conn.Query(ctx, "SELECT queue_name FROM pgq.pgqgo_ticker($1)", minInterval)
+	if err != nil {
+		return false, err
+	}
+	queues, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return false, err
+	}
+	if len(queues) > 0 {
+		db.d.metrics.ticks.WithLabelValues(db.name, "fast").Add(float64(len(queues)))
+	}
+	return len(queues) > 0, nil
+}
+
+func (db *database) retry(ctx context.Context, conn *pgx.Conn) error {
+	total := 0
+	for {
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT pgq.maint_retry_events()").Scan(&n); err != nil {
+			return err
+		}
+		total += n
+		if n == 0 {
+			break
+		}
+	}
+	db.d.count(func(s *stats) { s.retry += int64(total) })
+	db.d.metrics.retries.WithLabelValues(db.name).Add(float64(total))
+	return nil
+}
+
+// qualifiedName accepts what maint_operations may name: [schema.]function.
+var qualifiedName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$`)
+
+func quoteQualified(name string) string {
+	parts := strings.Split(name, ".")
+	return pgx.Identifier(parts).Sanitize()
+}
+
+func (db *database) maint(ctx context.Context, conn *pgx.Conn) error {
+	rows, err := conn.Query(ctx, "SELECT func_name, func_arg FROM pgq.maint_operations()")
+	if err != nil {
+		return err
+	}
+	type op struct {
+		fn  string
+		arg *string
+	}
+	ops, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (op, error) {
+		var o op
+		return o, r.Scan(&o.fn, &o.arg)
+	})
+	if err != nil {
+		return err
+	}
+	// each call is a transaction of its own: step 2 must commit apart from step 1
+	for _, o := range ops {
+		if !qualifiedName.MatchString(o.fn) {
+			db.log.Warn("maint_operations named an invalid function; skipped", "func", o.fn)
+			continue
+		}
+		sql := "SELECT " + quoteQualified(o.fn) + "()"
+		args := []any{}
+		if o.arg != nil {
+			sql = "SELECT " + quoteQualified(o.fn) + "($1)"
+			args = append(args, *o.arg)
+		}
+		if _, err := conn.Exec(ctx, sql, args...); err != nil {
+			return fmt.Errorf("%s(%v): %w", o.fn, o.arg, err)
+		}
+	}
+	rows, err = conn.Query(ctx, "SELECT * FROM pgq.maint_tables_to_vacuum()")
+	if err != nil {
+		return err
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if !qualifiedName.MatchString(t) {
+			db.log.Warn("maint_tables_to_vacuum named an invalid table; skipped", "table", t)
+			continue
+		}
+		if _, err := conn.Exec(ctx, "VACUUM "+quoteQualified(t)); err != nil {
+			return fmt.Errorf("vacuum %s: %w", t, err)
+		}
+	}
+	db.d.count(func(s *stats) { s.maint++ })
+	db.d.metrics.maint.WithLabelValues(db.name).Inc()
+	return nil
+}
+
+// collect refreshes the per-queue and per-consumer gauges.
+func (db *database) collect(ctx context.Context, conn *pgx.Conn) error {
+	m := db.d.metrics
+	m.forget(db.name)
+	rows, err := conn.Query(ctx, `SELECT queue_name, coalesce(ev_per_sec, 0), coalesce(extract(epoch FROM ticker_lag), 0)
+		FROM pgq.get_queue_info()`)
+	if err != nil {
+		return err
+	}
+	var q string
+	var rate, lag float64
+	if _, err := pgx.ForEachRow(rows, []any{&q, &rate, &lag}, func() error {
+		m.queueRate.WithLabelValues(db.name, q).Set(rate)
+		m.tickerLag.WithLabelValues(db.name, q).Set(lag)
+		return nil
+	}); err != nil {
+		return err
+	}
+	rows, err = conn.Query(ctx, `SELECT queue_name, consumer_name, coalesce(extract(epoch FROM lag), 0),
+		coalesce(pending_events, 0) FROM pgq.get_consumer_info()`)
+	if err != nil {
+		return err
+	}
+	var c string
+	var pending float64
+	_, err = pgx.ForEachRow(rows, []any{&q, &c, &lag, &pending}, func() error {
+		m.consumerLag.WithLabelValues(db.name, q, c).Set(lag)
+		m.pending.WithLabelValues(db.name, q, c).Set(pending)
+		return nil
+	})
+	return err
+}
