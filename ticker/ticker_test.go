@@ -1,0 +1,230 @@
+package ticker
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"pgqgo/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// newDB makes a database from tpl and returns its name and a connection.
+func newDB(t *testing.T, tpl pgtest.Template) (string, *pgx.Conn) {
+	t.Helper()
+	dsn := pgtest.NewDB(t, tpl)
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Database, pgtest.Conn(t, dsn)
+}
+
+func testConfig(t *testing.T, dbs ...string) Config {
+	cfg := Defaults()
+	cfg.BaseConnStr = pgtest.ServerDSN(t)
+	cfg.InitialDatabase = "postgres"
+	cfg.DatabaseList = dbs
+	cfg.Syslog = false
+	cfg.TickerPeriod = 100 * time.Millisecond
+	cfg.RetryPeriod = 200 * time.Millisecond
+	cfg.MaintPeriod = 200 * time.Millisecond
+	cfg.CheckPeriod = 300 * time.Millisecond
+	cfg.StatsPeriod = 500 * time.Millisecond
+	return cfg
+}
+
+var testLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// start runs a daemon until the test ends (or stop is called).
+func start(t *testing.T, cfg Config) (d *Daemon, stop func()) {
+	t.Helper()
+	log := testLog
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	d = New(cfg, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("daemon: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("daemon did not stop within 30s")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return d, stop
+}
+
+func exec(t *testing.T, c *pgx.Conn, sql string, args ...any) {
+	t.Helper()
+	if _, err := c.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func scalar[T any](t *testing.T, c *pgx.Conn, sql string, args ...any) T {
+	t.Helper()
+	var v T
+	if err := c.QueryRow(context.Background(), sql, args...).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return v
+}
+
+// eventually polls cond until it holds or the time is up.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// drain reads every ready batch of consumer c and returns the event data.
+func drain(t *testing.T, conn *pgx.Conn, queue, consumer string) []string {
+	t.Helper()
+	ctx := context.Background()
+	var out []string
+	for {
+		var batch *int64
+		if err := conn.QueryRow(ctx, "select pgq.next_batch($1, $2)", queue, consumer).Scan(&batch); err != nil {
+			t.Fatal(err)
+		}
+		if batch == nil {
+			return out
+		}
+		rows, _ := conn.Query(ctx, "select ev_data from pgq.get_batch_events($1)", *batch)
+		data, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, data...)
+		exec(t, conn, "select pgq.finish_batch($1)", *batch)
+	}
+}
+
+func setupQueue(t *testing.T, conn *pgx.Conn) {
+	exec(t, conn, "select pgq.create_queue('q')")
+	exec(t, conn, "select pgq.register_consumer('q', 'c')")
+}
+
+// TestTicksEveryEngine runs one daemon over databases with pgqgo's schema,
+// with Skytools' C extension, and with no pgq at all.
+func TestTicksEveryEngine(t *testing.T) {
+	ours1, c1 := newDB(t, pgtest.PgqGo)
+	ours2, c2 := newDB(t, pgtest.PgqGo)
+	sky, c3 := newDB(t, pgtest.Skytools)
+	none, _ := newDB(t, pgtest.Empty)
+	for _, c := range []*pgx.Conn{c1, c2, c3} {
+		setupQueue(t, c)
+		// PgQ's thresholds apply to pgq.ticker(): make a tick due quickly
+		exec(t, c, "select pgq.set_queue_config('q', 'ticker_max_lag', '0.2')")
+	}
+	listener := pgtest.Conn(t, pgtest.DSNFor(t, ours1))
+	exec(t, listener, "listen pgq_tick")
+
+	d, _ := start(t, testConfig(t, ours1, ours2, sky, none))
+	for i, c := range []*pgx.Conn{c1, c2, c3} {
+		exec(t, c, "select pgq.insert_event('q', 't', $1)", []string{"one", "two", "three"}[i])
+	}
+	for i, c := range []*pgx.Conn{c1, c2, c3} {
+		want := []string{"one", "two", "three"}[i]
+		var got []string
+		eventually(t, 5*time.Second, "event delivered in database "+want, func() bool {
+			got = append(got, drain(t, c, "q", "c")...)
+			return len(got) == 1 && got[0] == want
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n, err := listener.WaitForNotification(ctx)
+	if err != nil || n.Channel != "pgq_tick" || n.Payload != "q" {
+		t.Fatalf("notification: %+v %v", n, err)
+	}
+	states := map[string]string{}
+	for _, s := range d.Statuses() {
+		states[s.Database] = s.State + "/" + s.Engine
+	}
+	if states[ours1] != "active/pgqgo" || states[sky] != "active/pgq 3.5" || states[none] != "no-pgq/" {
+		t.Fatalf("states: %v", states)
+	}
+}
+
+// TestLowLatencyTick: with fast ticking, an event is ticked within
+// milliseconds even though the queue's ticker_max_lag is PgQ's default 3 s.
+func TestLowLatencyTick(t *testing.T) {
+	name, conn := newDB(t, pgtest.PgqGo)
+	setupQueue(t, conn)
+	cfg := testConfig(t, name)
+	cfg.TickerPeriod = time.Hour // only the fast path may tick
+	start(t, cfg)
+	time.Sleep(300 * time.Millisecond) // the creation tick pair is done
+	exec(t, conn, "select pgq.insert_event('q', 't', 'fast')")
+	began := time.Now()
+	var got []string
+	eventually(t, 2*time.Second, "fast tick", func() bool {
+		got = append(got, drain(t, conn, "q", "c")...)
+		return len(got) == 1
+	})
+	if took := time.Since(began); took > time.Second {
+		t.Fatalf("took %s", took)
+	}
+	// idle queues get no ticks from the fast path
+	ticks := scalar[int64](t, conn, "select count(*) from pgq.tick")
+	time.Sleep(300 * time.Millisecond)
+	if after := scalar[int64](t, conn, "select count(*) from pgq.tick"); after != ticks {
+		t.Fatalf("idle queue ticked: %d -> %d ticks", ticks, after)
+	}
+}
+
+// TestRotationAndRetry: maintenance rotates the event tables and the retry
+// duty redelivers retried events.
+func TestRotationAndRetry(t *testing.T) {
+	for _, tpl := range []pgtest.Template{pgtest.PgqGo, pgtest.Skytools} {
+		t.Run(tpl.String(), func(t *testing.T) {
+			name, conn := newDB(t, tpl)
+			setupQueue(t, conn)
+			exec(t, conn, "select pgq.set_queue_config('q', 'rotation_period', '0.5')")
+			exec(t, conn, "select pgq.set_queue_config('q', 'ticker_max_lag', '0.1')")
+			start(t, testConfig(t, name))
+			exec(t, conn, "select pgq.insert_event('q', 't', 'retry me')")
+			var batch *int64
+			eventually(t, 5*time.Second, "first batch", func() bool {
+				return conn.QueryRow(context.Background(), "select pgq.next_batch('q', 'c')").Scan(&batch) == nil && batch != nil
+			})
+			exec(t, conn, "select pgq.event_retry($1, (select ev_id from pgq.get_batch_events($1) limit 1), 0)", *batch)
+			exec(t, conn, "select pgq.finish_batch($1)", *batch)
+			var got []string
+			eventually(t, 5*time.Second, "retried event redelivered", func() bool {
+				got = append(got, drain(t, conn, "q", "c")...)
+				return len(got) == 1 && got[0] == "retry me"
+			})
+			// traffic keeps ticks coming; the consumer keeps up, so rotation may proceed
+			eventually(t, 10*time.Second, "tables rotated twice", func() bool {
+				exec(t, conn, "select pgq.insert_event('q', 't', 'traffic')")
+				drain(t, conn, "q", "c")
+				return scalar[int](t, conn, "select queue_cur_table from pgq.queue") == 2
+			})
+		})
+	}
+}
