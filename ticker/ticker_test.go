@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"pgqgo/internal/pgtest"
+	"pgqgo/schema"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -226,5 +227,12 @@ func TestRotationAndRetry(t *testing.T) {
 				return scalar[int](t, conn, "select queue_cur_table from pgq.queue") == 2
 			})
 		})
+	}
+}
+
+func mustInstall(t *testing.T, conn *pgx.Conn) {
+	t.Helper()
+	if _, err := schema.Install(context.Background(), conn, schema.InstallOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }

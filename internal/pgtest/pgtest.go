@@ -152,6 +152,7 @@ func templateFor(ctx context.Context, tpl Template) (string, error) {
 		return name, nil
 	}
 	name := fmt.Sprintf("pgqgo_tpl_%s_%d", tpl, os.Getpid())
+	_ = adminExec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" IS_TEMPLATE false")
 	_ = adminExec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize())
 	if err := adminExec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return "", fmt.Errorf("create template %s: %w", name, err)
@@ -176,6 +177,11 @@ func templateFor(ctx context.Context, tpl Template) (string, error) {
 			return "", fmt.Errorf("CREATE EXTENSION pgq (Skytools' C extension; run scripts/install-deps.sh): %w", err)
 		}
 	}
+	// marked as a template, so tools that scan the cluster (the ticker daemon)
+	// leave it alone and cloning never finds it in use
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" IS_TEMPLATE true"); err != nil {
+		return "", err
+	}
 	templates[tpl] = name
 	return name, nil
 }
@@ -183,6 +189,7 @@ func templateFor(ctx context.Context, tpl Template) (string, error) {
 func dropTemplates() {
 	ctx := context.Background()
 	for _, name := range templates {
+		_ = adminExec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" IS_TEMPLATE false")
 		_ = adminExec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize())
 	}
 }

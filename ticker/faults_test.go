@@ -1,0 +1,144 @@
+package ticker
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"pgqgo/internal/pgtest"
+)
+
+// ticksAdvance waits until the queue gets a tick newer than the current one.
+func ticksAdvance(t *testing.T, conn *pgx.Conn, within time.Duration, what string) {
+	t.Helper()
+	var before int64
+	eventually(t, within, what+" (reading ticks)", func() bool {
+		return conn.QueryRow(context.Background(), "select max(tick_id) from pgq.tick").Scan(&before) == nil
+	})
+	eventually(t, within, what, func() bool {
+		// an event makes a tick due; errors (server restarting) just retry
+		conn.Exec(context.Background(), "select pgq.insert_event('q', 't', 'x')")
+		var now int64
+		return conn.QueryRow(context.Background(), "select max(tick_id) from pgq.tick").Scan(&now) == nil && now > before
+	})
+}
+
+// TestReloadPicksUpDatabases: a reload with a new database_list starts
+// working on the added database and stops on the removed one.
+func TestReloadPicksUpDatabases(t *testing.T) {
+	a, ca := newDB(t, pgtest.PgqGo)
+	b, cb := newDB(t, pgtest.PgqGo)
+	setupQueue(t, ca)
+	setupQueue(t, cb)
+	cfg := testConfig(t, a)
+	d, _ := start(t, cfg)
+	ticksAdvance(t, ca, 5*time.Second, "ticks in a")
+	cfg.DatabaseList = []string{b}
+	d.Reload(cfg)
+	ticksAdvance(t, cb, 5*time.Second, "ticks in b after reload")
+	eventually(t, 5*time.Second, "a dropped from the worker set", func() bool {
+		st := d.Statuses()
+		return len(st) == 1 && st[0].Database == b
+	})
+}
+
+// TestDiscoveryFollowsCreateAndDrop: without database_list the daemon finds
+// databases itself, picks up a schema installed later, and survives a
+// database dropped while it is being ticked.
+func TestDiscoveryFollowsCreateAndDrop(t *testing.T) {
+	cfg := testConfig(t)
+	d, _ := start(t, cfg)
+	name, conn := newDB(t, pgtest.Empty)
+	eventually(t, 5*time.Second, "new database seen without pgq", func() bool {
+		for _, s := range d.Statuses() {
+			if s.Database == name && s.State == "no-pgq" {
+				return true
+			}
+		}
+		return false
+	})
+	admin := pgtest.Conn(t, pgtest.ServerDSN(t))
+	exec(t, admin, "select 1") // keep a maintenance connection for the drop
+	_, other := newDB(t, pgtest.PgqGo)
+	setupQueue(t, other)
+	ticksAdvance(t, other, 5*time.Second, "database created after start is ticked")
+
+	// install pgqgo into the empty database: picked up at the next check
+	exec(t, conn, "select 1")
+	conn.Close(context.Background())
+	installed := pgtest.Conn(t, pgtest.DSNFor(t, name))
+	mustInstall(t, installed)
+	setupQueue(t, installed)
+	ticksAdvance(t, installed, 5*time.Second, "schema installed later is ticked")
+	installed.Close(context.Background())
+
+	exec(t, admin, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	eventually(t, 5*time.Second, "dropped database forgotten", func() bool {
+		for _, s := range d.Statuses() {
+			if s.Database == name {
+				return false
+			}
+		}
+		return true
+	})
+	ticksAdvance(t, other, 5*time.Second, "other databases still ticked")
+}
+
+// TestSurvivesRestartAndKilledBackends: PostgreSQL restarts and terminated
+// backends make the daemon reconnect and carry on.
+func TestSurvivesRestartAndKilledBackends(t *testing.T) {
+	cluster := pgtest.Cluster(t)
+	name, conn := newDB(t, pgtest.PgqGo)
+	setupQueue(t, conn)
+	d, _ := start(t, testConfig(t, name))
+	ticksAdvance(t, conn, 5*time.Second, "ticking")
+
+	exec(t, conn, "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pgqgo ticker' and datname = $1", name)
+	ticksAdvance(t, conn, 10*time.Second, "ticking after its backend was terminated")
+
+	if err := cluster.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fresh := pgtest.Conn(t, pgtest.DSNFor(t, name))
+	ticksAdvance(t, fresh, 20*time.Second, "ticking after a PostgreSQL restart")
+	if st := d.Statuses(); len(st) != 1 || st[0].State != "active" {
+		t.Fatalf("status after restart: %+v", st)
+	}
+}
+
+// TestStandbyTakesOver: a second daemon on the same database stands by while
+// the first holds the lock, and takes over when it stops.
+func TestStandbyTakesOver(t *testing.T) {
+	name, conn := newDB(t, pgtest.PgqGo)
+	setupQueue(t, conn)
+	first, stopFirst := start(t, testConfig(t, name))
+	ticksAdvance(t, conn, 5*time.Second, "first daemon ticks")
+	second, _ := start(t, testConfig(t, name))
+	eventually(t, 5*time.Second, "second daemon stands by", func() bool {
+		st := second.Statuses()
+		return len(st) == 1 && st[0].State == "standby"
+	})
+	if st := first.Statuses(); st[0].State != "active" {
+		t.Fatalf("first daemon: %+v", st)
+	}
+	stopFirst()
+	eventually(t, 5*time.Second, "second daemon takes over", func() bool {
+		st := second.Statuses()
+		return len(st) == 1 && st[0].State == "active"
+	})
+	ticksAdvance(t, conn, 5*time.Second, "ticks continue under the second daemon")
+}
+
+// TestSchemaUpgradedUnderneath reinstalls (upgrades) the schema while the
+// daemon works: it carries on.
+func TestSchemaUpgradedUnderneath(t *testing.T) {
+	name, conn := newDB(t, pgtest.PgqGo)
+	setupQueue(t, conn)
+	start(t, testConfig(t, name))
+	ticksAdvance(t, conn, 5*time.Second, "ticking")
+	exec(t, conn, "update pgq.pgqgo_schema set checksum = 'older'")
+	mustInstall(t, conn)
+	ticksAdvance(t, conn, 10*time.Second, "ticking after the upgrade")
+}
