@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -10,7 +11,16 @@ import (
 	"pgqgo/schema"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// TestMain doubles as the pgqgo binary: with PGQGO_TEST_RUN_MAIN=1 the test
+// executable runs main(), so tests can start real pgqgo processes.
+func TestMain(m *testing.M) {
+	if os.Getenv("PGQGO_TEST_RUN_MAIN") == "1" {
+		os.Args = append([]string{"pgqgo"}, os.Args[1:]...)
+		main()
+		os.Exit(0)
+	}
+	pgtest.Main(m)
+}
 
 func runCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
