@@ -125,6 +125,10 @@ func TestTickerProcessLifecycle(t *testing.T) {
 	}
 	queueTicked(t, dsnB)
 
+	waitFor(t, 10*time.Second, "periodic stats line logged", func() bool {
+		log, _ := os.ReadFile(logfile)
+		return strings.Contains(string(log), "{ticks: ")
+	})
 	if out, err := pgqgo("ticker", "-s", ini).CombinedOutput(); err != nil {
 		t.Fatalf("-s: %v\n%s", err, out)
 	}
