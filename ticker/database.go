@@ -226,7 +226,10 @@ func (db *database) work(ctx context.Context, conn *pgx.Conn, engine string, con
 	defer maint.Stop()
 	defer stats.Stop()
 	defer poll.Stop()
-	if !fast {
+	if fast {
+		// pgq.pgqgo_ticker does pgq.ticker()'s idle ticks too: one call per poll
+		tick.Stop()
+	} else {
 		poll.Stop()
 	}
 	var lastEvents time.Time
@@ -237,8 +240,12 @@ func (db *database) work(ctx context.Context, conn *pgx.Conn, engine string, con
 			return nil
 		case <-db.recheckCh:
 			cfg = db.config()
-			if _, err := detectEngine(ctx, conn); err != nil {
+			e, err := detectEngine(ctx, conn)
+			if err != nil {
 				return err
+			}
+			if e != engine {
+				return nil // schema installed, upgraded or replaced: start over
 			}
 			continue
 		case <-tick.C:
@@ -331,6 +338,10 @@ func (db *database) fastTick(ctx context.Context, conn *pgx.Conn, minInterval ti
 	if len(queues) > 0 {
 		db.d.metrics.ticks.WithLabelValues(db.name, "fast").Add(float64(len(queues)))
 	}
+	db.d.count(func(s *stats) { s.ticks++ })
+	db.mu.Lock()
+	db.st.LastTick = time.Now()
+	db.mu.Unlock()
 	return len(queues) > 0, nil
 }
 

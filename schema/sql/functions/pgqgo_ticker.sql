@@ -7,31 +7,34 @@
 -- transaction that was open at the last tick and has committed since, and the
 -- queue's very first event (a fresh sequence reads 1 both before and after
 -- its first use); these are checked in the event tables through the ev_txid
--- index, at most every 100 ms per queue. Idle queues get no tick here
--- (pgq.ticker() keeps their idle ticks). Each tick is announced with
--- NOTIFY pgq_tick, payload the queue name. Returns the queues ticked and
--- their new tick ids.
+-- index, at most every 100 ms per queue. Idle queues get pgq.ticker()'s idle
+-- ticks (once both ticker_idle_period and ticker_max_lag have passed, and at
+-- once for a queue that has only its creation tick), so on a pgqgo schema this
+-- function alone does all ticking. Each tick is announced with NOTIFY
+-- pgq_tick, payload the queue name. Returns the queues ticked and their new
+-- tick ids.
 CREATE OR REPLACE FUNCTION pgq.pgqgo_ticker(i_min_interval interval, OUT queue_name text, OUT tick_id bigint)
 RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     q      record;
-    v_seq  bigint;
     v_late boolean;
 BEGIN
     FOR q IN
         SELECT x.queue_id, x.queue_name, x.queue_tick_seq, x.queue_data_pfx,
-               pg_sequence_last_value(x.queue_event_seq::regclass) AS seq,
+               greatest(x.queue_ticker_idle_period, x.queue_ticker_max_lag) AS idle_after,
+               coalesce(pg_sequence_last_value(x.queue_event_seq::regclass), 1) AS seq, last.tick_id,
                last.tick_event_seq, last.tick_time, last.tick_snapshot
           FROM pgq.queue x,
-               LATERAL (SELECT t.tick_event_seq, t.tick_time, t.tick_snapshot FROM pgq.tick t
+               LATERAL (SELECT t.tick_id, t.tick_event_seq, t.tick_time, t.tick_snapshot FROM pgq.tick t
                          WHERE t.tick_queue = x.queue_id
                          ORDER BY t.tick_queue DESC, t.tick_id DESC LIMIT 1) last
          WHERE NOT x.queue_external_ticker AND NOT x.queue_ticker_paused
-           AND pg_sequence_last_value(x.queue_event_seq::regclass) IS NOT NULL
            AND now() - last.tick_time >= i_min_interval
          ORDER BY x.queue_id
     LOOP
-        IF q.seq <= q.tick_event_seq THEN
+        IF q.seq <= q.tick_event_seq
+           AND now() - q.tick_time < q.idle_after
+           AND EXISTS (SELECT 1 FROM pgq.tick t WHERE t.tick_queue = q.queue_id AND t.tick_id <> q.tick_id) THEN
             IF now() - q.tick_time < interval '100 ms'
                OR NOT (q.tick_event_seq = 1 OR txid_snapshot_xmin(q.tick_snapshot) < txid_snapshot_xmax(q.tick_snapshot)) THEN
                 CONTINUE;
