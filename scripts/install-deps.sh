@@ -3,6 +3,7 @@
 #  - PostgreSQL server binaries (initdb, postgres), if none are found;
 #  - Skytools' PgQ 3.5 C extension (Debian package postgresql-NN-pgq3), which
 #    the differential tests and benchmarks compare against.
+#  - Debian's pgqd (Skytools' C ticker daemon), the ticker benchmarks' baseline.
 # Idempotent: does nothing when everything is present. Needs root (or sudo)
 # only when something must be installed.
 set -euo pipefail
@@ -44,6 +45,11 @@ sharedir=$("$bindir/pg_config" --sharedir 2>/dev/null || echo "/usr/share/postgr
 if [ ! -f "$sharedir/extension/pgq.control" ]; then
   echo "install-deps: installing Skytools PgQ (postgresql-$major-pgq3) for differential tests" >&2
   apt_install "postgresql-$major-pgq3"
+fi
+
+if ! command -v pgqd >/dev/null 2>&1; then
+  echo "install-deps: installing pgqd for the ticker benchmarks" >&2
+  apt_install pgqd
 fi
 
 # PostgreSQL refuses to run as root; the test harness then runs it as 'postgres'.

@@ -73,7 +73,7 @@ func start(t *testing.T, cfg Config) (d *Daemon, stop func()) {
 	return d, stop
 }
 
-func exec(t *testing.T, c *pgx.Conn, sql string, args ...any) {
+func mustExec(t *testing.T, c *pgx.Conn, sql string, args ...any) {
 	t.Helper()
 	if _, err := c.Exec(context.Background(), sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
@@ -120,13 +120,13 @@ func drain(t *testing.T, conn *pgx.Conn, queue, consumer string) []string {
 			t.Fatal(err)
 		}
 		out = append(out, data...)
-		exec(t, conn, "select pgq.finish_batch($1)", *batch)
+		mustExec(t, conn, "select pgq.finish_batch($1)", *batch)
 	}
 }
 
 func setupQueue(t *testing.T, conn *pgx.Conn) {
-	exec(t, conn, "select pgq.create_queue('q')")
-	exec(t, conn, "select pgq.register_consumer('q', 'c')")
+	mustExec(t, conn, "select pgq.create_queue('q')")
+	mustExec(t, conn, "select pgq.register_consumer('q', 'c')")
 }
 
 // TestTicksEveryEngine runs one daemon over databases with pgqgo's schema,
@@ -139,14 +139,14 @@ func TestTicksEveryEngine(t *testing.T) {
 	for _, c := range []*pgx.Conn{c1, c2, c3} {
 		setupQueue(t, c)
 		// PgQ's thresholds apply to pgq.ticker(): make a tick due quickly
-		exec(t, c, "select pgq.set_queue_config('q', 'ticker_max_lag', '0.2')")
+		mustExec(t, c, "select pgq.set_queue_config('q', 'ticker_max_lag', '0.2')")
 	}
 	listener := pgtest.Conn(t, pgtest.DSNFor(t, ours1))
-	exec(t, listener, "listen pgq_tick")
+	mustExec(t, listener, "listen pgq_tick")
 
 	d, _ := start(t, testConfig(t, ours1, ours2, sky, none))
 	for i, c := range []*pgx.Conn{c1, c2, c3} {
-		exec(t, c, "select pgq.insert_event('q', 't', $1)", []string{"one", "two", "three"}[i])
+		mustExec(t, c, "select pgq.insert_event('q', 't', $1)", []string{"one", "two", "three"}[i])
 	}
 	for i, c := range []*pgx.Conn{c1, c2, c3} {
 		want := []string{"one", "two", "three"}[i]
@@ -180,7 +180,7 @@ func TestLowLatencyTick(t *testing.T) {
 	cfg.TickerPeriod = time.Hour // only the fast path may tick
 	start(t, cfg)
 	time.Sleep(300 * time.Millisecond) // the creation tick pair is done
-	exec(t, conn, "select pgq.insert_event('q', 't', 'fast')")
+	mustExec(t, conn, "select pgq.insert_event('q', 't', 'fast')")
 	began := time.Now()
 	var got []string
 	eventually(t, 2*time.Second, "fast tick", func() bool {
@@ -205,16 +205,16 @@ func TestRotationAndRetry(t *testing.T) {
 		t.Run(tpl.String(), func(t *testing.T) {
 			name, conn := newDB(t, tpl)
 			setupQueue(t, conn)
-			exec(t, conn, "select pgq.set_queue_config('q', 'rotation_period', '0.5')")
-			exec(t, conn, "select pgq.set_queue_config('q', 'ticker_max_lag', '0.1')")
+			mustExec(t, conn, "select pgq.set_queue_config('q', 'rotation_period', '0.5')")
+			mustExec(t, conn, "select pgq.set_queue_config('q', 'ticker_max_lag', '0.1')")
 			start(t, testConfig(t, name))
-			exec(t, conn, "select pgq.insert_event('q', 't', 'retry me')")
+			mustExec(t, conn, "select pgq.insert_event('q', 't', 'retry me')")
 			var batch *int64
 			eventually(t, 5*time.Second, "first batch", func() bool {
 				return conn.QueryRow(context.Background(), "select pgq.next_batch('q', 'c')").Scan(&batch) == nil && batch != nil
 			})
-			exec(t, conn, "select pgq.event_retry($1, (select ev_id from pgq.get_batch_events($1) limit 1), 0)", *batch)
-			exec(t, conn, "select pgq.finish_batch($1)", *batch)
+			mustExec(t, conn, "select pgq.event_retry($1, (select ev_id from pgq.get_batch_events($1) limit 1), 0)", *batch)
+			mustExec(t, conn, "select pgq.finish_batch($1)", *batch)
 			var got []string
 			eventually(t, 5*time.Second, "retried event redelivered", func() bool {
 				got = append(got, drain(t, conn, "q", "c")...)
@@ -222,7 +222,7 @@ func TestRotationAndRetry(t *testing.T) {
 			})
 			// traffic keeps ticks coming; the consumer keeps up, so rotation may proceed
 			eventually(t, 10*time.Second, "tables rotated twice", func() bool {
-				exec(t, conn, "select pgq.insert_event('q', 't', 'traffic')")
+				mustExec(t, conn, "select pgq.insert_event('q', 't', 'traffic')")
 				drain(t, conn, "q", "c")
 				return scalar[int](t, conn, "select queue_cur_table from pgq.queue") == 2
 			})
