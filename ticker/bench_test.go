@@ -260,3 +260,108 @@ func measureLatency(b *testing.B, dsn string, d time.Duration) []time.Duration {
 	}
 	return lat
 }
+
+// manyDatabases makes n databases with three queues each (q1..q3) from a
+// template of the given engine and returns their names.
+func manyDatabases(b *testing.B, tpl pgtest.Template, prefix string, n int) []string {
+	ctx := context.Background()
+	admin := pgtest.Conn(b, pgtest.ServerDSN(b))
+	src := prefix + "_src"
+	srcDSN := pgtest.NewDB(b, tpl)
+	srcCfg, _ := pgx.ParseConfig(srcDSN)
+	conn, err := pgx.Connect(ctx, srcDSN)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, q := range []string{"q1", "q2", "q3"} {
+		if _, err := conn.Exec(ctx, "select pgq.create_queue($1)", q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	conn.Close(ctx)
+	if _, err := admin.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s",
+		pgx.Identifier{srcCfg.Database}.Sanitize(), pgx.Identifier{src}.Sanitize())); err != nil {
+		b.Fatal(err)
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s_%03d", prefix, i)
+		_, err := admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY FILE_COPY",
+			pgx.Identifier{names[i]}.Sanitize(), pgx.Identifier{src}.Sanitize()))
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return names
+}
+
+// secondTickTimes returns, per database, when its last queue got its second
+// tick (zero when some queue has none yet).
+func roundDone(b *testing.B, dbs []string) (time.Time, bool) {
+	ctx := context.Background()
+	var last time.Time
+	for _, name := range dbs {
+		conn, err := pgx.Connect(ctx, pgtest.DSNFor(b, name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var n int
+		var t *time.Time
+		err = conn.QueryRow(ctx, "select count(*), max(tick_time) from pgq.tick where tick_id = 2").Scan(&n, &t)
+		conn.Close(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n < 3 {
+			return time.Time{}, false
+		}
+		if t.After(last) {
+			last = *t
+		}
+	}
+	return last, true
+}
+
+func BenchmarkTickerManyDatabases(b *testing.B) {
+	const n = 200
+	window := benchSeconds()
+	for _, v := range []struct{ name, daemon, prefix, extra string }{
+		{"pgqd", "pgqd", "bsky", ""},
+		{"pgqgo_on_pgq", "pgqgo", "bsky", ""},
+		{"pgqgo", "pgqgo", "bgo", ""},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			tpl := pgtest.PgqGo
+			if v.prefix == "bsky" {
+				tpl = pgtest.Skytools
+			}
+			dbs := manyDatabases(b, tpl, fmt.Sprintf("%s_%d", v.prefix, time.Now().UnixNano()%1e6), n)
+			for i := 0; i < b.N; i++ {
+				started := time.Now()
+				cmd := startDaemonProc(b, v.daemon, benchINI(b, dbs, v.extra))
+				var last time.Time
+				deadline := time.Now().Add(2 * time.Minute)
+				for {
+					time.Sleep(time.Second)
+					if t, ok := roundDone(b, dbs); ok {
+						last = t
+						break
+					}
+					if time.Now().After(deadline) {
+						b.Fatal("first tick round not complete within 2 minutes")
+					}
+				}
+				_, d0 := cpuTicks(cmd.Process.Pid)
+				s0 := serverTicks(b)
+				time.Sleep(window)
+				_, d1 := cpuTicks(cmd.Process.Pid)
+				s1 := serverTicks(b)
+				stopProc(cmd)
+				perMin := 60 / window.Seconds() / 100 // clock ticks -> CPU seconds per minute
+				b.ReportMetric(float64(last.Sub(started).Milliseconds()), "first_round_ms")
+				b.ReportMetric(float64(d1-d0)*perMin, "daemon_cpu_s/min")
+				b.ReportMetric(float64(s1-s0)*perMin, "postgres_cpu_s/min")
+			}
+		})
+	}
+}

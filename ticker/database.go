@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"regexp"
 	"strings"
 	"sync"
@@ -216,11 +217,13 @@ func detectEngine(ctx context.Context, conn *pgx.Conn) (string, error) {
 func (db *database) work(ctx context.Context, conn *pgx.Conn, engine string, connected time.Time) error {
 	cfg := db.config()
 	fast := engine == "pgqgo" && cfg.TickPollPeriod > 0
+	// ticking starts at once; the other duties start spread over their first
+	// period, so hundreds of databases do not all do maintenance in one burst
 	tick := time.NewTimer(0)
-	retry := time.NewTimer(0)
-	maint := time.NewTimer(0)
-	stats := time.NewTimer(0)
-	poll := time.NewTimer(cfg.TickPollPeriod)
+	poll := time.NewTimer(0)
+	retry := time.NewTimer(spread(cfg.RetryPeriod))
+	maint := time.NewTimer(spread(cfg.MaintPeriod))
+	stats := time.NewTimer(spread(cfg.StatsPeriod))
 	defer tick.Stop()
 	defer retry.Stop()
 	defer maint.Stop()
@@ -286,6 +289,11 @@ func (db *database) work(ctx context.Context, conn *pgx.Conn, engine string, con
 			return nil
 		}
 	}
+}
+
+// spread picks a start delay within the first period (at most 10 s).
+func spread(period time.Duration) time.Duration {
+	return rand.N(min(period, 10*time.Second)) + time.Millisecond
 }
 
 // call runs one duty under the daemon's concurrency bound and a time limit.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -61,7 +62,7 @@ func (m *Metrics) forget(db string) {
 	m.pending.DeletePartialMatch(l)
 }
 
-// serveMetrics serves /metrics and /healthz on addr.
+// serveMetrics serves /metrics, /healthz and /debug/pprof/ on addr.
 func (d *Daemon) serveMetrics(addr string) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -81,6 +82,9 @@ func (d *Daemon) serveMetrics(addr string) (*http.Server, error) {
 		w.WriteHeader(code)
 		_ = json.NewEncoder(w).Encode(map[string]any{"version": Version, "databases": st})
 	})
+	// Go's profiler, for diagnosing the daemon itself
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	srv := &http.Server{Handler: mux}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

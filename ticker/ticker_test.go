@@ -236,3 +236,32 @@ func mustInstall(t *testing.T, conn *pgx.Conn) {
 		t.Fatal(err)
 	}
 }
+
+// TestLateCommitTicked: an event from a transaction that was open across a
+// tick, committed when nothing else happens, is still ticked promptly (PgQ's
+// thresholds would leave it to the next idle tick, a minute later).
+func TestLateCommitTicked(t *testing.T) {
+	name, conn := newDB(t, pgtest.PgqGo)
+	setupQueue(t, conn)
+	cfg := testConfig(t, name)
+	start(t, cfg)
+	late := pgtest.Conn(t, pgtest.DSNFor(t, name))
+	mustExec(t, late, "begin")
+	mustExec(t, late, "select pgq.insert_event('q', 't', 'late')")
+	mustExec(t, conn, "select pgq.insert_event('q', 't', 'early')")
+	var got []string
+	eventually(t, 3*time.Second, "early event", func() bool {
+		got = append(got, drain(t, conn, "q", "c")...)
+		return len(got) == 1
+	})
+	time.Sleep(300 * time.Millisecond) // ticks have passed with the late transaction open
+	mustExec(t, late, "commit")
+	began := time.Now()
+	eventually(t, 3*time.Second, "late event", func() bool {
+		got = append(got, drain(t, conn, "q", "c")...)
+		return len(got) == 2
+	})
+	if got[1] != "late" || time.Since(began) > time.Second {
+		t.Fatalf("got %v after %s", got, time.Since(began))
+	}
+}

@@ -16,13 +16,16 @@
 CREATE OR REPLACE FUNCTION pgq.pgqgo_ticker(i_min_interval interval, OUT queue_name text, OUT tick_id bigint)
 RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
-    q      record;
-    v_late boolean;
+    q       record;
+    v_seq   bigint;
+    v_late  boolean;
+    v_fresh boolean;
+    v_xip   bigint[];
 BEGIN
     FOR q IN
         SELECT x.queue_id, x.queue_name, x.queue_tick_seq, x.queue_data_pfx,
                greatest(x.queue_ticker_idle_period, x.queue_ticker_max_lag) AS idle_after,
-               coalesce(pg_sequence_last_value(x.queue_event_seq::regclass), 1) AS seq, last.tick_id,
+               pg_sequence_last_value(x.queue_event_seq::regclass) AS used_seq, last.tick_id,
                last.tick_event_seq, last.tick_time, last.tick_snapshot
           FROM pgq.queue x,
                LATERAL (SELECT t.tick_id, t.tick_event_seq, t.tick_time, t.tick_snapshot FROM pgq.tick t
@@ -32,25 +35,38 @@ BEGIN
            AND now() - last.tick_time >= i_min_interval
          ORDER BY x.queue_id
     LOOP
-        IF q.seq <= q.tick_event_seq
+        v_seq := coalesce(q.used_seq, 1); -- what pgq.seq_getval reports for a fresh sequence
+        IF v_seq <= q.tick_event_seq
            AND now() - q.tick_time < q.idle_after
            AND EXISTS (SELECT 1 FROM pgq.tick t WHERE t.tick_queue = q.queue_id AND t.tick_id <> q.tick_id) THEN
+            -- no new sequence values and no idle tick due: only late commits can be pending
             IF now() - q.tick_time < interval '100 ms'
-               OR NOT (q.tick_event_seq = 1 OR txid_snapshot_xmin(q.tick_snapshot) < txid_snapshot_xmax(q.tick_snapshot)) THEN
+               OR current_setting('pgqgo.settled_' || q.queue_id, true) = q.tick_id::text THEN
                 CONTINUE;
             END IF;
-            EXECUTE 'SELECT EXISTS (SELECT 1 FROM ' || pgq.quote_fqname(q.queue_data_pfx) || ' ev'
-                 || ' WHERE (ev.ev_txid = ANY ($1) OR ($2 AND ev.ev_id = 1))'
-                 || ' AND NOT txid_visible_in_snapshot(ev.ev_txid, $3)'
-                 || ' AND txid_visible_in_snapshot(ev.ev_txid, txid_current_snapshot()))'
-               INTO v_late
-              USING ARRAY(SELECT txid_snapshot_xip(q.tick_snapshot)), q.tick_event_seq = 1, q.tick_snapshot;
+            v_fresh := q.tick_event_seq = 1 AND q.used_seq IS NOT NULL;
+            v_xip := ARRAY(SELECT txid_snapshot_xip(q.tick_snapshot));
+            v_late := false;
+            IF v_fresh OR cardinality(v_xip) > 0 THEN
+                EXECUTE 'SELECT EXISTS (SELECT 1 FROM ' || pgq.quote_fqname(q.queue_data_pfx) || ' ev'
+                     || ' WHERE (ev.ev_txid = ANY ($1) OR ($2 AND ev.ev_id = 1))'
+                     || ' AND NOT txid_visible_in_snapshot(ev.ev_txid, $3)'
+                     || ' AND txid_visible_in_snapshot(ev.ev_txid, txid_current_snapshot()))'
+                   INTO v_late
+                  USING v_xip, v_fresh, q.tick_snapshot;
+            END IF;
             IF NOT v_late THEN
+                -- once the transactions open at that tick have all ended, the
+                -- answer for this tick cannot change: stop asking
+                IF q.used_seq IS NOT NULL
+                   AND NOT (v_xip && ARRAY(SELECT txid_snapshot_xip(txid_current_snapshot()))) THEN
+                    PERFORM set_config('pgqgo.settled_' || q.queue_id, q.tick_id::text, false);
+                END IF;
                 CONTINUE;
             END IF;
         END IF;
         tick_id := nextval(q.queue_tick_seq);
-        INSERT INTO pgq.tick (tick_queue, tick_id, tick_event_seq) VALUES (q.queue_id, tick_id, q.seq);
+        INSERT INTO pgq.tick (tick_queue, tick_id, tick_event_seq) VALUES (q.queue_id, tick_id, v_seq);
         PERFORM pg_notify('pgq_tick', q.queue_name);
         queue_name := q.queue_name;
         RETURN NEXT;
