@@ -216,6 +216,11 @@ func connect(ctx context.Context, base, dbname string) (*pgx.Conn, error) {
 		cfg.RuntimeParams = map[string]string{}
 	}
 	cfg.RuntimeParams["application_name"] = "pgqgo ticker"
+	// every call is bounded on the server; maintenance raises it for VACUUM
+	cfg.RuntimeParams["statement_timeout"] = "30s"
+	// the daemon's statements are tiny and mostly parameterless: the simple
+	// protocol costs one message each way and nothing to cache
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	return pgx.ConnectConfig(ctx, cfg)
 }
 

@@ -253,7 +253,7 @@ func (db *database) work(ctx context.Context, conn *pgx.Conn, engine string, con
 			continue
 		case <-tick.C:
 			err = db.call(ctx, "tick", func(ctx context.Context) error { return db.tick(ctx, conn, engine) })
-			tick.Reset(cfg.TickerPeriod)
+			tick.Reset(untilNext(cfg.TickerPeriod))
 		case <-poll.C:
 			var ticked bool
 			err = db.call(ctx, "fast_tick", func(ctx context.Context) (e error) {
@@ -264,9 +264,9 @@ func (db *database) work(ctx context.Context, conn *pgx.Conn, engine string, con
 				lastEvents = time.Now()
 			}
 			if time.Since(lastEvents) < activeWindow {
-				poll.Reset(cfg.TickPollPeriod)
+				poll.Reset(untilNext(cfg.TickPollPeriod))
 			} else {
-				poll.Reset(cfg.TickIdlePollPeriod)
+				poll.Reset(untilNext(cfg.TickIdlePollPeriod))
 			}
 		case <-retry.C:
 			err = db.call(ctx, "retry", func(ctx context.Context) error { return db.retry(ctx, conn) })
@@ -291,24 +291,34 @@ func (db *database) work(ctx context.Context, conn *pgx.Conn, engine string, con
 	}
 }
 
+// untilNext is the wait until the next multiple of period on the clock. All
+// workers wake together at these instants, so the runtime serves a whole round
+// of databases in one burst instead of a wake-up per database.
+func untilNext(period time.Duration) time.Duration {
+	now := time.Now()
+	return now.Truncate(period).Add(period).Sub(now)
+}
+
 // spread picks a start delay within the first period (at most 10 s).
 func spread(period time.Duration) time.Duration {
 	return rand.N(min(period, 10*time.Second)) + time.Millisecond
 }
 
-// call runs one duty under the daemon's concurrency bound and a time limit.
+// call runs one duty (maintenance ones under the daemon's concurrency bound). The statements
+// run without a cancellable context: pgx would watch it with a helper per
+// query, which dominates the cost of a tick. They are bounded by the
+// session's statement_timeout instead, and a stopping daemon closes the
+// connection after the call in flight.
 func (db *database) call(ctx context.Context, op string, f func(context.Context) error) error {
-	if !db.d.acquire(ctx) {
-		return ctx.Err()
+	// ticks are tiny and must not queue behind maintenance: only the heavier
+	// duties share the max_parallel slots
+	if op != "tick" && op != "fast_tick" {
+		if !db.d.acquire(ctx) {
+			return ctx.Err()
+		}
+		defer db.d.release()
 	}
-	defer db.d.release()
-	limit := 30 * time.Second
-	if op == "maint" {
-		limit = 30 * time.Minute // VACUUM of big tables
-	}
-	cctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	if err := f(cctx); err != nil {
+	if err := f(context.Background()); err != nil {
 		db.d.metrics.errors.WithLabelValues(db.name, op).Inc()
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -417,6 +427,12 @@ func (db *database) maint(ctx context.Context, conn *pgx.Conn) error {
 	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return err
+	}
+	if len(tables) > 0 {
+		if _, err := conn.Exec(ctx, "SET statement_timeout = '30min'"); err != nil {
+			return err
+		}
+		defer conn.Exec(ctx, "SET statement_timeout = '30s'") //nolint:errcheck // a failure ends the session anyway
 	}
 	for _, t := range tables {
 		if !qualifiedName.MatchString(t) {
