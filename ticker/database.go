@@ -144,10 +144,17 @@ func (db *database) run(parent context.Context) {
 // the connection fails, its lifetime ends, or ctx is cancelled.
 func (db *database) session(ctx context.Context) error {
 	cfg := db.config()
+	// connecting is the costliest thing a worker does (a new backend on the
+	// server): at most max_parallel at once, or a start over hundreds of
+	// databases thrashes the server
+	if !db.d.acquire(ctx) {
+		return nil
+	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	conn, err := connect(cctx, cfg.BaseConnStr, db.name)
 	cancel()
 	if err != nil {
+		db.d.release()
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "3D000" { // database dropped meanwhile
 			return fmt.Errorf("%w: %v", errNoPgq, err)
@@ -158,6 +165,7 @@ func (db *database) session(ctx context.Context) error {
 	connected := time.Now()
 
 	engine, err := detectEngine(ctx, conn)
+	db.d.release()
 	if err != nil {
 		return err
 	}
@@ -224,6 +232,9 @@ func (db *database) work(ctx context.Context, conn *pgx.Conn, engine string, con
 	retry := time.NewTimer(spread(cfg.RetryPeriod))
 	maint := time.NewTimer(spread(cfg.MaintPeriod))
 	stats := time.NewTimer(spread(cfg.StatsPeriod))
+	if cfg.MetricsAddr == "" {
+		stats.Stop() // the per-queue gauges are only read through /metrics
+	}
 	defer tick.Stop()
 	defer retry.Stop()
 	defer maint.Stop()

@@ -41,7 +41,8 @@ BEGIN
            AND EXISTS (SELECT 1 FROM pgq.tick t WHERE t.tick_queue = q.queue_id AND t.tick_id <> q.tick_id) THEN
             -- no new sequence values and no idle tick due: only late commits can be pending
             IF now() - q.tick_time < interval '100 ms'
-               OR current_setting('pgqgo.settled_' || q.queue_id, true) = q.tick_id::text THEN
+               OR current_setting('pgqgo.settled_' || q.queue_id, true)
+                  = q.tick_id || ':' || (q.used_seq IS NOT NULL) THEN
                 CONTINUE;
             END IF;
             v_fresh := q.tick_event_seq = 1 AND q.used_seq IS NOT NULL;
@@ -58,9 +59,11 @@ BEGIN
             IF NOT v_late THEN
                 -- once the transactions open at that tick have all ended, the
                 -- answer for this tick cannot change: stop asking
-                IF q.used_seq IS NOT NULL
-                   AND NOT (v_xip && ARRAY(SELECT txid_snapshot_xip(txid_current_snapshot()))) THEN
-                    PERFORM set_config('pgqgo.settled_' || q.queue_id, q.tick_id::text, false);
+                -- (the key includes whether the sequence was used: its first
+                -- use makes the fresh-queue case worth one more look)
+                IF NOT (v_xip && ARRAY(SELECT txid_snapshot_xip(txid_current_snapshot()))) THEN
+                    PERFORM set_config('pgqgo.settled_' || q.queue_id,
+                                       q.tick_id || ':' || (q.used_seq IS NOT NULL), false);
                 END IF;
                 CONTINUE;
             END IF;
