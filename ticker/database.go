@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,7 +22,7 @@ const lockKey = 0x7067716774696b // "pgqgtik"
 
 // activeWindow is how long a database counts as active after its last new
 // events: active databases are polled every tick_poll_period.
-const activeWindow = 10 * time.Second
+const activeWindow = 3 * time.Second
 
 var errNoPgq = errors.New("no usable pgq schema")
 
@@ -264,7 +266,7 @@ func (db *database) work(ctx context.Context, conn *pgx.Conn, engine string, con
 			continue
 		case <-tick.C:
 			err = db.call(ctx, "tick", func(ctx context.Context) error { return db.tick(ctx, conn, engine) })
-			tick.Reset(untilNext(cfg.TickerPeriod))
+			tick.Reset(db.untilNext(cfg.TickerPeriod))
 		case <-poll.C:
 			var ticked bool
 			err = db.call(ctx, "fast_tick", func(ctx context.Context) (e error) {
@@ -275,9 +277,9 @@ func (db *database) work(ctx context.Context, conn *pgx.Conn, engine string, con
 				lastEvents = time.Now()
 			}
 			if time.Since(lastEvents) < activeWindow {
-				poll.Reset(untilNext(cfg.TickPollPeriod))
+				poll.Reset(db.untilNext(cfg.TickPollPeriod))
 			} else {
-				poll.Reset(untilNext(cfg.TickIdlePollPeriod))
+				poll.Reset(db.untilNext(cfg.TickIdlePollPeriod))
 			}
 		case <-retry.C:
 			err = db.call(ctx, "retry", func(ctx context.Context) error { return db.retry(ctx, conn) })
@@ -302,13 +304,28 @@ func (db *database) work(ctx context.Context, conn *pgx.Conn, engine string, con
 	}
 }
 
-// untilNext is the wait until the next multiple of period on the clock. All
-// workers wake together at these instants, so the runtime serves a whole round
-// of databases in one burst instead of a wake-up per database.
-func untilNext(period time.Duration) time.Duration {
+// untilNext is the wait until the database's next slot on the clock. Workers
+// wake together in a few slots per period, so the runtime serves a batch of
+// databases per wake-up instead of one wake-up per database.
+func (db *database) untilNext(period time.Duration) time.Duration {
 	now := time.Now()
-	return now.Truncate(period).Add(period).Sub(now)
+	next := now.Truncate(period).Add(db.phase(period))
+	for !next.After(now) {
+		next = next.Add(period)
+	}
+	return next.Sub(now)
 }
+
+// phase places the database in one of roundSlots slots of a period: the
+// daemon wakes roundSlots times per period, and the server sees a slot's
+// share of the databases at once rather than all of them.
+func (db *database) phase(period time.Duration) time.Duration {
+	h := fnv.New32a()
+	h.Write([]byte(db.name))
+	return period / roundSlots * time.Duration(h.Sum32()%roundSlots)
+}
+
+const roundSlots = 8
 
 // spread picks a start delay within the first period (at most 10 s).
 func spread(period time.Duration) time.Duration {
@@ -356,14 +373,17 @@ func (db *database) tick(ctx context.Context, conn *pgx.Conn, engine string) err
 }
 
 func (db *database) fastTick(ctx context.Context, conn *pgx.Conn, minInterval time.Duration) (bool, error) {
-	rows, err := conn.Query(ctx, "SELECT queue_name FROM pgq.pgqgo_ticker($1)", minInterval)
+	rows, err := conn.Query(ctx, "SELECT had_events FROM pgq.pgqgo_ticker($1)", minInterval)
 	if err != nil {
 		return false, err
 	}
-	queues, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	queues, err := pgx.CollectRows(rows, pgx.RowTo[bool])
 	if err != nil {
 		return false, err
 	}
+	// only ticks for events make the database active (fast polling); idle
+	// and creation ticks do not
+	active := slices.Contains(queues, true)
 	if len(queues) > 0 {
 		db.d.metrics.ticks.WithLabelValues(db.name, "fast").Add(float64(len(queues)))
 	}
@@ -371,7 +391,7 @@ func (db *database) fastTick(ctx context.Context, conn *pgx.Conn, minInterval ti
 	db.mu.Lock()
 	db.st.LastTick = time.Now()
 	db.mu.Unlock()
-	return len(queues) > 0, nil
+	return active, nil
 }
 
 func (db *database) retry(ctx context.Context, conn *pgx.Conn) error {

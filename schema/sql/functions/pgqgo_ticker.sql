@@ -11,9 +11,10 @@
 -- ticks (once both ticker_idle_period and ticker_max_lag have passed, and at
 -- once for a queue that has only its creation tick), so on a pgqgo schema this
 -- function alone does all ticking. Each tick is announced with NOTIFY
--- pgq_tick, payload the queue name. Returns the queues ticked and their new
--- tick ids.
-CREATE OR REPLACE FUNCTION pgq.pgqgo_ticker(i_min_interval interval, OUT queue_name text, OUT tick_id bigint)
+-- pgq_tick, payload the queue name. Returns the queues ticked, their new tick
+-- ids, and whether the tick was for events (not an idle tick).
+CREATE OR REPLACE FUNCTION pgq.pgqgo_ticker(i_min_interval interval, OUT queue_name text, OUT tick_id bigint,
+        OUT had_events boolean)
 RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     q       record;
@@ -36,6 +37,7 @@ BEGIN
          ORDER BY x.queue_id
     LOOP
         v_seq := coalesce(q.used_seq, 1); -- what pgq.seq_getval reports for a fresh sequence
+        had_events := v_seq > q.tick_event_seq;
         IF v_seq <= q.tick_event_seq
            AND now() - q.tick_time < q.idle_after
            AND EXISTS (SELECT 1 FROM pgq.tick t WHERE t.tick_queue = q.queue_id AND t.tick_id <> q.tick_id) THEN
@@ -56,6 +58,7 @@ BEGIN
                    INTO v_late
                   USING v_xip, v_fresh, q.tick_snapshot;
             END IF;
+            had_events := v_late;
             IF NOT v_late THEN
                 -- once the transactions open at that tick have all ended, the
                 -- answer for this tick cannot change: stop asking
