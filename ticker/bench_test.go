@@ -330,6 +330,7 @@ func BenchmarkTickerManyDatabases(b *testing.B) {
 		{"pgqd", "pgqd", "bsky", ""},
 		{"pgqgo_on_pgq", "pgqgo", "bsky", ""},
 		{"pgqgo", "pgqgo", "bgo", ""},
+		{"pgqgo_idle_poll_1s", "pgqgo", "bgo", "tick_idle_poll_period = 1\n"},
 	} {
 		b.Run(v.name, func(b *testing.B) {
 			tpl := pgtest.PgqGo

@@ -40,6 +40,7 @@ type Daemon struct {
 	cfg      Config
 	dbs      map[string]*database
 	sem      chan struct{}
+	dialSem  chan struct{} // connection set-ups in flight
 	reload   chan Config
 	checkNow chan struct{}
 	stats    stats
@@ -58,6 +59,7 @@ func New(cfg Config, log *slog.Logger) *Daemon {
 		cfg:      cfg,
 		dbs:      map[string]*database{},
 		sem:      make(chan struct{}, cfg.MaxParallel),
+		dialSem:  make(chan struct{}, 2*cfg.MaxParallel),
 		reload:   make(chan Config, 1),
 		checkNow: make(chan struct{}, 1),
 	}
@@ -235,6 +237,18 @@ func (d *Daemon) acquire(ctx context.Context) bool {
 }
 
 func (d *Daemon) release() { <-d.sem }
+
+// acquireDial bounds connection set-ups (a new server backend each).
+func (d *Daemon) acquireDial(ctx context.Context) bool {
+	select {
+	case d.dialSem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (d *Daemon) releaseDial() { <-d.dialSem }
 
 // Status is one database's state, for /healthz.
 type Status struct {

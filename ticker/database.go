@@ -147,16 +147,16 @@ func (db *database) run(parent context.Context) {
 func (db *database) session(ctx context.Context) error {
 	cfg := db.config()
 	// connecting is the costliest thing a worker does (a new backend on the
-	// server): at most max_parallel at once, or a start over hundreds of
+	// server): at most 2 x max_parallel at once, or a start over hundreds of
 	// databases thrashes the server
-	if !db.d.acquire(ctx) {
+	if !db.d.acquireDial(ctx) {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	conn, err := connect(cctx, cfg.BaseConnStr, db.name)
 	cancel()
 	if err != nil {
-		db.d.release()
+		db.d.releaseDial()
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "3D000" { // database dropped meanwhile
 			return fmt.Errorf("%w: %v", errNoPgq, err)
@@ -167,7 +167,7 @@ func (db *database) session(ctx context.Context) error {
 	connected := time.Now()
 
 	engine, err := detectEngine(ctx, conn)
-	db.d.release()
+	db.d.releaseDial()
 	if err != nil {
 		return err
 	}
