@@ -19,7 +19,7 @@ func TestConcurrentCreateAndInsert(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.NewDB(t, pgtest.PgqGo)
 	setup := pgtest.Conn(t, dsn)
-	mustExec(t, setup, "select pgq.create_queue('steady')")
+	pgtest.Exec(t, setup, "select pgq.create_queue('steady')")
 
 	const creators, perCreator, inserters, inserts = 3, 5, 3, 300
 	var wg sync.WaitGroup
@@ -60,7 +60,7 @@ func TestConcurrentCreateAndInsert(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if n := scalar[int64](t, setup, "select count(*) from pgq.event_1"); n != inserters*inserts {
+	if n := pgtest.Scalar[int64](t, setup, "select count(*) from pgq.event_1"); n != inserters*inserts {
 		t.Fatalf("steady queue holds %d events, want %d", n, inserters*inserts)
 	}
 	rows, _ := setup.Query(ctx, `select queue_name, (select count(*) from pgq.queue) from pgq.queue where queue_name <> 'steady'`)
@@ -74,8 +74,8 @@ func TestConcurrentCreateAndInsert(t *testing.T) {
 		t.Fatalf("%d queues created (%v)", len(names), err)
 	}
 	for _, name := range names {
-		table := scalar[string](t, setup, "select pgq.current_event_table($1)", name)
-		if got := scalar[string](t, setup, "select string_agg(ev_data, ',') from "+table); got != name {
+		table := pgtest.Scalar[string](t, setup, "select pgq.current_event_table($1)", name)
+		if got := pgtest.Scalar[string](t, setup, "select string_agg(ev_data, ',') from "+table); got != name {
 			t.Fatalf("queue %s: events %q in %s", name, got, table)
 		}
 	}
@@ -85,20 +85,20 @@ func TestConcurrentCreateAndInsert(t *testing.T) {
 // every insert function must still work through plain dynamic SQL.
 func TestInsertFallbackWithoutGeneratedCode(t *testing.T) {
 	conn := pgtest.Conn(t, pgtest.NewDB(t, pgtest.PgqGo))
-	mustExec(t, conn, "select pgq.create_queue('q')")
-	mustExec(t, conn, `create or replace function pgq._insert_dispatch(i_queue_id integer, i_table integer, i_ev_id bigint,
+	pgtest.Exec(t, conn, "select pgq.create_queue('q')")
+	pgtest.Exec(t, conn, `create or replace function pgq._insert_dispatch(i_queue_id integer, i_table integer, i_ev_id bigint,
 		i_ev_time timestamptz, i_ev_txid bigint, i_ev_owner integer, i_ev_retry integer, i_ev_type text,
 		i_ev_data text, i_ev_extra1 text, i_ev_extra2 text, i_ev_extra3 text, i_ev_extra4 text)
 		returns bigint language sql as 'select null::bigint'`)
-	mustExec(t, conn, `create or replace function pgq._insert_bulk_dispatch(i_queue_id integer, i_table integer, i_ev_txid bigint,
+	pgtest.Exec(t, conn, `create or replace function pgq._insert_bulk_dispatch(i_queue_id integer, i_table integer, i_ev_txid bigint,
 		i_types text[], i_datas text[], i_extra1 text[], i_extra2 text[], i_extra3 text[], i_extra4 text[])
 		returns bigint language sql as 'select null::bigint'`)
-	mustExec(t, conn, "select pgq.insert_event_raw('q', null, now(), null, null, 'raw', 'a', null, null, null, null)")
-	mustExec(t, conn, "select pgq.insert_event_raw('q', 100, now(), 5, 2, 'raw', 'b', 'e1', null, null, null)")
-	if n := scalar[int64](t, conn, "select pgq.insert_event_bulk('q', array['x','y'], array['c','d'], array['1', null])"); n != 2 {
+	pgtest.Exec(t, conn, "select pgq.insert_event_raw('q', null, now(), null, null, 'raw', 'a', null, null, null, null)")
+	pgtest.Exec(t, conn, "select pgq.insert_event_raw('q', 100, now(), 5, 2, 'raw', 'b', 'e1', null, null, null)")
+	if n := pgtest.Scalar[int64](t, conn, "select pgq.insert_event_bulk('q', array['x','y'], array['c','d'], array['1', null])"); n != 2 {
 		t.Fatalf("bulk fallback inserted %d", n)
 	}
-	got := scalar[string](t, conn, "select string_agg(ev_id || ':' || ev_data || ':' || coalesce(ev_extra1, '-'), ' ' order by ev_id) from pgq.event_1")
+	got := pgtest.Scalar[string](t, conn, "select string_agg(ev_id || ':' || ev_data || ':' || coalesce(ev_extra1, '-'), ' ' order by ev_id) from pgq.event_1")
 	// id 2 went to the sequence step taken by the explicit-id insert, as in PgQ
 	if got != "1:a:- 3:c:1 4:d:- 100:b:e1" {
 		t.Fatalf("events: %s", got)
@@ -109,7 +109,7 @@ func TestInsertFallbackWithoutGeneratedCode(t *testing.T) {
 func TestInsertEventBulkChecks(t *testing.T) {
 	ctx := context.Background()
 	conn := pgtest.Conn(t, pgtest.NewDB(t, pgtest.PgqGo))
-	mustExec(t, conn, "select pgq.create_queue('q')")
+	pgtest.Exec(t, conn, "select pgq.create_queue('q')")
 	for sql, want := range map[string]string{
 		"select pgq.insert_event_bulk('q', array['a'], array['x', 'y'])":       "different lengths",
 		"select pgq.insert_event_bulk('nope', array['a'], array['x'])":         "No such queue",
@@ -120,23 +120,23 @@ func TestInsertEventBulkChecks(t *testing.T) {
 			t.Errorf("%s: %v, want %q", sql, err, want)
 		}
 	}
-	if n := scalar[int64](t, conn, "select pgq.insert_event_bulk('q', '{}', '{}')"); n != 0 {
+	if n := pgtest.Scalar[int64](t, conn, "select pgq.insert_event_bulk('q', '{}', '{}')"); n != 0 {
 		t.Fatalf("empty bulk: %d", n)
 	}
-	mustExec(t, conn, "update pgq.queue set queue_per_tx_limit = 3")
+	pgtest.Exec(t, conn, "update pgq.queue set queue_per_tx_limit = 3")
 	if _, err := conn.Exec(ctx, "select pgq.insert_event_bulk('q', array['a','a','a','a'], array['1','2','3','4'])"); err == nil {
 		t.Fatal("bulk insert passed per_tx_limit")
 	}
-	mustExec(t, conn, "update pgq.queue set queue_per_tx_limit = null, queue_disable_insert = true")
+	pgtest.Exec(t, conn, "update pgq.queue set queue_per_tx_limit = null, queue_disable_insert = true")
 	if _, err := conn.Exec(ctx, "select pgq.insert_event_bulk('q', array['a'], array['1'])"); err == nil {
 		t.Fatal("bulk insert passed disable_insert")
 	}
-	mustExec(t, conn, "update pgq.queue set queue_disable_insert = false")
-	n := scalar[int64](t, conn, "select pgq.insert_event_bulk('q', array['a','b','c'], array['1','2','3'], ev_extra4 => array['x','y','z'])")
+	pgtest.Exec(t, conn, "update pgq.queue set queue_disable_insert = false")
+	n := pgtest.Scalar[int64](t, conn, "select pgq.insert_event_bulk('q', array['a','b','c'], array['1','2','3'], ev_extra4 => array['x','y','z'])")
 	if n != 3 {
 		t.Fatalf("bulk: %d", n)
 	}
-	if got := scalar[string](t, conn, "select string_agg(ev_type || ev_data || ev_extra4, ',' order by ev_id) from pgq.event_1"); got != "a1x,b2y,c3z" {
+	if got := pgtest.Scalar[string](t, conn, "select string_agg(ev_type || ev_data || ev_extra4, ',' order by ev_id) from pgq.event_1"); got != "a1x,b2y,c3z" {
 		t.Fatalf("bulk order/fields: %s", got)
 	}
 }

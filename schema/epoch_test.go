@@ -3,6 +3,7 @@ package schema_test
 import (
 	"context"
 	"fmt"
+	"pgqgo/internal/pgtest"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -37,17 +38,17 @@ func TestTxidWraparound(t *testing.T) {
 	}
 	defer other.Close(ctx)
 
-	mustExec(t, conn, "select pgq.create_queue('q')")
-	mustExec(t, conn, "select pgq.register_consumer('q', 'c')")
-	first := scalar[int64](t, conn, "select txid_current()")
+	pgtest.Exec(t, conn, "select pgq.create_queue('q')")
+	pgtest.Exec(t, conn, "select pgq.register_consumer('q', 'c')")
+	first := pgtest.Scalar[int64](t, conn, "select txid_current()")
 	if first>>32 != 3 {
 		t.Fatalf("txid %d is not in epoch 3", first)
 	}
 	seen := map[string]int{}
 	want := 0
 	consume := func() {
-		mustExec(t, conn, "select pgq.force_tick('q')")
-		mustExec(t, conn, "select pgq.ticker()")
+		pgtest.Exec(t, conn, "select pgq.force_tick('q')")
+		pgtest.Exec(t, conn, "select pgq.ticker()")
 		for {
 			var batch *int64
 			if err := conn.QueryRow(ctx, "select pgq.next_batch('q', 'c')").Scan(&batch); err != nil {
@@ -64,23 +65,23 @@ func TestTxidWraparound(t *testing.T) {
 			for _, d := range data {
 				seen[d]++
 			}
-			mustExec(t, conn, "select pgq.finish_batch($1)", *batch)
+			pgtest.Exec(t, conn, "select pgq.finish_batch($1)", *batch)
 		}
 	}
 	// an open transaction from before the wrap, committed after it
-	mustExec(t, other, "begin")
-	mustExec(t, other, "select pgq.insert_event('q', 'open', 'spanning')")
+	pgtest.Exec(t, other, "begin")
+	pgtest.Exec(t, other, "select pgq.insert_event('q', 'open', 'spanning')")
 	want++
 	for i := 0; i < 40; i++ {
 		for j := 0; j < 50; j++ {
-			mustExec(t, conn, "select pgq.insert_event('q', 't', $1)", fmt.Sprintf("%d-%d", i, j))
+			pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', $1)", fmt.Sprintf("%d-%d", i, j))
 			want++
 		}
 		consume()
 	}
-	mustExec(t, other, "commit")
+	pgtest.Exec(t, other, "commit")
 	consume()
-	last := scalar[int64](t, conn, "select txid_current()")
+	last := pgtest.Scalar[int64](t, conn, "select txid_current()")
 	if last>>32 != 4 {
 		t.Fatalf("xid did not wrap into epoch 4: %d", last)
 	}

@@ -13,22 +13,6 @@ import (
 	"pgqgo/schema"
 )
 
-func mustExec(t *testing.T, c *pgx.Conn, sql string, args ...any) {
-	t.Helper()
-	if _, err := c.Exec(context.Background(), sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
-
-func scalar[T any](t *testing.T, c *pgx.Conn, sql string, args ...any) T {
-	t.Helper()
-	var v T
-	if err := c.QueryRow(context.Background(), sql, args...).Scan(&v); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return v
-}
-
 // schemaFingerprint is every catalogue line of the pgq schema, for comparing
 // two installations.
 func schemaFingerprint(t *testing.T, c *pgx.Conn) string {
@@ -50,9 +34,9 @@ func TestInstallTwiceIsNoop(t *testing.T) {
 	if err != nil || !res.Changed() {
 		t.Fatalf("first install: changed=%v err=%v", res.Changed(), err)
 	}
-	mustExec(t, conn, "select pgq.create_queue('q')")
+	pgtest.Exec(t, conn, "select pgq.create_queue('q')")
 	before := schemaFingerprint(t, conn)
-	xmin := scalar[string](t, conn, "select xmin::text from pgq.pgqgo_schema")
+	xmin := pgtest.Scalar[string](t, conn, "select xmin::text from pgq.pgqgo_schema")
 	res, err = schema.Install(ctx, conn, schema.InstallOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -63,10 +47,10 @@ func TestInstallTwiceIsNoop(t *testing.T) {
 	if after := schemaFingerprint(t, conn); after != before {
 		t.Fatalf("catalogue changed by a no-op install")
 	}
-	if x := scalar[string](t, conn, "select xmin::text from pgq.pgqgo_schema"); x != xmin {
+	if x := pgtest.Scalar[string](t, conn, "select xmin::text from pgq.pgqgo_schema"); x != xmin {
 		t.Fatalf("version row rewritten by a no-op install")
 	}
-	if v := scalar[string](t, conn, "select pgq.pgqgo_version()"); v != schema.Release+" (migration 1)" {
+	if v := pgtest.Scalar[string](t, conn, "select pgq.pgqgo_version()"); v != schema.Release+" (migration 1)" {
 		t.Fatalf("pgqgo_version() = %q", v)
 	}
 }
@@ -78,7 +62,7 @@ func TestInstallDryRunChangesNothing(t *testing.T) {
 	if err != nil || len(res.Steps) == 0 {
 		t.Fatalf("dry run: %v %v", res.Steps, err)
 	}
-	if scalar[bool](t, conn, "select exists (select 1 from pg_namespace where nspname = 'pgq')") {
+	if pgtest.Scalar[bool](t, conn, "select exists (select 1 from pg_namespace where nspname = 'pgq')") {
 		t.Fatal("dry run created the schema")
 	}
 }
@@ -89,7 +73,7 @@ func TestInstallRefusesForeignPgq(t *testing.T) {
 	if !errors.Is(err, schema.ErrNotManaged) {
 		t.Fatalf("install over Skytools PgQ: %v", err)
 	}
-	if v := scalar[string](t, conn, "select extversion from pg_extension where extname = 'pgq'"); v != "3.5" {
+	if v := pgtest.Scalar[string](t, conn, "select extversion from pg_extension where extname = 'pgq'"); v != "3.5" {
 		t.Fatalf("extension touched: %s", v)
 	}
 }
@@ -103,7 +87,7 @@ func TestUpgradeKeepsData(t *testing.T) {
 	if _, err := schema.Install(ctx, fresh, schema.InstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	mustExec(t, fresh, "select pgq.create_queue('q')")
+	pgtest.Exec(t, fresh, "select pgq.create_queue('q')")
 	want := schemaFingerprint(t, fresh)
 
 	n := len(schema.Migrations())
@@ -112,11 +96,11 @@ func TestUpgradeKeepsData(t *testing.T) {
 		if _, err := schema.Install(ctx, conn, schema.InstallOptions{UpToMigration: level}); err != nil {
 			t.Fatalf("install up to %d: %v", level, err)
 		}
-		mustExec(t, conn, "select pgq.create_queue('q')")
-		mustExec(t, conn, "select pgq.register_consumer('q', 'c')")
-		mustExec(t, conn, "select pgq.insert_event('q', 'before', 'upgrade')")
+		pgtest.Exec(t, conn, "select pgq.create_queue('q')")
+		pgtest.Exec(t, conn, "select pgq.register_consumer('q', 'c')")
+		pgtest.Exec(t, conn, "select pgq.insert_event('q', 'before', 'upgrade')")
 		// pretend the installed code is an older release's
-		mustExec(t, conn, "update pgq.pgqgo_schema set release = '0.0.0', checksum = 'old'")
+		pgtest.Exec(t, conn, "update pgq.pgqgo_schema set release = '0.0.0', checksum = 'old'")
 		res, err := schema.Install(ctx, conn, schema.InstallOptions{})
 		if err != nil {
 			t.Fatalf("upgrade from migration %d: %v", level, err)
@@ -127,11 +111,11 @@ func TestUpgradeKeepsData(t *testing.T) {
 		if got := schemaFingerprint(t, conn); got != want {
 			t.Fatalf("upgraded schema differs from a fresh install")
 		}
-		mustExec(t, conn, "select pgq.insert_event('q', 'after', 'upgrade')")
-		mustExec(t, conn, "select pgq.force_tick('q')")
-		mustExec(t, conn, "select pgq.ticker()")
-		batch := scalar[int64](t, conn, "select pgq.next_batch('q', 'c')")
-		if got := scalar[string](t, conn, "select string_agg(ev_type, ',' order by ev_id) from pgq.get_batch_events($1)", batch); got != "before,after" {
+		pgtest.Exec(t, conn, "select pgq.insert_event('q', 'after', 'upgrade')")
+		pgtest.Exec(t, conn, "select pgq.force_tick('q')")
+		pgtest.Exec(t, conn, "select pgq.ticker()")
+		batch := pgtest.Scalar[int64](t, conn, "select pgq.next_batch('q', 'c')")
+		if got := pgtest.Scalar[string](t, conn, "select string_agg(ev_type, ',' order by ev_id) from pgq.get_batch_events($1)", batch); got != "before,after" {
 			t.Fatalf("events across the upgrade: %q", got)
 		}
 	}
@@ -139,7 +123,7 @@ func TestUpgradeKeepsData(t *testing.T) {
 
 func TestInstallRefusesNewerSchema(t *testing.T) {
 	conn := pgtest.Conn(t, pgtest.NewDB(t, pgtest.PgqGo))
-	mustExec(t, conn, "update pgq.pgqgo_schema set migration = 999, release = '99.0.0'")
+	pgtest.Exec(t, conn, "update pgq.pgqgo_schema set migration = 999, release = '99.0.0'")
 	_, err := schema.Install(context.Background(), conn, schema.InstallOptions{})
 	if !errors.Is(err, schema.ErrNewerSchema) {
 		t.Fatalf("got %v", err)
@@ -166,37 +150,37 @@ func TestInstallAsNonSuperuser(t *testing.T) {
 	dbDSN := pgtest.NewDB(t, pgtest.Empty)
 	dbName := dbDSN[strings.Index(dbDSN, "dbname=")+len("dbname="):]
 	dbName = strings.Trim(strings.Fields(dbName)[0], "'")
-	mustExec(t, admin, "ALTER DATABASE "+pgx.Identifier{dbName}.Sanitize()+" OWNER TO pgqgo_owner")
+	pgtest.Exec(t, admin, "ALTER DATABASE "+pgx.Identifier{dbName}.Sanitize()+" OWNER TO pgqgo_owner")
 
 	owner := pgtest.Conn(t, dbDSN+" user=pgqgo_owner")
-	if scalar[bool](t, owner, "select rolsuper from pg_roles where rolname = current_user") {
+	if pgtest.Scalar[bool](t, owner, "select rolsuper from pg_roles where rolname = current_user") {
 		t.Fatal("owner is a superuser")
 	}
 	if _, err := schema.Install(ctx, owner, schema.InstallOptions{}); err != nil {
 		t.Fatalf("install as owner: %v", err)
 	}
-	mustExec(t, owner, "select pgq.create_queue('q')")
+	pgtest.Exec(t, owner, "select pgq.create_queue('q')")
 
 	ops := pgtest.Conn(t, dbDSN+" user=pgqgo_ops")
 	app := pgtest.Conn(t, dbDSN+" user=pgqgo_app")
 	worker := pgtest.Conn(t, dbDSN+" user=pgqgo_worker")
-	mustExec(t, ops, "select pgq.create_queue('q2')")
-	mustExec(t, worker, "select pgq.register_consumer('q', 'w')")
-	mustExec(t, app, "select pgq.insert_event('q', 't', 'from app')")
-	mustExec(t, app, "select pgq.insert_event('q', 't', 'from app', 'a', 'b', 'c', 'd')")
-	if n := scalar[int64](t, app, "select pgq.insert_event_bulk('q', array['t','t'], array['x','y'])"); n != 2 {
+	pgtest.Exec(t, ops, "select pgq.create_queue('q2')")
+	pgtest.Exec(t, worker, "select pgq.register_consumer('q', 'w')")
+	pgtest.Exec(t, app, "select pgq.insert_event('q', 't', 'from app')")
+	pgtest.Exec(t, app, "select pgq.insert_event('q', 't', 'from app', 'a', 'b', 'c', 'd')")
+	if n := pgtest.Scalar[int64](t, app, "select pgq.insert_event_bulk('q', array['t','t'], array['x','y'])"); n != 2 {
 		t.Fatalf("bulk insert as writer: %d", n)
 	}
-	mustExec(t, ops, "select pgq.force_tick('q')")
-	mustExec(t, ops, "select pgq.ticker()")
-	mustExec(t, ops, "select pgq.maint_retry_events()")
-	mustExec(t, ops, "select pgq.maint_rotate_tables_step2()")
-	batch := scalar[int64](t, worker, "select pgq.next_batch('q', 'w')")
-	if n := scalar[int64](t, worker, "select count(*) from pgq.get_batch_events($1)", batch); n != 4 {
+	pgtest.Exec(t, ops, "select pgq.force_tick('q')")
+	pgtest.Exec(t, ops, "select pgq.ticker()")
+	pgtest.Exec(t, ops, "select pgq.maint_retry_events()")
+	pgtest.Exec(t, ops, "select pgq.maint_rotate_tables_step2()")
+	batch := pgtest.Scalar[int64](t, worker, "select pgq.next_batch('q', 'w')")
+	if n := pgtest.Scalar[int64](t, worker, "select count(*) from pgq.get_batch_events($1)", batch); n != 4 {
 		t.Fatalf("worker sees %d events", n)
 	}
-	mustExec(t, worker, "select pgq.event_retry($1, (select min(ev_id) from pgq.get_batch_events($1)), 0)", batch)
-	mustExec(t, worker, "select pgq.finish_batch($1)", batch)
+	pgtest.Exec(t, worker, "select pgq.event_retry($1, (select min(ev_id) from pgq.get_batch_events($1)), 0)", batch)
+	pgtest.Exec(t, worker, "select pgq.finish_batch($1)", batch)
 	// the writer may not read the queue nor administer it
 	if _, err := app.Exec(ctx, "select pgq.next_batch('q', 'w')"); err == nil {
 		t.Fatal("pgq_writer could call next_batch")
@@ -211,7 +195,7 @@ func TestInstallAsNonSuperuser(t *testing.T) {
 // executed.
 func TestHostileNames(t *testing.T) {
 	conn := pgtest.Conn(t, pgtest.NewDB(t, pgtest.PgqGo))
-	mustExec(t, conn, "create table canary (x int)")
+	pgtest.Exec(t, conn, "create table canary (x int)")
 	hostile := []string{
 		`q"; drop table canary; --`,
 		`q'); drop table canary; --`,
@@ -220,23 +204,23 @@ func TestHostileNames(t *testing.T) {
 		"Ünïcödé ✓",
 	}
 	for _, name := range hostile {
-		if n := scalar[int](t, conn, "select pgq.create_queue($1)", name); n != 1 {
+		if n := pgtest.Scalar[int](t, conn, "select pgq.create_queue($1)", name); n != 1 {
 			t.Fatalf("create_queue(%q) = %d", name, n)
 		}
-		mustExec(t, conn, "select pgq.register_consumer($1, $2)", name, name+" consumer")
-		mustExec(t, conn, "select pgq.insert_event($1, $2, $3)", name, name, name)
-		mustExec(t, conn, "select pgq.set_queue_config($1, 'ticker_max_count', '10')", name)
-		mustExec(t, conn, "select pgq.force_tick($1)", name)
-		mustExec(t, conn, "select pgq.ticker($1)", name)
-		batch := scalar[int64](t, conn, "select pgq.next_batch($1, $2)", name, name+" consumer")
-		if got := scalar[string](t, conn, "select ev_data from pgq.get_batch_events($1)", batch); got != name {
+		pgtest.Exec(t, conn, "select pgq.register_consumer($1, $2)", name, name+" consumer")
+		pgtest.Exec(t, conn, "select pgq.insert_event($1, $2, $3)", name, name, name)
+		pgtest.Exec(t, conn, "select pgq.set_queue_config($1, 'ticker_max_count', '10')", name)
+		pgtest.Exec(t, conn, "select pgq.force_tick($1)", name)
+		pgtest.Exec(t, conn, "select pgq.ticker($1)", name)
+		batch := pgtest.Scalar[int64](t, conn, "select pgq.next_batch($1, $2)", name, name+" consumer")
+		if got := pgtest.Scalar[string](t, conn, "select ev_data from pgq.get_batch_events($1)", batch); got != name {
 			t.Fatalf("event data %q", got)
 		}
-		mustExec(t, conn, "begin")
-		mustExec(t, conn, "select * from pgq.get_batch_cursor($1, $2, 1)", batch, name)
-		mustExec(t, conn, "commit")
-		mustExec(t, conn, "select pgq.finish_batch($1)", batch)
-		mustExec(t, conn, "select pgq.drop_queue($1, true)", name)
+		pgtest.Exec(t, conn, "begin")
+		pgtest.Exec(t, conn, "select * from pgq.get_batch_cursor($1, $2, 1)", batch, name)
+		pgtest.Exec(t, conn, "commit")
+		pgtest.Exec(t, conn, "select pgq.finish_batch($1)", batch)
+		pgtest.Exec(t, conn, "select pgq.drop_queue($1, true)", name)
 	}
 	for _, sql := range []string{
 		`select pgq.seq_getval('pgq.x; drop table canary')`,
@@ -248,7 +232,7 @@ func TestHostileNames(t *testing.T) {
 			t.Errorf("%s: accepted", sql)
 		}
 	}
-	if !scalar[bool](t, conn, "select to_regclass('public.canary') is not null") {
+	if !pgtest.Scalar[bool](t, conn, "select to_regclass('public.canary') is not null") {
 		t.Fatal("a hostile name dropped the canary table")
 	}
 }

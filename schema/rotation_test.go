@@ -14,10 +14,10 @@ import (
 func TestMillionEventsLeaveNoDeadTuples(t *testing.T) {
 	ctx := context.Background()
 	conn := pgtest.Conn(t, pgtest.NewDB(t, pgtest.PgqGo))
-	mustExec(t, conn, "create extension if not exists pgstattuple")
-	mustExec(t, conn, "select pgq.create_queue('q')")
-	mustExec(t, conn, "select pgq.set_queue_config('q', 'rotation_period', '0')")
-	mustExec(t, conn, "select pgq.register_consumer('q', 'c')")
+	pgtest.Exec(t, conn, "create extension if not exists pgstattuple")
+	pgtest.Exec(t, conn, "select pgq.create_queue('q')")
+	pgtest.Exec(t, conn, "select pgq.set_queue_config('q', 'rotation_period', '0')")
+	pgtest.Exec(t, conn, "select pgq.register_consumer('q', 'c')")
 
 	const rounds, perTx, txPerRound = 20, 5000, 10 // 1,000,000 events
 	var consumed, prevMax int64
@@ -25,13 +25,13 @@ func TestMillionEventsLeaveNoDeadTuples(t *testing.T) {
 	lastTable := 0
 	for r := 0; r < rounds; r++ {
 		for i := 0; i < txPerRound; i++ {
-			mustExec(t, conn, `select pgq.insert_event_bulk('q',
+			pgtest.Exec(t, conn, `select pgq.insert_event_bulk('q',
 				array_fill('t'::text, array[$1::int]),
 				(select array_agg(g::text) from generate_series(1, $1::int) g))`, perTx)
 		}
-		mustExec(t, conn, "select pgq.force_tick('q')")
-		mustExec(t, conn, "select pgq.ticker()")
-		batch := scalar[int64](t, conn, "select pgq.next_batch('q', 'c')")
+		pgtest.Exec(t, conn, "select pgq.force_tick('q')")
+		pgtest.Exec(t, conn, "select pgq.ticker()")
+		batch := pgtest.Scalar[int64](t, conn, "select pgq.next_batch('q', 'c')")
 		var n, distinct, minID, maxID int64
 		if err := conn.QueryRow(ctx, "select count(*), count(distinct ev_id), min(ev_id), max(ev_id) from pgq.get_batch_events($1)",
 			batch).Scan(&n, &distinct, &minID, &maxID); err != nil {
@@ -42,11 +42,11 @@ func TestMillionEventsLeaveNoDeadTuples(t *testing.T) {
 		}
 		consumed += n
 		prevMax = maxID
-		mustExec(t, conn, "select pgq.finish_batch($1)", batch)
+		pgtest.Exec(t, conn, "select pgq.finish_batch($1)", batch)
 		// what the ticker daemon does: step 1, then step 2 in its own transaction
-		mustExec(t, conn, "select pgq.maint_rotate_tables_step1('q')")
-		mustExec(t, conn, "select pgq.maint_rotate_tables_step2()")
-		if cur := scalar[int](t, conn, "select queue_cur_table from pgq.queue where queue_name = 'q'"); cur != lastTable {
+		pgtest.Exec(t, conn, "select pgq.maint_rotate_tables_step1('q')")
+		pgtest.Exec(t, conn, "select pgq.maint_rotate_tables_step2()")
+		if cur := pgtest.Scalar[int](t, conn, "select queue_cur_table from pgq.queue where queue_name = 'q'"); cur != lastTable {
 			rotations++
 			lastTable = cur
 		}
@@ -59,12 +59,12 @@ func TestMillionEventsLeaveNoDeadTuples(t *testing.T) {
 		t.Fatalf("only %d rotations in %d rounds", rotations, rounds)
 	}
 	for _, tbl := range []string{"pgq.event_1", "pgq.event_1_0", "pgq.event_1_1", "pgq.event_1_2"} {
-		dead := scalar[int64](t, conn, "select dead_tuple_count from pgstattuple($1)", tbl)
+		dead := pgtest.Scalar[int64](t, conn, "select dead_tuple_count from pgstattuple($1)", tbl)
 		if dead != 0 {
 			t.Errorf("%s has %d dead tuples", tbl, dead)
 		}
 	}
-	left := scalar[int64](t, conn, "select count(*) from pgq.event_1")
+	left := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.event_1")
 	if left >= total {
 		t.Fatalf("%d events still stored: tables were never truncated", left)
 	}

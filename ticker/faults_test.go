@@ -60,13 +60,13 @@ func TestDiscoveryFollowsCreateAndDrop(t *testing.T) {
 		return false
 	})
 	admin := pgtest.Conn(t, pgtest.ServerDSN(t))
-	mustExec(t, admin, "select 1") // keep a maintenance connection for the drop
+	pgtest.Exec(t, admin, "select 1") // keep a maintenance connection for the drop
 	_, other := newDB(t, pgtest.PgqGo)
 	setupQueue(t, other)
 	ticksAdvance(t, other, 5*time.Second, "database created after start is ticked")
 
 	// install pgqgo into the empty database: picked up at the next check
-	mustExec(t, conn, "select 1")
+	pgtest.Exec(t, conn, "select 1")
 	conn.Close(context.Background())
 	installed := pgtest.Conn(t, pgtest.DSNFor(t, name))
 	mustInstall(t, installed)
@@ -74,7 +74,7 @@ func TestDiscoveryFollowsCreateAndDrop(t *testing.T) {
 	ticksAdvance(t, installed, 5*time.Second, "schema installed later is ticked")
 	installed.Close(context.Background())
 
-	mustExec(t, admin, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	pgtest.Exec(t, admin, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 	eventually(t, 5*time.Second, "dropped database forgotten", func() bool {
 		for _, s := range d.Statuses() {
 			if s.Database == name {
@@ -95,7 +95,7 @@ func TestSurvivesRestartAndKilledBackends(t *testing.T) {
 	d, _ := start(t, testConfig(t, name))
 	ticksAdvance(t, conn, 5*time.Second, "ticking")
 
-	mustExec(t, conn, "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pgqgo ticker' and datname = $1", name)
+	pgtest.Exec(t, conn, "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pgqgo ticker' and datname = $1", name)
 	ticksAdvance(t, conn, 10*time.Second, "ticking after its backend was terminated")
 
 	if err := cluster.Restart(context.Background()); err != nil {
@@ -138,7 +138,7 @@ func TestSchemaUpgradedUnderneath(t *testing.T) {
 	setupQueue(t, conn)
 	start(t, testConfig(t, name))
 	ticksAdvance(t, conn, 5*time.Second, "ticking")
-	mustExec(t, conn, "update pgq.pgqgo_schema set checksum = 'older'")
+	pgtest.Exec(t, conn, "update pgq.pgqgo_schema set checksum = 'older'")
 	mustInstall(t, conn)
 	ticksAdvance(t, conn, 10*time.Second, "ticking after the upgrade")
 }

@@ -73,22 +73,6 @@ func start(t *testing.T, cfg Config) (d *Daemon, stop func()) {
 	return d, stop
 }
 
-func mustExec(t *testing.T, c *pgx.Conn, sql string, args ...any) {
-	t.Helper()
-	if _, err := c.Exec(context.Background(), sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
-
-func scalar[T any](t *testing.T, c *pgx.Conn, sql string, args ...any) T {
-	t.Helper()
-	var v T
-	if err := c.QueryRow(context.Background(), sql, args...).Scan(&v); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return v
-}
-
 // eventually polls cond until it holds or the time is up.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -120,13 +104,13 @@ func drain(t *testing.T, conn *pgx.Conn, queue, consumer string) []string {
 			t.Fatal(err)
 		}
 		out = append(out, data...)
-		mustExec(t, conn, "select pgq.finish_batch($1)", *batch)
+		pgtest.Exec(t, conn, "select pgq.finish_batch($1)", *batch)
 	}
 }
 
 func setupQueue(t *testing.T, conn *pgx.Conn) {
-	mustExec(t, conn, "select pgq.create_queue('q')")
-	mustExec(t, conn, "select pgq.register_consumer('q', 'c')")
+	pgtest.Exec(t, conn, "select pgq.create_queue('q')")
+	pgtest.Exec(t, conn, "select pgq.register_consumer('q', 'c')")
 }
 
 // TestTicksEveryEngine runs one daemon over databases with pgqgo's schema,
@@ -139,14 +123,14 @@ func TestTicksEveryEngine(t *testing.T) {
 	for _, c := range []*pgx.Conn{c1, c2, c3} {
 		setupQueue(t, c)
 		// PgQ's thresholds apply to pgq.ticker(): make a tick due quickly
-		mustExec(t, c, "select pgq.set_queue_config('q', 'ticker_max_lag', '0.2')")
+		pgtest.Exec(t, c, "select pgq.set_queue_config('q', 'ticker_max_lag', '0.2')")
 	}
 	listener := pgtest.Conn(t, pgtest.DSNFor(t, ours1))
-	mustExec(t, listener, "listen pgq_tick")
+	pgtest.Exec(t, listener, "listen pgq_tick")
 
 	d, _ := start(t, testConfig(t, ours1, ours2, sky, none))
 	for i, c := range []*pgx.Conn{c1, c2, c3} {
-		mustExec(t, c, "select pgq.insert_event('q', 't', $1)", []string{"one", "two", "three"}[i])
+		pgtest.Exec(t, c, "select pgq.insert_event('q', 't', $1)", []string{"one", "two", "three"}[i])
 	}
 	for i, c := range []*pgx.Conn{c1, c2, c3} {
 		want := []string{"one", "two", "three"}[i]
@@ -180,7 +164,7 @@ func TestLowLatencyTick(t *testing.T) {
 	cfg.TickerPeriod = time.Hour // only the fast path may tick
 	start(t, cfg)
 	time.Sleep(300 * time.Millisecond) // the creation tick pair is done
-	mustExec(t, conn, "select pgq.insert_event('q', 't', 'fast')")
+	pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', 'fast')")
 	began := time.Now()
 	var got []string
 	eventually(t, 2*time.Second, "fast tick", func() bool {
@@ -191,9 +175,9 @@ func TestLowLatencyTick(t *testing.T) {
 		t.Fatalf("took %s", took)
 	}
 	// idle queues get no ticks from the fast path
-	ticks := scalar[int64](t, conn, "select count(*) from pgq.tick")
+	ticks := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.tick")
 	time.Sleep(300 * time.Millisecond)
-	if after := scalar[int64](t, conn, "select count(*) from pgq.tick"); after != ticks {
+	if after := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.tick"); after != ticks {
 		t.Fatalf("idle queue ticked: %d -> %d ticks", ticks, after)
 	}
 }
@@ -205,16 +189,16 @@ func TestRotationAndRetry(t *testing.T) {
 		t.Run(tpl.String(), func(t *testing.T) {
 			name, conn := newDB(t, tpl)
 			setupQueue(t, conn)
-			mustExec(t, conn, "select pgq.set_queue_config('q', 'rotation_period', '0.5')")
-			mustExec(t, conn, "select pgq.set_queue_config('q', 'ticker_max_lag', '0.1')")
+			pgtest.Exec(t, conn, "select pgq.set_queue_config('q', 'rotation_period', '0.5')")
+			pgtest.Exec(t, conn, "select pgq.set_queue_config('q', 'ticker_max_lag', '0.1')")
 			start(t, testConfig(t, name))
-			mustExec(t, conn, "select pgq.insert_event('q', 't', 'retry me')")
+			pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', 'retry me')")
 			var batch *int64
 			eventually(t, 5*time.Second, "first batch", func() bool {
 				return conn.QueryRow(context.Background(), "select pgq.next_batch('q', 'c')").Scan(&batch) == nil && batch != nil
 			})
-			mustExec(t, conn, "select pgq.event_retry($1, (select ev_id from pgq.get_batch_events($1) limit 1), 0)", *batch)
-			mustExec(t, conn, "select pgq.finish_batch($1)", *batch)
+			pgtest.Exec(t, conn, "select pgq.event_retry($1, (select ev_id from pgq.get_batch_events($1) limit 1), 0)", *batch)
+			pgtest.Exec(t, conn, "select pgq.finish_batch($1)", *batch)
 			var got []string
 			eventually(t, 5*time.Second, "retried event redelivered", func() bool {
 				got = append(got, drain(t, conn, "q", "c")...)
@@ -222,9 +206,9 @@ func TestRotationAndRetry(t *testing.T) {
 			})
 			// traffic keeps ticks coming; the consumer keeps up, so rotation may proceed
 			eventually(t, 10*time.Second, "tables rotated twice", func() bool {
-				mustExec(t, conn, "select pgq.insert_event('q', 't', 'traffic')")
+				pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', 'traffic')")
 				drain(t, conn, "q", "c")
-				return scalar[int](t, conn, "select queue_cur_table from pgq.queue") == 2
+				return pgtest.Scalar[int](t, conn, "select queue_cur_table from pgq.queue") == 2
 			})
 		})
 	}
@@ -246,16 +230,16 @@ func TestLateCommitTicked(t *testing.T) {
 	cfg := testConfig(t, name)
 	start(t, cfg)
 	late := pgtest.Conn(t, pgtest.DSNFor(t, name))
-	mustExec(t, late, "begin")
-	mustExec(t, late, "select pgq.insert_event('q', 't', 'late')")
-	mustExec(t, conn, "select pgq.insert_event('q', 't', 'early')")
+	pgtest.Exec(t, late, "begin")
+	pgtest.Exec(t, late, "select pgq.insert_event('q', 't', 'late')")
+	pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', 'early')")
 	var got []string
 	eventually(t, 3*time.Second, "early event", func() bool {
 		got = append(got, drain(t, conn, "q", "c")...)
 		return len(got) == 1
 	})
 	time.Sleep(300 * time.Millisecond) // ticks have passed with the late transaction open
-	mustExec(t, late, "commit")
+	pgtest.Exec(t, late, "commit")
 	began := time.Now()
 	eventually(t, 3*time.Second, "late event", func() bool {
 		got = append(got, drain(t, conn, "q", "c")...)
