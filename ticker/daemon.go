@@ -227,28 +227,24 @@ func connect(ctx context.Context, base, dbname string) (*pgx.Conn, error) {
 }
 
 // acquire bounds the number of database calls in flight.
-func (d *Daemon) acquire(ctx context.Context) bool {
-	select {
-	case d.sem <- struct{}{}:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
+func (d *Daemon) acquire(ctx context.Context) bool { return take(ctx, d.sem) }
 
 func (d *Daemon) release() { <-d.sem }
 
 // acquireDial bounds connection set-ups (a new server backend each).
-func (d *Daemon) acquireDial(ctx context.Context) bool {
+func (d *Daemon) acquireDial(ctx context.Context) bool { return take(ctx, d.dialSem) }
+
+func (d *Daemon) releaseDial() { <-d.dialSem }
+
+// take gets a slot of a counting semaphore, unless ctx ends first.
+func take(ctx context.Context, sem chan struct{}) bool {
 	select {
-	case d.dialSem <- struct{}{}:
+	case sem <- struct{}{}:
 		return true
 	case <-ctx.Done():
 		return false
 	}
 }
-
-func (d *Daemon) releaseDial() { <-d.dialSem }
 
 // Status is one database's state, for /healthz.
 type Status struct {

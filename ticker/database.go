@@ -332,21 +332,24 @@ func spread(period time.Duration) time.Duration {
 	return rand.N(min(period, 10*time.Second)) + time.Millisecond
 }
 
-// call runs one duty (maintenance ones under the daemon's concurrency bound). The statements
-// run without a cancellable context: pgx would watch it with a helper per
-// query, which dominates the cost of a tick. They are bounded by the
+// call runs one duty (maintenance ones under the daemon's concurrency bound).
+// Ticks run without a cancellable context: pgx would watch it with a helper
+// per query, which dominates the cost of a tick; they are bounded by the
 // session's statement_timeout instead, and a stopping daemon closes the
-// connection after the call in flight.
+// connection after the tick in flight.
 func (db *database) call(ctx context.Context, op string, f func(context.Context) error) error {
 	// ticks are tiny and must not queue behind maintenance: only the heavier
-	// duties share the max_parallel slots
+	// duties share the max_parallel slots, and only they stay cancellable (a
+	// stopping daemon must not wait for a long VACUUM)
+	qctx := context.Background()
 	if op != "tick" && op != "fast_tick" {
 		if !db.d.acquire(ctx) {
 			return ctx.Err()
 		}
 		defer db.d.release()
+		qctx = ctx
 	}
-	if err := f(context.Background()); err != nil {
+	if err := f(qctx); err != nil {
 		db.d.metrics.errors.WithLabelValues(db.name, op).Inc()
 		return fmt.Errorf("%s: %w", op, err)
 	}
