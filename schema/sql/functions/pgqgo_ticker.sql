@@ -3,13 +3,17 @@
 -- not be empty, once min_interval has passed since its last tick; ignores
 -- ticker_max_count/ticker_max_lag, which only bound how long events may wait.
 -- "Not empty" is decided cheaply: the event sequence moved past the last
--- tick's value. When it did not, two cases still hide committed events: a
--- transaction that was open at the last tick and has committed since, and the
--- queue's very first event (a fresh sequence reads 1 both before and after
--- its first use); these are checked in the event tables through the ev_txid
--- index, at most every 100 ms per queue. Idle queues get pgq.ticker()'s idle
--- ticks (once both ticker_idle_period and ticker_max_lag have passed, and at
--- once for a queue that has only its creation tick), so on a pgqgo schema this
+-- tick's value. When it did not, committed events can still be pending: from
+-- transactions open at the last tick, from ones that took their ids between
+-- that tick's snapshot and its reading of the sequence, or a fresh queue's
+-- first event (a fresh sequence reads 1 before and after its first use).
+-- These are looked for in the event tables (txids from the tick's xmin on,
+-- through the ev_txid index), at most every 100 ms per queue, and no more
+-- once every transaction older than the tick's own has ended (remembered in
+-- session settings pgqgo.tickxid_<queue id> and pgqgo.settled_<queue id>: the
+-- ticker daemon keeps its session). Idle queues get pgq.ticker()'s idle ticks
+-- (once both ticker_idle_period and ticker_max_lag have passed, and at once
+-- for a queue that has only its creation tick), so on a pgqgo schema this
 -- function alone does all ticking. Each tick is announced with NOTIFY
 -- pgq_tick, payload the queue name. Returns the queues ticked, their new tick
 -- ids, and whether the tick was for events (not an idle tick).
@@ -20,7 +24,6 @@ DECLARE
     q       record;
     v_seq   bigint;
     v_late  boolean;
-    v_fresh boolean;
     v_xip   bigint[];
 BEGIN
     FOR q IN
@@ -41,30 +44,28 @@ BEGIN
         IF v_seq <= q.tick_event_seq
            AND now() - q.tick_time < q.idle_after
            AND EXISTS (SELECT 1 FROM pgq.tick t WHERE t.tick_queue = q.queue_id AND t.tick_id <> q.tick_id) THEN
-            -- no new sequence values and no idle tick due: only late commits can be pending
+            -- no new sequence values and no idle tick due: only late commits can
+            -- be pending: transactions open at the last tick, or ones that took
+            -- their ids after its snapshot but before it read the sequence
             IF now() - q.tick_time < interval '100 ms'
                OR current_setting('pgqgo.settled_' || q.queue_id, true)
                   = q.tick_id || ':' || (q.used_seq IS NOT NULL) THEN
                 CONTINUE;
             END IF;
-            v_fresh := q.tick_event_seq = 1 AND q.used_seq IS NOT NULL;
-            v_xip := ARRAY(SELECT txid_snapshot_xip(q.tick_snapshot));
-            v_late := false;
-            IF v_fresh OR cardinality(v_xip) > 0 THEN
-                EXECUTE 'SELECT EXISTS (SELECT 1 FROM ' || pgq.quote_fqname(q.queue_data_pfx) || ' ev'
-                     || ' WHERE (ev.ev_txid = ANY ($1) OR ($2 AND ev.ev_id = 1))'
-                     || ' AND NOT txid_visible_in_snapshot(ev.ev_txid, $3)'
-                     || ' AND txid_visible_in_snapshot(ev.ev_txid, txid_current_snapshot()))'
-                   INTO v_late
-                  USING v_xip, v_fresh, q.tick_snapshot;
-            END IF;
+            EXECUTE 'SELECT EXISTS (SELECT 1 FROM ' || pgq.quote_fqname(q.queue_data_pfx) || ' ev'
+                 || ' WHERE ev.ev_txid >= $1'
+                 || ' AND NOT txid_visible_in_snapshot(ev.ev_txid, $2)'
+                 || ' AND txid_visible_in_snapshot(ev.ev_txid, txid_current_snapshot()))'
+               INTO v_late
+              USING txid_snapshot_xmin(q.tick_snapshot), q.tick_snapshot;
             had_events := v_late;
             IF NOT v_late THEN
-                -- once the transactions open at that tick have all ended, the
-                -- answer for this tick cannot change: stop asking
-                -- (the key includes whether the sequence was used: its first
-                -- use makes the fresh-queue case worth one more look)
-                IF NOT (v_xip && ARRAY(SELECT txid_snapshot_xip(txid_current_snapshot()))) THEN
+                -- every such transaction is older than the tick's own: once all
+                -- transactions up to it have ended, the answer cannot change
+                v_xip := string_to_array(current_setting('pgqgo.tickxid_' || q.queue_id, true), ':')::bigint[];
+                IF v_xip[1] = q.tick_id AND txid_snapshot_xmin(txid_current_snapshot()) > v_xip[2] THEN
+                    -- (keyed on whether the sequence was used: a fresh sequence reads
+                    -- 1 before and after its first use, so that use needs a look)
                     PERFORM set_config('pgqgo.settled_' || q.queue_id,
                                        q.tick_id || ':' || (q.used_seq IS NOT NULL), false);
                 END IF;
@@ -73,6 +74,7 @@ BEGIN
         END IF;
         tick_id := nextval(q.queue_tick_seq);
         INSERT INTO pgq.tick (tick_queue, tick_id, tick_event_seq) VALUES (q.queue_id, tick_id, v_seq);
+        PERFORM set_config('pgqgo.tickxid_' || q.queue_id, tick_id || ':' || txid_current(), false);
         PERFORM pg_notify('pgq_tick', q.queue_name);
         queue_name := q.queue_name;
         RETURN NEXT;
