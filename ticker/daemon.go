@@ -26,10 +26,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"pgqgo/schema"
 )
 
 // Version is reported by `pgqgo ticker -V`.
-const Version = "pgqgo ticker 0.1.0 (pgqd 3.5 compatible)"
+const Version = "pgqgo ticker " + schema.Release + " (pgqd 3.5 compatible)"
 
 // Daemon ticks and maintains the PgQ databases of one cluster.
 type Daemon struct {

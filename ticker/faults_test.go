@@ -14,10 +14,10 @@ import (
 func ticksAdvance(t *testing.T, conn *pgx.Conn, within time.Duration, what string) {
 	t.Helper()
 	var before int64
-	eventually(t, within, what+" (reading ticks)", func() bool {
+	pgtest.Eventually(t, within, what+" (reading ticks)", func() bool {
 		return conn.QueryRow(context.Background(), "select max(tick_id) from pgq.tick").Scan(&before) == nil
 	})
-	eventually(t, within, what, func() bool {
+	pgtest.Eventually(t, within, what, func() bool {
 		// an event makes a tick due; errors (server restarting) just retry
 		conn.Exec(context.Background(), "select pgq.insert_event('q', 't', 'x')")
 		var now int64
@@ -38,7 +38,7 @@ func TestReloadPicksUpDatabases(t *testing.T) {
 	cfg.DatabaseList = []string{b}
 	d.Reload(cfg)
 	ticksAdvance(t, cb, 5*time.Second, "ticks in b after reload")
-	eventually(t, 5*time.Second, "a dropped from the worker set", func() bool {
+	pgtest.Eventually(t, 5*time.Second, "a dropped from the worker set", func() bool {
 		st := d.Statuses()
 		return len(st) == 1 && st[0].Database == b
 	})
@@ -51,7 +51,7 @@ func TestDiscoveryFollowsCreateAndDrop(t *testing.T) {
 	cfg := testConfig(t)
 	d, _ := start(t, cfg)
 	name, conn := newDB(t, pgtest.Empty)
-	eventually(t, 5*time.Second, "new database seen without pgq", func() bool {
+	pgtest.Eventually(t, 5*time.Second, "new database seen without pgq", func() bool {
 		for _, s := range d.Statuses() {
 			if s.Database == name && s.State == "no-pgq" {
 				return true
@@ -75,7 +75,7 @@ func TestDiscoveryFollowsCreateAndDrop(t *testing.T) {
 	installed.Close(context.Background())
 
 	pgtest.Exec(t, admin, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	eventually(t, 5*time.Second, "dropped database forgotten", func() bool {
+	pgtest.Eventually(t, 5*time.Second, "dropped database forgotten", func() bool {
 		for _, s := range d.Statuses() {
 			if s.Database == name {
 				return false
@@ -116,7 +116,7 @@ func TestStandbyTakesOver(t *testing.T) {
 	first, stopFirst := start(t, testConfig(t, name))
 	ticksAdvance(t, conn, 5*time.Second, "first daemon ticks")
 	second, _ := start(t, testConfig(t, name))
-	eventually(t, 5*time.Second, "second daemon stands by", func() bool {
+	pgtest.Eventually(t, 5*time.Second, "second daemon stands by", func() bool {
 		st := second.Statuses()
 		return len(st) == 1 && st[0].State == "standby"
 	})
@@ -124,7 +124,7 @@ func TestStandbyTakesOver(t *testing.T) {
 		t.Fatalf("first daemon: %+v", st)
 	}
 	stopFirst()
-	eventually(t, 5*time.Second, "second daemon takes over", func() bool {
+	pgtest.Eventually(t, 5*time.Second, "second daemon takes over", func() bool {
 		st := second.Statuses()
 		return len(st) == 1 && st[0].State == "active"
 	})

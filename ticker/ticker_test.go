@@ -73,18 +73,6 @@ func start(t *testing.T, cfg Config) (d *Daemon, stop func()) {
 	return d, stop
 }
 
-// eventually polls cond until it holds or the time is up.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // drain reads every ready batch of consumer c and returns the event data.
 func drain(t *testing.T, conn *pgx.Conn, queue, consumer string) []string {
 	t.Helper()
@@ -135,7 +123,7 @@ func TestTicksEveryEngine(t *testing.T) {
 	for i, c := range []*pgx.Conn{c1, c2, c3} {
 		want := []string{"one", "two", "three"}[i]
 		var got []string
-		eventually(t, 5*time.Second, "event delivered in database "+want, func() bool {
+		pgtest.Eventually(t, 5*time.Second, "event delivered in database "+want, func() bool {
 			got = append(got, drain(t, c, "q", "c")...)
 			return len(got) == 1 && got[0] == want
 		})
@@ -167,7 +155,7 @@ func TestLowLatencyTick(t *testing.T) {
 	pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', 'fast')")
 	began := time.Now()
 	var got []string
-	eventually(t, 2*time.Second, "fast tick", func() bool {
+	pgtest.Eventually(t, 2*time.Second, "fast tick", func() bool {
 		got = append(got, drain(t, conn, "q", "c")...)
 		return len(got) == 1
 	})
@@ -194,18 +182,18 @@ func TestRotationAndRetry(t *testing.T) {
 			start(t, testConfig(t, name))
 			pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', 'retry me')")
 			var batch *int64
-			eventually(t, 5*time.Second, "first batch", func() bool {
+			pgtest.Eventually(t, 5*time.Second, "first batch", func() bool {
 				return conn.QueryRow(context.Background(), "select pgq.next_batch('q', 'c')").Scan(&batch) == nil && batch != nil
 			})
 			pgtest.Exec(t, conn, "select pgq.event_retry($1, (select ev_id from pgq.get_batch_events($1) limit 1), 0)", *batch)
 			pgtest.Exec(t, conn, "select pgq.finish_batch($1)", *batch)
 			var got []string
-			eventually(t, 5*time.Second, "retried event redelivered", func() bool {
+			pgtest.Eventually(t, 5*time.Second, "retried event redelivered", func() bool {
 				got = append(got, drain(t, conn, "q", "c")...)
 				return len(got) == 1 && got[0] == "retry me"
 			})
 			// traffic keeps ticks coming; the consumer keeps up, so rotation may proceed
-			eventually(t, 10*time.Second, "tables rotated twice", func() bool {
+			pgtest.Eventually(t, 10*time.Second, "tables rotated twice", func() bool {
 				pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', 'traffic')")
 				drain(t, conn, "q", "c")
 				return pgtest.Scalar[int](t, conn, "select queue_cur_table from pgq.queue") == 2
@@ -234,14 +222,14 @@ func TestLateCommitTicked(t *testing.T) {
 	pgtest.Exec(t, late, "select pgq.insert_event('q', 't', 'late')")
 	pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', 'early')")
 	var got []string
-	eventually(t, 3*time.Second, "early event", func() bool {
+	pgtest.Eventually(t, 3*time.Second, "early event", func() bool {
 		got = append(got, drain(t, conn, "q", "c")...)
 		return len(got) == 1
 	})
 	time.Sleep(300 * time.Millisecond) // ticks have passed with the late transaction open
 	pgtest.Exec(t, late, "commit")
 	began := time.Now()
-	eventually(t, 3*time.Second, "late event", func() bool {
+	pgtest.Eventually(t, 3*time.Second, "late event", func() bool {
 		got = append(got, drain(t, conn, "q", "c")...)
 		return len(got) == 2
 	})

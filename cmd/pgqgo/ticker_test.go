@@ -24,17 +24,6 @@ func pgqgo(args ...string) *exec.Cmd {
 	return cmd
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(30 * time.Millisecond)
-	}
-}
-
 func pidIn(path string) int {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -60,7 +49,7 @@ func queueTicked(t *testing.T, dsn string) {
 	if _, err := conn.Exec(ctx, "select pgq.insert_event('q', 't', 'x')"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "tick in "+dsn, func() bool {
+	pgtest.Eventually(t, 10*time.Second, "tick in "+dsn, func() bool {
 		var now int64
 		return conn.QueryRow(ctx, "select max(tick_id) from pgq.tick").Scan(&now) == nil && now > before
 	})
@@ -111,7 +100,7 @@ func TestTickerProcessLifecycle(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- first.Wait() }()
-	waitFor(t, 10*time.Second, "pidfile written", func() bool { return pidIn(pidfile) == first.Process.Pid })
+	pgtest.Eventually(t, 10*time.Second, "pidfile written", func() bool { return pidIn(pidfile) == first.Process.Pid })
 	queueTicked(t, dsnA)
 
 	out, err := pgqgo("ticker", "-q", ini).CombinedOutput()
@@ -125,7 +114,7 @@ func TestTickerProcessLifecycle(t *testing.T) {
 	}
 	queueTicked(t, dsnB)
 
-	waitFor(t, 10*time.Second, "periodic stats line logged", func() bool {
+	pgtest.Eventually(t, 10*time.Second, "periodic stats line logged", func() bool {
 		log, _ := os.ReadFile(logfile)
 		return strings.Contains(string(log), "{ticks: ")
 	})
@@ -165,7 +154,7 @@ func TestTickerProcessLifecycle(t *testing.T) {
 	if out, err := pgqgo("ticker", "-k", ini).CombinedOutput(); err != nil {
 		t.Fatalf("-k: %v\n%s", err, out)
 	}
-	waitFor(t, 15*time.Second, "daemon gone after -k", func() bool { return syscall.Kill(pid, 0) != nil })
+	pgtest.Eventually(t, 15*time.Second, "daemon gone after -k", func() bool { return syscall.Kill(pid, 0) != nil })
 }
 
 func TestTickerBadConfig(t *testing.T) {

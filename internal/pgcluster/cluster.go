@@ -290,11 +290,11 @@ func (c *Cluster) waitReady(ctx context.Context, limit time.Duration) error {
 
 // DSN returns a libpq key=value connection string for database dbname.
 func (c *Cluster) DSN(dbname string) string {
-	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", c.SocketDir, c.Port, c.User, quoteDSNValue(dbname))
+	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", c.SocketDir, c.Port, c.User, QuoteDSNValue(dbname))
 }
 
-// quoteDSNValue quotes a value for a libpq key=value string.
-func quoteDSNValue(v string) string {
+// QuoteDSNValue quotes a value for a libpq key=value connection string.
+func QuoteDSNValue(v string) string {
 	if v != "" && !strings.ContainsAny(v, " '\\\t\n") {
 		return v
 	}

@@ -116,25 +116,14 @@ func DSNFor(t testing.TB, name string) string {
 	if err != nil {
 		t.Fatalf("pgtest: parse DSN: %v", err)
 	}
-	dsn := fmt.Sprintf("host=%s port=%d user=%s dbname=%s", quote(cfg.Host), cfg.Port, quote(cfg.User), quote(name))
+	dsn := fmt.Sprintf("host=%s port=%d user=%s dbname=%s", pgcluster.QuoteDSNValue(cfg.Host), cfg.Port, pgcluster.QuoteDSNValue(cfg.User), pgcluster.QuoteDSNValue(name))
 	if cfg.Password != "" {
-		dsn += " password=" + quote(cfg.Password)
+		dsn += " password=" + pgcluster.QuoteDSNValue(cfg.Password)
 	}
 	if cfg.TLSConfig == nil {
 		dsn += " sslmode=disable"
 	}
 	return dsn
-}
-
-func quote(v string) string {
-	out := []byte{'\''}
-	for i := 0; i < len(v); i++ {
-		if v[i] == '\'' || v[i] == '\\' {
-			out = append(out, '\\')
-		}
-		out = append(out, v[i])
-	}
-	return string(append(out, '\''))
 }
 
 func adminExec(ctx context.Context, sql string) error {
@@ -260,4 +249,16 @@ func Scalar[T any](t testing.TB, c *pgx.Conn, sql string, args ...any) T {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return v
+}
+
+// Eventually polls cond until it holds, failing the test after within.
+func Eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
