@@ -31,7 +31,7 @@ import (
 )
 
 // Release is the pgqgo release whose schema this package installs.
-const Release = "0.1.0"
+const Release = "0.2.0"
 
 // APILevel is the PgQ API level the schema implements (pgq.version()).
 const APILevel = "3.5"

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -53,7 +54,7 @@ func TestInstallAndVersion(t *testing.T) {
 	}
 	out, err = runCLI(t, "version", "--db", dsn)
 	if err != nil || !strings.Contains(out, "pgqgo binary: "+schema.Release) ||
-		!strings.Contains(out, "database: pgqgo "+schema.Release+" (migration 1, PgQ API 3.5)") {
+		!strings.Contains(out, fmt.Sprintf("database: pgqgo %s (migration %d, PgQ API 3.5)", schema.Release, len(schema.Migrations()))) {
 		t.Fatalf("version: %v\n%s", err, out)
 	}
 }

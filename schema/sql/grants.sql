@@ -25,7 +25,8 @@ BEGIN
             pgq.next_batch_info(text, text),
             pgq.register_consumer(text, text), pgq.register_consumer_at(text, text, bigint),
             pgq.unregister_consumer(text, text),
-            pgq._batch_sql(bigint, text)
+            pgq._batch_sql(bigint, text),
+            pgq.dead_letter_event(bigint, bigint, timestamptz, bigint, integer, text, text, text, text, text, text, text)
             TO pgq_reader;
         GRANT SELECT ON pgq.consumer, pgq.queue, pgq.subscription, pgq.tick, pgq.event_template TO pgq_reader;
     END IF;
@@ -53,8 +54,12 @@ BEGIN
             pgq.tune_storage(text), pgq.upgrade_schema(), pgq.pgqgo_ticker(interval),
             pgq._count_tx_event(integer, text, integer, bigint),
             pgq._insert_dispatch(integer, integer, bigint, timestamptz, bigint, integer, integer, text, text, text, text, text, text),
-            pgq._insert_bulk_dispatch(integer, integer, bigint, text[], text[], text[], text[], text[], text[])
+            pgq._insert_bulk_dispatch(integer, integer, bigint, text[], text[], text[], text[], text[], text[]),
+            pgq.dead_letter_replay(bigint)
             TO pgq_admin;
+        IF to_regclass('pgq.dead_letter') IS NOT NULL THEN -- absent below migration 2
+            GRANT SELECT, DELETE ON pgq.dead_letter TO pgq_admin;
+        END IF;
         GRANT SELECT, INSERT, UPDATE, DELETE ON pgq.consumer, pgq.queue, pgq.subscription, pgq.tick, pgq.retry_queue TO pgq_admin;
         GRANT SELECT, INSERT, TRUNCATE ON pgq.event_template TO pgq_admin;
     END IF;

@@ -1,0 +1,211 @@
+package schema_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"pgqgo/internal/pgtest"
+	"pgqgo/schema"
+)
+
+// tickWith inserts events and cuts a tick, so the next batch holds them.
+func tickWith(t *testing.T, conn *pgx.Conn, queue string, data ...string) {
+	t.Helper()
+	for _, d := range data {
+		pgtest.Exec(t, conn, "select pgq.insert_event($1, 'ev', $2)", queue, d)
+	}
+	// the test queues tick at every event (ticker_max_count 1)
+	pgtest.Exec(t, conn, "select pgq.ticker($1)", queue)
+}
+
+func batchData(t *testing.T, conn *pgx.Conn, batch int64) []string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "select ev_data from pgq.get_batch_events($1) order by ev_id", batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestCoop drives pgq_coop's SQL on both pgq implementations: batches of one
+// group go to one sub-consumer each, an open batch is handed out again, a dead
+// member's batch is taken over, and unregistering respects batch_handling.
+func TestCoop(t *testing.T) {
+	for _, tpl := range []pgtest.Template{pgtest.PgqGo, pgtest.Skytools} {
+		t.Run(tpl.String(), func(t *testing.T) {
+			ctx := context.Background()
+			dsn := pgtest.NewDB(t, tpl)
+			conn := pgtest.Conn(t, dsn)
+			if err := schema.InstallComponent(ctx, conn, schema.Coop); err != nil {
+				t.Fatal(err)
+			}
+			// installing again only refreshes
+			if err := schema.InstallComponent(ctx, conn, schema.Coop); err != nil {
+				t.Fatal(err)
+			}
+			pgtest.Exec(t, conn, "select pgq.create_queue('q')")
+			pgtest.Exec(t, conn, "select pgq.set_queue_config('q', 'ticker_max_count', '1')")
+			if n := pgtest.Scalar[int32](t, conn, "select pgq_coop.register_subconsumer('q','c','a')"); n != 1 {
+				t.Fatalf("register a: %d", n)
+			}
+			if n := pgtest.Scalar[int32](t, conn, "select pgq_coop.register_subconsumer('q','c','a')"); n != 0 {
+				t.Fatalf("register a again: %d", n)
+			}
+			if v := pgtest.Scalar[string](t, conn, "select pgq_coop.version()"); v == "" {
+				t.Fatal("empty version")
+			}
+			// the members share the main consumer's sub_id
+			if n := pgtest.Scalar[int64](t, conn, `select count(distinct sub_id) from pgq.subscription s
+				join pgq.consumer c on c.co_id = s.sub_consumer where co_name in ('c', 'c.a')`); n != 1 {
+				t.Fatalf("sub_ids: %d", n)
+			}
+
+			tickWith(t, conn, "q", "e1", "e2")
+			tickWith(t, conn, "q", "e3")
+			// b is registered by its first next_batch
+			ba := pgtest.Scalar[int64](t, conn, "select pgq_coop.next_batch('q','c','a')")
+			bb := pgtest.Scalar[int64](t, conn, "select pgq_coop.next_batch('q','c','b')")
+			if ba == bb {
+				t.Fatalf("both members got batch %d", ba)
+			}
+			if got := strings.Join(batchData(t, conn, ba), ","); got != "e1,e2" {
+				t.Fatalf("a's batch: %s", got)
+			}
+			if got := strings.Join(batchData(t, conn, bb), ","); got != "e3" {
+				t.Fatalf("b's batch: %s", got)
+			}
+			// nothing left for a third member; a's open batch is handed out again
+			if v := pgtest.Scalar[*int64](t, conn, "select pgq_coop.next_batch('q','c','x')"); v != nil {
+				t.Fatalf("x got batch %d", *v)
+			}
+			if again := pgtest.Scalar[int64](t, conn, "select pgq_coop.next_batch('q','c','a')"); again != ba {
+				t.Fatalf("a's open batch %d handed out as %d", ba, again)
+			}
+			// the main consumer cannot be used while members exist and the group moved on
+			if _, err := conn.Exec(ctx, "select pgq_coop.unregister_subconsumer('q','c','b',0)"); err == nil {
+				t.Fatal("unregistering a member with an open batch and handling 0 must fail")
+			}
+			if n := pgtest.Scalar[int32](t, conn, "select pgq_coop.finish_batch($1)", ba); n != 1 {
+				t.Fatalf("finish: %d", n)
+			}
+			if n := pgtest.Scalar[int32](t, conn, "select pgq_coop.finish_batch($1)", ba); n != 0 {
+				t.Fatalf("finish twice: %d", n)
+			}
+
+			// b goes silent holding its batch: after the dead interval a takes it over
+			pgtest.Exec(t, conn, `update pgq.subscription set sub_active = now() - interval '1 hour'
+				where sub_consumer = (select co_id from pgq.consumer where co_name = 'c.b')`)
+			took := pgtest.Scalar[int64](t, conn, "select pgq_coop.next_batch('q','c','a', interval '10 minutes')")
+			if took != bb {
+				t.Fatalf("takeover returned %d, want b's batch %d", took, bb)
+			}
+			if got := strings.Join(batchData(t, conn, took), ","); got != "e3" {
+				t.Fatalf("taken-over batch: %s", got)
+			}
+			if n := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.consumer where co_name = 'c.b'"); n != 0 {
+				t.Fatalf("dead member still registered")
+			}
+			pgtest.Exec(t, conn, "select pgq_coop.finish_batch($1)", took)
+
+			// dropping a held batch skips its events for the group
+			tickWith(t, conn, "q", "e4")
+			held := pgtest.Scalar[int64](t, conn, "select pgq_coop.next_batch('q','c','x')")
+			if n := pgtest.Scalar[int32](t, conn, "select pgq_coop.unregister_subconsumer('q','c','x',1)"); n != 1 {
+				t.Fatalf("unregister x: %d", n)
+			}
+			if n := pgtest.Scalar[int32](t, conn, "select pgq_coop.unregister_subconsumer('q','c','x',1)"); n != 0 {
+				t.Fatalf("unregister x twice: %d", n)
+			}
+			if held == took {
+				t.Fatalf("batch %d handed out twice", held)
+			}
+			tickWith(t, conn, "q", "e5")
+			next := pgtest.Scalar[int64](t, conn, "select pgq_coop.next_batch_custom('q','c','a', null, null, null)")
+			if got := strings.Join(batchData(t, conn, next), ","); got != "e5" {
+				t.Fatalf("after dropping x's batch: %s", got)
+			}
+			// retried events go back to the group
+			ev := pgtest.Scalar[int64](t, conn, "select ev_id from pgq.get_batch_events($1)", next)
+			pgtest.Exec(t, conn, "select pgq.event_retry($1, $2, 0)", next, ev)
+			pgtest.Exec(t, conn, "select pgq_coop.finish_batch($1)", next)
+			pgtest.Exec(t, conn, "select pgq.maint_retry_events()")
+			pgtest.Exec(t, conn, "select pgq.ticker('q')")
+			re := pgtest.Scalar[int64](t, conn, "select pgq_coop.next_batch('q','c','a')")
+			if got := strings.Join(batchData(t, conn, re), ","); got != "e5" {
+				t.Fatalf("retried event: %s", got)
+			}
+
+			// errors
+			for _, bad := range []string{
+				"select pgq_coop.next_batch('q','nobody','a')",
+				"select pgq_coop.next_batch('nosuchqueue','c','a')",
+			} {
+				if _, err := conn.Exec(ctx, bad); err == nil {
+					t.Errorf("%s: no error", bad)
+				}
+			}
+		})
+	}
+}
+
+// TestExt checks pgq_ext's bookkeeping in a database without pgq.
+func TestExt(t *testing.T) {
+	ctx := context.Background()
+	conn := pgtest.Conn(t, pgtest.NewDB(t, pgtest.Empty))
+	if err := schema.InstallComponent(ctx, conn, schema.Ext); err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.InstallComponent(ctx, conn, schema.Coop); err == nil {
+		t.Fatal("pgq_coop installed without pgq")
+	}
+	check := func(sql string, want bool, args ...any) {
+		t.Helper()
+		if got := pgtest.Scalar[bool](t, conn, sql, args...); got != want {
+			t.Fatalf("%s %v: got %v want %v", sql, args, got, want)
+		}
+	}
+	check("select pgq_ext.is_batch_done('c', 5)", false)
+	check("select pgq_ext.set_batch_done('c', 5)", true)
+	check("select pgq_ext.set_batch_done('c', 5)", false)
+	check("select pgq_ext.is_batch_done('c', 5)", true)
+	check("select pgq_ext.is_batch_done('c', 'sub', 5)", false)
+	check("select pgq_ext.set_batch_done('c', 6)", true)
+	check("select pgq_ext.is_batch_done('c', 5)", false)
+
+	check("select pgq_ext.set_event_done('c', 7, 100)", true)
+	check("select pgq_ext.set_event_done('c', 7, 100)", false)
+	check("select pgq_ext.is_event_done('c', 7, 100)", true)
+	check("select pgq_ext.set_event_done('c', 8, 101)", true)
+	check("select pgq_ext.is_event_done('c', 7, 100)", false) // the old batch's events are forgotten
+	if n := pgtest.Scalar[int64](t, conn, "select count(*) from pgq_ext.completed_event"); n != 1 {
+		t.Fatalf("completed_event rows: %d", n)
+	}
+
+	if v := pgtest.Scalar[*int64](t, conn, "select pgq_ext.get_last_tick('c')"); v != nil {
+		t.Fatalf("tick %d", *v)
+	}
+	pgtest.Exec(t, conn, "select pgq_ext.set_last_tick('c', 42)")
+	pgtest.Exec(t, conn, "select pgq_ext.set_last_tick('c', 43)")
+	if v := pgtest.Scalar[int64](t, conn, "select pgq_ext.get_last_tick('c')"); v != 43 {
+		t.Fatalf("tick %d", v)
+	}
+	pgtest.Exec(t, conn, "select pgq_ext.set_last_tick('c', null)")
+	if v := pgtest.Scalar[*int64](t, conn, "select pgq_ext.get_last_tick('c')"); v != nil {
+		t.Fatalf("tick after reset %d", *v)
+	}
+	// reinstall keeps the bookkeeping
+	if err := schema.InstallComponent(ctx, conn, schema.Ext); err != nil {
+		t.Fatal(err)
+	}
+	check("select pgq_ext.is_batch_done('c', 6)", true)
+	if err := schema.InstallComponent(ctx, conn, "pgq_nope"); err == nil {
+		t.Fatal("unknown component accepted")
+	}
+}

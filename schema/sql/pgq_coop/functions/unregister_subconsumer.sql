@@ -1,0 +1,37 @@
+-- pgq_coop.unregister_subconsumer(queue, consumer, subconsumer, batch_handling):
+-- remove a sub-consumer from its group. When it holds a batch, batch_handling
+-- 0 refuses and 1 drops the batch: its events are then skipped for the whole
+-- group. The group's retry events stay (they belong to the group's sub_id).
+-- Returns 1 when removed, 0 when there was no such sub-consumer.
+-- Touches pgq.subscription, pgq.consumer.
+CREATE OR REPLACE FUNCTION pgq_coop.unregister_subconsumer(i_queue_name text, i_consumer_name text,
+        i_subconsumer_name text, i_batch_handling integer)
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+    v_sub record;
+BEGIN
+    SELECT s.sub_queue, s.sub_consumer, s.sub_batch INTO v_sub
+      FROM pgq.subscription s
+      JOIN pgq.queue q ON q.queue_id = s.sub_queue
+      JOIN pgq.consumer c ON c.co_id = s.sub_consumer
+     WHERE q.queue_name = i_queue_name AND c.co_name = i_consumer_name || '.' || i_subconsumer_name
+       FOR UPDATE OF s;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    IF v_sub.sub_batch IS NOT NULL THEN
+        IF i_batch_handling = 1 THEN
+            NULL; -- the batch goes away with the row; the group has already moved past it
+        ELSE
+            RAISE EXCEPTION 'subconsumer %.% on queue % has an active batch %',
+                            i_consumer_name, i_subconsumer_name, i_queue_name, v_sub.sub_batch;
+        END IF;
+    END IF;
+    DELETE FROM pgq.subscription WHERE sub_queue = v_sub.sub_queue AND sub_consumer = v_sub.sub_consumer;
+    PERFORM 1 FROM pgq.subscription WHERE sub_consumer = v_sub.sub_consumer;
+    IF NOT FOUND THEN
+        DELETE FROM pgq.consumer WHERE co_id = v_sub.sub_consumer;
+    END IF;
+    RETURN 1;
+END
+$$;
