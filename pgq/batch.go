@@ -1,0 +1,134 @@
+package pgq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Batch is one open batch: the events between two ticks, handed to a
+// Handler. Its transaction on the queue's database is the one that finishes
+// the batch, so everything done through Tx (retries, dead letters, the
+// handler's own writes to that database) commits together with the finish.
+type Batch struct {
+	// ID is the batch id (pgq.next_batch).
+	ID int64
+	// Queue and Consumer name the batch's owner; Subconsumer is set for a
+	// member of a cooperative group.
+	Queue, Consumer, Subconsumer string
+	// PrevTickID and TickID delimit the batch; TickTime is when it was cut.
+	PrevTickID, TickID int64
+	TickTime           time.Time
+	// Lag is how far behind the queue's head the batch was when opened.
+	Lag time.Duration
+
+	tx          pgx.Tx
+	cfg         *ConsumerConfig
+	read        int64
+	retried     int64
+	dead        int64
+	iterated    bool
+	exactlyOnce bool
+}
+
+// Tx is the batch's transaction on the queue's database.
+func (b *Batch) Tx() pgx.Tx { return b.tx }
+
+// Events streams the batch's events in id order, FetchSize rows at a time
+// (pgq.get_batch_cursor, then FETCH), so only one chunk is in memory. It can
+// be ranged over once per batch.
+func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
+	return func(yield func(*Event, error) bool) {
+		if b.iterated {
+			yield(nil, errors.New("pgq: a batch's events can be read only once"))
+			return
+		}
+		b.iterated = true
+		size := b.cfg.FetchSize
+		cursor := fmt.Sprintf("pgqgo_batch_%d", b.ID)
+		scan := newEventScanner()
+		chunk := make([]Event, 0, size)
+		query := func(sql string, args ...any) error {
+			chunk = chunk[:0]
+			rows, err := b.tx.Query(ctx, sql, args...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				if err := rows.Scan(scan.dest...); err != nil {
+					rows.Close()
+					return err
+				}
+				chunk = append(chunk, scan.event())
+			}
+			return rows.Err()
+		}
+		err := query(`SELECT `+eventColumns+` FROM pgq.get_batch_cursor($1, $2, $3)`, b.ID, cursor, size)
+		for {
+			if err != nil {
+				yield(nil, fmt.Errorf("pgq: read batch %d of %s/%s: %w", b.ID, b.Queue, b.Consumer, err))
+				return
+			}
+			full := len(chunk) == size
+			for i := range chunk {
+				b.read++
+				if !yield(&chunk[i], nil) {
+					return
+				}
+			}
+			if !full {
+				return
+			}
+			err = query(`FETCH ` + fmt.Sprint(size) + ` FROM ` + pgx.Identifier{cursor}.Sanitize())
+		}
+	}
+}
+
+// Retry puts the event back into the consumer's retry queue: it is delivered
+// again, to this consumer only, after the delay (pgq.event_retry). The retry
+// commits with the batch.
+func (b *Batch) Retry(ctx context.Context, ev *Event, after time.Duration) error {
+	if b.exactlyOnce {
+		return errors.New("pgq: per-event retry is not available in exactly-once mode (the retry would commit apart from the target); fail the batch instead")
+	}
+	if _, err := b.tx.Exec(ctx, `SELECT pgq.event_retry($1, $2, $3::integer)`, b.ID, ev.ID, int(after/time.Second)); err != nil {
+		return fmt.Errorf("pgq: retry event %d of batch %d: %w", ev.ID, b.ID, err)
+	}
+	b.retried++
+	return nil
+}
+
+// RetryAll puts every event of the batch into the retry queue, to be
+// delivered again after the delay (pgq.batch_retry). Returns how many.
+func (b *Batch) RetryAll(ctx context.Context, after time.Duration) (int, error) {
+	if b.exactlyOnce {
+		return 0, errors.New("pgq: batch retry is not available in exactly-once mode; fail the batch instead")
+	}
+	var n int
+	if err := b.tx.QueryRow(ctx, `SELECT pgq.batch_retry($1, $2::integer)`, b.ID, int(after/time.Second)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("pgq: retry batch %d: %w", b.ID, err)
+	}
+	b.retried += int64(n)
+	return n, nil
+}
+
+// DeadLetter hands the event to the consumer's dead-letter destination instead
+// of retrying it; it commits with the batch.
+func (b *Batch) DeadLetter(ctx context.Context, ev *Event, reason error) error {
+	if b.exactlyOnce {
+		return errors.New("pgq: dead-lettering from the batch is not available in exactly-once mode; record failures in the target transaction")
+	}
+	dl := b.cfg.DeadLetter
+	if dl == nil {
+		dl = DeadLetterTable{}
+	}
+	if err := dl.Put(ctx, b.tx, b, ev, reason); err != nil {
+		return fmt.Errorf("pgq: dead-letter event %d of batch %d: %w", ev.ID, b.ID, err)
+	}
+	b.dead++
+	return nil
+}

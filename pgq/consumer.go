@@ -1,0 +1,503 @@
+package pgq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// TickChannel is the NOTIFY channel pgqgo's ticker announces ticks on; the
+// payload is the queue name (empty from a daemon ticking Skytools' schema).
+const TickChannel = "pgq_tick"
+
+// ConsumerConfig describes a consumer. Queue and Name are required.
+type ConsumerConfig struct {
+	// Queue is the queue to read.
+	Queue string
+	// Name is the consumer's name: its position in the queue is kept under it.
+	Name string
+	// Subconsumer, when set, makes this consumer one member of the cooperative
+	// group Name (pgq_coop must be installed in the queue's database).
+	Subconsumer string
+	// DeadInterval lets a group member take over the open batch of a member
+	// that has been silent this long (0: never).
+	DeadInterval time.Duration
+
+	// MinCount, MinInterval and MinLag make batches bigger or later
+	// (pgq.next_batch_custom): a batch ends at a tick at least MinLag old that
+	// closes MinCount events or MinInterval of time. Zero values: any tick.
+	MinCount    int
+	MinInterval time.Duration
+	MinLag      time.Duration
+
+	// FetchSize is how many events are read at a time (default 500); a batch
+	// bigger than this streams through a cursor.
+	FetchSize int
+	// PollInterval is how long to wait for a tick notification before asking
+	// again anyway (default 1s).
+	PollInterval time.Duration
+	// NoListen disables LISTEN pgq_tick: poll only.
+	NoListen bool
+
+	// RetryDelay is when an event an EventFunc failed on is delivered again
+	// (default 60s, PgQ's usual; whole seconds).
+	RetryDelay time.Duration
+	// MaxRetries is how many times an event is retried before it goes to
+	// DeadLetter instead (0: retry forever).
+	MaxRetries int
+	// DeadLetter receives given-up events (default DeadLetterTable).
+	DeadLetter DeadLetter
+
+	// ErrorBackoff is the first pause after a failed batch or a lost
+	// connection; it doubles up to MaxBackoff (defaults 100ms and 30s).
+	ErrorBackoff, MaxBackoff time.Duration
+
+	// Logger receives the consumer's logs (default slog.Default()).
+	Logger *slog.Logger
+	// OnBatch, when set, is called after every finished batch.
+	OnBatch func(BatchStats)
+}
+
+// BatchStats describes one finished batch, for metrics.
+type BatchStats struct {
+	BatchID      int64
+	Events       int64
+	Retried      int64
+	DeadLettered int64
+	Duration     time.Duration
+	Lag          time.Duration
+}
+
+// Stats are a consumer's running totals.
+type Stats struct {
+	Batches, Events, Retried, DeadLettered, Failures, Reconnects int64
+	// Lag of the last batch opened.
+	Lag time.Duration
+}
+
+// Handler processes one batch. Returning an error rolls the batch back: it is
+// delivered again after a backoff, whole.
+type Handler interface {
+	HandleBatch(ctx context.Context, b *Batch) error
+}
+
+// BatchFunc is a Handler function that walks b.Events itself.
+type BatchFunc func(ctx context.Context, b *Batch) error
+
+// HandleBatch implements Handler.
+func (f BatchFunc) HandleBatch(ctx context.Context, b *Batch) error { return f(ctx, b) }
+
+// EventFunc is a Handler that is called once per event. An error retries
+// that event alone after ConsumerConfig.RetryDelay (or the delay of a
+// RetryAfter error), or dead-letters it after MaxRetries; the rest of the
+// batch goes on. To fail the whole batch, return an error wrapping ErrFailBatch.
+// tx is the batch's transaction (see Batch.Tx): writes made through it
+// commit only if the batch finishes.
+type EventFunc func(ctx context.Context, tx pgx.Tx, ev *Event) error
+
+// ErrFailBatch, wrapped in an EventFunc's error, rolls the whole batch back
+// instead of retrying the one event.
+var ErrFailBatch = errors.New("pgq: fail batch")
+
+// RetryAfter wraps err so that an EventFunc's failed event is retried after d.
+func RetryAfter(d time.Duration, err error) error { return &retryAfterError{d: d, err: err} }
+
+type retryAfterError struct {
+	d   time.Duration
+	err error
+}
+
+func (e *retryAfterError) Error() string { return fmt.Sprintf("retry after %s: %v", e.d, e.err) }
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// HandleBatch implements Handler.
+func (f EventFunc) HandleBatch(ctx context.Context, b *Batch) error {
+	for ev, err := range b.Events(ctx) {
+		if err != nil {
+			return err
+		}
+		herr := f(ctx, b.tx, ev)
+		if herr == nil {
+			continue
+		}
+		if errors.Is(herr, ErrFailBatch) {
+			return herr
+		}
+		if b.cfg.MaxRetries > 0 && ev.Retry >= b.cfg.MaxRetries {
+			if err := b.DeadLetter(ctx, ev, herr); err != nil {
+				return err
+			}
+			continue
+		}
+		delay := b.cfg.RetryDelay
+		var ra *retryAfterError
+		if errors.As(herr, &ra) {
+			delay = ra.d
+		}
+		if err := b.Retry(ctx, ev, delay); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Consumer reads a queue batch by batch on a connection of its own.
+type Consumer struct {
+	cfg     ConsumerConfig
+	connCfg *pgx.ConnConfig
+	log     *slog.Logger
+
+	mu   sync.Mutex
+	conn *pgx.Conn
+
+	batches, events, retried, dead, failures, reconnects atomic.Int64
+	lag                                                  atomic.Int64
+}
+
+// NewConsumer checks the configuration and returns a consumer that connects
+// to dsn (a libpq connection string or URL) when it runs.
+func NewConsumer(dsn string, cfg ConsumerConfig) (*Consumer, error) {
+	connCfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("pgq: consumer connection string: %w", err)
+	}
+	return NewConsumerConfig(connCfg, cfg)
+}
+
+// NewConsumerConfig is NewConsumer with a parsed connection configuration.
+func NewConsumerConfig(connCfg *pgx.ConnConfig, cfg ConsumerConfig) (*Consumer, error) {
+	if cfg.Queue == "" || cfg.Name == "" {
+		return nil, errors.New("pgq: consumer needs a queue and a name")
+	}
+	if cfg.FetchSize <= 0 {
+		cfg.FetchSize = 500
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.RetryDelay < 0 {
+		return nil, errors.New("pgq: negative RetryDelay")
+	}
+	if cfg.RetryDelay == 0 {
+		cfg.RetryDelay = 60 * time.Second
+	}
+	if cfg.ErrorBackoff <= 0 {
+		cfg.ErrorBackoff = 100 * time.Millisecond
+	}
+	if cfg.MaxBackoff < cfg.ErrorBackoff {
+		cfg.MaxBackoff = max(30*time.Second, cfg.ErrorBackoff)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	log := cfg.Logger.With("queue", cfg.Queue, "consumer", cfg.Name)
+	if cfg.Subconsumer != "" {
+		log = log.With("subconsumer", cfg.Subconsumer)
+	}
+	connCfg = connCfg.Copy()
+	if connCfg.RuntimeParams["application_name"] == "" {
+		connCfg.RuntimeParams["application_name"] = "pgqgo consumer " + cfg.Queue + "/" + cfg.Name
+		if cfg.Subconsumer != "" {
+			connCfg.RuntimeParams["application_name"] += "." + cfg.Subconsumer
+		}
+	}
+	return &Consumer{cfg: cfg, connCfg: connCfg, log: log}, nil
+}
+
+// Stats returns the consumer's running totals.
+func (c *Consumer) Stats() Stats {
+	return Stats{
+		Batches: c.batches.Load(), Events: c.events.Load(), Retried: c.retried.Load(),
+		DeadLettered: c.dead.Load(), Failures: c.failures.Load(), Reconnects: c.reconnects.Load(),
+		Lag: time.Duration(c.lag.Load()),
+	}
+}
+
+// fullName is the consumer's name in pgq.consumer.
+func (c *Consumer) fullName() string {
+	if c.cfg.Subconsumer != "" {
+		return c.cfg.Name + "." + c.cfg.Subconsumer
+	}
+	return c.cfg.Name
+}
+
+// Register subscribes the consumer (or the group member) to the queue at its
+// current end; registering again changes nothing. Reports whether it was new.
+func (c *Consumer) Register(ctx context.Context, db DB) (bool, error) {
+	var n int
+	var err error
+	if c.cfg.Subconsumer != "" {
+		err = db.QueryRow(ctx, `SELECT pgq_coop.register_subconsumer($1, $2, $3)`, c.cfg.Queue, c.cfg.Name, c.cfg.Subconsumer).Scan(&n)
+	} else {
+		err = db.QueryRow(ctx, `SELECT pgq.register_consumer($1, $2)`, c.cfg.Queue, c.cfg.Name).Scan(&n)
+	}
+	if err != nil {
+		return false, fmt.Errorf("pgq: register %s on queue %q: %w", c.fullName(), c.cfg.Queue, err)
+	}
+	return n == 1, nil
+}
+
+// RegisterAt subscribes the consumer so that its next batch starts after
+// tick, or moves an existing consumer there (pgq.register_consumer_at). Not for
+// group members.
+func (c *Consumer) RegisterAt(ctx context.Context, db DB, tick int64) error {
+	if c.cfg.Subconsumer != "" {
+		return errors.New("pgq: a cooperative group member follows its group; register the group's consumer at a tick instead")
+	}
+	if _, err := db.Exec(ctx, `SELECT pgq.register_consumer_at($1, $2, $3)`, c.cfg.Queue, c.cfg.Name, tick); err != nil {
+		return fmt.Errorf("pgq: register %s on queue %q at tick %d: %w", c.cfg.Name, c.cfg.Queue, tick, err)
+	}
+	return nil
+}
+
+// Unregister removes the consumer (its position and retry events) from the
+// queue; a group member with an open batch is refused. Reports whether it was
+// registered.
+func (c *Consumer) Unregister(ctx context.Context, db DB) (bool, error) {
+	var n int
+	var err error
+	if c.cfg.Subconsumer != "" {
+		err = db.QueryRow(ctx, `SELECT pgq_coop.unregister_subconsumer($1, $2, $3, 0)`, c.cfg.Queue, c.cfg.Name, c.cfg.Subconsumer).Scan(&n)
+	} else {
+		err = db.QueryRow(ctx, `SELECT pgq.unregister_consumer($1, $2)`, c.cfg.Queue, c.cfg.Name).Scan(&n)
+	}
+	if err != nil {
+		return false, fmt.Errorf("pgq: unregister %s from queue %q: %w", c.fullName(), c.cfg.Queue, err)
+	}
+	return n == 1, nil
+}
+
+// Run registers the consumer if needed and processes batches with h until ctx
+// is cancelled, then returns ctx's error. A batch in progress when ctx is
+// cancelled is finished if the handler completes it, or left unfinished (to be
+// delivered again) if the handler returns an error; never half-applied.
+// Lost connections are re-established with backoff; Run returns early only
+// for errors that retrying cannot fix (a queue that does not exist, a missing
+// pgq_coop schema, bad permissions).
+func (c *Consumer) Run(ctx context.Context, h Handler) error {
+	defer c.closeConn()
+	backoff := c.cfg.ErrorBackoff
+	registered := false
+	for {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		err := c.ensureConn(ctx)
+		if err == nil && !registered {
+			if _, err = c.Register(ctx, c.conn); err == nil {
+				registered = true
+			}
+		}
+		var got bool
+		if err == nil {
+			got, err = c.step(ctx, h)
+		}
+		if err == nil {
+			backoff = c.cfg.ErrorBackoff
+			if !got {
+				c.wait(ctx)
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if fatal(err) {
+			return err
+		}
+		c.failures.Add(1)
+		c.log.Warn("consumer error; retrying", "error", err, "backoff", backoff)
+		if c.conn != nil && c.conn.IsClosed() {
+			c.closeConn()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, c.cfg.MaxBackoff)
+	}
+}
+
+// fatal reports errors that no retry will fix.
+func fatal(err error) bool {
+	switch sqlState(err) {
+	case "42883", "3F000", "42501": // undefined function, undefined schema, insufficient privilege
+		return true
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == "P0001" {
+		// PgQ's own RAISEs: unknown queue, not subscribed, ... are configuration errors
+		for _, m := range []string{"Event queue not found", "No such queue", "no such queue", "Not subscriber to queue"} {
+			if len(pg.Message) >= len(m) && pg.Message[:len(m)] == m {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (c *Consumer) ensureConn(ctx context.Context) error {
+	if c.conn != nil && !c.conn.IsClosed() {
+		return nil
+	}
+	conn, err := pgx.ConnectConfig(ctx, c.connCfg)
+	if err != nil {
+		return fmt.Errorf("pgq: consumer connect: %w", err)
+	}
+	if !c.cfg.NoListen {
+		if _, err := conn.Exec(ctx, `LISTEN `+TickChannel); err != nil {
+			conn.Close(ctx)
+			return fmt.Errorf("pgq: LISTEN %s: %w", TickChannel, err)
+		}
+	}
+	c.mu.Lock()
+	if c.conn != nil {
+		c.reconnects.Add(1)
+	}
+	c.conn = conn
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Consumer) closeConn() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c.conn.Close(ctx)
+		cancel()
+	}
+}
+
+// wait blocks until a tick for the queue is announced, PollInterval passes or
+// ctx ends.
+func (c *Consumer) wait(ctx context.Context) {
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.PollInterval)
+	defer cancel()
+	if c.cfg.NoListen {
+		<-wctx.Done()
+		return
+	}
+	for {
+		n, err := c.conn.WaitForNotification(wctx)
+		if err != nil {
+			return // timeout, cancellation, or a dead connection the next step will notice
+		}
+		if n.Payload == c.cfg.Queue || n.Payload == "" {
+			return
+		}
+	}
+}
+
+// step opens the next batch and processes it. It reports whether there was one.
+func (c *Consumer) step(ctx context.Context, h Handler) (bool, error) {
+	// Database work of an accepted batch must not be cut short by ctx: the
+	// batch finishes whole or the transaction rolls back.
+	dbctx := context.WithoutCancel(ctx)
+	b, err := c.nextBatch(dbctx)
+	if err != nil || b == nil {
+		return false, err
+	}
+	start := time.Now()
+	tx, err := c.conn.Begin(dbctx)
+	if err != nil {
+		return true, fmt.Errorf("pgq: begin batch %d: %w", b.ID, err)
+	}
+	defer tx.Rollback(dbctx) //nolint:errcheck // no-op after commit
+	b.tx = tx
+	if err := c.handle(ctx, h, b); err != nil {
+		return true, fmt.Errorf("pgq: batch %d of %s/%s: %w", b.ID, c.cfg.Queue, c.fullName(), err)
+	}
+	if !b.iterated {
+		// the handler did not look at the events: count them for the stats
+		_ = tx.QueryRow(dbctx, `SELECT count(*) FROM pgq.get_batch_events($1)`, b.ID).Scan(&b.read)
+	}
+	finish := `SELECT pgq.finish_batch($1)`
+	if c.cfg.Subconsumer != "" {
+		finish = `SELECT pgq_coop.finish_batch($1)`
+	}
+	var finished int
+	if err := tx.QueryRow(dbctx, finish, b.ID).Scan(&finished); err != nil {
+		return true, fmt.Errorf("pgq: finish batch %d: %w", b.ID, err)
+	}
+	if finished != 1 {
+		// a group member that was silent too long lost the batch to another
+		// member: its work must not commit
+		return true, fmt.Errorf("pgq: batch %d of %s/%s is no longer ours (taken over by another group member?); rolled back",
+			b.ID, c.cfg.Queue, c.fullName())
+	}
+	if err := tx.Commit(dbctx); err != nil {
+		return true, fmt.Errorf("pgq: commit batch %d: %w", b.ID, err)
+	}
+	st := BatchStats{BatchID: b.ID, Events: b.read, Retried: b.retried, DeadLettered: b.dead, Duration: time.Since(start), Lag: b.Lag}
+	c.batches.Add(1)
+	c.events.Add(st.Events)
+	c.retried.Add(st.Retried)
+	c.dead.Add(st.DeadLettered)
+	if c.cfg.OnBatch != nil {
+		c.cfg.OnBatch(st)
+	}
+	return true, nil
+}
+
+// handle runs the handler, turning a panic into an error.
+func (c *Consumer) handle(ctx context.Context, h Handler, b *Batch) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panicked: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return h.HandleBatch(ctx, b)
+}
+
+// nextBatch opens (and commits) the next batch, or returns nil when none is
+// ready. Opening it in its own transaction keeps its id stable across a
+// failed attempt, which exactly-once bookkeeping relies on.
+func (c *Consumer) nextBatch(ctx context.Context) (*Batch, error) {
+	interval := func(d time.Duration) pgtype.Interval {
+		if d <= 0 {
+			return pgtype.Interval{}
+		}
+		return pgtype.Interval{Microseconds: d.Microseconds(), Valid: true}
+	}
+	var minCount pgtype.Int4
+	if c.cfg.MinCount > 0 {
+		minCount = pgtype.Int4{Int32: int32(c.cfg.MinCount), Valid: true}
+	}
+	var id pgtype.Int8
+	var err error
+	if c.cfg.Subconsumer != "" {
+		err = c.conn.QueryRow(ctx, `SELECT pgq_coop.next_batch_custom($1, $2, $3, $4, $5, $6, $7)`,
+			c.cfg.Queue, c.cfg.Name, c.cfg.Subconsumer, interval(c.cfg.MinLag), minCount,
+			interval(c.cfg.MinInterval), interval(c.cfg.DeadInterval)).Scan(&id)
+	} else {
+		err = c.conn.QueryRow(ctx, `SELECT batch_id FROM pgq.next_batch_custom($1, $2, $3, $4, $5)`,
+			c.cfg.Queue, c.cfg.Name, interval(c.cfg.MinLag), minCount, interval(c.cfg.MinInterval)).Scan(&id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pgq: next batch for %s on queue %q: %w", c.fullName(), c.cfg.Queue, err)
+	}
+	if !id.Valid {
+		return nil, nil
+	}
+	b := &Batch{ID: id.Int64, Queue: c.cfg.Queue, Consumer: c.cfg.Name, Subconsumer: c.cfg.Subconsumer, cfg: &c.cfg}
+	var lag pgtype.Interval
+	err = c.conn.QueryRow(ctx, `SELECT prev_tick_id, tick_id, batch_end, lag FROM pgq.get_batch_info($1)`, b.ID).
+		Scan(&b.PrevTickID, &b.TickID, &b.TickTime, &lag)
+	if err != nil {
+		return nil, fmt.Errorf("pgq: batch %d info: %w", b.ID, err)
+	}
+	b.Lag = time.Duration(lag.Microseconds+int64(lag.Days)*86400e6) * time.Microsecond
+	c.lag.Store(int64(b.Lag))
+	return b, nil
+}

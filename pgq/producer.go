@@ -1,0 +1,242 @@
+package pgq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Producer inserts events into one queue.
+//
+// The methods without Tx use the DB given to NewProducer; each call is atomic
+// on its own. The Tx methods take the caller's transaction, so the events
+// commit or roll back with the caller's data.
+type Producer struct {
+	db    DB
+	queue string
+	// bulk records whether the schema has pgq.insert_event_bulk (pgqgo's):
+	// 0 not yet known, 1 yes, 2 no (Skytools).
+	bulk atomic.Int32
+}
+
+// NewProducer returns a producer for queue on db (a pool, connection or transaction).
+func NewProducer(db DB, queue string) *Producer {
+	return &Producer{db: db, queue: queue}
+}
+
+// Queue returns the queue name.
+func (p *Producer) Queue() string { return p.queue }
+
+// Insert inserts one event and returns its id.
+func (p *Producer) Insert(ctx context.Context, ev Event) (int64, error) {
+	return p.insert(ctx, p.db, ev)
+}
+
+// InsertTx inserts one event in the caller's transaction.
+func (p *Producer) InsertTx(ctx context.Context, tx pgx.Tx, ev Event) (int64, error) {
+	return p.insert(ctx, tx, ev)
+}
+
+func (p *Producer) insert(ctx context.Context, db DB, ev Event) (int64, error) {
+	var id int64
+	err := db.QueryRow(ctx, `SELECT pgq.insert_event($1, $2, $3, $4, $5, $6, $7)`, p.queue, ev.Type, ev.Data,
+		nullIfEmpty(ev.Extra1), nullIfEmpty(ev.Extra2), nullIfEmpty(ev.Extra3), nullIfEmpty(ev.Extra4)).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("pgq: insert event into queue %q: %w", p.queue, err)
+	}
+	return id, nil
+}
+
+// bulkChunk bounds one insert_event_bulk call, so a huge slice does not turn
+// into one huge statement.
+const bulkChunk = 5000
+
+// InsertBatch inserts events atomically: all of them or none.
+func (p *Producer) InsertBatch(ctx context.Context, events []Event) error {
+	return p.insertBatch(ctx, p.db, events)
+}
+
+// InsertBatchTx inserts events in the caller's transaction.
+func (p *Producer) InsertBatchTx(ctx context.Context, tx pgx.Tx, events []Event) error {
+	return p.insertBatch(ctx, tx, events)
+}
+
+func (p *Producer) insertBatch(ctx context.Context, db DB, events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	hasBulk, err := p.hasBulk(ctx, db)
+	if err != nil {
+		return err
+	}
+	unit := db
+	var tx pgx.Tx
+	if len(events) > bulkChunk || !hasBulk {
+		// several statements: make them one unit (a savepoint inside the caller's transaction)
+		if tx, err = db.Begin(ctx); err != nil {
+			return fmt.Errorf("pgq: insert batch into queue %q: begin: %w", p.queue, err)
+		}
+		defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
+		unit = tx
+	}
+	if hasBulk {
+		for start := 0; start < len(events); start += bulkChunk {
+			if err := p.bulkInsert(ctx, unit, events[start:min(start+bulkChunk, len(events))]); err != nil {
+				return err
+			}
+		}
+	} else {
+		b := &pgx.Batch{}
+		for _, ev := range events {
+			b.Queue(`SELECT pgq.insert_event($1, $2, $3, $4, $5, $6, $7)`, p.queue, ev.Type, ev.Data,
+				nullIfEmpty(ev.Extra1), nullIfEmpty(ev.Extra2), nullIfEmpty(ev.Extra3), nullIfEmpty(ev.Extra4))
+		}
+		if err := unit.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("pgq: insert batch into queue %q: %w", p.queue, err)
+		}
+	}
+	if tx != nil {
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("pgq: insert batch into queue %q: commit: %w", p.queue, err)
+		}
+	}
+	return nil
+}
+
+func (p *Producer) bulkInsert(ctx context.Context, db DB, events []Event) error {
+	n := len(events)
+	types, datas := make([]string, n), make([]string, n)
+	extras := [4][]*string{make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)}
+	used := [4]bool{}
+	for i, ev := range events {
+		types[i], datas[i] = ev.Type, ev.Data
+		for j, x := range [4]string{ev.Extra1, ev.Extra2, ev.Extra3, ev.Extra4} {
+			if x != "" {
+				extras[j][i], used[j] = &x, true
+			}
+		}
+	}
+	args := []any{p.queue, types, datas}
+	for j := range extras {
+		if used[j] {
+			args = append(args, extras[j])
+		} else {
+			args = append(args, nil) // a NULL array: all NULL, nothing to send
+		}
+	}
+	_, err := db.Exec(ctx, `SELECT pgq.insert_event_bulk($1, $2, $3, $4, $5, $6, $7)`, args...)
+	if err != nil {
+		return fmt.Errorf("pgq: insert %d events into queue %q: %w", n, p.queue, err)
+	}
+	return nil
+}
+
+// hasBulk finds out once whether the schema has pgqgo's array insert function.
+func (p *Producer) hasBulk(ctx context.Context, db DB) (bool, error) {
+	switch p.bulk.Load() {
+	case 1:
+		return true, nil
+	case 2:
+		return false, nil
+	}
+	var ok bool
+	err := db.QueryRow(ctx, `SELECT to_regprocedure('pgq.insert_event_bulk(text,text[],text[],text[],text[],text[],text[])') IS NOT NULL`).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("pgq: inspect schema: %w", err)
+	}
+	if ok {
+		p.bulk.Store(1)
+	} else {
+		p.bulk.Store(2)
+	}
+	return ok, nil
+}
+
+// ErrInsertDisabled is returned by Copy when the queue refuses inserts
+// (queue_disable_insert), as pgq.insert_event would.
+var ErrInsertDisabled = errors.New("pgq: inserts into the queue are disabled")
+
+// copyColumns are the event-table columns a COPY writes. ev_id and ev_txid
+// come from the table's defaults (the queue's id sequence, txid_current()).
+var copyColumns = []string{"ev_time", "ev_type", "ev_data", "ev_extra1", "ev_extra2", "ev_extra3", "ev_extra4"}
+
+// Copy writes events with COPY straight into the queue's current event table,
+// the fastest way in for large numbers of events. It is atomic. The rules PgQ
+// sets for such writers are kept: the table is looked up with
+// pgq.current_event_table in the same transaction as the COPY (so a rotation
+// cannot slip between), ids and txids come from the table's defaults, ev_time
+// is the transaction's now(), and a queue with inserts disabled is refused.
+// pgqgo's per-transaction event limit (per_tx_limit) is not applied to COPY.
+func (p *Producer) Copy(ctx context.Context, events []Event) (int64, error) {
+	return p.copy(ctx, p.db, events)
+}
+
+// CopyTx is Copy inside the caller's transaction.
+func (p *Producer) CopyTx(ctx context.Context, tx pgx.Tx, events []Event) (int64, error) {
+	return p.copy(ctx, tx, events)
+}
+
+func (p *Producer) copy(ctx context.Context, db DB, events []Event) (int64, error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("pgq: copy into queue %q: begin: %w", p.queue, err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
+	var (
+		table    string
+		disabled bool
+		replica  bool
+		now      time.Time
+	)
+	err = tx.QueryRow(ctx, `SELECT pgq.current_event_table(q.queue_name), q.queue_disable_insert,
+			current_setting('session_replication_role') = 'replica', now()
+		FROM pgq.queue q WHERE q.queue_name = $1`, p.queue).Scan(&table, &disabled, &replica, &now)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("pgq: copy into queue %q: no such queue", p.queue)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("pgq: copy into queue %q: find event table: %w", p.queue, err)
+	}
+	if disabled && !replica {
+		return 0, fmt.Errorf("%w: queue %q", ErrInsertDisabled, p.queue)
+	}
+	schemaName, tableName, ok := strings.Cut(table, ".")
+	if !ok {
+		return 0, fmt.Errorf("pgq: copy into queue %q: unexpected event table name %q", p.queue, table)
+	}
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{schemaName, tableName}, copyColumns, &eventSource{events: events, now: now, i: -1})
+	if err != nil {
+		return 0, fmt.Errorf("pgq: copy %d events into queue %q: %w", len(events), p.queue, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("pgq: copy into queue %q: commit: %w", p.queue, err)
+	}
+	return n, nil
+}
+
+// eventSource feeds events to CopyFrom without building all rows first.
+type eventSource struct {
+	events []Event
+	now    time.Time
+	i      int
+	row    [7]any
+}
+
+func (s *eventSource) Next() bool { s.i++; return s.i < len(s.events) }
+
+func (s *eventSource) Values() ([]any, error) {
+	ev := &s.events[s.i]
+	s.row = [7]any{s.now, ev.Type, ev.Data, nullIfEmpty(ev.Extra1), nullIfEmpty(ev.Extra2),
+		nullIfEmpty(ev.Extra3), nullIfEmpty(ev.Extra4)}
+	return s.row[:], nil
+}
+
+func (s *eventSource) Err() error { return nil }
