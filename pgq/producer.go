@@ -203,6 +203,9 @@ func (p *Producer) copy(ctx context.Context, db DB, events []Event) (int64, erro
 		return 0, fmt.Errorf("pgq: copy into queue %q: no such queue", p.queue)
 	}
 	if err != nil {
+		if sqlState(err) == "P0001" && strings.Contains(err.Error(), "Writing to queue disabled") {
+			return 0, fmt.Errorf("%w: queue %q", ErrInsertDisabled, p.queue)
+		}
 		return 0, fmt.Errorf("pgq: copy into queue %q: find event table: %w", p.queue, err)
 	}
 	if disabled && !replica {

@@ -1,0 +1,143 @@
+package pgq_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"pgqgo/internal/pgtest"
+	"pgqgo/pgq"
+)
+
+// TestProducerInTransaction: events inserted through the caller's
+// transaction, by every path, appear only if it commits.
+func TestProducerInTransaction(t *testing.T) {
+	for _, tpl := range templates {
+		t.Run(tpl.String(), func(t *testing.T) {
+			ctx := context.Background()
+			dsn := newQueueDB(t, tpl, "q")
+			conn := pgtest.Conn(t, dsn)
+			pool := pgtest.Pool(t, dsn)
+			p := pgq.NewProducer(pool, "q")
+			for _, commit := range []bool{false, true} {
+				tx, err := pool.Begin(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := p.InsertTx(ctx, tx, pgq.Event{Type: "one", Data: "1"}); err != nil {
+					t.Fatal(err)
+				}
+				if err := p.InsertBatchTx(ctx, tx, []pgq.Event{{Type: "batch", Data: "2"}, {Type: "batch", Data: "3", Extra2: "e2"}}); err != nil {
+					t.Fatal(err)
+				}
+				if n, err := p.CopyTx(ctx, tx, []pgq.Event{{Type: "copy", Data: "4", Extra1: "t", Extra4: "e4"}}); err != nil || n != 1 {
+					t.Fatalf("copy: %d %v", n, err)
+				}
+				if commit {
+					err = tx.Commit(ctx)
+				} else {
+					err = tx.Rollback(ctx)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := column[string](t, conn, `select concat_ws('|', ev_type, ev_data, coalesce(ev_extra1, 'NULL'),
+				coalesce(ev_extra2, 'NULL'), coalesce(ev_extra4, 'NULL'), ev_txid = (select min(ev_txid) from pgq.event_1))
+				from pgq.event_1 order by ev_id`)
+			want := "one|1|NULL|NULL|NULL|t batch|2|NULL|NULL|NULL|t batch|3|NULL|e2|NULL|t copy|4|t|NULL|e4|t"
+			if strings.Join(got, " ") != want {
+				t.Fatalf("events:\n got %s\nwant %s", strings.Join(got, " "), want)
+			}
+			// COPY took ids from the queue's sequence and now() as time, like insert_event
+			if k := pgtest.Scalar[int64](t, conn, "select count(distinct ev_id) from pgq.event_1 where ev_time = (select min(ev_time) from pgq.event_1)"); k != 4 {
+				t.Fatalf("events of one transaction with different ev_time: %d", k)
+			}
+		})
+	}
+}
+
+// TestProducerBigAndBad: large batches (chunked, atomic), JSON helpers and
+// the errors a producer can meet.
+func TestProducerBigAndBad(t *testing.T) {
+	for _, tpl := range templates {
+		t.Run(tpl.String(), func(t *testing.T) {
+			ctx := context.Background()
+			dsn := newQueueDB(t, tpl, "q")
+			conn := pgtest.Conn(t, dsn)
+			p := pgq.NewProducer(conn, "q")
+			evs := make([]pgq.Event, 12000)
+			for i := range evs {
+				evs[i] = pgq.Event{Type: "t", Data: "d"}
+			}
+			if err := p.InsertBatch(ctx, evs); err != nil {
+				t.Fatal(err)
+			}
+			if n := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.event_1"); n != 12000 {
+				t.Fatalf("%d events", n)
+			}
+			ev, err := pgq.JSONEvent("order", map[string]any{"id": 7, "name": "ü \"q\""})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := p.Insert(ctx, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back := pgq.Event{Data: pgtest.Scalar[string](t, conn, "select ev_data from pgq.event_1 where ev_id = $1", id)}
+			var m struct {
+				ID   int
+				Name string
+			}
+			if err := back.DecodeJSON(&m); err != nil || m.ID != 7 || m.Name != "ü \"q\"" {
+				t.Fatalf("JSON round trip: %+v %v", m, err)
+			}
+			if _, err := pgq.JSONEvent("bad", func() {}); err == nil {
+				t.Fatal("JSONEvent accepted a func")
+			}
+			if err := (&pgq.Event{Data: "{"}).DecodeJSON(&m); err == nil {
+				t.Fatal("DecodeJSON accepted bad JSON")
+			}
+
+			bad := pgq.NewProducer(conn, "no such queue")
+			if _, err := bad.Insert(ctx, pgq.Event{Type: "t"}); err == nil || !strings.Contains(err.Error(), `"no such queue"`) {
+				t.Fatalf("insert into a missing queue: %v", err)
+			}
+			if err := bad.InsertBatch(ctx, []pgq.Event{{Type: "t"}}); err == nil {
+				t.Fatal("batch into a missing queue")
+			}
+			if _, err := bad.Copy(ctx, []pgq.Event{{Type: "t"}}); err == nil || !strings.Contains(err.Error(), "no such queue") {
+				t.Fatalf("copy into a missing queue: %v", err)
+			}
+			before := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.event_1")
+			pgtest.Exec(t, conn, "update pgq.queue set queue_disable_insert = true where queue_name = 'q'")
+			if _, err := p.Copy(ctx, []pgq.Event{{Type: "t"}}); !errors.Is(err, pgq.ErrInsertDisabled) {
+				t.Fatalf("copy into a disabled queue: %v", err)
+			}
+			if err := p.InsertBatch(ctx, []pgq.Event{{Type: "t"}, {Type: "t"}}); err == nil {
+				t.Fatal("batch into a disabled queue")
+			}
+			// replicas may write into a disabled queue (PgQ's rule)
+			tx, _ := conn.Begin(ctx)
+			pgtest.Exec(t, conn, "set local session_replication_role = replica")
+			if _, err := p.CopyTx(ctx, tx, []pgq.Event{{Type: "replica"}}); err != nil {
+				t.Fatalf("copy as replica: %v", err)
+			}
+			tx.Rollback(ctx)
+			pgtest.Exec(t, conn, "update pgq.queue set queue_disable_insert = false where queue_name = 'q'")
+			if after := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.event_1"); after != before {
+				t.Fatalf("refused inserts left %d events", after-before)
+			}
+			// a failing batch inside a transaction leaves the transaction usable up to a savepoint
+			tx, _ = conn.Begin(ctx)
+			if err := bad.InsertBatchTx(ctx, tx, make([]pgq.Event, 6000)); err == nil {
+				t.Fatal("chunked batch into a missing queue")
+			}
+			if _, err := p.InsertTx(ctx, tx, pgq.Event{Type: "after"}); err != nil {
+				t.Fatalf("transaction unusable after a failed chunked batch: %v", err)
+			}
+			tx.Commit(ctx)
+		})
+	}
+}
