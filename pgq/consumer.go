@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -337,8 +338,8 @@ func fatal(err error) bool {
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) && pg.Code == "P0001" {
 		// PgQ's own RAISEs: unknown queue, not subscribed, ... are configuration errors
-		for _, m := range []string{"Event queue not found", "No such queue", "no such queue", "Not subscriber to queue"} {
-			if len(pg.Message) >= len(m) && pg.Message[:len(m)] == m {
+		for _, m := range []string{"Event queue not", "No such queue", "no such queue", "Not subscriber to queue"} {
+			if strings.HasPrefix(pg.Message, m) {
 				return true
 			}
 		}
