@@ -187,19 +187,7 @@ func dropTemplates() {
 // dropped when the test ends (only needed for a shared PGQGO_TEST_DSN server).
 func NewDB(t testing.TB, tpl Template) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	mu.Lock()
-	err := ensureServer(ctx)
-	var tplName string
-	if err == nil {
-		tplName, err = templateFor(ctx, tpl)
-	}
-	name := fmt.Sprintf("t%d_%d", os.Getpid(), counter.Add(1))
-	if err == nil {
-		err = adminExec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", pgx.Identifier{name}.Sanitize(), pgx.Identifier{tplName}.Sanitize()))
-	}
-	mu.Unlock()
+	name, err := createDB(tpl)
 	if err != nil {
 		t.Fatalf("pgtest: new %s database: %v", tpl, err)
 	}
@@ -209,6 +197,39 @@ func NewDB(t testing.TB, tpl Template) string {
 		})
 	}
 	return DSNFor(t, name)
+}
+
+// NewDBOutsideTest is NewDB for code that has no testing.TB, such as godoc
+// examples. The database lives as long as the test cluster.
+func NewDBOutsideTest(tpl Template) (string, error) {
+	name, err := createDB(tpl)
+	if err != nil {
+		return "", err
+	}
+	cfg, err := pgx.ParseConfig(serverDSN)
+	if err != nil {
+		return "", err
+	}
+	cfg.Database = name
+	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", pgcluster.QuoteDSNValue(cfg.Host), cfg.Port,
+		pgcluster.QuoteDSNValue(cfg.User), pgcluster.QuoteDSNValue(name)), nil
+}
+
+func createDB(tpl Template) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	mu.Lock()
+	defer mu.Unlock()
+	err := ensureServer(ctx)
+	var tplName string
+	if err == nil {
+		tplName, err = templateFor(ctx, tpl)
+	}
+	name := fmt.Sprintf("t%d_%d", os.Getpid(), counter.Add(1))
+	if err == nil {
+		err = adminExec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", pgx.Identifier{name}.Sanitize(), pgx.Identifier{tplName}.Sanitize()))
+	}
+	return name, err
 }
 
 // Conn opens a connection closed at the end of the test.
