@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,6 +27,7 @@ type Batch struct {
 	// Lag is how far behind the queue's head the batch was when opened.
 	Lag time.Duration
 
+	sql         string // pgq.batch_event_sql
 	tx          pgx.Tx
 	cfg         *ConsumerConfig
 	read        int64
@@ -38,9 +40,14 @@ type Batch struct {
 // Tx is the batch's transaction on the queue's database.
 func (b *Batch) Tx() pgx.Tx { return b.tx }
 
-// Events streams the batch's events in id order, FetchSize rows at a time
-// (pgq.get_batch_cursor, then FETCH), so only one chunk is in memory. It can
-// be ranged over once per batch.
+// Events streams the batch's events in id order, FetchSize rows at a time,
+// so only one chunk is in memory. It can be ranged over once per batch.
+//
+// The events are read with the batch's own SQL (pgq.batch_event_sql), which
+// the server runs several times faster than the set-returning
+// pgq.get_batch_events: a batch of up to FetchSize events is one query; a
+// bigger one continues through a cursor (DECLARE, FETCH) in the batch's
+// transaction.
 func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 	return func(yield func(*Event, error) bool) {
 		if b.iterated {
@@ -49,12 +56,15 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 		}
 		b.iterated = true
 		size := b.cfg.FetchSize
-		cursor := fmt.Sprintf("pgqgo_batch_%d", b.ID)
+		ordered := `SELECT ` + eventColumns + ` FROM (` + b.sql + `) ev ORDER BY ev_id`
+		cursor := pgx.Identifier{fmt.Sprintf("pgqgo_batch_%d", b.ID)}.Sanitize()
+		fetch := `FETCH ` + strconv.Itoa(size) + ` FROM ` + cursor
+		declared := false
 		scan := newEventScanner()
-		chunk := make([]Event, 0, size)
-		query := func(sql string, args ...any) error {
+		chunk := make([]Event, 0, min(size+1, 4096))
+		query := func(sql string) error {
 			chunk = chunk[:0]
-			rows, err := b.tx.Query(ctx, sql, args...)
+			rows, err := b.tx.Query(ctx, sql)
 			if err != nil {
 				return err
 			}
@@ -67,23 +77,44 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 			}
 			return rows.Err()
 		}
-		err := query(`SELECT `+eventColumns+` FROM pgq.get_batch_cursor($1, $2, $3)`, b.ID, cursor, size)
+		fail := func(err error) {
+			yield(nil, fmt.Errorf("pgq: read batch %d of %s/%s: %w", b.ID, b.Queue, b.Consumer, err))
+		}
+		// one row more than a chunk tells whether a cursor is needed
+		if err := query(ordered + ` LIMIT ` + strconv.Itoa(size+1)); err != nil {
+			fail(err)
+			return
+		}
+		more := len(chunk) > size
+		if more {
+			chunk = chunk[:size]
+		}
 		for {
-			if err != nil {
-				yield(nil, fmt.Errorf("pgq: read batch %d of %s/%s: %w", b.ID, b.Queue, b.Consumer, err))
-				return
-			}
-			full := len(chunk) == size
 			for i := range chunk {
 				b.read++
 				if !yield(&chunk[i], nil) {
 					return
 				}
 			}
-			if !full {
+			if !more {
 				return
 			}
-			err = query(`FETCH ` + fmt.Sprint(size) + ` FROM ` + pgx.Identifier{cursor}.Sanitize())
+			if !declared {
+				// the first chunk is done: continue after it (ev_id order is total)
+				declared = true
+				for _, sql := range []string{`DECLARE ` + cursor + ` NO SCROLL CURSOR FOR ` + ordered,
+					`MOVE FORWARD ` + strconv.Itoa(size) + ` IN ` + cursor} {
+					if _, err := b.tx.Exec(ctx, sql); err != nil {
+						fail(err)
+						return
+					}
+				}
+			}
+			if err := query(fetch); err != nil {
+				fail(err)
+				return
+			}
+			more = len(chunk) == size
 		}
 	}
 }

@@ -40,8 +40,8 @@ type ConsumerConfig struct {
 	MinInterval time.Duration
 	MinLag      time.Duration
 
-	// FetchSize is how many events are read at a time (default 500); a batch
-	// bigger than this streams through a cursor.
+	// FetchSize is how many events are read at a time (default 1000); a
+	// batch bigger than this streams through a cursor.
 	FetchSize int
 	// PollInterval is how long to wait for a tick notification before asking
 	// again anyway (default 1s).
@@ -180,7 +180,7 @@ func NewConsumerConfig(connCfg *pgx.ConnConfig, cfg ConsumerConfig) (*Consumer, 
 		return nil, errors.New("pgq: consumer needs a queue and a name")
 	}
 	if cfg.FetchSize <= 0 {
-		cfg.FetchSize = 500
+		cfg.FetchSize = 1000
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
@@ -421,7 +421,7 @@ func (c *Consumer) step(ctx context.Context, h Handler) (bool, error) {
 	}
 	if !b.iterated {
 		// the handler did not look at the events: count them for the stats
-		_ = tx.QueryRow(dbctx, `SELECT count(*) FROM pgq.get_batch_events($1)`, b.ID).Scan(&b.read)
+		_ = tx.QueryRow(dbctx, `SELECT count(*) FROM (`+b.sql+`) ev`).Scan(&b.read)
 	}
 	finish := `SELECT pgq.finish_batch($1)`
 	if c.cfg.Subconsumer != "" {
@@ -493,8 +493,8 @@ func (c *Consumer) nextBatch(ctx context.Context) (*Batch, error) {
 	}
 	b := &Batch{ID: id.Int64, Queue: c.cfg.Queue, Consumer: c.cfg.Name, Subconsumer: c.cfg.Subconsumer, cfg: &c.cfg}
 	var lag pgtype.Interval
-	err = c.conn.QueryRow(ctx, `SELECT prev_tick_id, tick_id, batch_end, lag FROM pgq.get_batch_info($1)`, b.ID).
-		Scan(&b.PrevTickID, &b.TickID, &b.TickTime, &lag)
+	err = c.conn.QueryRow(ctx, `SELECT prev_tick_id, tick_id, batch_end, lag, pgq.batch_event_sql($1) FROM pgq.get_batch_info($1)`, b.ID).
+		Scan(&b.PrevTickID, &b.TickID, &b.TickTime, &lag, &b.sql)
 	if err != nil {
 		return nil, fmt.Errorf("pgq: batch %d info: %w", b.ID, err)
 	}

@@ -197,7 +197,9 @@ func TestCoopConsumers(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					pgtest.Exec(t, conn, "insert into seen values ('b-late', $1, $2)", b.ID, ev.ID)
+					if _, err := b.Tx().Exec(context.Background(), "insert into seen values ('b-late', $1, $2)", b.ID, ev.ID); err != nil {
+						return err
+					}
 				}
 				return nil
 			}))

@@ -4,6 +4,7 @@
 #  - Skytools' PgQ 3.5 C extension (Debian package postgresql-NN-pgq3), which
 #    the differential tests and benchmarks compare against.
 #  - Debian's pgqd (Skytools' C ticker daemon), the ticker benchmarks' baseline.
+#  - Debian's python3-pgq (Skytools' Python consumer), the consumer benchmark's baseline.
 # Idempotent: does nothing when everything is present. Needs root (or sudo)
 # only when something must be installed.
 set -euo pipefail
@@ -50,6 +51,11 @@ fi
 if ! command -v pgqd >/dev/null 2>&1; then
   echo "install-deps: installing pgqd for the ticker benchmarks" >&2
   apt_install pgqd
+fi
+
+if ! /usr/bin/python3 -c 'import pgq, skytools' >/dev/null 2>&1; then
+  echo "install-deps: installing python3-pgq (Skytools' Python consumer) for the consumer benchmark" >&2
+  apt_install python3-pgq
 fi
 
 # PostgreSQL refuses to run as root; the test harness then runs it as 'postgres'.

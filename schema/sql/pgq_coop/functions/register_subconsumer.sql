@@ -12,14 +12,23 @@ DECLARE
     v_main  record;
     v_co_id integer;
 BEGIN
-    PERFORM pgq.register_consumer(i_queue_name, i_consumer_name);
-
+    -- lock the group's main row first, as next_batch does, so that members
+    -- registering and taking batches never wait on each other in a cycle
     SELECT s.sub_id, s.sub_queue, s.sub_last_tick, s.sub_batch INTO v_main
       FROM pgq.subscription s
       JOIN pgq.queue q ON q.queue_id = s.sub_queue
       JOIN pgq.consumer c ON c.co_id = s.sub_consumer
      WHERE q.queue_name = i_queue_name AND c.co_name = i_consumer_name
        FOR UPDATE OF s;
+    IF NOT FOUND THEN
+        PERFORM pgq.register_consumer(i_queue_name, i_consumer_name);
+        SELECT s.sub_id, s.sub_queue, s.sub_last_tick, s.sub_batch INTO v_main
+          FROM pgq.subscription s
+          JOIN pgq.queue q ON q.queue_id = s.sub_queue
+          JOIN pgq.consumer c ON c.co_id = s.sub_consumer
+         WHERE q.queue_name = i_queue_name AND c.co_name = i_consumer_name
+           FOR UPDATE OF s;
+    END IF;
     IF v_main.sub_batch IS NOT NULL THEN
         RAISE EXCEPTION 'main consumer % has an open batch on queue %; finish it before adding sub-consumers',
                         i_consumer_name, i_queue_name;
