@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,7 +29,7 @@ type Batch struct {
 	Lag time.Duration
 
 	sql         string // pgq.batch_event_sql
-	tx          pgx.Tx
+	tx          *batchTx
 	cfg         *ConsumerConfig
 	read        int64
 	retried     int64
@@ -37,7 +38,9 @@ type Batch struct {
 	exactlyOnce bool
 }
 
-// Tx is the batch's transaction on the queue's database.
+// Tx is the batch's transaction on the queue's database: what is done
+// through it commits together with the batch's finish, or not at all. It
+// begins on first use.
 func (b *Batch) Tx() pgx.Tx { return b.tx }
 
 // Events streams the batch's events in id order, FetchSize rows at a time,
@@ -56,26 +59,33 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 		}
 		b.iterated = true
 		size := b.cfg.FetchSize
-		ordered := `SELECT ` + eventColumns + ` FROM (` + b.sql + `) ev ORDER BY ev_id`
+		// both pgq implementations end the batch SQL with "order by 1" (ev_id);
+		// anything else is wrapped to get the order the chunks rely on
+		ordered := b.sql
+		if !strings.HasSuffix(strings.ToLower(strings.TrimSpace(ordered)), "order by 1") {
+			ordered = `SELECT ` + eventColumns + ` FROM (` + b.sql + `) ev ORDER BY ev_id`
+		}
 		cursor := pgx.Identifier{fmt.Sprintf("pgqgo_batch_%d", b.ID)}.Sanitize()
 		fetch := `FETCH ` + strconv.Itoa(size) + ` FROM ` + cursor
 		declared := false
-		scan := newEventScanner()
 		chunk := make([]Event, 0, min(size+1, 4096))
 		query := func(sql string) error {
 			chunk = chunk[:0]
-			rows, err := b.tx.Query(ctx, sql)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				if err := rows.Scan(scan.dest...); err != nil {
-					rows.Close()
+			// every batch has its own SQL text (snapshots are literals): it is
+			// run unprepared in one round trip, with binary results decoded
+			// here, instead of costing a Parse round trip and a slot in the
+			// connection's statement cache per batch
+			rr := b.tx.conn.PgConn().ExecParams(ctx, sql, nil, nil, nil, binaryResults)
+			for rr.NextRow() {
+				ev, err := decodeEvent(rr.Values())
+				if err != nil {
+					rr.Close()
 					return err
 				}
-				chunk = append(chunk, scan.event())
+				chunk = append(chunk, ev)
 			}
-			return rows.Err()
+			_, err := rr.Close()
+			return err
 		}
 		fail := func(err error) {
 			yield(nil, fmt.Errorf("pgq: read batch %d of %s/%s: %w", b.ID, b.Queue, b.Consumer, err))
@@ -104,7 +114,7 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 				declared = true
 				for _, sql := range []string{`DECLARE ` + cursor + ` NO SCROLL CURSOR FOR ` + ordered,
 					`MOVE FORWARD ` + strconv.Itoa(size) + ` IN ` + cursor} {
-					if _, err := b.tx.Exec(ctx, sql); err != nil {
+					if _, err := b.tx.Exec(ctx, sql, pgx.QueryExecModeExec); err != nil {
 						fail(err)
 						return
 					}

@@ -410,10 +410,7 @@ func (c *Consumer) step(ctx context.Context, h Handler) (bool, error) {
 		return false, err
 	}
 	start := time.Now()
-	tx, err := c.conn.Begin(dbctx)
-	if err != nil {
-		return true, fmt.Errorf("pgq: begin batch %d: %w", b.ID, err)
-	}
+	tx := &batchTx{conn: c.conn}
 	defer tx.Rollback(dbctx) //nolint:errcheck // no-op after commit
 	b.tx = tx
 	if err := c.handle(ctx, h, b); err != nil {
@@ -421,14 +418,18 @@ func (c *Consumer) step(ctx context.Context, h Handler) (bool, error) {
 	}
 	if !b.iterated {
 		// the handler did not look at the events: count them for the stats
-		_ = tx.QueryRow(dbctx, `SELECT count(*) FROM (`+b.sql+`) ev`).Scan(&b.read)
+		_ = c.conn.QueryRow(dbctx, `SELECT count(*) FROM (`+b.sql+`) ev`, pgx.QueryExecModeExec).Scan(&b.read)
 	}
 	finish := `SELECT pgq.finish_batch($1)`
 	if c.cfg.Subconsumer != "" {
 		finish = `SELECT pgq_coop.finish_batch($1)`
 	}
 	var finished int
-	if err := tx.QueryRow(dbctx, finish, b.ID).Scan(&finished); err != nil {
+	var db DB = c.conn // nothing was done in the batch's transaction: finish on its own
+	if tx.begun() {
+		db = tx
+	}
+	if err := db.QueryRow(dbctx, finish, b.ID).Scan(&finished); err != nil {
 		return true, fmt.Errorf("pgq: finish batch %d: %w", b.ID, err)
 	}
 	if finished != 1 {
@@ -475,29 +476,33 @@ func (c *Consumer) nextBatch(ctx context.Context) (*Batch, error) {
 	if c.cfg.MinCount > 0 {
 		minCount = pgtype.Int4{Int32: int32(c.cfg.MinCount), Valid: true}
 	}
-	var id pgtype.Int8
-	var err error
+	// one round trip: open the batch, describe it, get its SQL
+	const describe = `SELECT n.id, i.prev_tick_id, i.tick_id, i.batch_end, i.lag,
+			CASE WHEN n.id IS NOT NULL THEN pgq.batch_event_sql(n.id) END
+		FROM %s AS n(id) LEFT JOIN LATERAL pgq.get_batch_info(n.id) i ON n.id IS NOT NULL`
+	var (
+		id, prevTick, tick pgtype.Int8
+		tickTime           pgtype.Timestamptz
+		lag                pgtype.Interval
+		sql                pgtype.Text
+		row                pgx.Row
+	)
 	if c.cfg.Subconsumer != "" {
-		err = c.conn.QueryRow(ctx, `SELECT pgq_coop.next_batch_custom($1, $2, $3, $4, $5, $6, $7)`,
+		row = c.conn.QueryRow(ctx, fmt.Sprintf(describe, `pgq_coop.next_batch_custom($1, $2, $3, $4, $5, $6, $7)`),
 			c.cfg.Queue, c.cfg.Name, c.cfg.Subconsumer, interval(c.cfg.MinLag), minCount,
-			interval(c.cfg.MinInterval), interval(c.cfg.DeadInterval)).Scan(&id)
+			interval(c.cfg.MinInterval), interval(c.cfg.DeadInterval))
 	} else {
-		err = c.conn.QueryRow(ctx, `SELECT batch_id FROM pgq.next_batch_custom($1, $2, $3, $4, $5)`,
-			c.cfg.Queue, c.cfg.Name, interval(c.cfg.MinLag), minCount, interval(c.cfg.MinInterval)).Scan(&id)
+		row = c.conn.QueryRow(ctx, fmt.Sprintf(describe, `(SELECT batch_id FROM pgq.next_batch_custom($1, $2, $3, $4, $5))`),
+			c.cfg.Queue, c.cfg.Name, interval(c.cfg.MinLag), minCount, interval(c.cfg.MinInterval))
 	}
-	if err != nil {
+	if err := row.Scan(&id, &prevTick, &tick, &tickTime, &lag, &sql); err != nil {
 		return nil, fmt.Errorf("pgq: next batch for %s on queue %q: %w", c.fullName(), c.cfg.Queue, err)
 	}
 	if !id.Valid {
 		return nil, nil
 	}
-	b := &Batch{ID: id.Int64, Queue: c.cfg.Queue, Consumer: c.cfg.Name, Subconsumer: c.cfg.Subconsumer, cfg: &c.cfg}
-	var lag pgtype.Interval
-	err = c.conn.QueryRow(ctx, `SELECT prev_tick_id, tick_id, batch_end, lag, pgq.batch_event_sql($1) FROM pgq.get_batch_info($1)`, b.ID).
-		Scan(&b.PrevTickID, &b.TickID, &b.TickTime, &lag, &b.sql)
-	if err != nil {
-		return nil, fmt.Errorf("pgq: batch %d info: %w", b.ID, err)
-	}
+	b := &Batch{ID: id.Int64, Queue: c.cfg.Queue, Consumer: c.cfg.Name, Subconsumer: c.cfg.Subconsumer, cfg: &c.cfg,
+		PrevTickID: prevTick.Int64, TickID: tick.Int64, TickTime: tickTime.Time, sql: sql.String}
 	b.Lag = time.Duration(lag.Microseconds+int64(lag.Days)*86400e6) * time.Microsecond
 	c.lag.Store(int64(b.Lag))
 	return b, nil

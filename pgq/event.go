@@ -1,11 +1,10 @@
 package pgq
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Event is one queue event. Producers fill Type, Data and the extras; the
@@ -51,29 +50,48 @@ func (e *Event) DecodeJSON(v any) error {
 // eventColumns is the column list of get_batch_events and get_batch_cursor.
 const eventColumns = "ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4"
 
-// eventScanner reuses its scan targets across rows.
-type eventScanner struct {
-	id                            int64
-	tm                            time.Time
-	retry                         pgtype.Int4
-	txid                          pgtype.Int8
-	typ, data, ex1, ex2, ex3, ex4 pgtype.Text
-	dest                          []any
-}
+// binaryResults asks for every result column in binary format.
+var binaryResults = []int16{1}
 
-func newEventScanner() *eventScanner {
-	s := &eventScanner{}
-	s.dest = []any{&s.id, &s.tm, &s.txid, &s.retry, &s.typ, &s.data, &s.ex1, &s.ex2, &s.ex3, &s.ex4}
-	return s
-}
+// pgEpoch is PostgreSQL's timestamp origin.
+var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// event returns the row last scanned into s.dest.
-func (s *eventScanner) event() Event {
-	return Event{
-		ID: s.id, Time: s.tm, TxID: s.txid.Int64, Retry: int(s.retry.Int32),
-		Type: s.typ.String, Data: s.data.String,
-		Extra1: s.ex1.String, Extra2: s.ex2.String, Extra3: s.ex3.String, Extra4: s.ex4.String,
+// decodeEvent decodes one row of eventColumns in binary format.
+func decodeEvent(v [][]byte) (Event, error) {
+	if len(v) != 10 {
+		return Event{}, fmt.Errorf("pgq: batch query returned %d columns, want 10", len(v))
 	}
+	var ev Event
+	var err error
+	if ev.ID, err = int8Value(v[0], "ev_id"); err != nil {
+		return ev, err
+	}
+	us, err := int8Value(v[1], "ev_time")
+	if err != nil {
+		return ev, err
+	}
+	ev.Time = pgEpoch.Add(time.Duration(us) * time.Microsecond).Local()
+	if v[2] != nil {
+		if ev.TxID, err = int8Value(v[2], "ev_txid"); err != nil {
+			return ev, err
+		}
+	}
+	if v[3] != nil {
+		if len(v[3]) != 4 {
+			return ev, fmt.Errorf("pgq: ev_retry: %d bytes", len(v[3]))
+		}
+		ev.Retry = int(int32(binary.BigEndian.Uint32(v[3])))
+	}
+	ev.Type, ev.Data = string(v[4]), string(v[5])
+	ev.Extra1, ev.Extra2, ev.Extra3, ev.Extra4 = string(v[6]), string(v[7]), string(v[8]), string(v[9])
+	return ev, nil
+}
+
+func int8Value(b []byte, col string) (int64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("pgq: %s: %d bytes, want 8 (NULL?)", col, len(b))
+	}
+	return int64(binary.BigEndian.Uint64(b)), nil
 }
 
 // nullIfEmpty maps "" to SQL NULL.

@@ -2,10 +2,13 @@
 -- is the last one recorded as applied for the consumer. Only the last batch is
 -- kept: a consumer checks the batch it was handed again, never an older one.
 CREATE OR REPLACE FUNCTION pgq_ext.is_batch_done(a_consumer text, a_subconsumer text, a_batch_id bigint)
-RETURNS boolean LANGUAGE sql AS $$
-    SELECT EXISTS (SELECT 1 FROM pgq_ext.completed_batch
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    -- PL/pgSQL keeps the plan across calls; an SQL function would plan each time
+    RETURN EXISTS (SELECT 1 FROM pgq_ext.completed_batch
                     WHERE consumer_id = a_consumer AND subconsumer_id = a_subconsumer
-                      AND last_batch_id = a_batch_id)
+                      AND last_batch_id = a_batch_id);
+END
 $$;
 
 CREATE OR REPLACE FUNCTION pgq_ext.is_batch_done(a_consumer text, a_batch_id bigint)
