@@ -26,21 +26,30 @@ func connect(cmd *cobra.Command) (*pgx.Conn, error) {
 
 func installCmd() *cobra.Command {
 	var dryRun bool
+	var with, only []string
 	cmd := &cobra.Command{
 		Use:   "install",
 		Short: "Install the pgq schema, or upgrade an older pgqgo schema in place (idempotent)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			conn, err := connect(cmd)
 			if err != nil {
 				return err
 			}
 			defer conn.Close(context.Background())
+			out := cmd.OutOrStdout()
+			if len(only) > 0 {
+				return installComponents(cmd, conn, only, dryRun)
+			}
 			res, err := schema.Install(cmd.Context(), conn, schema.InstallOptions{DryRun: dryRun})
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
+			defer func() {
+				if err == nil {
+					err = installComponents(cmd, conn, with, dryRun)
+				}
+			}()
 			switch {
 			case !res.Changed():
 				fmt.Fprintf(out, "pgq schema already at pgqgo %s (migration %d): nothing to do\n", res.Release, res.Migration)
@@ -63,7 +72,31 @@ func installCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would change without changing anything")
+	cmd.Flags().StringSliceVar(&with, "with", nil, "also install these schemas beside pgq: pgq_coop (cooperative consumers), pgq_ext (exactly-once bookkeeping)")
+	cmd.Flags().StringSliceVar(&only, "only", nil, "install only these schemas, not pgq: pgq_ext in a consumer's target database, or pgq_coop beside an existing (e.g. Skytools) pgq")
 	return cmd
+}
+
+// installComponents installs or refreshes the named component schemas.
+func installComponents(cmd *cobra.Command, conn *pgx.Conn, names []string, dryRun bool) error {
+	out := cmd.OutOrStdout()
+	for _, name := range names {
+		c := schema.Component(name)
+		if c != schema.Coop && c != schema.Ext {
+			return fmt.Errorf("unknown schema %q: choose from %s, %s", name, schema.Coop, schema.Ext)
+		}
+	}
+	for _, name := range names {
+		if dryRun {
+			fmt.Fprintf(out, "would install or refresh schema %s\n", name)
+			continue
+		}
+		if err := schema.InstallComponent(cmd.Context(), conn, schema.Component(name)); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "installed schema %s\n", name)
+	}
+	return nil
 }
 
 func versionCmd() *cobra.Command {

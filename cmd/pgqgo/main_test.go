@@ -77,3 +77,35 @@ func TestBadDatabaseArgument(t *testing.T) {
 		}
 	}
 }
+
+func TestInstallComponents(t *testing.T) {
+	target := pgtest.NewDB(t, pgtest.Empty)
+	out, err := runCLI(t, "install", "--db", target, "--only", "pgq_ext", "--dry-run")
+	if err != nil || !strings.Contains(out, "would install or refresh schema pgq_ext") {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "install", "--db", target, "--only", "pgq_ext")
+	if err != nil || !strings.Contains(out, "installed schema pgq_ext") {
+		t.Fatalf("--only pgq_ext: %v\n%s", err, out)
+	}
+	conn := pgtest.Conn(t, target)
+	if has := pgtest.Scalar[bool](t, conn, "select to_regnamespace('pgq') is null and to_regprocedure('pgq_ext.is_batch_done(text,bigint)') is not null"); !has {
+		t.Fatal("pgq_ext missing or pgq installed too")
+	}
+	if _, err := runCLI(t, "install", "--db", target, "--only", "pgq_coop"); err == nil || !strings.Contains(err.Error(), "no pgq schema") {
+		t.Fatalf("pgq_coop without pgq: %v", err)
+	}
+	if _, err := runCLI(t, "install", "--db", target, "--only", "pgq_nope"); err == nil || !strings.Contains(err.Error(), `unknown schema "pgq_nope"`) {
+		t.Fatalf("bad component: %v", err)
+	}
+
+	source := pgtest.NewDB(t, pgtest.Empty)
+	out, err = runCLI(t, "install", "--db", source, "--with", "pgq_coop")
+	if err != nil || !strings.Contains(out, "installed pgqgo") || !strings.Contains(out, "installed schema pgq_coop") {
+		t.Fatalf("--with pgq_coop: %v\n%s", err, out)
+	}
+	sky := pgtest.NewDB(t, pgtest.Skytools)
+	if out, err = runCLI(t, "install", "--db", sky, "--only", "pgq_coop"); err != nil {
+		t.Fatalf("pgq_coop beside Skytools pgq: %v\n%s", err, out)
+	}
+}
