@@ -244,9 +244,15 @@ func TestCoopConsumers(t *testing.T) {
 // payload) and checks the heap never holds more than a small multiple of one
 // fetch.
 func TestBigBatchStreams(t *testing.T) {
+	for _, tpl := range templates {
+		t.Run(tpl.String(), func(t *testing.T) { testBigBatchStreams(t, tpl) })
+	}
+}
+
+func testBigBatchStreams(t *testing.T, tpl pgtest.Template) {
 	const n, size = 100000, 2048
 	ctx := context.Background()
-	dsn := newQueueDB(t, pgtest.PgqGo, "q")
+	dsn := newQueueDB(t, tpl, "q")
 	conn := pgtest.Conn(t, dsn)
 	c, _ := pgq.NewConsumer(dsn, pgq.ConsumerConfig{Queue: "q", Name: "c", FetchSize: 1000, NoListen: true})
 	if _, err := c.Register(ctx, conn); err != nil {

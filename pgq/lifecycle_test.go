@@ -3,6 +3,8 @@ package pgq_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -186,6 +188,89 @@ func TestRegistration(t *testing.T) {
 			}
 			if _, err := pgq.NewConsumer("host=/nonexistent port=x", pgq.ConsumerConfig{Queue: "q", Name: "c"}); err == nil {
 				t.Error("bad DSN accepted")
+			}
+		})
+	}
+}
+
+// TestThresholdsAndBatchRetry: MinCount makes batches span several ticks, and
+// RetryAll sends a whole batch back once.
+func TestThresholdsAndBatchRetry(t *testing.T) {
+	for _, tpl := range templates {
+		t.Run(tpl.String(), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			dsn := newQueueDB(t, tpl, "q")
+			conn := pgtest.Conn(t, dsn)
+			var sizes []int64
+			big, _ := pgq.NewConsumer(dsn, pgq.ConsumerConfig{Queue: "q", Name: "big", MinCount: 50, NoListen: true,
+				PollInterval: 20 * time.Millisecond, OnBatch: func(s pgq.BatchStats) { sizes = append(sizes, s.Events) }})
+			retrier, _ := pgq.NewConsumer(dsn, pgq.ConsumerConfig{Queue: "q", Name: "retrier", NoListen: true, PollInterval: 20 * time.Millisecond})
+			for _, c := range []*pgq.Consumer{big, retrier} {
+				if _, err := c.Register(ctx, conn); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p := pgq.NewProducer(conn, "q")
+			for i := 0; i < 200; i += 10 {
+				evs := make([]pgq.Event, 10)
+				for j := range evs {
+					evs[j] = pgq.Event{Type: "t", Data: strconv.Itoa(i + j)}
+				}
+				if err := p.InsertBatch(ctx, evs); err != nil {
+					t.Fatal(err)
+				}
+				tick(t, conn, "q")
+			}
+
+			rctx, stop := context.WithCancel(ctx)
+			var seen int64
+			big.Run(rctx, pgq.EventFunc(func(ctx context.Context, tx pgx.Tx, ev *pgq.Event) error {
+				if seen++; seen >= 150 { // the tail stays below MinCount until more events come
+					stop()
+				}
+				return nil
+			}))
+			for _, s := range sizes {
+				if s < 50 {
+					t.Fatalf("a batch smaller than MinCount 50: %v", sizes)
+				}
+			}
+			if len(sizes) == 0 || len(sizes) > 4 {
+				t.Fatalf("batch sizes with MinCount 50: %v", sizes)
+			}
+
+			startTicker(t, dsn) // ticks and moves retried events back
+			rctx, stop = context.WithCancel(ctx)
+			retried := 0
+			var firstRound, secondRound int
+			err := retrier.Run(rctx, pgq.BatchFunc(func(ctx context.Context, b *pgq.Batch) error {
+				n := 0
+				for ev, err := range b.Events(ctx) {
+					if err != nil {
+						return err
+					}
+					if ev.Retry == 0 {
+						firstRound++
+					} else {
+						secondRound++
+					}
+					n++
+				}
+				if retried == 0 {
+					k, err := b.RetryAll(ctx, 0)
+					if err != nil || k != n {
+						return fmt.Errorf("RetryAll: %d of %d, %v", k, n, err)
+					}
+					retried = k
+				}
+				if firstRound == 200 && secondRound == retried {
+					stop()
+				}
+				return nil
+			}))
+			if !errors.Is(err, context.Canceled) || retried == 0 {
+				t.Fatalf("Run: %v (first round %d, second %d of %d)", err, firstRound, secondRound, retried)
 			}
 		})
 	}
