@@ -49,10 +49,10 @@ func backlog(b *testing.B, conn *pgx.Conn, n, batchSize int) {
 // also including connecting) and their ratio.
 func BenchmarkDrainSideBySide(b *testing.B) {
 	if _, err := os.Stat(skytoolsPython); err != nil {
-		b.Skip("no /usr/bin/python3 (run scripts/install-deps.sh)")
+		b.Fatal("no /usr/bin/python3 (run scripts/install-deps.sh)")
 	}
 	if err := exec.Command(skytoolsPython, "-c", "import pgq").Run(); err != nil {
-		b.Skip("python3-pgq missing (run scripts/install-deps.sh)")
+		b.Fatal("python3-pgq missing (run scripts/install-deps.sh)")
 	}
 	const n, batchSize = 200000, 1000
 	for _, tpl := range templates {
