@@ -18,19 +18,14 @@ CREATE OR REPLACE FUNCTION pgq_coop.next_batch_custom(i_queue_name text, i_consu
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     v_full   text := i_consumer_name || '.' || i_subconsumer_name;
-    v_main   record;
-    v_me     record;
+    v_main   pgq.subscription;
+    v_me     pgq.subscription;
     v_dead   record;
     v_prev   record;
     v_batch  bigint;
 BEGIN
-    SELECT s.sub_id, s.sub_queue, s.sub_consumer, s.sub_batch INTO v_main
-      FROM pgq.subscription s
-      JOIN pgq.queue q ON q.queue_id = s.sub_queue
-      JOIN pgq.consumer c ON c.co_id = s.sub_consumer
-     WHERE q.queue_name = i_queue_name AND c.co_name = i_consumer_name
-       FOR UPDATE OF s;
-    IF NOT FOUND THEN
+    v_main := pgq_coop._subscription(i_queue_name, i_consumer_name);
+    IF v_main.sub_id IS NULL THEN
         RAISE EXCEPTION 'Not subscriber to queue: %/%', i_queue_name, i_consumer_name;
     END IF;
     IF v_main.sub_batch IS NOT NULL THEN
@@ -38,17 +33,11 @@ BEGIN
                         i_consumer_name, i_queue_name;
     END IF;
 
-    SELECT s.sub_consumer, s.sub_batch, s.sub_id INTO v_me
-      FROM pgq.subscription s JOIN pgq.consumer c ON c.co_id = s.sub_consumer
-     WHERE s.sub_queue = v_main.sub_queue AND c.co_name = v_full
-       FOR UPDATE OF s;
-    IF NOT FOUND THEN
+    v_me := pgq_coop._subscription(i_queue_name, v_full);
+    IF v_me.sub_id IS NULL THEN
         PERFORM pgq_coop.register_subconsumer(i_queue_name, i_consumer_name, i_subconsumer_name);
-        SELECT s.sub_consumer, s.sub_batch, s.sub_id INTO v_me
-          FROM pgq.subscription s JOIN pgq.consumer c ON c.co_id = s.sub_consumer
-         WHERE s.sub_queue = v_main.sub_queue AND c.co_name = v_full
-           FOR UPDATE OF s;
-        IF NOT FOUND THEN
+        v_me := pgq_coop._subscription(i_queue_name, v_full);
+        IF v_me.sub_id IS NULL THEN
             RAISE EXCEPTION 'subconsumer % not found on queue %', v_full, i_queue_name;
         END IF;
     END IF;

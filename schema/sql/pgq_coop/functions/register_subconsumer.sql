@@ -9,25 +9,14 @@ CREATE OR REPLACE FUNCTION pgq_coop.register_subconsumer(i_queue_name text, i_co
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     v_full  text := i_consumer_name || '.' || i_subconsumer_name;
-    v_main  record;
+    v_main  pgq.subscription;
     v_co_id integer;
 BEGIN
-    -- lock the group's main row first, as next_batch does, so that members
-    -- registering and taking batches never wait on each other in a cycle
-    SELECT s.sub_id, s.sub_queue, s.sub_last_tick, s.sub_batch INTO v_main
-      FROM pgq.subscription s
-      JOIN pgq.queue q ON q.queue_id = s.sub_queue
-      JOIN pgq.consumer c ON c.co_id = s.sub_consumer
-     WHERE q.queue_name = i_queue_name AND c.co_name = i_consumer_name
-       FOR UPDATE OF s;
-    IF NOT FOUND THEN
+    -- the group's main row is locked first, as in every pgq_coop function
+    v_main := pgq_coop._subscription(i_queue_name, i_consumer_name);
+    IF v_main.sub_id IS NULL THEN
         PERFORM pgq.register_consumer(i_queue_name, i_consumer_name);
-        SELECT s.sub_id, s.sub_queue, s.sub_last_tick, s.sub_batch INTO v_main
-          FROM pgq.subscription s
-          JOIN pgq.queue q ON q.queue_id = s.sub_queue
-          JOIN pgq.consumer c ON c.co_id = s.sub_consumer
-         WHERE q.queue_name = i_queue_name AND c.co_name = i_consumer_name
-           FOR UPDATE OF s;
+        v_main := pgq_coop._subscription(i_queue_name, i_consumer_name);
     END IF;
     IF v_main.sub_batch IS NOT NULL THEN
         RAISE EXCEPTION 'main consumer % has an open batch on queue %; finish it before adding sub-consumers',

@@ -8,15 +8,12 @@ CREATE OR REPLACE FUNCTION pgq_coop.unregister_subconsumer(i_queue_name text, i_
         i_subconsumer_name text, i_batch_handling integer)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
-    v_sub record;
+    v_sub pgq.subscription;
 BEGIN
-    SELECT s.sub_queue, s.sub_consumer, s.sub_batch INTO v_sub
-      FROM pgq.subscription s
-      JOIN pgq.queue q ON q.queue_id = s.sub_queue
-      JOIN pgq.consumer c ON c.co_id = s.sub_consumer
-     WHERE q.queue_name = i_queue_name AND c.co_name = i_consumer_name || '.' || i_subconsumer_name
-       FOR UPDATE OF s;
-    IF NOT FOUND THEN
+    -- the group's main row first, as in every pgq_coop function
+    PERFORM pgq_coop._subscription(i_queue_name, i_consumer_name);
+    v_sub := pgq_coop._subscription(i_queue_name, i_consumer_name || '.' || i_subconsumer_name);
+    IF v_sub.sub_id IS NULL THEN
         RETURN 0;
     END IF;
     IF v_sub.sub_batch IS NOT NULL THEN
