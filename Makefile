@@ -22,3 +22,4 @@ test: deps
 # Side-by-side benchmarks against Skytools' PgQ C extension.
 bench: deps
 	$(GO) test ./schema -run '^$$' -bench . -benchtime 1x -count 3 -timeout 30m
+	$(GO) test ./pgq -run '^$$' -bench . -benchtime 1x -count 3 -timeout 30m
