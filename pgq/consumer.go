@@ -151,7 +151,9 @@ func (f EventFunc) HandleBatch(ctx context.Context, b *Batch) error {
 	return nil
 }
 
-// Consumer reads a queue batch by batch on a connection of its own.
+// Consumer reads a queue batch by batch on a connection of its own. Run it
+// from one goroutine at a time; run several Consumers (or cooperative group
+// members) for parallelism.
 type Consumer struct {
 	cfg     ConsumerConfig
 	connCfg *pgx.ConnConfig
