@@ -422,16 +422,19 @@ func (c *Consumer) step(ctx context.Context, h Handler) (bool, error) {
 		// the handler did not look at the events: count them for the stats
 		_ = c.conn.QueryRow(dbctx, `SELECT count(*) FROM (`+b.sql+`) ev`, pgx.QueryExecModeExec).Scan(&b.read)
 	}
-	finish := `SELECT pgq.finish_batch($1)`
-	if c.cfg.Subconsumer != "" {
-		finish = `SELECT pgq_coop.finish_batch($1)`
-	}
-	var finished int
 	var db DB = c.conn // nothing was done in the batch's transaction: finish on its own
 	if tx.begun() {
 		db = tx
 	}
-	if err := db.QueryRow(dbctx, finish, b.ID).Scan(&finished); err != nil {
+	var row pgx.Row
+	if c.cfg.Subconsumer != "" {
+		// pgqgo's form: closes the batch only if this member still holds it
+		row = db.QueryRow(dbctx, `SELECT pgq_coop.finish_batch($1, $2, $3, $4)`, b.ID, c.cfg.Queue, c.cfg.Name, c.cfg.Subconsumer)
+	} else {
+		row = db.QueryRow(dbctx, `SELECT pgq.finish_batch($1)`, b.ID)
+	}
+	var finished int
+	if err := row.Scan(&finished); err != nil {
 		return true, fmt.Errorf("pgq: finish batch %d: %w", b.ID, err)
 	}
 	if finished != 1 {

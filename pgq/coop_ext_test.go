@@ -167,9 +167,18 @@ func TestCoopConsumers(t *testing.T) {
 				go func() { defer wg.Done(); consumers[m].Run(ctx, record(m)) }()
 			}
 			produceNumbered(t, pgq.NewProducer(pgtest.Pool(t, dsn), "q"), n, 20)
-			pgtest.Eventually(t, 60*time.Second, "stream consumed", func() bool {
-				return pgtest.Scalar[int64](t, conn, "select count(*) from seen") >= n
-			})
+			deadline := time.Now().Add(60 * time.Second)
+			for pgtest.Scalar[int64](t, conn, "select count(*) from seen") < n {
+				if time.Now().After(deadline) {
+					t.Logf("missing events: %v", column[string](t, conn, `select concat_ws(' ', ev_id, ev_txid, ev_data) from pgq.event_1 where ev_id not in (select ev_id from seen) order by ev_id`))
+					t.Logf("ticks: %v", column[string](t, conn, `select concat_ws(' ', tick_id, tick_snapshot, tick_event_seq) from pgq.tick order by tick_id`))
+					t.Fatalf("stream not consumed: seen %d of %d; subscriptions %v; stats a %+v b %+v c %+v",
+						pgtest.Scalar[int64](t, conn, "select count(*) from seen"), n,
+						column[string](t, conn, "select concat_ws(' ', co_name, sub_id, sub_last_tick, sub_batch, sub_next_tick, now() - sub_active) from pgq.subscription s join pgq.consumer c on c.co_id = s.sub_consumer order by 1"),
+						consumers["a"].Stats(), consumers["b"].Stats(), consumers["c"].Stats())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
 			cancel()
 			wg.Wait()
 			if d := pgtest.Scalar[int64](t, conn, "select count(*) - count(distinct ev_id) from seen"); d != 0 {

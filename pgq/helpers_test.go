@@ -18,7 +18,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 var templates = []pgtest.Template{pgtest.PgqGo, pgtest.Skytools}
 
 // newQueueDB returns a fresh database of tpl with pgq_coop installed and
-// queue q created, ticking at every event so tests control batch sizes.
+// the queues created, ticking at every event so tests control batch sizes.
 func newQueueDB(t *testing.T, tpl pgtest.Template, queues ...string) string {
 	t.Helper()
 	dsn := pgtest.NewDB(t, tpl)
@@ -29,7 +29,10 @@ func newQueueDB(t *testing.T, tpl pgtest.Template, queues ...string) string {
 	for _, q := range queues {
 		pgtest.Exec(t, conn, "select pgq.create_queue($1)", q)
 		pgtest.Exec(t, conn, "select pgq.set_queue_config($1, 'ticker_max_lag', '0')", q)
-		pgtest.Exec(t, conn, "select pgq.set_queue_config($1, 'ticker_idle_period', '1 hour')", q)
+		// idle ticks soon, so an event whose transaction commits after the tick that
+		// followed its insert is not left waiting (pgqgo's ticker daemon ticks such
+		// late commits at once; the plain pgq.ticker() used here only on idle ticks)
+		pgtest.Exec(t, conn, "select pgq.set_queue_config($1, 'ticker_idle_period', '100 milliseconds')", q)
 	}
 	return dsn
 }

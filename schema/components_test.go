@@ -112,7 +112,13 @@ func TestCoop(t *testing.T) {
 			if n := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.consumer where co_name = 'c.b'"); n != 0 {
 				t.Fatalf("dead member still registered")
 			}
-			pgtest.Exec(t, conn, "select pgq_coop.finish_batch($1)", took)
+			// the silent member coming back cannot close the batch it lost; its new holder can
+			if n := pgtest.Scalar[int32](t, conn, "select pgq_coop.finish_batch($1, 'q', 'c', 'b')", took); n != 0 {
+				t.Fatalf("the old holder closed a taken-over batch: %d", n)
+			}
+			if n := pgtest.Scalar[int32](t, conn, "select pgq_coop.finish_batch($1, 'q', 'c', 'a')", took); n != 1 {
+				t.Fatalf("the new holder could not close its batch: %d", n)
+			}
 
 			// dropping a held batch skips its events for the group
 			tickWith(t, conn, "q", "e4")

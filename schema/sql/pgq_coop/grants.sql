@@ -13,7 +13,8 @@ BEGIN
             pgq_coop.next_batch(text, text, text, interval),
             pgq_coop.next_batch_custom(text, text, text, interval, integer, interval),
             pgq_coop.next_batch_custom(text, text, text, interval, integer, interval, interval),
-            pgq_coop.finish_batch(bigint)
+            pgq_coop.finish_batch(bigint),
+            pgq_coop.finish_batch(bigint, text, text, text)
             TO pgq_reader;
     END IF;
 END
