@@ -7,14 +7,14 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
-	"regexp"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"pgqgo/pgq"
 )
 
 // lockKey is the advisory lock a daemon holds on each database it works on.
@@ -414,68 +414,18 @@ func (db *database) retry(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-// qualifiedName accepts what maint_operations may name: [schema.]function.
-var qualifiedName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$`)
-
-func quoteQualified(name string) string {
-	parts := strings.Split(name, ".")
-	return pgx.Identifier(parts).Sanitize()
-}
-
 func (db *database) maint(ctx context.Context, conn *pgx.Conn) error {
-	rows, err := conn.Query(ctx, "SELECT func_name, func_arg FROM pgq.maint_operations()")
-	if err != nil {
+	// VACUUM may take long: lift the connection's statement timeout meanwhile
+	if _, err := conn.Exec(ctx, "SET statement_timeout = '30min'"); err != nil {
 		return err
 	}
-	type op struct {
-		fn  string
-		arg *string
+	defer conn.Exec(ctx, "SET statement_timeout = '30s'") //nolint:errcheck // a failure ends the session anyway
+	res, err := pgq.Maintenance(ctx, conn)
+	for _, name := range res.Skipped {
+		db.log.Warn("maintenance named an invalid function or table; skipped", "name", name)
 	}
-	ops, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (op, error) {
-		var o op
-		return o, r.Scan(&o.fn, &o.arg)
-	})
 	if err != nil {
 		return err
-	}
-	// each call is a transaction of its own: step 2 must commit apart from step 1
-	for _, o := range ops {
-		if !qualifiedName.MatchString(o.fn) {
-			db.log.Warn("maint_operations named an invalid function; skipped", "func", o.fn)
-			continue
-		}
-		sql := "SELECT " + quoteQualified(o.fn) + "()"
-		args := []any{}
-		if o.arg != nil {
-			sql = "SELECT " + quoteQualified(o.fn) + "($1)"
-			args = append(args, *o.arg)
-		}
-		if _, err := conn.Exec(ctx, sql, args...); err != nil {
-			return fmt.Errorf("%s(%v): %w", o.fn, o.arg, err)
-		}
-	}
-	rows, err = conn.Query(ctx, "SELECT * FROM pgq.maint_tables_to_vacuum()")
-	if err != nil {
-		return err
-	}
-	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return err
-	}
-	if len(tables) > 0 {
-		if _, err := conn.Exec(ctx, "SET statement_timeout = '30min'"); err != nil {
-			return err
-		}
-		defer conn.Exec(ctx, "SET statement_timeout = '30s'") //nolint:errcheck // a failure ends the session anyway
-	}
-	for _, t := range tables {
-		if !qualifiedName.MatchString(t) {
-			db.log.Warn("maint_tables_to_vacuum named an invalid table; skipped", "table", t)
-			continue
-		}
-		if _, err := conn.Exec(ctx, "VACUUM "+quoteQualified(t)); err != nil {
-			return fmt.Errorf("vacuum %s: %w", t, err)
-		}
 	}
 	db.d.count(func(s *stats) { s.maint++ })
 	db.d.metrics.maint.WithLabelValues(db.name).Inc()
