@@ -74,7 +74,7 @@ func Queues(ctx context.Context, db DB, names ...string) ([]QueueInfo, error) {
 			coalesce(i.ev_new, 0), coalesce(i.last_tick_id, 0), q.queue_disable_insert,
 			greatest(q.queue_switch_time + q.queue_rotation_period - now(), interval '0')
 		FROM pgq.get_queue_info() i JOIN pgq.queue q ON q.queue_name = i.queue_name
-		WHERE cardinality($1::text[]) = 0 OR i.queue_name = ANY($1)
+		WHERE coalesce(cardinality($1::text[]), 0) = 0 OR i.queue_name = ANY($1)
 		ORDER BY i.queue_name`, names)
 	if err != nil {
 		return nil, fmt.Errorf("list queues: %w", err)

@@ -48,6 +48,12 @@ type ConsumerConfig struct {
 	PollInterval time.Duration
 	// NoListen disables LISTEN pgq_tick: poll only.
 	NoListen bool
+	// StopWhenIdle makes Run return nil as soon as no batch is ready (a
+	// drain-and-exit consumer, like a Skytools script run without looping).
+	StopWhenIdle bool
+	// NoRegister makes Run use an existing registration only: an
+	// unregistered consumer is then an error instead of registered at the end.
+	NoRegister bool
 
 	// RetryDelay is when an event an EventFunc failed on is delivered again
 	// (default 60s, PgQ's usual; whole seconds).
@@ -177,6 +183,8 @@ func NewConsumer(dsn string, cfg ConsumerConfig) (*Consumer, error) {
 }
 
 // NewConsumerConfig is NewConsumer with a parsed connection configuration.
+// A nil connCfg gives a consumer that can only Register, RegisterAt and
+// Unregister through a DB of the caller's.
 func NewConsumerConfig(connCfg *pgx.ConnConfig, cfg ConsumerConfig) (*Consumer, error) {
 	if cfg.Queue == "" || cfg.Name == "" {
 		return nil, errors.New("pgq: consumer needs a queue and a name")
@@ -205,6 +213,10 @@ func NewConsumerConfig(connCfg *pgx.ConnConfig, cfg ConsumerConfig) (*Consumer, 
 	log := cfg.Logger.With("queue", cfg.Queue, "consumer", cfg.Name)
 	if cfg.Subconsumer != "" {
 		log = log.With("subconsumer", cfg.Subconsumer)
+	}
+	if connCfg == nil {
+		// only Register, RegisterAt and Unregister (which take a DB) can be used
+		return &Consumer{cfg: cfg, log: log}, nil
 	}
 	connCfg = connCfg.Copy()
 	if connCfg.RuntimeParams["application_name"] == "" {
@@ -287,6 +299,9 @@ func (c *Consumer) Unregister(ctx context.Context, db DB) (bool, error) {
 // for errors that retrying cannot fix (a queue that does not exist, a missing
 // pgq_coop schema, bad permissions).
 func (c *Consumer) Run(ctx context.Context, h Handler) error {
+	if c.connCfg == nil {
+		return errors.New("pgq: this consumer was made without a connection configuration; it cannot Run")
+	}
 	defer c.closeConn()
 	backoff := c.cfg.ErrorBackoff
 	registered := false
@@ -295,7 +310,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 			return ctx.Err()
 		}
 		err := c.ensureConn(ctx)
-		if err == nil && !registered {
+		if err == nil && !registered && !c.cfg.NoRegister {
 			if _, err = c.Register(ctx, c.conn); err == nil {
 				registered = true
 			}
@@ -307,6 +322,9 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		if err == nil {
 			backoff = c.cfg.ErrorBackoff
 			if !got {
+				if c.cfg.StopWhenIdle {
+					return nil
+				}
 				c.wait(ctx)
 			}
 			continue

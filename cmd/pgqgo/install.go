@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -15,21 +16,42 @@ func connect(cmd *cobra.Command) (*pgx.Conn, error) {
 	dsn, _ := cmd.Flags().GetString("db")
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("bad --db: %w", err)
+		return nil, withCode(exitUsage, "bad --db: %v", err)
 	}
 	conn, err := pgx.ConnectConfig(cmd.Context(), cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
+		return nil, describeConnErr(cfg, err)
 	}
 	return conn, nil
 }
 
-func installCmd() *cobra.Command {
+// connectPgq connects and checks the pgq schema (see requirePgq).
+func connectPgq(cmd *cobra.Command) (*pgx.Conn, error) {
+	conn, err := connect(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if err := requirePgq(cmd, conn); err != nil {
+		conn.Close(context.Background())
+		return nil, err
+	}
+	return conn, nil
+}
+
+func installCmd() *cobra.Command { return installOrUpgradeCmd(false) }
+
+func upgradeCmd() *cobra.Command { return installOrUpgradeCmd(true) }
+
+func installOrUpgradeCmd(upgrade bool) *cobra.Command {
 	var dryRun bool
 	var with, only []string
+	use, short := "install", "Install the pgq schema, or upgrade an older pgqgo schema in place (idempotent)"
+	if upgrade {
+		use, short = "upgrade", "Upgrade an installed pgqgo schema in place, in one transaction (--dry-run: show the plan)"
+	}
 	cmd := &cobra.Command{
-		Use:   "install",
-		Short: "Install the pgq schema, or upgrade an older pgqgo schema in place (idempotent)",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			conn, err := connect(cmd)
@@ -41,7 +63,22 @@ func installCmd() *cobra.Command {
 			if len(only) > 0 {
 				return installComponents(cmd, conn, only, dryRun)
 			}
+			if upgrade {
+				in, err := schema.Inspect(cmd.Context(), conn)
+				if err != nil {
+					return err
+				}
+				switch {
+				case !in.HasPgq:
+					return withCode(exitSchema, "database %q has no pgq schema to upgrade; install it with: pgqgo install", conn.Config().Database)
+				case !in.Managed:
+					return withCode(exitSchema, "database %q has Skytools PgQ %s; adopting it in place is not supported by this pgqgo yet (it is left untouched)", conn.Config().Database, in.APILevel)
+				}
+			}
 			res, err := schema.Install(cmd.Context(), conn, schema.InstallOptions{DryRun: dryRun})
+			if errors.Is(err, schema.ErrNotManaged) || errors.Is(err, schema.ErrNewerSchema) {
+				return &exitErr{code: exitSchema, err: err}
+			}
 			if err != nil {
 				return err
 			}
@@ -83,7 +120,7 @@ func installComponents(cmd *cobra.Command, conn *pgx.Conn, names []string, dryRu
 	for _, name := range names {
 		c := schema.Component(name)
 		if c != schema.Coop && c != schema.Ext {
-			return fmt.Errorf("unknown schema %q: choose from %s, %s", name, schema.Coop, schema.Ext)
+			return withCode(exitUsage, "unknown schema %q: choose from %s, %s", name, schema.Coop, schema.Ext)
 		}
 	}
 	for _, name := range names {

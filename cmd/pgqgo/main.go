@@ -18,7 +18,7 @@ func main() {
 	defer stop()
 	if err := rootCmd().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "pgqgo:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -30,6 +30,10 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("db", "", "database: libpq key=value string or postgres:// URL (default: PG* environment)")
-	root.AddCommand(installCmd(), versionCmd(), demoCmd(), tickerCmd())
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return withCode(exitUsage, "%v; see %s --help", err, cmd.CommandPath())
+	})
+	root.AddCommand(installCmd(), upgradeCmd(), versionCmd(), queueCmd(), consumerCmd(), statusCmd(),
+		produceCmd(), consumeCmd(), tickCmd(), retryCmd(), maintCmd(), tickerCmd(), demoCmd())
 	return root
 }

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"pgqgo/internal/pgtest"
+)
+
+// run runs the real binary (this test executable running main(), see
+// pgqgo in ticker_test.go) with stdin and returns its stdout, stderr and exit code.
+func run(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := pgqgo(args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run pgqgo %v: %v", args, err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+// ok runs pgqgo, expects exit 0 and the wanted substrings in stdout.
+func ok(t *testing.T, stdin string, want []string, args ...string) string {
+	t.Helper()
+	out, errOut, code := run(t, stdin, args...)
+	if code != 0 {
+		t.Fatalf("pgqgo %v: exit %d\nstdout: %s\nstderr: %s", args, code, out, errOut)
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Fatalf("pgqgo %v: %q not in output:\n%s", args, w, out)
+		}
+	}
+	return out
+}
+
+// fails runs pgqgo and expects exit code code with the wanted text on stderr.
+func fails(t *testing.T, code int, want string, args ...string) {
+	t.Helper()
+	out, errOut, got := run(t, "", args...)
+	if got != code || !strings.Contains(errOut, want) {
+		t.Fatalf("pgqgo %v: exit %d (want %d), stderr %q (want %q), stdout %q", args, got, code, errOut, want, out)
+	}
+	if strings.Contains(errOut, "goroutine ") || strings.Contains(errOut, "panic") {
+		t.Fatalf("pgqgo %v printed a stack trace:\n%s", args, errOut)
+	}
+}
+
+func TestCLIQueueConsumerProduceConsume(t *testing.T) {
+	dsn := pgtest.NewDB(t, pgtest.PgqGo)
+	db := []string{"--db", dsn}
+	ok(t, "", []string{"created queue orders"}, append([]string{"queue", "create", "orders"}, db...)...)
+	ok(t, "", []string{"already exists"}, append([]string{"queue", "create", "orders"}, db...)...)
+	ok(t, "", []string{"set ticker_max_lag = 0", "ticker_max_lag", "per_tx_limit"},
+		append([]string{"queue", "config", "orders", "ticker_max_lag=0", "ticker_idle_period=1h"}, db...)...)
+	out := ok(t, "", nil, append([]string{"queue", "list", "--json"}, db...)...)
+	var qs []map[string]any
+	if err := json.Unmarshal([]byte(out), &qs); err != nil || len(qs) != 1 || qs[0]["name"] != "orders" {
+		t.Fatalf("queue list --json: %v %s", err, out)
+	}
+	ok(t, "", []string{"consumer mailer registered on queue orders"}, append([]string{"consumer", "register", "orders", "mailer"}, db...)...)
+	ok(t, "", []string{"already registered"}, append([]string{"consumer", "register", "orders", "mailer"}, db...)...)
+	ok(t, "", []string{"mailer"}, append([]string{"consumer", "list", "orders"}, db...)...)
+
+	// produce: arguments, plain stdin lines, JSON lines
+	ok(t, "", []string{"inserted 2 events into orders"}, append([]string{"produce", "orders", "--type", "greeting", "hello", "world"}, db...)...)
+	ok(t, "line one\nline two\n", []string{"inserted 2 events into orders"}, append([]string{"produce", "orders"}, db...)...)
+	ok(t, `{"type":"order.created","data":{"id":42,"item":"book"},"extra1":"public.orders"}`+"\n"+`{"data":"plain"}`+"\n",
+		[]string{"inserted 2 events into orders"}, append([]string{"produce", "orders", "--json"}, db...)...)
+	ok(t, "", []string{"queue orders ticked"}, append([]string{"tick", "orders"}, db...)...)
+
+	// consume: JSON lines, parsed and checked
+	out = ok(t, "", nil, append([]string{"consume", "orders", "mailer", "--drain"}, db...)...)
+	var events []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("consume output line %q: %v", line, err)
+		}
+		events = append(events, ev)
+	}
+	var got []string
+	for _, ev := range events {
+		got = append(got, ev["type"].(string)+":"+ev["data"].(string))
+	}
+	want := `greeting:hello greeting:world text:line one text:line two order.created:{"id":42,"item":"book"} text:plain`
+	if strings.Join(got, " ") != want {
+		t.Fatalf("consumed:\n got %s\nwant %s", strings.Join(got, " "), want)
+	}
+	if events[4]["extra1"] != "public.orders" || events[0]["batch"].(float64) <= 0 {
+		t.Fatalf("event fields: %v", events[4])
+	}
+	// caught up: --once prints nothing and exits 0
+	if out := ok(t, "", nil, append([]string{"consume", "orders", "mailer", "--once"}, db...)...); out != "" {
+		t.Fatalf("consume --once when caught up printed %q", out)
+	}
+	// produce piped into consume through another consumer
+	ok(t, "", nil, append([]string{"consumer", "register", "orders", "copier"}, db...)...)
+	ok(t, "", []string{"inserted 3"}, append([]string{"produce", "orders", "a", "b", "c"}, db...)...)
+	ok(t, "", nil, append([]string{"tick", "orders"}, db...)...)
+	piped := ok(t, "", nil, append([]string{"consume", "orders", "copier"}, db...)...)
+	ok(t, "", nil, append([]string{"queue", "create", "copy"}, db...)...)
+	ok(t, "", nil, append([]string{"consumer", "register", "copy", "reader"}, db...)...)
+	ok(t, piped, []string{"inserted 3 events into copy"}, append([]string{"produce", "copy", "--json"}, db...)...)
+	ok(t, "", nil, append([]string{"tick", "copy"}, db...)...)
+	copied := ok(t, "", []string{`"data":"a"`, `"data":"b"`, `"data":"c"`}, append([]string{"consume", "copy", "reader", "--once"}, db...)...)
+	if n := strings.Count(copied, "\n"); n != 3 {
+		t.Fatalf("copied %d events: %s", n, copied)
+	}
+
+	ok(t, "", []string{"retry events moved"}, append([]string{"retry"}, db...)...)
+	ok(t, "", []string{"operations:"}, append([]string{"maint"}, db...)...)
+	ok(t, "", []string{"consumer copier unregistered"}, append([]string{"consumer", "unregister", "orders", "copier"}, db...)...)
+	fails(t, 1, "consumers", append([]string{"queue", "drop", "copy"}, db...)...)
+	ok(t, "", []string{"dropped queue copy"}, append([]string{"queue", "drop", "copy", "--force"}, db...)...)
+}
+
+func TestCLIStatus(t *testing.T) {
+	dsn := pgtest.NewDB(t, pgtest.PgqGo)
+	db := []string{"--db", dsn}
+	ok(t, "", nil, append([]string{"queue", "create", "q"}, db...)...)
+	ok(t, "", nil, append([]string{"consumer", "register", "q", "slow"}, db...)...)
+	ok(t, "", nil, append([]string{"produce", "q", "x"}, db...)...)
+	ok(t, "", nil, append([]string{"tick", "q"}, db...)...)
+	out := ok(t, "", []string{"QUEUE", "CONSUMER", "slow"}, append([]string{"status"}, db...)...)
+	_ = out
+	out = ok(t, "", nil, append([]string{"status", "--json"}, db...)...)
+	var rep struct {
+		Schema    string `json:"schema"`
+		Queues    []struct{ Name string }
+		Consumers []struct {
+			Name       string  `json:"name"`
+			Pending    int64   `json:"pending_events"`
+			LagSeconds float64 `json:"lag_seconds"`
+		}
+		Problems []string
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Queues) != 1 || len(rep.Consumers) != 1 ||
+		rep.Consumers[0].Name != "slow" || !strings.HasPrefix(rep.Schema, "pgqgo ") {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	// the consumer has not moved since the tick: a tiny lag threshold fails the check
+	conn := pgtest.Conn(t, dsn)
+	pgtest.Exec(t, conn, "update pgq.tick set tick_time = tick_time - interval '10 minutes'")
+	fails(t, exitCheckFailed, "consumer q/slow: lag", append([]string{"status", "--check", "--max-lag", "1m"}, db...)...)
+	ok(t, "", nil, append([]string{"status", "--check", "--max-lag", "1h", "--max-ticker-lag", "1h"}, db...)...)
+	out, _, code := run(t, "", append([]string{"status", "--json", "--check", "--max-lag", "1m"}, db...)...)
+	if code != exitCheckFailed || !strings.Contains(out, `"problems": [`) || !strings.Contains(out, "q/slow") {
+		t.Fatalf("status --json --check: exit %d\n%s", code, out)
+	}
+}
+
+func TestCLIBadInput(t *testing.T) {
+	dsn := pgtest.NewDB(t, pgtest.PgqGo)
+	empty := pgtest.NewDB(t, pgtest.Empty)
+	db := []string{"--db", dsn}
+	ok(t, "", nil, append([]string{"queue", "create", "q"}, db...)...)
+
+	fails(t, exitUsage, "unknown command", "frobnicate")
+	fails(t, exitUsage, "unknown flag", "status", "--frob")
+	fails(t, exitUsage, "needs QUEUE", append([]string{"queue", "create"}, db...)...)
+	fails(t, exitUsage, "needs QUEUE CONSUMER", append([]string{"consume", "q"}, db...)...)
+	fails(t, exitUsage, "bad --db", "status", "--db", "postgres://%zz")
+	fails(t, exitConnect, "cannot connect to database", "status", "--db", "host=/nonexistent/socket port=5999 dbname=x user=u connect_timeout=2")
+	fails(t, exitSchema, "has no pgq schema; install it with: pgqgo install", "status", "--db", empty)
+	fails(t, exitSchema, "no pgq schema to upgrade", "upgrade", "--db", empty)
+	fails(t, exitNotFound, `queue "nope"`, append([]string{"consume", "nope", "c"}, db...)...)
+	fails(t, exitNotFound, "register it with: pgqgo consumer register q nobody", append([]string{"consume", "q", "nobody"}, db...)...)
+	fails(t, exitNotFound, "no such queue", append([]string{"tick", "nope"}, db...)...)
+	fails(t, exitNotFound, "no such queue", append([]string{"queue", "drop", "nope"}, db...)...)
+	fails(t, exitNotFound, "no such queue", append([]string{"queue", "config", "nope"}, db...)...)
+	fails(t, exitNotFound, `consumer "ghost"`, append([]string{"consumer", "unregister", "q", "ghost"}, db...)...)
+	fails(t, exitNotFound, `queue "nope"`, append([]string{"produce", "nope", "x"}, db...)...)
+	fails(t, exitUsage, "bad setting", append([]string{"queue", "config", "q", "ticker_max_lag"}, db...)...)
+	fails(t, exitError, "cannot change parameter", append([]string{"queue", "config", "q", "bogus=1"}, db...)...)
+	fails(t, exitUsage, "--at wants a tick id", append([]string{"consumer", "register", "q", "c", "--at", "x"}, db...)...)
+	fails(t, exitUsage, "choose one of", append([]string{"consume", "q", "c", "--once", "--follow"}, db...)...)
+	fails(t, exitUsage, "unknown schema", append([]string{"install", "--only", "nope"}, db...)...)
+
+	// a bad JSON line: the lines before it are kept, and the message says so
+	out, errOut, code := run(t, `{"data":"ok"}`+"\n"+`{"data": nope}`+"\n", append([]string{"produce", "q", "--json"}, db...)...)
+	if code != exitUsage || !strings.Contains(errOut, "line 2") || !strings.Contains(errOut, "1 events before it were inserted") {
+		t.Fatalf("bad JSON line: exit %d, %q %q", code, out, errOut)
+	}
+	conn := pgtest.Conn(t, dsn)
+	if n := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.event_1"); n != 1 {
+		t.Fatalf("%d events after the bad line, want 1", n)
+	}
+	// a pgqgo schema older than the binary: say how to upgrade
+	pgtest.Exec(t, conn, "update pgq.pgqgo_schema set migration = 1")
+	fails(t, exitSchema, "upgrade it with: pgqgo upgrade", append([]string{"status"}, db...)...)
+}

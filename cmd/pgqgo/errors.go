@@ -1,0 +1,115 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/spf13/cobra"
+
+	"pgqgo/pgq"
+	"pgqgo/schema"
+)
+
+// Exit codes, documented in docs/cli.md.
+const (
+	exitOK          = 0
+	exitError       = 1 // anything else: a refused operation, a server error
+	exitUsage       = 2 // bad flags or arguments
+	exitConnect     = 3 // the database could not be reached
+	exitSchema      = 4 // no pgq schema, or one this binary cannot work with
+	exitNotFound    = 5 // unknown queue or consumer
+	exitCheckFailed = 6 // status --check: a threshold was exceeded
+)
+
+// exitErr carries the exit code for an error the user can act on.
+type exitErr struct {
+	code int
+	err  error
+}
+
+func (e *exitErr) Error() string { return e.err.Error() }
+func (e *exitErr) Unwrap() error { return e.err }
+
+func withCode(code int, format string, args ...any) error {
+	return &exitErr{code: code, err: fmt.Errorf(format, args...)}
+}
+
+// exitCode maps an error to the process exit code.
+func exitCode(err error) int {
+	var e *exitErr
+	if errors.As(err, &e) {
+		return e.code
+	}
+	if errors.Is(err, pgq.ErrNoQueue) || errors.Is(err, errNoConsumer) {
+		return exitNotFound
+	}
+	if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") {
+		return exitUsage
+	}
+	return exitError
+}
+
+var errNoConsumer = errors.New("consumer not registered")
+
+// usageArgs checks the positional arguments against their names, e.g.
+// usageArgs("QUEUE", "CONSUMER").
+func usageArgs(names ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != len(names) {
+			return withCode(exitUsage, "%s needs %s (got %d argument(s)); see %s --help",
+				cmd.CommandPath(), strings.Join(names, " "), len(args), cmd.CommandPath())
+		}
+		for i, a := range args {
+			if a == "" {
+				return withCode(exitUsage, "%s: %s must not be empty", cmd.CommandPath(), names[i])
+			}
+		}
+		return nil
+	}
+}
+
+// describeConnErr says what was tried when connecting failed.
+func describeConnErr(cfg *pgx.ConnConfig, err error) error {
+	where := cfg.Host
+	if strings.HasPrefix(where, "/") {
+		where = "socket directory " + where
+	}
+	return withCode(exitConnect, "cannot connect to database %q as user %q at %s port %d: %v\n"+
+		"(set --db to a libpq string or postgres:// URL, or the PG* environment variables)",
+		cfg.Database, cfg.User, where, cfg.Port, unwrapConnErr(err))
+}
+
+func unwrapConnErr(err error) error {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) && ce.Unwrap() != nil {
+		return ce.Unwrap()
+	}
+	return err
+}
+
+// requirePgq checks that the database has a pgq schema this binary can
+// drive: pgqgo's at this binary's migration level, or Skytools' PgQ 3.
+func requirePgq(cmd *cobra.Command, conn *pgx.Conn) error {
+	in, err := schema.Inspect(cmd.Context(), conn)
+	if err != nil {
+		return err
+	}
+	db := conn.Config().Database
+	want := len(schema.Migrations())
+	switch {
+	case !in.HasPgq:
+		return withCode(exitSchema, "database %q has no pgq schema; install it with: pgqgo install --db ...", db)
+	case !in.Managed && !strings.HasPrefix(in.APILevel, "3"):
+		return withCode(exitSchema, "database %q has a pgq schema of API %q; pgqgo works with PgQ 3.x", db, in.APILevel)
+	case in.Managed && in.Migration < want:
+		return withCode(exitSchema, "database %q has pgqgo schema %s (migration %d) but this pgqgo needs migration %d; upgrade it with: pgqgo upgrade --db ...",
+			db, in.Release, in.Migration, want)
+	case in.Managed && in.Migration > want:
+		return withCode(exitSchema, "database %q has pgqgo schema %s (migration %d), newer than this binary (%s, migration %d); use a newer pgqgo",
+			db, in.Release, in.Migration, schema.Release, want)
+	}
+	return nil
+}

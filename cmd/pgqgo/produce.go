@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"pgqgo/pgq"
+)
+
+// jsonLine is one input line of produce --json.
+type jsonLine struct {
+	Type   string          `json:"type"`
+	Data   json.RawMessage `json:"data"`
+	Extra1 string          `json:"extra1"`
+	Extra2 string          `json:"extra2"`
+	Extra3 string          `json:"extra3"`
+	Extra4 string          `json:"extra4"`
+	// consume's output carries these too; they are accepted and ignored, so
+	// `pgqgo consume A c | pgqgo produce B --json` copies events between queues
+	Batch json.RawMessage `json:"batch"`
+	ID    json.RawMessage `json:"id"`
+	Time  json.RawMessage `json:"time"`
+	TxID  json.RawMessage `json:"txid"`
+	Retry json.RawMessage `json:"retry"`
+}
+
+func produceCmd() *cobra.Command {
+	var ev pgq.Event
+	var asJSON bool
+	var chunk int
+	cmd := &cobra.Command{
+		Use:   "produce QUEUE [DATA ...]",
+		Short: "Insert events: one per DATA argument, or one per line of standard input",
+		Long: "Each DATA argument, or else each line of standard input, becomes one event with --type and\n" +
+			"the --extra fields. With --json each input line is an object\n" +
+			`  {"type": "...", "data": <string or any JSON value>, "extra1": "...", ...}` + "\n" +
+			"(a non-string data is stored as its JSON text). Standard input is inserted in transactions\n" +
+			"of --chunk events; on a bad line the events before it stay inserted and pgqgo says how many.",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 || args[0] == "" {
+				return withCode(exitUsage, "%s needs QUEUE; see --help", cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if chunk < 1 {
+				return withCode(exitUsage, "--chunk must be at least 1")
+			}
+			return withPgq(cmd, func(ctx context.Context, db pgq.DB) error {
+				if err := needQueue(ctx, db, args[0]); err != nil {
+					return err
+				}
+				p := pgq.NewProducer(db, args[0])
+				out := cmd.OutOrStdout()
+				if len(args) > 1 {
+					var evs []pgq.Event
+					for _, d := range args[1:] {
+						e := ev
+						e.Data = d
+						if asJSON {
+							var err error
+							if e, err = parseJSONLine([]byte(d), ev); err != nil {
+								return withCode(exitUsage, "argument %q: %v", d, err)
+							}
+						}
+						evs = append(evs, e)
+					}
+					if err := p.InsertBatch(ctx, evs); err != nil {
+						return err
+					}
+					fmt.Fprintf(out, "inserted %d events into %s\n", len(evs), args[0])
+					return nil
+				}
+				n, err := produceLines(ctx, p, cmd.InOrStdin(), ev, asJSON, chunk)
+				if err != nil {
+					return fmt.Errorf("%w (%d events before it were inserted)", err, n)
+				}
+				fmt.Fprintf(out, "inserted %d events into %s\n", n, args[0])
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&ev.Type, "type", "text", "event type")
+	f.StringVar(&ev.Extra1, "extra1", "", "ev_extra1")
+	f.StringVar(&ev.Extra2, "extra2", "", "ev_extra2")
+	f.StringVar(&ev.Extra3, "extra3", "", "ev_extra3")
+	f.StringVar(&ev.Extra4, "extra4", "", "ev_extra4")
+	f.BoolVar(&asJSON, "json", false, "input lines (or arguments) are JSON objects with type, data and extras")
+	f.IntVar(&chunk, "chunk", 1000, "events per transaction when reading standard input")
+	return cmd
+}
+
+// produceLines inserts one event per input line, chunk per transaction.
+func produceLines(ctx context.Context, p *pgq.Producer, in io.Reader, defaults pgq.Event, asJSON bool, chunk int) (int, error) {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64*1024), 64*1024*1024)
+	var evs []pgq.Event
+	n, line := 0, 0
+	flush := func() error {
+		if len(evs) == 0 {
+			return nil
+		}
+		if err := p.InsertBatch(ctx, evs); err != nil {
+			return err
+		}
+		n += len(evs)
+		evs = evs[:0]
+		return nil
+	}
+	for sc.Scan() {
+		line++
+		text := sc.Bytes()
+		e := defaults
+		if asJSON {
+			if len(bytes.TrimSpace(text)) == 0 {
+				continue
+			}
+			var err error
+			if e, err = parseJSONLine(text, defaults); err != nil {
+				if ferr := flush(); ferr != nil {
+					return n, ferr
+				}
+				return n, withCode(exitUsage, "line %d: %v", line, err)
+			}
+		} else {
+			e.Data = string(text)
+		}
+		evs = append(evs, e)
+		if len(evs) >= chunk {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if ferr := flush(); ferr != nil {
+			return n, ferr
+		}
+		return n, fmt.Errorf("reading standard input at line %d: %w", line+1, err)
+	}
+	return n, flush()
+}
+
+func parseJSONLine(text []byte, defaults pgq.Event) (pgq.Event, error) {
+	var l jsonLine
+	dec := json.NewDecoder(bytes.NewReader(text))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil {
+		return pgq.Event{}, fmt.Errorf("bad JSON event (want {\"type\":..., \"data\":..., \"extra1\":...}): %v", err)
+	}
+	e := defaults
+	if l.Type != "" {
+		e.Type = l.Type
+	}
+	if len(l.Data) > 0 {
+		var s string
+		if err := json.Unmarshal(l.Data, &s); err == nil {
+			e.Data = s
+		} else {
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, l.Data); err != nil {
+				return pgq.Event{}, err
+			}
+			e.Data = buf.String()
+		}
+	}
+	for i, x := range []string{l.Extra1, l.Extra2, l.Extra3, l.Extra4} {
+		if x != "" {
+			*[]*string{&e.Extra1, &e.Extra2, &e.Extra3, &e.Extra4}[i] = x
+		}
+	}
+	return e, nil
+}

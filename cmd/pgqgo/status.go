@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"pgqgo/pgq"
+	"pgqgo/schema"
+)
+
+// jsonQueue and jsonConsumer are the --json shapes: durations in seconds.
+type jsonQueue struct {
+	Name                string   `json:"name"`
+	TickerLagSeconds    float64  `json:"ticker_lag_seconds"`
+	EventsPerSec        float64  `json:"events_per_sec"`
+	NewEvents           int64    `json:"new_events"`
+	LastTick            int64    `json:"last_tick"`
+	TickerMaxCount      int      `json:"ticker_max_count"`
+	TickerMaxLagSeconds float64  `json:"ticker_max_lag_seconds"`
+	TickerIdleSeconds   float64  `json:"ticker_idle_period_seconds"`
+	TickerPaused        bool     `json:"ticker_paused"`
+	ExternalTicker      bool     `json:"external_ticker"`
+	DisableInsert       bool     `json:"disable_insert"`
+	Tables              int      `json:"tables"`
+	CurrentTable        int      `json:"current_table"`
+	RotationSeconds     float64  `json:"rotation_period_seconds"`
+	SwitchTime          string   `json:"last_rotation"`
+	NextRotationSeconds float64  `json:"next_rotation_in_seconds"`
+	Consumers           []string `json:"consumers"`
+}
+
+type jsonConsumer struct {
+	Queue           string  `json:"queue"`
+	Name            string  `json:"name"`
+	LagSeconds      float64 `json:"lag_seconds"`
+	LastSeenSeconds float64 `json:"last_seen_seconds"`
+	LastTick        int64   `json:"last_tick"`
+	CurrentBatch    *int64  `json:"current_batch"`
+	NextTick        *int64  `json:"next_tick"`
+	Pending         int64   `json:"pending_events"`
+	Retry           *int64  `json:"retry_events"`
+}
+
+func jsonConsumers(cs []pgq.ConsumerInfo) []jsonConsumer {
+	out := make([]jsonConsumer, 0, len(cs))
+	for _, c := range cs {
+		j := jsonConsumer{Queue: c.Queue, Name: c.Name, LagSeconds: c.Lag.Seconds(), LastSeenSeconds: c.LastSeen.Seconds(),
+			LastTick: c.LastTick, CurrentBatch: c.CurrentBatch, NextTick: c.NextTick, Pending: c.Pending}
+		if c.Retry >= 0 {
+			r := c.Retry
+			j.Retry = &r
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+// statusReport is `pgqgo status --json`.
+type statusReport struct {
+	Database  string         `json:"database"`
+	Schema    string         `json:"schema"`
+	Time      string         `json:"time"`
+	Queues    []jsonQueue    `json:"queues"`
+	Consumers []jsonConsumer `json:"consumers"`
+	Problems  []string       `json:"problems"`
+}
+
+// thresholds are status --check's limits (0: not checked).
+type thresholds struct {
+	consumerLag, tickerLag, lastSeen time.Duration
+	pending                          int64
+}
+
+func (th thresholds) check(qs []pgq.QueueInfo, cs []pgq.ConsumerInfo) []string {
+	var p []string
+	for _, q := range qs {
+		if th.tickerLag > 0 && q.TickerLag > th.tickerLag && !q.TickerPaused {
+			p = append(p, fmt.Sprintf("queue %s: ticker lag %s > %s (is a ticker running?)", q.Name, human(q.TickerLag), th.tickerLag))
+		}
+	}
+	for _, c := range cs {
+		if th.consumerLag > 0 && c.Lag > th.consumerLag {
+			p = append(p, fmt.Sprintf("consumer %s/%s: lag %s > %s", c.Queue, c.Name, human(c.Lag), th.consumerLag))
+		}
+		if th.lastSeen > 0 && c.LastSeen > th.lastSeen {
+			p = append(p, fmt.Sprintf("consumer %s/%s: last seen %s ago > %s", c.Queue, c.Name, human(c.LastSeen), th.lastSeen))
+		}
+		if th.pending > 0 && c.Pending > th.pending {
+			p = append(p, fmt.Sprintf("consumer %s/%s: %d pending events > %d", c.Queue, c.Name, c.Pending, th.pending))
+		}
+	}
+	return p
+}
+
+func statusCmd() *cobra.Command {
+	var asJSON, check bool
+	var watch time.Duration
+	var th thresholds
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Every queue and consumer: ticker lag, consumer lag, last seen, pending, open batch, retries, rotation",
+		Long: "Prints the state of every queue and consumer of the database. --watch refreshes in place.\n" +
+			"--check exits with status 6 when a threshold is exceeded (for monitoring probes), e.g.\n" +
+			"  pgqgo status --check --max-lag 5m --max-ticker-lag 30s",
+		Args: usageArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if check && th == (thresholds{}) {
+				th = thresholds{consumerLag: 5 * time.Minute, tickerLag: time.Minute}
+			}
+			conn, err := connectPgq(cmd)
+			if err != nil {
+				return err
+			}
+			defer conn.Close(context.Background())
+			in, err := schema.Inspect(cmd.Context(), conn)
+			if err != nil {
+				return err
+			}
+			schemaDesc := "Skytools PgQ " + in.APILevel
+			if in.Managed {
+				schemaDesc = fmt.Sprintf("pgqgo %s (migration %d)", in.Release, in.Migration)
+			}
+			out := cmd.OutOrStdout()
+			for {
+				ctx := cmd.Context()
+				qs, err := pgq.Queues(ctx, conn)
+				if err != nil {
+					return err
+				}
+				cs, err := pgq.Consumers(ctx, conn, "")
+				if err != nil {
+					return err
+				}
+				problems := th.check(qs, cs)
+				if watch > 0 {
+					fmt.Fprint(out, "\033[H\033[2J") // home and clear: refresh in place
+				}
+				if asJSON {
+					rep := statusReport{Database: conn.Config().Database, Schema: schemaDesc,
+						Time: time.Now().UTC().Format(time.RFC3339), Consumers: jsonConsumers(cs), Problems: problems}
+					if rep.Problems == nil {
+						rep.Problems = []string{}
+					}
+					for _, q := range qs {
+						jq := jsonQueue{Name: q.Name, TickerLagSeconds: q.TickerLag.Seconds(), EventsPerSec: q.EventsPerSec,
+							NewEvents: q.NewEvents, LastTick: q.LastTick, TickerMaxCount: q.TickerMaxCount,
+							TickerMaxLagSeconds: q.TickerMaxLag.Seconds(), TickerIdleSeconds: q.TickerIdlePeriod.Seconds(),
+							TickerPaused: q.TickerPaused, ExternalTicker: q.ExternalTicker, DisableInsert: q.DisableInsert,
+							Tables: q.Tables, CurrentTable: q.CurrentTable, RotationSeconds: q.RotationPeriod.Seconds(),
+							SwitchTime: q.SwitchTime.UTC().Format(time.RFC3339), NextRotationSeconds: q.NextRotationIn.Seconds(),
+							Consumers: []string{}}
+						for _, c := range cs {
+							if c.Queue == q.Name {
+								jq.Consumers = append(jq.Consumers, c.Name)
+							}
+						}
+						rep.Queues = append(rep.Queues, jq)
+					}
+					if rep.Queues == nil {
+						rep.Queues = []jsonQueue{}
+					}
+					if err := writeJSON(out, rep); err != nil {
+						return err
+					}
+				} else {
+					printStatus(out, conn.Config().Database, schemaDesc, qs, cs, problems)
+				}
+				if watch <= 0 {
+					if check && len(problems) > 0 {
+						return withCode(exitCheckFailed, "status check failed: %s", strings.Join(problems, "; "))
+					}
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(watch):
+				}
+			}
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&asJSON, "json", false, "print JSON (durations in seconds)")
+	f.DurationVar(&watch, "watch", 0, "refresh every interval (e.g. 2s) until Ctrl-C")
+	f.Lookup("watch").NoOptDefVal = "2s"
+	f.BoolVar(&check, "check", false, "exit with status 6 when a threshold is exceeded (defaults: --max-lag 5m --max-ticker-lag 1m)")
+	f.DurationVar(&th.consumerLag, "max-lag", 0, "with --check: largest acceptable consumer lag")
+	f.DurationVar(&th.tickerLag, "max-ticker-lag", 0, "with --check: largest acceptable time since a queue's last tick")
+	f.DurationVar(&th.lastSeen, "max-last-seen", 0, "with --check: largest acceptable time since a consumer was last seen")
+	f.Int64Var(&th.pending, "max-pending", 0, "with --check: largest acceptable number of pending events per consumer")
+	return cmd
+}
+
+func printStatus(out interface{ Write([]byte) (int, error) }, db, schemaDesc string, qs []pgq.QueueInfo, cs []pgq.ConsumerInfo, problems []string) {
+	fmt.Fprintf(out, "database %s: %s, %d queue(s), %d consumer(s)  [%s]\n\n", db, schemaDesc, len(qs), len(cs), time.Now().Format("15:04:05"))
+	tw := table(out, "QUEUE", "TICKER LAG", "EV/S", "NEW", "LAST TICK", "TABLE", "LAST ROTATION", "NEXT ROTATION", "STATE")
+	for _, q := range qs {
+		state := "ok"
+		switch {
+		case q.TickerPaused:
+			state = "ticker paused"
+		case q.DisableInsert:
+			state = "inserts disabled"
+		case q.ExternalTicker:
+			state = "external ticker"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%d\t%d\t%d/%d\t%s ago\t%s\t%s\n", q.Name, human(q.TickerLag), q.EventsPerSec, q.NewEvents,
+			q.LastTick, q.CurrentTable, q.Tables, human(time.Since(q.SwitchTime)), human(q.NextRotationIn), state)
+	}
+	tw.Flush()
+	fmt.Fprintln(out)
+	tw = table(out, "QUEUE", "CONSUMER", "LAG", "LAST SEEN", "PENDING", "BATCH", "RETRY")
+	for _, c := range cs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%d\t%s\t%s\n", c.Queue, c.Name, human(c.Lag), human(c.LastSeen), c.Pending,
+			optInt64(c.CurrentBatch), retryCount(c.Retry))
+	}
+	tw.Flush()
+	for _, p := range problems {
+		fmt.Fprintln(out, "PROBLEM:", p)
+	}
+}
