@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"pgqgo/internal/pgtest"
 )
@@ -200,4 +203,24 @@ func TestCLIBadInput(t *testing.T) {
 	// a pgqgo schema older than the binary: say how to upgrade
 	pgtest.Exec(t, conn, "update pgq.pgqgo_schema set migration = 1")
 	fails(t, exitSchema, "upgrade it with: pgqgo upgrade", append([]string{"status"}, db...)...)
+}
+
+func TestCLIDemoEndsAndCleansUp(t *testing.T) {
+	start := time.Now()
+	out := ok(t, "", []string{"summary", "every event, once", "cluster is being removed"}, "demo", "--duration", "1s", "--rate", "200")
+	if took := time.Since(start); took > time.Minute {
+		t.Fatalf("demo took %s", took)
+	}
+	rest := out[strings.Index(out, "PostgreSQL on ")+len("PostgreSQL on "):]
+	dir := strings.TrimSuffix(strings.Fields(rest)[0], ",")
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("demo left %s behind", dir)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), dir) {
+			t.Fatalf("a process still runs in %s: %q", dir, b)
+		}
+	}
+	fails(t, exitUsage, "unknown flag", "demo", "--bogus")
 }

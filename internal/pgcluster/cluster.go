@@ -31,6 +31,10 @@ type Options struct {
 	Settings map[string]string
 	// KeepDir leaves the data directory behind after Stop (for debugging).
 	KeepDir bool
+	// Detached starts the server in a session of its own, so that it outlives
+	// this process (pgqgo demo --keep). By default the server is stopped when
+	// the process that started it dies.
+	Detached bool
 	// NextXID, when non-zero, is the 64-bit transaction id (epoch<<32 | xid)
 	// the new cluster starts at, set with pg_resetwal: tests of txid epochs
 	// and of 32-bit xid wraparound.
@@ -204,6 +208,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		return fail(err)
 	}
 	c.cmd = who.command(filepath.Join(bin, "postgres"), "-D", c.DataDir)
+	if opts.Detached {
+		c.cmd.SysProcAttr.Pdeathsig = 0
+		c.cmd.SysProcAttr.Setpgid = false
+		c.cmd.SysProcAttr.Setsid = true
+	}
 	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
 	if err := c.cmd.Start(); err != nil {
 		logFile.Close()
@@ -355,6 +364,14 @@ func (c *Cluster) shutdown() error {
 		<-c.done
 		return errors.New("pgcluster: postgres had to be killed")
 	}
+}
+
+// Pid is the server's process id.
+func (c *Cluster) Pid() int {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
 }
 
 // Stop shuts the server down and removes its directory.
