@@ -224,3 +224,45 @@ func TestCLIDemoEndsAndCleansUp(t *testing.T) {
 	}
 	fails(t, exitUsage, "unknown flag", "demo", "--bogus")
 }
+
+func TestCLIConsumerPositionsAndGroups(t *testing.T) {
+	dsn := pgtest.NewDB(t, pgtest.PgqGo)
+	db := []string{"--db", dsn}
+	ok(t, "", nil, append([]string{"install", "--with", "pgq_coop"}, db...)...)
+	ok(t, "", nil, append([]string{"queue", "create", "q"}, db...)...)
+	ok(t, "", nil, append([]string{"consumer", "register", "q", "first"}, db...)...)
+	ok(t, "", nil, append([]string{"produce", "q", "early"}, db...)...)
+	ok(t, "", nil, append([]string{"tick", "q"}, db...)...)
+	// a consumer copying first's position sees what first sees
+	ok(t, "", []string{"registered on queue q at tick"}, append([]string{"consumer", "register", "q", "twin", "--copy-from", "first"}, db...)...)
+	ok(t, "", []string{`"data":"early"`}, append([]string{"consume", "q", "twin"}, db...)...)
+	fails(t, exitNotFound, `"ghost"`, append([]string{"consumer", "register", "q", "x", "--copy-from", "ghost"}, db...)...)
+	// cooperative members
+	ok(t, "", []string{"sub-consumer w1 of workers registered"}, append([]string{"consumer", "register", "q", "workers", "--subconsumer", "w1"}, db...)...)
+	ok(t, "", []string{"workers.w1"}, append([]string{"consumer", "list", "q"}, db...)...)
+	ok(t, "", []string{"unregistered"}, append([]string{"consumer", "unregister", "q", "workers", "--subconsumer", "w1"}, db...)...)
+	fails(t, exitNotFound, "not registered", append([]string{"consumer", "unregister", "q", "workers", "--subconsumer", "w1"}, db...)...)
+}
+
+func TestCLIStatusWatchAndMissingCoop(t *testing.T) {
+	dsn := pgtest.NewDB(t, pgtest.PgqGo)
+	db := []string{"--db", dsn}
+	ok(t, "", nil, append([]string{"queue", "create", "q"}, db...)...)
+	fails(t, exitSchema, "install it with: pgqgo install --with pgq_coop", append([]string{"consumer", "register", "q", "g", "--subconsumer", "s"}, db...)...)
+
+	// --watch refreshes in place until interrupted, then exits 0
+	cmd := pgqgo(append([]string{"status", "--watch=200ms"}, db...)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	_ = cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("status --watch after Ctrl-C: %v\n%s\n%s", err, out.String(), errOut.String())
+	}
+	if n := strings.Count(out.String(), "\033[H\033[2J"); n < 3 {
+		t.Fatalf("status --watch refreshed %d times:\n%q", n, out.String())
+	}
+}

@@ -12,8 +12,8 @@ import (
 
 func consumerCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "consumer", Short: "Register, unregister and list consumers"}
-	var at string
-	var asJSON bool
+	var at, copyFrom, sub string
+	var asJSON, closeBatch bool
 	register := &cobra.Command{
 		Use:   "register QUEUE CONSUMER",
 		Short: "Register a consumer at the queue's end, or --at TICK (pgq.register_consumer[_at])",
@@ -23,9 +23,26 @@ func consumerCmd() *cobra.Command {
 				if err := needQueue(ctx, db, args[0]); err != nil {
 					return err
 				}
-				c, err := pgq.NewConsumerConfig(nil, pgq.ConsumerConfig{Queue: args[0], Name: args[1]})
+				c, err := pgq.NewConsumerConfig(nil, pgq.ConsumerConfig{Queue: args[0], Name: args[1], Subconsumer: sub})
 				if err != nil {
 					return withCode(exitUsage, "%v", err)
+				}
+				if copyFrom != "" {
+					if at != "" {
+						return withCode(exitUsage, "use --at or --copy-from, not both")
+					}
+					cs, err := pgq.Consumers(ctx, db, args[0])
+					if err != nil {
+						return err
+					}
+					for _, o := range cs {
+						if o.Name == copyFrom {
+							at = strconv.FormatInt(o.LastTick, 10)
+						}
+					}
+					if at == "" {
+						return fmt.Errorf("consumer %q to copy the position of, on queue %q: %w", copyFrom, args[0], errNoConsumer)
+					}
 				}
 				if at != "" {
 					tick, err := strconv.ParseInt(at, 10, 64)
@@ -42,16 +59,22 @@ func consumerCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				who := args[1]
+				if sub != "" {
+					who = "sub-consumer " + sub + " of " + args[1]
+				}
 				if isNew {
-					fmt.Fprintf(cmd.OutOrStdout(), "consumer %s registered on queue %s\n", args[1], args[0])
+					fmt.Fprintf(cmd.OutOrStdout(), "consumer %s registered on queue %s\n", who, args[0])
 				} else {
-					fmt.Fprintf(cmd.OutOrStdout(), "consumer %s was already registered on queue %s\n", args[1], args[0])
+					fmt.Fprintf(cmd.OutOrStdout(), "consumer %s was already registered on queue %s\n", who, args[0])
 				}
 				return nil
 			})
 		},
 	}
 	register.Flags().StringVar(&at, "at", "", "start after this tick id (pgq.register_consumer_at)")
+	register.Flags().StringVar(&copyFrom, "copy-from", "", "start at another consumer's position")
+	register.Flags().StringVar(&sub, "subconsumer", "", "register a member of the cooperative group CONSUMER (needs pgq_coop)")
 	unregister := &cobra.Command{
 		Use:   "unregister QUEUE CONSUMER",
 		Short: "Remove a consumer with its position and retry events (pgq.unregister_consumer)",
@@ -61,8 +84,20 @@ func consumerCmd() *cobra.Command {
 				if err := needQueue(ctx, db, args[0]); err != nil {
 					return err
 				}
-				c, _ := pgq.NewConsumerConfig(nil, pgq.ConsumerConfig{Queue: args[0], Name: args[1]})
-				ok, err := c.Unregister(ctx, db)
+				var ok bool
+				var err error
+				if sub != "" {
+					handling := 0
+					if closeBatch {
+						handling = 1
+					}
+					var n int
+					err = db.QueryRow(ctx, `SELECT pgq_coop.unregister_subconsumer($1, $2, $3, $4)`, args[0], args[1], sub, handling).Scan(&n)
+					ok = n == 1
+				} else {
+					c, _ := pgq.NewConsumerConfig(nil, pgq.ConsumerConfig{Queue: args[0], Name: args[1]})
+					ok, err = c.Unregister(ctx, db)
+				}
 				if err != nil {
 					return err
 				}
@@ -74,6 +109,8 @@ func consumerCmd() *cobra.Command {
 			})
 		},
 	}
+	unregister.Flags().StringVar(&sub, "subconsumer", "", "unregister a member of the cooperative group CONSUMER")
+	unregister.Flags().BoolVar(&closeBatch, "close-batch", false, "with --subconsumer: drop the member's open batch (its events are skipped) instead of refusing")
 	list := &cobra.Command{
 		Use:   "list [QUEUE]",
 		Short: "List consumers with lag, pending events and open batch",

@@ -54,10 +54,31 @@ func exitCode(err error) int {
 
 var errNoConsumer = errors.New("consumer not registered")
 
+// explain turns server errors with a known remedy into errors that say it.
+func explain(err error) error {
+	var pg *pgconn.PgError
+	if !errors.As(err, &pg) {
+		return err
+	}
+	switch {
+	case (pg.Code == "3F000" || pg.Code == "42883") && strings.Contains(pg.Message, "pgq_coop"):
+		return withCode(exitSchema, "pgq_coop (cooperative consumers) is not installed in this database; install it with: "+
+			"pgqgo install --with pgq_coop (or --only pgq_coop beside Skytools' pgq)")
+	case (pg.Code == "3F000" || pg.Code == "42883") && strings.Contains(pg.Message, "pgq_ext"):
+		return withCode(exitSchema, "pgq_ext is not installed in the target database; install it with: pgqgo install --only pgq_ext")
+	case pg.Code == "42501":
+		return withCode(exitError, "permission denied: %s (the role needs pgq_reader, pgq_writer or pgq_admin as fits the command)", pg.Message)
+	}
+	return err
+}
+
 // usageArgs checks the positional arguments against their names, e.g.
 // usageArgs("QUEUE", "CONSUMER").
 func usageArgs(names ...string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
+		if len(names) == 0 && len(args) > 0 {
+			return withCode(exitUsage, "%s takes no arguments (got %q); see %s --help", cmd.CommandPath(), args, cmd.CommandPath())
+		}
 		if len(args) != len(names) {
 			return withCode(exitUsage, "%s needs %s (got %d argument(s)); see %s --help",
 				cmd.CommandPath(), strings.Join(names, " "), len(args), cmd.CommandPath())

@@ -17,6 +17,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := rootCmd().ExecuteContext(ctx); err != nil {
+		err = explain(err)
 		fmt.Fprintln(os.Stderr, "pgqgo:", err)
 		os.Exit(exitCode(err))
 	}

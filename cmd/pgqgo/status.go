@@ -128,11 +128,14 @@ func statusCmd() *cobra.Command {
 			for {
 				ctx := cmd.Context()
 				qs, err := pgq.Queues(ctx, conn)
-				if err != nil {
-					return err
+				var cs []pgq.ConsumerInfo
+				if err == nil {
+					cs, err = pgq.Consumers(ctx, conn, "")
 				}
-				cs, err := pgq.Consumers(ctx, conn, "")
 				if err != nil {
+					if ctx.Err() != nil {
+						return nil // Ctrl-C while refreshing
+					}
 					return err
 				}
 				problems := th.check(qs, cs)
@@ -185,7 +188,7 @@ func statusCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.BoolVar(&asJSON, "json", false, "print JSON (durations in seconds)")
-	f.DurationVar(&watch, "watch", 0, "refresh every interval (e.g. 2s) until Ctrl-C")
+	f.DurationVar(&watch, "watch", 0, "refresh every 2s, or --watch=INTERVAL, until Ctrl-C")
 	f.Lookup("watch").NoOptDefVal = "2s"
 	f.BoolVar(&check, "check", false, "exit with status 6 when a threshold is exceeded (defaults: --max-lag 5m --max-ticker-lag 1m)")
 	f.DurationVar(&th.consumerLag, "max-lag", 0, "with --check: largest acceptable consumer lag")
