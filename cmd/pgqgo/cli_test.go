@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"pgqgo/internal/pgtest"
+	"pgqgo/schema"
 )
 
 // run runs the real binary (this test executable running main(), see
@@ -265,4 +267,29 @@ func TestCLIStatusWatchAndMissingCoop(t *testing.T) {
 	if n := strings.Count(out.String(), "\033[H\033[2J"); n < 3 {
 		t.Fatalf("status --watch refreshed %d times:\n%q", n, out.String())
 	}
+}
+
+func TestCLIUpgradeAndSkytools(t *testing.T) {
+	dsn := pgtest.NewDB(t, pgtest.Empty)
+	conn := pgtest.Conn(t, dsn)
+	if _, err := schema.Install(context.Background(), conn, schema.InstallOptions{UpToMigration: 1}); err != nil {
+		t.Fatal(err)
+	}
+	db := []string{"--db", dsn}
+	fails(t, exitSchema, "upgrade it with: pgqgo upgrade", append([]string{"queue", "list"}, db...)...)
+	ok(t, "", []string{"would:", "apply migration 0002_dead_letter"}, append([]string{"upgrade", "--dry-run"}, db...)...)
+	ok(t, "", []string{"installed pgqgo " + schema.Release}, append([]string{"upgrade"}, db...)...)
+	ok(t, "", []string{"nothing to do"}, append([]string{"upgrade"}, db...)...)
+	ok(t, "", nil, append([]string{"queue", "list"}, db...)...)
+
+	// Skytools' PgQ: the commands work on it as they are; upgrade refuses to touch it
+	sky := []string{"--db", pgtest.NewDB(t, pgtest.Skytools)}
+	ok(t, "", nil, append([]string{"queue", "create", "q"}, sky...)...)
+	ok(t, "", nil, append([]string{"consumer", "register", "q", "c"}, sky...)...)
+	ok(t, "", nil, append([]string{"produce", "q", "from the CLI"}, sky...)...)
+	ok(t, "", nil, append([]string{"tick", "q"}, sky...)...)
+	ok(t, "", []string{`"data":"from the CLI"`}, append([]string{"consume", "q", "c", "--once"}, sky...)...)
+	ok(t, "", []string{"Skytools PgQ 3.5"}, append([]string{"status"}, sky...)...)
+	fails(t, exitSchema, "Skytools PgQ", append([]string{"upgrade"}, sky...)...)
+	fails(t, exitUsage, "takes no arguments", append([]string{"retry", "extra"}, sky...)...)
 }
