@@ -219,6 +219,10 @@ func NewConsumerConfig(connCfg *pgx.ConnConfig, cfg ConsumerConfig) (*Consumer, 
 		return &Consumer{cfg: cfg, log: log}, nil
 	}
 	connCfg = connCfg.Copy()
+	// the consumer reads its own notifications: a configuration taken from a
+	// live pgx.Conn (conn.Config()) carries that connection's buffering hook,
+	// which would swallow them
+	connCfg.OnNotification = nil
 	if connCfg.RuntimeParams["application_name"] == "" {
 		connCfg.RuntimeParams["application_name"] = "pgqgo consumer " + cfg.Queue + "/" + cfg.Name
 		if cfg.Subconsumer != "" {
@@ -411,7 +415,7 @@ func (c *Consumer) wait(ctx context.Context) {
 	}
 	for {
 		n, err := c.conn.WaitForNotification(wctx)
-		if err != nil {
+		if err != nil || n == nil {
 			return // timeout, cancellation, or a dead connection the next step will notice
 		}
 		if n.Payload == c.cfg.Queue || n.Payload == "" {

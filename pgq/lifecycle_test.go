@@ -275,3 +275,35 @@ func TestThresholdsAndBatchRetry(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigFromLiveConn: a consumer configured from a live connection's
+// Config() (which carries pgx's notification hook) still wakes on ticks.
+func TestConfigFromLiveConn(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	dsn := newQueueDB(t, pgtest.PgqGo, "q")
+	conn := pgtest.Conn(t, dsn)
+	c, err := pgq.NewConsumerConfig(conn.Config(), pgq.ConsumerConfig{Queue: "q", Name: "c", PollInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Register(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	go c.Run(ctx, pgq.EventFunc(func(ctx context.Context, tx pgx.Tx, ev *pgq.Event) error {
+		got <- ev.Data
+		return nil
+	}))
+	time.Sleep(300 * time.Millisecond) // waiting for a notification now
+	pgq.NewProducer(conn, "q").Insert(ctx, pgq.Event{Type: "t", Data: "woke"})
+	tick(t, conn, "q")
+	select {
+	case d := <-got:
+		if d != "woke" {
+			t.Fatalf("got %q", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("consumer did not wake on the tick")
+	}
+}

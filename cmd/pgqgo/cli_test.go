@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"encoding/json"
 	"errors"
 	"os"
@@ -11,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"pgqgo/internal/pgtest"
 	"pgqgo/schema"
@@ -292,4 +297,54 @@ func TestCLIUpgradeAndSkytools(t *testing.T) {
 	ok(t, "", []string{"Skytools PgQ 3.5"}, append([]string{"status"}, sky...)...)
 	fails(t, exitSchema, "Skytools PgQ", append([]string{"upgrade"}, sky...)...)
 	fails(t, exitUsage, "takes no arguments", append([]string{"retry", "extra"}, sky...)...)
+}
+
+func TestCLIEnvironmentAndFollow(t *testing.T) {
+	dsn := pgtest.NewDB(t, pgtest.PgqGo)
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// PG* variables apply without --db
+	cmd := pgqgo("queue", "create", "envq")
+	cmd.Env = append(cmd.Env, "PGHOST="+cfg.Host, fmt.Sprintf("PGPORT=%d", cfg.Port), "PGDATABASE="+cfg.Database, "PGUSER="+cfg.User, "PGSSLMODE=disable")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "created queue envq") {
+		t.Fatalf("queue create from PG* environment: %v\n%s", err, out)
+	}
+
+	// consume --follow keeps waiting for new batches until interrupted
+	db := []string{"--db", dsn}
+	ok(t, "", nil, append([]string{"consumer", "register", "envq", "tail"}, db...)...)
+	follow := pgqgo(append([]string{"consume", "envq", "tail", "--follow"}, db...)...)
+	pr, pw := io.Pipe()
+	follow.Stdout = pw
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 10)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	for _, word := range []string{"first", "second"} {
+		ok(t, "", nil, append([]string{"produce", "envq", word}, db...)...)
+		ok(t, "", nil, append([]string{"tick", "envq"}, db...)...)
+		select {
+		case l := <-lines:
+			if !strings.Contains(l, `"data":"`+word+`"`) {
+				t.Fatalf("followed line %q, want %s", l, word)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("consume --follow did not print %q", word)
+		}
+	}
+	_ = follow.Process.Signal(os.Interrupt)
+	err = follow.Wait()
+	pw.Close()
+	if err != nil {
+		t.Fatalf("consume --follow after Ctrl-C: %v", err)
+	}
 }
