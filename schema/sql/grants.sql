@@ -35,7 +35,12 @@ BEGIN
         GRANT EXECUTE ON FUNCTION
             pgq.current_event_table(text),
             pgq.insert_event(text, text, text), pgq.insert_event(text, text, text, text, text, text, text),
-            pgq.insert_event_bulk(text, text[], text[], text[], text[], text[], text[])
+            pgq.insert_event_bulk(text, text[], text[], text[], text[], text[], text[]),
+            pgq.logutriga(), pgq.sqltriga(), pgq.jsontriga(),
+            -- the triggers run as the writing role: their helpers go with them
+            pgq._urlencode(text), pgq._trigger_args(text[]), pgq._trigger_check(boolean, boolean, text, text, text, text),
+            pgq._trigger_columns(oid, text[]), pgq._trigger_row_sql(text[]), pgq._trigger_expr_sql(text),
+            pgq._trigger_json_sql(text[], oid[]), pgq._urlencode_row(text[], text[], text[]), pgq._json_row(text[], text[], text[])
             TO pgq_writer;
     END IF;
 

@@ -1,0 +1,113 @@
+-- Shared machinery of the change-capture triggers (pgq.logutriga,
+-- pgq.sqltriga, pgq.jsontriga). Their output must be byte for byte what
+-- Skytools' C triggers produce; see ../shared/reference/triggers.md and the
+-- differential tests in schema/triggers_test.go.
+
+-- pgq._urlencode(text): PgQ's urlencoding: A-Z a-z 0-9 _ . - kept, space as
+-- '+', every other byte of the UTF-8 text as %xx with lowercase hex.
+CREATE OR REPLACE FUNCTION pgq._urlencode(s text)
+RETURNS text LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+    b   bytea;
+    out text := '';
+    c   integer;
+BEGIN
+    IF s ~ '^[A-Za-z0-9_.-]*$' THEN
+        RETURN s;
+    END IF;
+    b := convert_to(s, 'UTF8');
+    FOR i IN 0 .. length(b) - 1 LOOP
+        c := get_byte(b, i);
+        IF (c BETWEEN 48 AND 57) OR (c BETWEEN 65 AND 90) OR (c BETWEEN 97 AND 122) OR c IN (45, 46, 95) THEN
+            out := out || chr(c);
+        ELSIF c = 32 THEN
+            out := out || '+';
+        ELSE
+            out := out || '%' || lpad(to_hex(c), 2, '0');
+        END IF;
+    END LOOP;
+    RETURN out;
+END
+$$;
+
+-- pgq._trigger_args(args): parse a trigger's arguments (queue name first).
+-- Fails like the C triggers on a missing queue or an unknown argument.
+CREATE OR REPLACE FUNCTION pgq._trigger_args(args text[],
+        OUT queue text, OUT skip boolean, OUT backup boolean, OUT deny boolean,
+        OUT ignore_cols text[], OUT pkey_cols text[], OUT when_expr text, OUT overrides text[])
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    a text;
+BEGIN
+    IF coalesce(array_length(args, 1), 0) < 1 THEN
+        RAISE EXCEPTION 'pgq trigger must have destination queue as argument' USING ERRCODE = 'XX000';
+    END IF;
+    -- TG_ARGV counts from 0: go by the array's own bounds
+    queue := args[array_lower(args, 1)];
+    skip := false; backup := false; deny := false;
+    overrides := ARRAY[NULL, NULL, NULL, NULL, NULL, NULL]::text[]; -- ev_type, ev_data, ev_extra1..4
+    FOR i IN array_lower(args, 1) + 1 .. array_upper(args, 1) LOOP
+        a := args[i];
+        IF a = 'SKIP' THEN
+            skip := true;
+        ELSIF a = 'backup' THEN
+            backup := true;
+        ELSIF a = 'deny' THEN
+            deny := true;
+        ELSIF a LIKE 'ignore=%' THEN
+            ignore_cols := string_to_array(substr(a, 8), ',');
+        ELSIF a LIKE 'pkey=%' THEN
+            pkey_cols := string_to_array(substr(a, 6), ',');
+        ELSIF a LIKE 'when=%' THEN
+            when_expr := substr(a, 6);
+        ELSIF a LIKE 'ev\_type=%' THEN
+            overrides[1] := substr(a, 9);
+        ELSIF a LIKE 'ev\_data=%' THEN
+            overrides[2] := substr(a, 9);
+        ELSIF a ~ '^ev_extra[1-4]=' THEN
+            overrides[2 + substr(a, 9, 1)::integer] := substr(a, 11);
+        ELSE
+            RAISE EXCEPTION 'bad param to pgq trigger' USING ERRCODE = 'XX000';
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- pgq._trigger_columns(table): the table's live columns in attnum order, with
+-- whether each is in the primary key, and the key in index order.
+CREATE OR REPLACE FUNCTION pgq._trigger_columns(tbl oid, pkey_override text[],
+        OUT names text[], OUT types oid[], OUT is_pkey boolean[], OUT pkey text[])
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF pkey_override IS NOT NULL THEN
+        pkey := pkey_override;
+    ELSE
+        SELECT coalesce(array_agg(a.attname::text ORDER BY k.ord), '{}') INTO pkey
+          FROM pg_index i
+          CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+         WHERE i.indrelid = tbl AND i.indisprimary;
+    END IF;
+    SELECT array_agg(a.attname::text ORDER BY a.attnum), array_agg(a.atttypid ORDER BY a.attnum),
+           array_agg(a.attname::text = ANY (pkey) ORDER BY a.attnum)
+      INTO names, types, is_pkey
+      FROM pg_attribute a
+     WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped;
+END
+$$;
+
+-- pgq._trigger_row(table columns, row): each column's text output (as the
+-- type's output function writes it) or NULL, in attnum order.
+CREATE OR REPLACE FUNCTION pgq._trigger_row_sql(names text[])
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT 'SELECT ARRAY[' || string_agg(format('CASE WHEN ($1).%1$I IS NULL THEN NULL ELSE concat(($1).%1$I) END', n), ', ')
+           || ']::text[]'
+      FROM unnest(names) AS n
+$$;
+
+-- pgq._trigger_expr(expression, row): evaluate a when=/ev_*= expression with
+-- the row's columns in scope.
+CREATE OR REPLACE FUNCTION pgq._trigger_expr_sql(expr text)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT 'SELECT (' || expr || ')::text FROM (SELECT ($1).*) AS _pgq_row'
+$$;

@@ -1,0 +1,96 @@
+-- pgq.jsontriga(queue, args...): like logutriga, but ev_type is
+-- {"op":"INSERT","table":["schema","table"],"pkey":[...]} and ev_data the row
+-- as a JSON object: integers as numbers, booleans as true/false, dates and
+-- timestamps in ISO form, everything else as the string of its text output.
+CREATE OR REPLACE FUNCTION pgq.jsontriga()
+RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    o       record;
+    c       record;
+    tbl     text := TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
+    vals    text[];
+    oldvals text[];
+    jvals   text[];
+    ev      text[];
+    row_sql text;
+    r       record;
+    ok      text;
+    evtype  text;
+BEGIN
+    o := pgq._trigger_args(TG_ARGV);
+    PERFORM pgq._trigger_check(o.deny, o.skip, o.queue, TG_WHEN, TG_OP, tbl);
+    c := pgq._trigger_columns(TG_RELID, o.pkey_cols);
+    evtype := '{"op":' || to_json(TG_OP::text)::text || ',"table":[' || to_json(TG_TABLE_SCHEMA::text)::text || ','
+              || to_json(TG_TABLE_NAME::text)::text || '],"pkey":['
+              || coalesce((SELECT string_agg(to_json(p)::text, ',') FROM unnest(c.pkey) AS p), '') || ']}';
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM pgq.insert_event(o.queue, evtype, '{}', tbl, NULL, NULL, NULL);
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+    row_sql := pgq._trigger_row_sql(c.names);
+    IF TG_OP = 'UPDATE' THEN
+        EXECUTE row_sql INTO vals USING NEW;
+        EXECUTE row_sql INTO oldvals USING OLD;
+        FOR i IN 1 .. array_length(c.names, 1) LOOP
+            IF c.is_pkey[i] AND vals[i] IS DISTINCT FROM oldvals[i] THEN
+                RAISE EXCEPTION 'primary key update not allowed' USING ERRCODE = 'XX000';
+            END IF;
+        END LOOP;
+    END IF;
+    IF o.when_expr IS NOT NULL THEN
+        EXECUTE pgq._trigger_expr_sql(o.when_expr) INTO ok USING r;
+        IF ok IS NULL THEN
+            RAISE EXCEPTION 'when= should not be NULL' USING ERRCODE = 'XX000';
+        ELSIF NOT ok::boolean THEN
+            IF TG_WHEN = 'BEFORE' THEN
+                RETURN r;
+            END IF;
+            RETURN NULL;
+        END IF;
+    END IF;
+    EXECUTE pgq._trigger_json_sql(c.names, c.types) INTO jvals USING r;
+    ev := ARRAY[evtype, pgq._json_row(c.names, jvals, o.ignore_cols), tbl, NULL, NULL, NULL];
+    IF o.backup AND TG_OP = 'UPDATE' THEN
+        EXECUTE pgq._trigger_json_sql(c.names, c.types) INTO jvals USING OLD;
+        ev[4] := pgq._json_row(c.names, jvals, o.ignore_cols);
+    END IF;
+    FOR i IN 1 .. 6 LOOP
+        IF o.overrides[i] IS NOT NULL THEN
+            EXECUTE pgq._trigger_expr_sql(o.overrides[i]) INTO ok USING r;
+            ev[i] := ok;
+        END IF;
+    END LOOP;
+    PERFORM pgq.insert_event(o.queue, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6]);
+    IF TG_WHEN = 'BEFORE' THEN
+        IF o.skip THEN
+            RETURN NULL;
+        END IF;
+        RETURN r;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- pgq._trigger_json_sql(names, types): a query giving each column of $1 as a
+-- JSON value text.
+CREATE OR REPLACE FUNCTION pgq._trigger_json_sql(names text[], types oid[])
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT 'SELECT ARRAY[' || string_agg(
+        format('CASE WHEN ($1).%1$I IS NULL THEN ''null'' ELSE %2$s END', n,
+               CASE
+                   WHEN t IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN format('(($1).%I)::text', n)
+                   WHEN t = 'bool'::regtype THEN format('CASE WHEN ($1).%I THEN ''true'' ELSE ''false'' END', n)
+                   WHEN t IN ('timestamp'::regtype, 'timestamptz'::regtype, 'date'::regtype) THEN format('to_json(($1).%I)::text', n)
+                   ELSE format('to_json(concat(($1).%I))::text', n)
+               END), ', ' ORDER BY ord) || ']::text[]'
+      FROM unnest(names, types) WITH ORDINALITY AS x(n, t, ord)
+$$;
+
+-- pgq._json_row(names, json values, ignore): the JSON object of a row.
+CREATE OR REPLACE FUNCTION pgq._json_row(names text[], jvals text[], ignore_cols text[])
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT '{' || coalesce(string_agg(to_json(n)::text || ':' || v, ',' ORDER BY ord), '') || '}'
+      FROM unnest(names, jvals) WITH ORDINALITY AS x(n, v, ord)
+     WHERE ignore_cols IS NULL OR NOT n = ANY (ignore_cols)
+$$;

@@ -1,0 +1,78 @@
+-- pgq.logutriga(queue, args...): row trigger that turns INSERT/UPDATE/DELETE
+-- (and, as a statement trigger, TRUNCATE) into events: ev_type 'I:pk1,pk2'
+-- ('U:', 'D:'; 'R' for TRUNCATE), ev_data the row urlencoded
+-- (col=value&col2&...: a NULL has no '='), ev_extra1 the table, ev_extra2 the
+-- old row with 'backup' on UPDATE. Arguments: SKIP, backup, deny, ignore=,
+-- pkey=, when=, ev_type= ... ev_extra4= (see ../shared/reference).
+CREATE OR REPLACE FUNCTION pgq.logutriga()
+RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    o       record;
+    c       record;
+    tbl     text := TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
+    vals    text[];
+    oldvals text[];
+    ev      text[];
+    row_sql text;
+    r       record;
+    ok      text;
+BEGIN
+    o := pgq._trigger_args(TG_ARGV);
+    PERFORM pgq._trigger_check(o.deny, o.skip, o.queue, TG_WHEN, TG_OP, tbl);
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM pgq.insert_event(o.queue, 'R', '', tbl, NULL, NULL, NULL);
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+    c := pgq._trigger_columns(TG_RELID, o.pkey_cols);
+    row_sql := pgq._trigger_row_sql(c.names);
+    EXECUTE row_sql INTO vals USING r;
+    IF TG_OP = 'UPDATE' THEN
+        EXECUTE row_sql INTO oldvals USING OLD;
+        FOR i IN 1 .. array_length(c.names, 1) LOOP
+            IF c.is_pkey[i] AND vals[i] IS DISTINCT FROM oldvals[i] THEN
+                RAISE EXCEPTION 'primary key update not allowed' USING ERRCODE = 'XX000';
+            END IF;
+        END LOOP;
+    END IF;
+    IF o.when_expr IS NOT NULL THEN
+        EXECUTE pgq._trigger_expr_sql(o.when_expr) INTO ok USING r;
+        IF ok IS NULL THEN
+            RAISE EXCEPTION 'when= should not be NULL' USING ERRCODE = 'XX000';
+        ELSIF NOT ok::boolean THEN
+            IF TG_WHEN = 'BEFORE' THEN
+                RETURN r;
+            END IF;
+            RETURN NULL;
+        END IF;
+    END IF;
+    ev := ARRAY[left(TG_OP, 1) || ':' || array_to_string(c.pkey, ','),
+                pgq._urlencode_row(c.names, vals, o.ignore_cols), tbl, NULL, NULL, NULL];
+    IF o.backup AND TG_OP = 'UPDATE' THEN
+        ev[4] := pgq._urlencode_row(c.names, oldvals, o.ignore_cols);
+    END IF;
+    FOR i IN 1 .. 6 LOOP
+        IF o.overrides[i] IS NOT NULL THEN
+            EXECUTE pgq._trigger_expr_sql(o.overrides[i]) INTO ok USING r;
+            ev[i] := ok;
+        END IF;
+    END LOOP;
+    PERFORM pgq.insert_event(o.queue, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6]);
+    IF TG_WHEN = 'BEFORE' THEN
+        IF o.skip THEN
+            RETURN NULL;
+        END IF;
+        RETURN r;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- pgq._urlencode_row(names, values, ignore): name=value&name2... in column
+-- order, ignored columns left out, NULL values without '='.
+CREATE OR REPLACE FUNCTION pgq._urlencode_row(names text[], vals text[], ignore_cols text[])
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(string_agg(pgq._urlencode(n) || CASE WHEN v IS NULL THEN '' ELSE '=' || pgq._urlencode(v) END, '&' ORDER BY ord), '')
+      FROM unnest(names, vals) WITH ORDINALITY AS x(n, v, ord)
+     WHERE ignore_cols IS NULL OR NOT n = ANY (ignore_cols)
+$$;

@@ -1,0 +1,110 @@
+-- pgq.sqltriga(queue, args...): like logutriga, but ev_data is the change as
+-- SQL fragments: I "(cols) values (...)", U "col='v',... where pk='v' and ...",
+-- D "pk='v' and ...", R '' for TRUNCATE; ev_type is just I/U/D/R. An UPDATE
+-- that changes only ignored columns makes no event; one that changes nothing
+-- assigns the key to itself. UPDATE and DELETE need a key.
+CREATE OR REPLACE FUNCTION pgq.sqltriga()
+RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    o        record;
+    c        record;
+    tbl      text := TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
+    vals     text[];
+    oldvals  text[];
+    ev       text[];
+    row_sql  text;
+    r        record;
+    ok       text;
+    sets     text[] := '{}';
+    conds    text[] := '{}';
+    ign_chg  boolean := false;
+    data     text;
+BEGIN
+    o := pgq._trigger_args(TG_ARGV);
+    PERFORM pgq._trigger_check(o.deny, o.skip, o.queue, TG_WHEN, TG_OP, tbl);
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM pgq.insert_event(o.queue, 'R', '', tbl, NULL, NULL, NULL);
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+    c := pgq._trigger_columns(TG_RELID, o.pkey_cols);
+    row_sql := pgq._trigger_row_sql(c.names);
+    EXECUTE row_sql INTO vals USING r;
+    IF TG_OP = 'UPDATE' THEN
+        EXECUTE row_sql INTO oldvals USING OLD;
+        FOR i IN 1 .. array_length(c.names, 1) LOOP
+            IF c.is_pkey[i] AND vals[i] IS DISTINCT FROM oldvals[i] THEN
+                RAISE EXCEPTION 'primary key update not allowed' USING ERRCODE = 'XX000';
+            END IF;
+        END LOOP;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') AND cardinality(c.pkey) = 0 THEN
+        RAISE EXCEPTION 'Update/Delete on table without pkey' USING ERRCODE = 'XX000';
+    END IF;
+    IF o.when_expr IS NOT NULL THEN
+        EXECUTE pgq._trigger_expr_sql(o.when_expr) INTO ok USING r;
+        IF ok IS NULL THEN
+            RAISE EXCEPTION 'when= should not be NULL' USING ERRCODE = 'XX000';
+        ELSIF NOT ok::boolean THEN
+            IF TG_WHEN = 'BEFORE' THEN
+                RETURN r;
+            END IF;
+            RETURN NULL;
+        END IF;
+    END IF;
+
+    FOR i IN 1 .. array_length(c.names, 1) LOOP
+        IF c.is_pkey[i] THEN
+            conds := conds || (quote_ident(c.names[i]) || '=' || coalesce(quote_literal(vals[i]), 'NULL'));
+        END IF;
+    END LOOP;
+    IF TG_OP = 'INSERT' THEN
+        SELECT '(' || string_agg(quote_ident(n), ',' ORDER BY ord) || ') values ('
+               || string_agg(coalesce(quote_literal(v), 'null'), ',' ORDER BY ord) || ')'
+          INTO data
+          FROM unnest(c.names, vals) WITH ORDINALITY AS x(n, v, ord)
+         WHERE o.ignore_cols IS NULL OR NOT n = ANY (o.ignore_cols);
+    ELSIF TG_OP = 'UPDATE' THEN
+        FOR i IN 1 .. array_length(c.names, 1) LOOP
+            IF vals[i] IS DISTINCT FROM oldvals[i] THEN
+                IF o.ignore_cols IS NOT NULL AND c.names[i] = ANY (o.ignore_cols) THEN
+                    ign_chg := true;
+                ELSE
+                    sets := sets || (quote_ident(c.names[i]) || '=' || coalesce(quote_literal(vals[i]), 'NULL'));
+                END IF;
+            END IF;
+        END LOOP;
+        IF cardinality(sets) = 0 THEN
+            IF ign_chg THEN
+                IF TG_WHEN = 'BEFORE' THEN
+                    RETURN r;
+                END IF;
+                RETURN NULL;
+            END IF;
+            sets := conds;
+        END IF;
+        data := array_to_string(sets, ',') || ' where ' || array_to_string(conds, ' and ');
+    ELSE
+        data := array_to_string(conds, ' and ');
+    END IF;
+
+    ev := ARRAY[left(TG_OP, 1), data, tbl, NULL, NULL, NULL];
+    IF o.backup AND TG_OP = 'UPDATE' THEN
+        ev[4] := pgq._urlencode_row(c.names, oldvals, o.ignore_cols);
+    END IF;
+    FOR i IN 1 .. 6 LOOP
+        IF o.overrides[i] IS NOT NULL THEN
+            EXECUTE pgq._trigger_expr_sql(o.overrides[i]) INTO ok USING r;
+            ev[i] := ok;
+        END IF;
+    END LOOP;
+    PERFORM pgq.insert_event(o.queue, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6]);
+    IF TG_WHEN = 'BEFORE' THEN
+        IF o.skip THEN
+            RETURN NULL;
+        END IF;
+        RETURN r;
+    END IF;
+    RETURN NULL;
+END
+$$;

@@ -1,0 +1,195 @@
+package schema_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"pgqgo/internal/pgtest"
+)
+
+// queueEvents returns the queue's events as "type | data | e1 | e2 | e3 | e4" lines.
+func queueEvents(t *testing.T, conn *pgx.Conn, queue string) []string {
+	t.Helper()
+	var tbl string
+	if err := conn.QueryRow(context.Background(), "select queue_data_pfx from pgq.queue where queue_name = $1", queue).Scan(&tbl); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.Query(context.Background(), `select concat_ws(' | ', coalesce(ev_type,'<null>'), coalesce(ev_data,'<null>'),
+		coalesce(ev_extra1,'<null>'), coalesce(ev_extra2,'<null>'), coalesce(ev_extra3,'<null>'), coalesce(ev_extra4,'<null>'))
+		from `+tbl+` order by ev_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// triggerScenarios are DML workloads run against tables captured by
+// Skytools' C triggers and by pgqgo's PL/pgSQL triggers; every event and
+// every error must be the same.
+var triggerScenarios = []struct {
+	name string
+	sql  []string
+}{
+	{"reference workload", []string{
+		`create table t (id int primary key, "Odd Name" text, n numeric, ts timestamptz, arr int[], b bytea, j jsonb, flag bool)`,
+		`create trigger u after insert or update or delete on t for each row execute procedure pgq.logutriga('qu')`,
+		`create trigger s after insert or update or delete on t for each row execute procedure pgq.sqltriga('qs')`,
+		`create trigger s2 after truncate on t for each statement execute procedure pgq.sqltriga('qs')`,
+		`create trigger j after insert or update or delete on t for each row execute procedure pgq.jsontriga('qj')`,
+		`create trigger j2 after truncate on t for each statement execute procedure pgq.jsontriga('qj')`,
+		`create trigger b after insert or update or delete on t for each row execute procedure pgq.logutriga('qb', 'backup', 'ignore=n', 'ev_extra3=''x''||id', 'when=id <> 2')`,
+		`insert into t values (1, 'a&b=c d', 1.50, '2026-01-02 03:04:05+00', '{1,2}', '\x00ff', '{"k": [1, null]}', true)`,
+		`insert into t values (2, null, null, null, null, null, null, null)`,
+		`insert into t values (3, 'ünï ''q'' "dq" %', -0.0001, 'infinity', '{}', '', '"s"', false)`,
+		`update t set "Odd Name" = 'x', n = 2.50 where id = 1`,
+		`delete from t where id = 2`,
+		`truncate t`,
+	}},
+	{"types", []string{
+		`create table t (id int primary key, a text, b bool, c float8, d date, e timestamp, f time, g interval, h int8, i numeric, k text[], l json, m uuid, n real, o smallint, p oid, r char(3), s bytea, u timetz, v inet, w money)`,
+		`create trigger l after insert or update on t for each row execute procedure pgq.logutriga('qu')`,
+		`create trigger j after insert or update on t for each row execute procedure pgq.jsontriga('qj')`,
+		`create trigger s after insert or update on t for each row execute procedure pgq.sqltriga('qs')`,
+		`insert into t values (1, E'x~*!()_.-/?:@''"é\t\n\\ \u0001\u001f\u007f\u2028+', true, 1.5e300, '2026-01-02', '2026-01-02 03:04:05.123456', '03:04:05', '1 day 2 hours', 9007199254740993, 'NaN', '{a,"b c",NULL}', '{"a":1}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'NaN', 5, 7, 'ab', '\x00', '03:04:05+02', '10.0.0.1/8', 12.34)`,
+		`insert into t (id) values (2)`,
+		`update t set a = a where id = 1`,
+		`update t set c = 'Infinity', n = '-Infinity', a = '' where id = 1`,
+		`update t set e = '-infinity', d = 'infinity', i = 1e-20 where id = 2`,
+	}},
+	{"keys, names and columns", []string{
+		`create table "Odd Tbl" ("B k" int, a int, "Z" text, primary key (a, "B k"))`,
+		`create trigger l after insert or update or delete on "Odd Tbl" for each row execute procedure pgq.logutriga('qu', 'backup')`,
+		`create trigger s after insert or update or delete on "Odd Tbl" for each row execute procedure pgq.sqltriga('qs')`,
+		`create trigger j after insert or update or delete on "Odd Tbl" for each row execute procedure pgq.jsontriga('qj')`,
+		`insert into "Odd Tbl" values (1, 2, 'x')`,
+		`update "Odd Tbl" set "Z" = null`,
+		`update "Odd Tbl" set "Z" = 'y', "B k" = 5`,
+		`delete from "Odd Tbl"`,
+		`create schema "My S"`,
+		`create table "My S".u (x int, y text, "select" int)`,
+		`create trigger l after insert or update or delete on "My S".u for each row execute procedure pgq.logutriga('qu', 'pkey=x')`,
+		`create trigger s after insert or update or delete on "My S".u for each row execute procedure pgq.sqltriga('qs', 'pkey=x')`,
+		`create trigger j after insert or update or delete on "My S".u for each row execute procedure pgq.jsontriga('qj', 'pkey=x')`,
+		`insert into "My S".u values (1, 'a', 3)`,
+		`update "My S".u set y = 'b'`,
+		`delete from "My S".u`,
+		`create table v (x int, y text)`,
+		`create trigger l after insert or update or delete on v for each row execute procedure pgq.logutriga('qu')`,
+		`create trigger s after insert or update or delete on v for each row execute procedure pgq.sqltriga('qs')`,
+		`insert into v values (1, 'a')`,
+		`update v set y = 'b'`,
+		`delete from v`,
+		`create table g (id int primary key, dropme int, v int, gen int generated always as (v * 2) stored)`,
+		`alter table g drop column dropme`,
+		`create trigger l after insert on g for each row execute procedure pgq.logutriga('qu')`,
+		`create trigger s after insert on g for each row execute procedure pgq.sqltriga('qs')`,
+		`create trigger j after insert on g for each row execute procedure pgq.jsontriga('qj')`,
+		`insert into g (id, v) values (1, 5)`,
+	}},
+	{"arguments", []string{
+		`create table w (id int primary key, y text, z int)`,
+		`create trigger l before insert or update or delete on w for each row execute procedure pgq.logutriga('qu', 'SKIP')`,
+		`insert into w values (1, 'a', 1)`,
+		`select count(*) from w`,
+		`drop trigger l on w`,
+		`create trigger l after insert or update on w for each row execute procedure pgq.logutriga('qu', 'ev_type=''T:''||id', 'ev_data=y', 'ev_extra1=''e1''', 'ev_extra4=z*2', 'when=z > 0', 'ignore=z')`,
+		`insert into w values (2, 'b', 1), (3, 'c', 0)`,
+		`insert into w values (4, 'd', null)`,
+		`drop trigger l on w`,
+		`create trigger d before insert on w for each row execute procedure pgq.sqltriga('qs', 'deny')`,
+		`insert into w values (5, 'e', 1)`,
+		`drop trigger d on w`,
+		`create trigger s after update on w for each row execute procedure pgq.sqltriga('qs', 'ignore=y')`,
+		`update w set y = 'changed' where id = 2`,
+		`update w set y = 'again', z = 9 where id = 2`,
+		`drop trigger s on w`,
+		`create trigger k after insert on w for each row execute procedure pgq.logutriga('qu', 'SKIP')`,
+		`insert into w values (6, 'f', 1)`,
+		`drop trigger k on w`,
+		`create trigger k after insert on w for each row execute procedure pgq.logutriga('qu', 'bogus')`,
+		`insert into w values (7, 'g', 1)`,
+		`drop trigger k on w`,
+		`create trigger k after insert on w for each row execute procedure pgq.jsontriga()`,
+		`insert into w values (8, 'h', 1)`,
+		`drop trigger k on w`,
+		`create trigger k after insert on w for each row execute procedure pgq.logutriga('qu', 'when=nosuchcol')`,
+		`insert into w values (9, 'i', 1)`,
+		`drop trigger k on w`,
+		`create trigger k before insert or update or delete on w for each row execute procedure pgq.jsontriga('qj', 'backup')`,
+		`insert into w values (10, 'j', 1)`,
+		`update w set y = 'jj' where id = 10`,
+		`delete from w where id = 10`,
+		`select id, y, z from w order by id`,
+	}},
+}
+
+// runTriggerScenario runs the statements and returns, in order, each
+// statement's error (or a select's rows) and then every queue's events.
+func runTriggerScenario(t *testing.T, tpl pgtest.Template, stmts []string) []string {
+	t.Helper()
+	ctx := context.Background()
+	conn := pgtest.Conn(t, pgtest.NewDB(t, tpl))
+	pgtest.Exec(t, conn, "set timezone = 'UTC'")
+	queues := []string{"qu", "qs", "qj", "qb"}
+	for _, q := range queues {
+		pgtest.Exec(t, conn, "select pgq.create_queue($1)", q)
+	}
+	var out []string
+	for _, s := range stmts {
+		if strings.HasPrefix(s, "select") {
+			rows, err := conn.Query(ctx, s)
+			if err != nil {
+				out = append(out, fmt.Sprintf("%s -> ERROR %v", s, err))
+				continue
+			}
+			for rows.Next() {
+				v, _ := rows.Values()
+				out = append(out, fmt.Sprintf("%s -> %v", s, v))
+			}
+			rows.Close()
+			continue
+		}
+		if _, err := conn.Exec(ctx, s); err != nil {
+			out = append(out, fmt.Sprintf("%s -> ERROR %v", s, err))
+		}
+	}
+	for _, q := range queues {
+		for _, e := range queueEvents(t, conn, q) {
+			out = append(out, q+": "+e)
+		}
+	}
+	return out
+}
+
+func TestTriggersMatchSkytools(t *testing.T) {
+	for _, sc := range triggerScenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			want := runTriggerScenario(t, pgtest.Skytools, sc.sql)
+			got := runTriggerScenario(t, pgtest.PgqGo, sc.sql)
+			if len(want) < 3 {
+				t.Fatalf("scenario produced almost nothing on Skytools: %v", want)
+			}
+			for i := 0; i < max(len(want), len(got)); i++ {
+				var w, g string
+				if i < len(want) {
+					w = want[i]
+				}
+				if i < len(got) {
+					g = got[i]
+				}
+				if w != g {
+					t.Errorf("line %d:\n  skytools: %s\n  pgqgo:    %s", i, w, g)
+				}
+			}
+			t.Logf("%d events and errors compared", len(want))
+		})
+	}
+}
