@@ -79,30 +79,18 @@ CREATE OR REPLACE FUNCTION pgq._trigger_columns(tbl oid, pkey_override text[],
         OUT names text[], OUT types oid[], OUT is_pkey boolean[], OUT pkey text[])
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    IF pkey_override IS NOT NULL THEN
-        pkey := pkey_override;
-    ELSE
-        SELECT coalesce(array_agg(a.attname::text ORDER BY k.ord), '{}') INTO pkey
-          FROM pg_index i
-          CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-         WHERE i.indrelid = tbl AND i.indisprimary;
-    END IF;
     SELECT array_agg(a.attname::text ORDER BY a.attnum), array_agg(a.atttypid ORDER BY a.attnum),
-           array_agg(a.attname::text = ANY (pkey) ORDER BY a.attnum)
-      INTO names, types, is_pkey
+           array_agg(CASE WHEN pkey_override IS NULL THEN a.attnum = ANY (i.indkey)
+                          ELSE a.attname::text = ANY (pkey_override) END ORDER BY a.attnum),
+           coalesce(pkey_override,
+                    array_agg(a.attname::text ORDER BY array_position(i.indkey::int2[], a.attnum))
+                        FILTER (WHERE a.attnum = ANY (i.indkey)),
+                    '{}')
+      INTO names, types, is_pkey, pkey
       FROM pg_attribute a
+      LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
      WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped;
 END
-$$;
-
--- pgq._trigger_row(table columns, row): each column's text output (as the
--- type's output function writes it) or NULL, in attnum order.
-CREATE OR REPLACE FUNCTION pgq._trigger_row_sql(names text[])
-RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT 'SELECT ARRAY[' || string_agg(format('CASE WHEN ($1).%1$I IS NULL THEN NULL ELSE concat(($1).%1$I) END', n), ', ')
-           || ']::text[]'
-      FROM unnest(names) AS n
 $$;
 
 -- pgq._trigger_expr(expression, row): evaluate a when=/ev_*= expression with
@@ -110,4 +98,24 @@ $$;
 CREATE OR REPLACE FUNCTION pgq._trigger_expr_sql(expr text)
 RETURNS text LANGUAGE sql IMMUTABLE AS $$
     SELECT 'SELECT (' || expr || ')::text FROM (SELECT ($1).*) AS _pgq_row'
+$$;
+
+-- pgq._record_fields(record text): split a row's text form (ROW::text, as
+-- record_out writes it: every column through its type's output function,
+-- dropped columns left out) into one text per column, NULL for NULL. Faster
+-- than a dynamic query per row: one regular-expression pass in C.
+CREATE OR REPLACE FUNCTION pgq._record_fields(rec text)
+RETURNS text[] LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+BEGIN
+    -- PL/pgSQL so the plan is cached (an SQL function here is planned per call)
+    RETURN ARRAY(
+        SELECT CASE
+                   WHEN m[1] = '' THEN NULL
+                   WHEN left(m[1], 1) = '"' THEN
+                       replace(regexp_replace(substr(m[1], 2, length(m[1]) - 2), '\\(.)', '\1', 'g'), '""', '"')
+                   ELSE m[1]
+               END
+          FROM regexp_matches(rec, '[(,]("(?:[^"\\]|""|\\.)*"|[^,()"]*)', 'g') WITH ORDINALITY AS x(m, ord)
+         ORDER BY ord);
+END
 $$;

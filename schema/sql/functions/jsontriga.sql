@@ -12,7 +12,6 @@ DECLARE
     oldvals text[];
     jvals   text[];
     ev      text[];
-    row_sql text;
     r       record;
     ok      text;
     evtype  text;
@@ -28,10 +27,9 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
-    row_sql := pgq._trigger_row_sql(c.names);
     IF TG_OP = 'UPDATE' THEN
-        EXECUTE row_sql INTO vals USING NEW;
-        EXECUTE row_sql INTO oldvals USING OLD;
+        vals := pgq._record_fields(NEW::text);
+        oldvals := pgq._record_fields(OLD::text);
         FOR i IN 1 .. array_length(c.names, 1) LOOP
             IF c.is_pkey[i] AND vals[i] IS DISTINCT FROM oldvals[i] THEN
                 RAISE EXCEPTION 'primary key update not allowed' USING ERRCODE = 'XX000';

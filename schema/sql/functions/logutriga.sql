@@ -13,7 +13,6 @@ DECLARE
     vals    text[];
     oldvals text[];
     ev      text[];
-    row_sql text;
     r       record;
     ok      text;
 BEGIN
@@ -25,10 +24,9 @@ BEGIN
     END IF;
     IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
     c := pgq._trigger_columns(TG_RELID, o.pkey_cols);
-    row_sql := pgq._trigger_row_sql(c.names);
-    EXECUTE row_sql INTO vals USING r;
+    vals := pgq._record_fields(r::text);
     IF TG_OP = 'UPDATE' THEN
-        EXECUTE row_sql INTO oldvals USING OLD;
+        oldvals := pgq._record_fields(OLD::text);
         FOR i IN 1 .. array_length(c.names, 1) LOOP
             IF c.is_pkey[i] AND vals[i] IS DISTINCT FROM oldvals[i] THEN
                 RAISE EXCEPTION 'primary key update not allowed' USING ERRCODE = 'XX000';
@@ -71,8 +69,20 @@ $$;
 -- pgq._urlencode_row(names, values, ignore): name=value&name2... in column
 -- order, ignored columns left out, NULL values without '='.
 CREATE OR REPLACE FUNCTION pgq._urlencode_row(names text[], vals text[], ignore_cols text[])
-RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT coalesce(string_agg(pgq._urlencode(n) || CASE WHEN v IS NULL THEN '' ELSE '=' || pgq._urlencode(v) END, '&' ORDER BY ord), '')
-      FROM unnest(names, vals) WITH ORDINALITY AS x(n, v, ord)
-     WHERE ignore_cols IS NULL OR NOT n = ANY (ignore_cols)
+RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    out text := '';
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(names, 1), 0) LOOP
+        CONTINUE WHEN ignore_cols IS NOT NULL AND names[i] = ANY (ignore_cols);
+        IF out <> '' THEN
+            out := out || '&';
+        END IF;
+        out := out || pgq._urlencode(names[i]);
+        IF vals[i] IS NOT NULL THEN
+            out := out || '=' || pgq._urlencode(vals[i]);
+        END IF;
+    END LOOP;
+    RETURN out;
+END
 $$;

@@ -12,7 +12,6 @@ DECLARE
     vals     text[];
     oldvals  text[];
     ev       text[];
-    row_sql  text;
     r        record;
     ok       text;
     sets     text[] := '{}';
@@ -28,10 +27,9 @@ BEGIN
     END IF;
     IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
     c := pgq._trigger_columns(TG_RELID, o.pkey_cols);
-    row_sql := pgq._trigger_row_sql(c.names);
-    EXECUTE row_sql INTO vals USING r;
+    vals := pgq._record_fields(r::text);
     IF TG_OP = 'UPDATE' THEN
-        EXECUTE row_sql INTO oldvals USING OLD;
+        oldvals := pgq._record_fields(OLD::text);
         FOR i IN 1 .. array_length(c.names, 1) LOOP
             IF c.is_pkey[i] AND vals[i] IS DISTINCT FROM oldvals[i] THEN
                 RAISE EXCEPTION 'primary key update not allowed' USING ERRCODE = 'XX000';
