@@ -14,6 +14,8 @@ DECLARE
     ev      text[];
     r       record;
     ok      text;
+    chg     boolean := false;
+    ign_chg boolean := false;
     evtype  text;
 BEGIN
     o := pgq._trigger_args(TG_ARGV);
@@ -31,10 +33,23 @@ BEGIN
         vals := pgq._record_fields(NEW::text);
         oldvals := pgq._record_fields(OLD::text);
         FOR i IN 1 .. array_length(c.names, 1) LOOP
-            IF c.is_pkey[i] AND vals[i] IS DISTINCT FROM oldvals[i] THEN
-                RAISE EXCEPTION 'primary key update not allowed' USING ERRCODE = 'XX000';
+            IF vals[i] IS DISTINCT FROM oldvals[i] THEN
+                IF c.is_pkey[i] THEN
+                    RAISE EXCEPTION 'primary key update not allowed' USING ERRCODE = 'XX000';
+                ELSIF o.ignore_cols IS NOT NULL AND c.names[i] = ANY (o.ignore_cols) THEN
+                    ign_chg := true;
+                ELSE
+                    chg := true;
+                END IF;
             END IF;
         END LOOP;
+        -- a change of ignored columns only is no event (a change of nothing is)
+        IF ign_chg AND NOT chg THEN
+            IF TG_WHEN = 'BEFORE' THEN
+                RETURN NEW;
+            END IF;
+            RETURN NULL;
+        END IF;
     END IF;
     IF o.when_expr IS NOT NULL THEN
         EXECUTE pgq._trigger_expr_sql(o.when_expr) INTO ok USING r;
