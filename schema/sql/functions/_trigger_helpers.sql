@@ -119,3 +119,39 @@ BEGIN
          ORDER BY ord);
 END
 $$;
+
+-- pgq._trigger_pkey(table): the primary key's columns in index order ('{}'
+-- without one). Column names of the row itself come from the row (see
+-- pgq._row_names), so only the key needs the catalogue.
+CREATE OR REPLACE FUNCTION pgq._trigger_pkey(tbl oid)
+RETURNS text[] LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN coalesce((SELECT array_agg(a.attname::text ORDER BY k.ord)
+                       FROM pg_index i
+                      CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+                       JOIN pg_attribute a ON a.attrelid = tbl AND a.attnum = k.attnum
+                      WHERE i.indrelid = tbl AND i.indisprimary), '{}');
+END
+$$;
+
+-- pgq._row_names(row as json): the row's column names in order, from the
+-- row itself (no catalogue access): dropped columns are not in it.
+CREATE OR REPLACE FUNCTION pgq._row_names(r json)
+RETURNS text[] LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+BEGIN
+    RETURN ARRAY(SELECT json_object_keys(r));
+END
+$$;
+
+-- pgq._trigger_layout(table, pkey=, row as json): column names, which are
+-- key columns, and the key in index order, at the cost of one small
+-- catalogue query (the key) per row.
+CREATE OR REPLACE FUNCTION pgq._trigger_layout(tbl oid, pkey_override text[], r json,
+        OUT names text[], OUT is_pkey boolean[], OUT pkey text[])
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    names := pgq._row_names(r);
+    pkey := coalesce(pkey_override, pgq._trigger_pkey(tbl));
+    is_pkey := ARRAY(SELECT n = ANY (pkey) FROM unnest(names) WITH ORDINALITY AS x(n, ord) ORDER BY ord);
+END
+$$;

@@ -26,7 +26,7 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
-    c := pgq._trigger_columns(TG_RELID, o.pkey_cols);
+    c := pgq._trigger_layout(TG_RELID, o.pkey_cols, row_to_json(r));
     vals := pgq._record_fields(r::text);
     IF TG_OP = 'UPDATE' THEN
         oldvals := pgq._record_fields(OLD::text);
