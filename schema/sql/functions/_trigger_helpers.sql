@@ -149,9 +149,26 @@ $$;
 CREATE OR REPLACE FUNCTION pgq._trigger_layout(tbl oid, pkey_override text[], r json,
         OUT names text[], OUT is_pkey boolean[], OUT pkey text[])
 LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_key   int2vector;
+    v_natts integer;
 BEGIN
     names := pgq._row_names(r);
-    pkey := coalesce(pkey_override, pgq._trigger_pkey(tbl));
+    IF pkey_override IS NOT NULL THEN
+        pkey := pkey_override;
+    ELSE
+        SELECT i.indkey, c.relnatts INTO v_key, v_natts
+          FROM pg_class c LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
+         WHERE c.oid = tbl;
+        IF v_key IS NULL THEN
+            pkey := '{}';
+        ELSIF v_natts = cardinality(names) THEN
+            -- no dropped columns: attribute numbers are positions in the row
+            pkey := ARRAY(SELECT names[k] FROM unnest(v_key::int2[]) AS k);
+        ELSE
+            pkey := pgq._trigger_pkey(tbl);
+        END IF;
+    END IF;
     is_pkey := ARRAY(SELECT n = ANY (pkey) FROM unnest(names) WITH ORDINALITY AS x(n, ord) ORDER BY ord);
 END
 $$;
