@@ -93,12 +93,6 @@ BEGIN
 END
 $$;
 
--- pgq._trigger_expr(expression, row): evaluate a when=/ev_*= expression with
--- the row's columns in scope.
-CREATE OR REPLACE FUNCTION pgq._trigger_expr_sql(expr text)
-RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT 'SELECT (' || expr || ')::text FROM (SELECT ($1).*) AS _pgq_row'
-$$;
 
 -- pgq._record_fields(record text): split a row's text form (ROW::text, as
 -- record_out writes it: every column through its type's output function,
@@ -170,5 +164,74 @@ BEGIN
         END IF;
     END IF;
     is_pkey := ARRAY(SELECT n = ANY (pkey) FROM unnest(names) WITH ORDINALITY AS x(n, ord) ORDER BY ord);
+END
+$$;
+
+-- pgq._trigger_changes(names, is_pkey, new, old, ignore): compare an
+-- UPDATE's old and new column texts. A changed key column is refused, as by
+-- the C triggers. Returns the positions of the changed columns that are not
+-- ignored ('{}' when nothing changed at all), or NULL when only ignored
+-- columns changed: such an UPDATE makes no event.
+CREATE OR REPLACE FUNCTION pgq._trigger_changes(names text[], is_pkey boolean[], vals text[], oldvals text[],
+        ignore_cols text[])
+RETURNS integer[] LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    changed integer[] := '{}';
+    ignored boolean := false;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(names, 1), 0) LOOP
+        CONTINUE WHEN vals[i] IS NOT DISTINCT FROM oldvals[i];
+        IF is_pkey[i] THEN
+            RAISE EXCEPTION 'primary key update not allowed' USING ERRCODE = 'XX000';
+        ELSIF ignore_cols IS NOT NULL AND names[i] = ANY (ignore_cols) THEN
+            ignored := true;
+        ELSE
+            changed := changed || i;
+        END IF;
+    END LOOP;
+    IF ignored AND cardinality(changed) = 0 THEN
+        RETURN NULL;
+    END IF;
+    RETURN changed;
+END
+$$;
+
+-- pgq._trigger_eval(expression, row): the value of a when=/ev_*= expression
+-- over the row's columns (row is NEW or OLD, of the table's row type).
+CREATE OR REPLACE FUNCTION pgq._trigger_eval(expr text, r anyelement)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v text;
+BEGIN
+    EXECUTE 'SELECT (' || expr || ')::text FROM (SELECT ($1).*) AS _pgq_row' INTO v USING r;
+    RETURN v;
+END
+$$;
+
+-- pgq._trigger_when(expression, row): whether when= lets the row through;
+-- NULL is an error, as in the C triggers.
+CREATE OR REPLACE FUNCTION pgq._trigger_when(expr text, r anyelement)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    v text := pgq._trigger_eval(expr, r);
+BEGIN
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'when= should not be NULL' USING ERRCODE = 'XX000';
+    END IF;
+    RETURN v::boolean;
+END
+$$;
+
+-- pgq._trigger_emit(queue, overrides, event, row): apply the ev_*= overrides
+-- (ev_type, ev_data, ev_extra1..4) to the event's six fields and insert it.
+CREATE OR REPLACE FUNCTION pgq._trigger_emit(queue text, overrides text[], ev text[], r anyelement)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1 .. 6 LOOP
+        IF overrides[i] IS NOT NULL THEN
+            ev[i] := pgq._trigger_eval(overrides[i], r);
+        END IF;
+    END LOOP;
+    PERFORM pgq.insert_event(queue, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6]);
 END
 $$;

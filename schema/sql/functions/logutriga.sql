@@ -14,9 +14,6 @@ DECLARE
     oldvals text[];
     ev      text[];
     r       record;
-    ok      text;
-    chg     boolean := false;
-    ign_chg boolean := false;
 BEGIN
     o := pgq._trigger_args(TG_ARGV);
     PERFORM pgq._trigger_check(o.deny, o.skip, o.queue, TG_WHEN, TG_OP, tbl);
@@ -29,48 +26,26 @@ BEGIN
     vals := pgq._record_fields(r::text);
     IF TG_OP = 'UPDATE' THEN
         oldvals := pgq._record_fields(OLD::text);
-        FOR i IN 1 .. array_length(c.names, 1) LOOP
-            IF vals[i] IS DISTINCT FROM oldvals[i] THEN
-                IF c.is_pkey[i] THEN
-                    RAISE EXCEPTION 'primary key update not allowed' USING ERRCODE = 'XX000';
-                ELSIF o.ignore_cols IS NOT NULL AND c.names[i] = ANY (o.ignore_cols) THEN
-                    ign_chg := true;
-                ELSE
-                    chg := true;
-                END IF;
-            END IF;
-        END LOOP;
         -- a change of ignored columns only is no event (a change of nothing is)
-        IF ign_chg AND NOT chg THEN
+        IF pgq._trigger_changes(c.names, c.is_pkey, vals, oldvals, o.ignore_cols) IS NULL THEN
             IF TG_WHEN = 'BEFORE' THEN
                 RETURN NEW;
             END IF;
             RETURN NULL;
         END IF;
     END IF;
-    IF o.when_expr IS NOT NULL THEN
-        EXECUTE pgq._trigger_expr_sql(o.when_expr) INTO ok USING r;
-        IF ok IS NULL THEN
-            RAISE EXCEPTION 'when= should not be NULL' USING ERRCODE = 'XX000';
-        ELSIF NOT ok::boolean THEN
-            IF TG_WHEN = 'BEFORE' THEN
-                RETURN r;
-            END IF;
-            RETURN NULL;
+    IF o.when_expr IS NOT NULL AND NOT pgq._trigger_when(o.when_expr, r) THEN
+        IF TG_WHEN = 'BEFORE' THEN
+            RETURN r;
         END IF;
+        RETURN NULL;
     END IF;
     ev := ARRAY[left(TG_OP, 1) || ':' || array_to_string(c.pkey, ','),
                 pgq._urlencode_row(c.names, vals, o.ignore_cols), tbl, NULL, NULL, NULL];
     IF o.backup AND TG_OP = 'UPDATE' THEN
         ev[4] := pgq._urlencode_row(c.names, oldvals, o.ignore_cols);
     END IF;
-    FOR i IN 1 .. 6 LOOP
-        IF o.overrides[i] IS NOT NULL THEN
-            EXECUTE pgq._trigger_expr_sql(o.overrides[i]) INTO ok USING r;
-            ev[i] := ok;
-        END IF;
-    END LOOP;
-    PERFORM pgq.insert_event(o.queue, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6]);
+    PERFORM pgq._trigger_emit(o.queue, o.overrides, ev, r);
     IF TG_WHEN = 'BEFORE' THEN
         IF o.skip THEN
             RETURN NULL;

@@ -13,10 +13,10 @@ DECLARE
     oldvals  text[];
     ev       text[];
     r        record;
-    ok       text;
     sets     text[] := '{}';
     conds    text[] := '{}';
-    ign_chg  boolean := false;
+    changed  integer[];
+    i        integer;
     data     text;
 BEGIN
     o := pgq._trigger_args(TG_ARGV);
@@ -30,25 +30,16 @@ BEGIN
     vals := pgq._record_fields(r::text);
     IF TG_OP = 'UPDATE' THEN
         oldvals := pgq._record_fields(OLD::text);
-        FOR i IN 1 .. array_length(c.names, 1) LOOP
-            IF c.is_pkey[i] AND vals[i] IS DISTINCT FROM oldvals[i] THEN
-                RAISE EXCEPTION 'primary key update not allowed' USING ERRCODE = 'XX000';
-            END IF;
-        END LOOP;
+        changed := pgq._trigger_changes(c.names, c.is_pkey, vals, oldvals, o.ignore_cols);
     END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') AND cardinality(c.pkey) = 0 THEN
         RAISE EXCEPTION 'Update/Delete on table without pkey' USING ERRCODE = 'XX000';
     END IF;
-    IF o.when_expr IS NOT NULL THEN
-        EXECUTE pgq._trigger_expr_sql(o.when_expr) INTO ok USING r;
-        IF ok IS NULL THEN
-            RAISE EXCEPTION 'when= should not be NULL' USING ERRCODE = 'XX000';
-        ELSIF NOT ok::boolean THEN
-            IF TG_WHEN = 'BEFORE' THEN
-                RETURN r;
-            END IF;
-            RETURN NULL;
+    IF o.when_expr IS NOT NULL AND NOT pgq._trigger_when(o.when_expr, r) THEN
+        IF TG_WHEN = 'BEFORE' THEN
+            RETURN r;
         END IF;
+        RETURN NULL;
     END IF;
 
     FOR i IN 1 .. array_length(c.names, 1) LOOP
@@ -63,23 +54,18 @@ BEGIN
           FROM unnest(c.names, vals) WITH ORDINALITY AS x(n, v, ord)
          WHERE o.ignore_cols IS NULL OR NOT n = ANY (o.ignore_cols);
     ELSIF TG_OP = 'UPDATE' THEN
-        FOR i IN 1 .. array_length(c.names, 1) LOOP
-            IF vals[i] IS DISTINCT FROM oldvals[i] THEN
-                IF o.ignore_cols IS NOT NULL AND c.names[i] = ANY (o.ignore_cols) THEN
-                    ign_chg := true;
-                ELSE
-                    sets := sets || (quote_ident(c.names[i]) || '=' || coalesce(quote_literal(vals[i]), 'NULL'));
-                END IF;
+        IF changed IS NULL THEN
+            -- only ignored columns changed: no event
+            IF TG_WHEN = 'BEFORE' THEN
+                RETURN r;
             END IF;
+            RETURN NULL;
+        END IF;
+        FOREACH i IN ARRAY changed LOOP
+            sets := sets || (quote_ident(c.names[i]) || '=' || coalesce(quote_literal(vals[i]), 'NULL'));
         END LOOP;
         IF cardinality(sets) = 0 THEN
-            IF ign_chg THEN
-                IF TG_WHEN = 'BEFORE' THEN
-                    RETURN r;
-                END IF;
-                RETURN NULL;
-            END IF;
-            sets := conds;
+            sets := conds; -- nothing changed: the key is assigned to itself
         END IF;
         data := array_to_string(sets, ',') || ' where ' || array_to_string(conds, ' and ');
     ELSE
@@ -90,13 +76,7 @@ BEGIN
     IF o.backup AND TG_OP = 'UPDATE' THEN
         ev[4] := pgq._urlencode_row(c.names, oldvals, o.ignore_cols);
     END IF;
-    FOR i IN 1 .. 6 LOOP
-        IF o.overrides[i] IS NOT NULL THEN
-            EXECUTE pgq._trigger_expr_sql(o.overrides[i]) INTO ok USING r;
-            ev[i] := ok;
-        END IF;
-    END LOOP;
-    PERFORM pgq.insert_event(o.queue, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6]);
+    PERFORM pgq._trigger_emit(o.queue, o.overrides, ev, r);
     IF TG_WHEN = 'BEFORE' THEN
         IF o.skip THEN
             RETURN NULL;
