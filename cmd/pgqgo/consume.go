@@ -48,7 +48,7 @@ func consumeCmd() *cobra.Command {
 				return withCode(exitUsage, "choose one of --once, --drain, --follow")
 			}
 			queue, name := args[0], args[1]
-			conn, err := connectPgq(cmd)
+			conn, _, err := connectPgq(cmd)
 			if err != nil {
 				return err
 			}

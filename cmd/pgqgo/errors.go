@@ -113,24 +113,24 @@ func unwrapConnErr(err error) error {
 
 // requirePgq checks that the database has a pgq schema this binary can
 // drive: pgqgo's at this binary's migration level, or Skytools' PgQ 3.
-func requirePgq(cmd *cobra.Command, conn *pgx.Conn) error {
+func requirePgq(cmd *cobra.Command, conn *pgx.Conn) (schema.Installed, error) {
 	in, err := schema.Inspect(cmd.Context(), conn)
 	if err != nil {
-		return err
+		return in, err
 	}
 	db := conn.Config().Database
 	want := len(schema.Migrations())
 	switch {
 	case !in.HasPgq:
-		return withCode(exitSchema, "database %q has no pgq schema; install it with: pgqgo install --db ...", db)
+		return in, withCode(exitSchema, "database %q has no pgq schema; install it with: pgqgo install --db ...", db)
 	case !in.Managed && !strings.HasPrefix(in.APILevel, "3"):
-		return withCode(exitSchema, "database %q has a pgq schema of API %q; pgqgo works with PgQ 3.x", db, in.APILevel)
+		return in, withCode(exitSchema, "database %q has a pgq schema of API %q; pgqgo works with PgQ 3.x", db, in.APILevel)
 	case in.Managed && in.Migration < want:
-		return withCode(exitSchema, "database %q has pgqgo schema %s (migration %d) but this pgqgo needs migration %d; upgrade it with: pgqgo upgrade --db ...",
+		return in, withCode(exitSchema, "database %q has pgqgo schema %s (migration %d) but this pgqgo needs migration %d; upgrade it with: pgqgo upgrade --db ...",
 			db, in.Release, in.Migration, want)
 	case in.Managed && in.Migration > want:
-		return withCode(exitSchema, "database %q has pgqgo schema %s (migration %d), newer than this binary (%s, migration %d); use a newer pgqgo",
+		return in, withCode(exitSchema, "database %q has pgqgo schema %s (migration %d), newer than this binary (%s, migration %d); use a newer pgqgo",
 			db, in.Release, in.Migration, schema.Release, want)
 	}
-	return nil
+	return in, nil
 }

@@ -25,17 +25,19 @@ func connect(cmd *cobra.Command) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-// connectPgq connects and checks the pgq schema (see requirePgq).
-func connectPgq(cmd *cobra.Command) (*pgx.Conn, error) {
+// connectPgq connects and checks the pgq schema (see requirePgq), returning
+// what is installed.
+func connectPgq(cmd *cobra.Command) (*pgx.Conn, schema.Installed, error) {
 	conn, err := connect(cmd)
 	if err != nil {
-		return nil, err
+		return nil, schema.Installed{}, err
 	}
-	if err := requirePgq(cmd, conn); err != nil {
+	in, err := requirePgq(cmd, conn)
+	if err != nil {
 		conn.Close(context.Background())
-		return nil, err
+		return nil, in, err
 	}
-	return conn, nil
+	return conn, in, nil
 }
 
 func installCmd() *cobra.Command { return installOrUpgradeCmd(false) }

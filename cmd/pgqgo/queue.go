@@ -126,7 +126,7 @@ func queueCmd() *cobra.Command {
 
 // withPgq connects, checks the schema and runs fn.
 func withPgq(cmd *cobra.Command, fn func(ctx context.Context, db pgq.DB) error) error {
-	conn, err := connectPgq(cmd)
+	conn, _, err := connectPgq(cmd)
 	if err != nil {
 		return err
 	}

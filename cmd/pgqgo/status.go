@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"pgqgo/pgq"
-	"pgqgo/schema"
 )
 
 // jsonQueue and jsonConsumer are the --json shapes: durations in seconds.
@@ -111,15 +110,11 @@ func statusCmd() *cobra.Command {
 			if check && th == (thresholds{}) {
 				th = thresholds{consumerLag: 5 * time.Minute, tickerLag: time.Minute}
 			}
-			conn, err := connectPgq(cmd)
+			conn, in, err := connectPgq(cmd)
 			if err != nil {
 				return err
 			}
 			defer conn.Close(context.Background())
-			in, err := schema.Inspect(cmd.Context(), conn)
-			if err != nil {
-				return err
-			}
 			schemaDesc := "Skytools PgQ " + in.APILevel
 			if in.Managed {
 				schemaDesc = fmt.Sprintf("pgqgo %s (migration %d)", in.Release, in.Migration)
