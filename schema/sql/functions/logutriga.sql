@@ -15,6 +15,17 @@ DECLARE
     ev      text[];
     r       record;
 BEGIN
+    -- session_replication_role = local marks changes that must not be
+    -- replicated: no event, no deny, no SKIP (as the C triggers)
+    IF current_setting('session_replication_role') = 'local' THEN
+        IF TG_WHEN = 'BEFORE' AND TG_LEVEL = 'ROW' THEN
+            IF TG_OP = 'DELETE' THEN
+                RETURN OLD;
+            END IF;
+            RETURN NEW;
+        END IF;
+        RETURN NULL;
+    END IF;
     o := pgq._trigger_args(TG_ARGV);
     PERFORM pgq._trigger_check(o.deny, o.skip, o.queue, TG_WHEN, TG_OP, tbl);
     IF TG_OP = 'TRUNCATE' THEN
