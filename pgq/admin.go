@@ -99,8 +99,25 @@ func Queues(ctx context.Context, db DB, names ...string) ([]QueueInfo, error) {
 	var hasLimit bool
 	if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'pgq.queue'::regclass
 		AND attname = 'queue_per_tx_limit' AND NOT attisdropped)`).Scan(&hasLimit); err == nil && hasLimit {
+		rows, err := db.Query(ctx, `SELECT queue_name, queue_per_tx_limit FROM pgq.queue`)
+		if err != nil {
+			return nil, fmt.Errorf("list queues: %w", err)
+		}
+		limits := map[string]*int{}
+		for rows.Next() {
+			var name string
+			var limit *int
+			if err := rows.Scan(&name, &limit); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("list queues: %w", err)
+			}
+			limits[name] = limit
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("list queues: %w", err)
+		}
 		for i := range out {
-			_ = db.QueryRow(ctx, `SELECT queue_per_tx_limit FROM pgq.queue WHERE queue_name = $1`, out[i].Name).Scan(&out[i].PerTxLimit)
+			out[i].PerTxLimit = limits[out[i].Name]
 		}
 	}
 	return out, nil
