@@ -38,7 +38,7 @@ BEGIN
             pgq.insert_event_bulk(text, text[], text[], text[], text[], text[], text[]),
             pgq.logutriga(), pgq.sqltriga(), pgq.jsontriga(),
             -- the triggers run as the writing role: their helpers go with them
-            pgq._urlencode(text), pgq._trigger_args(text[]), pgq._trigger_check(boolean, boolean, text, text, text, text),
+            pgq._urlencode(text), pgq._trigger_args(text[], text, text, text),
             pgq._trigger_columns(oid, text[]), pgq._record_fields(text), pgq._trigger_pkey(oid), pgq._row_names(json),
             pgq._trigger_layout(oid, text[], json), pgq._trigger_changes(text[], boolean[], text[], text[], text[]), pgq._trigger_eval(text, anyelement), pgq._trigger_when(text, anyelement),
             pgq._trigger_emit(text, text[], text[], anyelement),

@@ -30,15 +30,21 @@ BEGIN
 END
 $$;
 
--- pgq._trigger_args(args): parse a trigger's arguments (queue name first).
+-- pgq._trigger_args(args, tg_when, tg_op, table): parse a trigger's
+-- arguments (queue name first) and apply the rules that need nothing else:
+-- under session_replication_role = local the triggers do nothing at all (the
+-- result is all NULL), deny refuses the change, SKIP needs a BEFORE trigger.
 -- Fails like the C triggers on a missing queue or an unknown argument.
-CREATE OR REPLACE FUNCTION pgq._trigger_args(args text[],
+CREATE OR REPLACE FUNCTION pgq._trigger_args(args text[], tg_when text, tg_op text, tbl text,
         OUT queue text, OUT skip boolean, OUT backup boolean, OUT deny boolean,
         OUT ignore_cols text[], OUT pkey_cols text[], OUT when_expr text, OUT overrides text[])
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     a text;
 BEGIN
+    IF current_setting('session_replication_role') = 'local' THEN
+        RETURN; -- changes that must not be replicated
+    END IF;
     IF coalesce(array_length(args, 1), 0) < 1 THEN
         RAISE EXCEPTION 'pgq trigger must have destination queue as argument' USING ERRCODE = 'XX000';
     END IF;
@@ -70,6 +76,12 @@ BEGIN
             RAISE EXCEPTION 'bad param to pgq trigger' USING ERRCODE = 'XX000';
         END IF;
     END LOOP;
+    IF deny THEN
+        RAISE EXCEPTION 'Table ''%'' to queue ''%'': change not allowed (%)', tbl, queue, tg_op USING ERRCODE = 'XX000';
+    END IF;
+    IF skip AND tg_when <> 'BEFORE' THEN
+        RAISE EXCEPTION 'SKIP does not work in AFTER trigger.' USING ERRCODE = 'XX000';
+    END IF;
 END
 $$;
 

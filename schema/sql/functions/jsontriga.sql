@@ -15,19 +15,15 @@ DECLARE
     r       record;
     evtype  text;
 BEGIN
-    -- session_replication_role = local marks changes that must not be
-    -- replicated: no event, no deny, no SKIP (as the C triggers)
-    IF current_setting('session_replication_role') = 'local' THEN
-        IF TG_WHEN = 'BEFORE' AND TG_LEVEL = 'ROW' THEN
-            IF TG_OP = 'DELETE' THEN
-                RETURN OLD;
-            END IF;
-            RETURN NEW;
+    IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+    o := pgq._trigger_args(TG_ARGV, TG_WHEN, TG_OP, tbl);
+    IF o.queue IS NULL THEN
+        -- session_replication_role = local: no event, no deny, no SKIP (as the C triggers)
+        IF TG_WHEN = 'BEFORE' THEN
+            RETURN r;
         END IF;
         RETURN NULL;
     END IF;
-    o := pgq._trigger_args(TG_ARGV);
-    PERFORM pgq._trigger_check(o.deny, o.skip, o.queue, TG_WHEN, TG_OP, tbl);
     c := pgq._trigger_columns(TG_RELID, o.pkey_cols);
     evtype := '{"op":' || to_json(TG_OP::text)::text || ',"table":[' || to_json(TG_TABLE_SCHEMA::text)::text || ','
               || to_json(TG_TABLE_NAME::text)::text || '],"pkey":['
@@ -36,7 +32,6 @@ BEGIN
         PERFORM pgq.insert_event(o.queue, evtype, '{}', tbl, NULL, NULL, NULL);
         RETURN NULL;
     END IF;
-    IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
     IF TG_OP = 'UPDATE' THEN
         vals := pgq._record_fields(NEW::text);
         oldvals := pgq._record_fields(OLD::text);

@@ -15,24 +15,19 @@ DECLARE
     ev      text[];
     r       record;
 BEGIN
-    -- session_replication_role = local marks changes that must not be
-    -- replicated: no event, no deny, no SKIP (as the C triggers)
-    IF current_setting('session_replication_role') = 'local' THEN
-        IF TG_WHEN = 'BEFORE' AND TG_LEVEL = 'ROW' THEN
-            IF TG_OP = 'DELETE' THEN
-                RETURN OLD;
-            END IF;
-            RETURN NEW;
+    IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+    o := pgq._trigger_args(TG_ARGV, TG_WHEN, TG_OP, tbl);
+    IF o.queue IS NULL THEN
+        -- session_replication_role = local: no event, no deny, no SKIP (as the C triggers)
+        IF TG_WHEN = 'BEFORE' THEN
+            RETURN r;
         END IF;
         RETURN NULL;
     END IF;
-    o := pgq._trigger_args(TG_ARGV);
-    PERFORM pgq._trigger_check(o.deny, o.skip, o.queue, TG_WHEN, TG_OP, tbl);
     IF TG_OP = 'TRUNCATE' THEN
         PERFORM pgq.insert_event(o.queue, 'R', '', tbl, NULL, NULL, NULL);
         RETURN NULL;
     END IF;
-    IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
     c := pgq._trigger_layout(TG_RELID, o.pkey_cols, row_to_json(r));
     vals := pgq._record_fields(r::text);
     IF TG_OP = 'UPDATE' THEN
