@@ -172,12 +172,26 @@ func TestInstallAsNonSuperuser(t *testing.T) {
 	if n := pgtest.Scalar[int64](t, app, "select pgq.insert_event_bulk('q', array['t','t'], array['x','y'])"); n != 2 {
 		t.Fatalf("bulk insert as writer: %d", n)
 	}
+	// the change-capture triggers run as the writing role, helpers and all
+	pgtest.Exec(t, owner, `create table captured (id int primary key, v text, n int);
+		create table captured_nokey (v text);
+		create trigger l after insert or update or delete on captured for each row execute procedure pgq.logutriga('q');
+		create trigger lb after update on captured for each row execute procedure pgq.logutriga('q', 'backup', 'ignore=n', 'when=id > 0', 'ev_extra3=id::text');
+		create trigger s after insert or update or delete on captured for each row execute procedure pgq.sqltriga('q');
+		create trigger j after insert or update or delete on captured for each row execute procedure pgq.jsontriga('q');
+		create trigger l after insert on captured_nokey for each row execute procedure pgq.logutriga('q');
+		grant insert, update, delete, select on captured, captured_nokey to pgqgo_app`)
+	pgtest.Exec(t, app, "insert into captured values (1, 'a b', 1); update captured set v = 'c' where id = 1; delete from captured")
+	pgtest.Exec(t, app, `insert into captured_nokey values ('x, "y"')`)
+	if n := pgtest.Scalar[int64](t, owner, "select count(*) from pgq.event_1 where ev_extra1 like 'public.captured%'"); n != 11 {
+		t.Fatalf("%d events captured for the writer, want 11", n)
+	}
 	pgtest.Exec(t, ops, "select pgq.force_tick('q')")
 	pgtest.Exec(t, ops, "select pgq.ticker()")
 	pgtest.Exec(t, ops, "select pgq.maint_retry_events()")
 	pgtest.Exec(t, ops, "select pgq.maint_rotate_tables_step2()")
 	batch := pgtest.Scalar[int64](t, worker, "select pgq.next_batch('q', 'w')")
-	if n := pgtest.Scalar[int64](t, worker, "select count(*) from pgq.get_batch_events($1)", batch); n != 4 {
+	if n := pgtest.Scalar[int64](t, worker, "select count(*) from pgq.get_batch_events($1)", batch); n != 15 {
 		t.Fatalf("worker sees %d events", n)
 	}
 	pgtest.Exec(t, worker, "select pgq.event_retry($1, (select min(ev_id) from pgq.get_batch_events($1)), 0)", batch)

@@ -4,29 +4,39 @@
 -- differential tests in schema/triggers_test.go.
 
 -- pgq._urlencode(text): PgQ's urlencoding: A-Z a-z 0-9 _ . - kept, space as
--- '+', every other byte of the UTF-8 text as %xx with lowercase hex.
+-- '+', every other byte of the UTF-8 text as %xx with lowercase hex. Each
+-- distinct character to encode is replaced throughout the text in one pass
+-- ('%' first, '+' before the spaces become '+'), so the cost follows the
+-- number of different characters, not the length.
 CREATE OR REPLACE FUNCTION pgq._urlencode(s text)
 RETURNS text LANGUAGE plpgsql IMMUTABLE STRICT AS $$
 DECLARE
-    b   bytea;
-    out text := '';
-    c   integer;
+    todo text;
+    ch   text;
+    out  text := s;
 BEGIN
     IF s ~ '^[A-Za-z0-9_.-]*$' THEN
         RETURN s;
+    ELSIF s ~ '^[A-Za-z0-9_. -]*$' THEN
+        RETURN replace(s, ' ', '+');
     END IF;
-    b := convert_to(s, 'UTF8');
-    FOR i IN 0 .. length(b) - 1 LOOP
-        c := get_byte(b, i);
-        IF (c BETWEEN 48 AND 57) OR (c BETWEEN 65 AND 90) OR (c BETWEEN 97 AND 122) OR c IN (45, 46, 95) THEN
-            out := out || chr(c);
-        ELSIF c = 32 THEN
-            out := out || '+';
-        ELSE
-            out := out || '%' || lpad(to_hex(c), 2, '0');
+    todo := regexp_replace(s, '[A-Za-z0-9_.-]+', '', 'g');
+    IF strpos(todo, '%') > 0 THEN
+        out := replace(out, '%', '%25');
+        todo := replace(todo, '%', '');
+    END IF;
+    IF strpos(todo, '+') > 0 THEN
+        out := replace(out, '+', '%2b');
+        todo := replace(todo, '+', '');
+    END IF;
+    WHILE todo <> '' LOOP
+        ch := left(todo, 1);
+        IF ch <> ' ' THEN
+            out := replace(out, ch, regexp_replace(encode(convert_to(ch, 'UTF8'), 'hex'), '(..)', '%\1', 'g'));
         END IF;
+        todo := replace(todo, ch, '');
     END LOOP;
-    RETURN out;
+    RETURN replace(out, ' ', '+');
 END
 $$;
 
@@ -108,73 +118,203 @@ $$;
 
 -- pgq._record_fields(record text): split a row's text form (ROW::text, as
 -- record_out writes it: every column through its type's output function,
--- dropped columns left out) into one text per column, NULL for NULL. Faster
--- than a dynamic query per row: one regular-expression pass in C.
+-- dropped columns left out) into one text per column, NULL for NULL.
+-- record_out quotes a value that is empty or holds a comma, parenthesis,
+-- quote, backslash or white space, and doubles quotes and backslashes inside
+-- the quotes; an empty unquoted value is NULL. Without any quote the text is
+-- a plain comma list; otherwise it is cut at the quotes: the pieces in even
+-- places were quoted, an empty piece between two of them is a doubled quote.
 CREATE OR REPLACE FUNCTION pgq._record_fields(rec text)
 RETURNS text[] LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+    inner_text text := substr(rec, 2, length(rec) - 2);
+    pieces     text[];
+    parts      text[];
+    vals       text[] := '{}';
+    cur        text;
+    n          integer;
+    k          integer;
 BEGIN
-    -- PL/pgSQL so the plan is cached (an SQL function here is planned per call)
-    RETURN ARRAY(
-        SELECT CASE
-                   WHEN m[1] = '' THEN NULL
-                   WHEN left(m[1], 1) = '"' THEN
-                       replace(regexp_replace(substr(m[1], 2, length(m[1]) - 2), '\\(.)', '\1', 'g'), '""', '"')
-                   ELSE m[1]
-               END
-          FROM regexp_matches(rec, '[(,]("(?:[^"\\]|""|\\.)*"|[^,()"]*)', 'g') WITH ORDINALITY AS x(m, ord)
-         ORDER BY ord);
+    IF strpos(inner_text, '"') = 0 THEN
+        RETURN string_to_array(inner_text, ',', '');
+    END IF;
+    pieces := string_to_array(inner_text, '"');
+    n := cardinality(pieces);
+    FOR i IN 1 .. n LOOP
+        IF i % 2 = 0 THEN
+            cur := coalesce(cur, '') || replace(pieces[i], '\\', '\');
+        ELSIF pieces[i] = '' THEN
+            IF i > 1 AND i < n THEN
+                cur := cur || '"';
+            END IF;
+        ELSE
+            parts := string_to_array(pieces[i], ',', '');
+            k := cardinality(parts);
+            IF i = 1 THEN
+                cur := parts[1];
+            END IF;
+            IF k > 1 THEN
+                vals := vals || cur || parts[2:k - 1];
+                cur := parts[k];
+            END IF;
+        END IF;
+    END LOOP;
+    RETURN vals || cur;
+END
+$$;
+
+-- pgq._record_urlencoded(record text): the columns of a row's text form
+-- (ROW::text) as '=' || urlencoded value, NULL for NULL, and '=*' for the
+-- empty string ('*' is never left unencoded, so the caller turns '=*' into
+-- '='). Urlencoding works byte by byte, so the record is encoded in a few
+-- pieces instead of column by column: an unquoted run keeps its commas (an
+-- unquoted value has none), a quoted value (see pgq._record_fields) is
+-- encoded whole, commas and all.
+CREATE OR REPLACE FUNCTION pgq._record_urlencoded(rec text)
+RETURNS text[] LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+    inner_text text := substr(rec, 2, length(rec) - 2);
+    pieces     text[];
+    piece      text;
+    quoted     text;
+    out        text := '';
+    n          integer;
+BEGIN
+    IF strpos(inner_text, '"') = 0 THEN
+        IF inner_text !~ '^[A-Za-z0-9_.,-]*$' THEN
+            inner_text := replace(pgq._urlencode(inner_text), '%2c', ',');
+        END IF;
+        RETURN string_to_array('=' || replace(inner_text, ',', ',='), ',', '=');
+    END IF;
+    pieces := string_to_array(inner_text, '"');
+    n := cardinality(pieces);
+    FOR i IN 1 .. n LOOP
+        piece := pieces[i];
+        IF i % 2 = 0 THEN
+            quoted := coalesce(quoted, '') || pgq._urlencode(replace(piece, '\\', '\'));
+        ELSIF piece = '' AND i > 1 AND i < n THEN
+            quoted := quoted || '%22'; -- a doubled quote inside the value
+        ELSE
+            IF quoted IS NOT NULL THEN
+                out := out || coalesce(nullif(quoted, ''), '*');
+                quoted := NULL;
+            END IF;
+            IF piece !~ '^[A-Za-z0-9_.,-]*$' THEN
+                piece := replace(pgq._urlencode(piece), '%2c', ',');
+            END IF;
+            out := out || piece;
+        END IF;
+    END LOOP;
+    IF quoted IS NOT NULL THEN
+        out := out || coalesce(nullif(quoted, ''), '*');
+    END IF;
+    RETURN string_to_array('=' || replace(out, ',', ',='), ',', '=');
+END
+$$;
+
+-- pgq._urlencode_format(names, ignore): a format() string that puts urlencoded
+-- values (pgq._record_urlencoded) after their column names: 'a%1$s&b%2$s',
+-- ignored columns left out.
+CREATE OR REPLACE FUNCTION pgq._urlencode_format(names text[], ignore_cols text[])
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(string_agg(replace(pgq._urlencode(n), '%', '%%') || '%' || ord || '$s', '&' ORDER BY ord), '')
+      FROM unnest(names) WITH ORDINALITY AS x(n, ord)
+     WHERE ignore_cols IS NULL OR NOT n = ANY (ignore_cols)
+$$;
+
+-- pgq._trigger_layout_text(table, row as json text): what logutriga needs to
+-- know of a table, as one text of fields separated by E'\x01': the key's
+-- index (from the relation cache), the number of columns, a LIKE pattern that
+-- the row's JSON matches only while the column names and their order are
+-- unchanged, the format() string of the data (pgq._urlencode_format) and the
+-- key's names (a text[]). Kept per session in the setting pgqgo.lt_<table
+-- oid>. The first field is 'p' and the index when the table's identity index
+-- is its primary key: a new, dropped or renamed key changes that index, so
+-- the key's names can be trusted while it is the same; otherwise it is '-'
+-- and the caller asks pgq._trigger_pkey each time. A new, dropped or renamed
+-- column changes the JSON (pattern) or the number of columns. NULL for a table with a control
+-- character in a column name (the caller then works without it).
+CREATE OR REPLACE FUNCTION pgq._trigger_layout_text(tbl oid, js text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    names text[] := ARRAY(SELECT json_object_keys(js::json));
+    pkey  text[] := pgq._trigger_pkey(tbl);
+    idx   oid := pg_catalog.pg_get_replica_identity_index(tbl);
+    lay   text;
+BEGIN
+    IF array_to_string(names, '') ~ '[\x01-\x1f]' THEN
+        RETURN NULL;
+    END IF;
+    lay := concat_ws(E'\x01', CASE WHEN current_setting('pgqgo.pkey_' || idx, true) LIKE 'p%' THEN 'p' ELSE '-' END
+                               || coalesce(idx::text, ''),
+        cardinality(names),
+        '{' || coalesce((SELECT string_agg(replace(replace(replace(to_json(n)::text, '\', '\\'), '%', '\%'), '_', '\_')
+                                           || ':%', ',' ORDER BY ord)
+                           FROM unnest(names) WITH ORDINALITY AS x(n, ord)), '') || '}',
+        pgq._urlencode_format(names, NULL),
+        pkey::text);
+    PERFORM set_config('pgqgo.lt_' || tbl, lay, false);
+    RETURN lay;
 END
 $$;
 
 -- pgq._trigger_pkey(table): the primary key's columns in index order ('{}'
--- without one). Column names of the row itself come from the row (see
--- pgq._row_names), so only the key needs the catalogue.
+-- without one), by their current names. Cheap per row: the key index comes
+-- from the relation cache (pg_get_replica_identity_index: the primary key
+-- unless REPLICA IDENTITY says otherwise), whether that index is the primary
+-- key and how many columns it has is remembered per session in a setting
+-- (pgqgo.pkey_<index oid>: 'p<columns>' or 'x'; an index's oid never changes
+-- its columns), and the names come from pg_get_indexdef, so a renamed column
+-- shows its new name. Tables whose identity index is not the key ask
+-- pg_index every time.
 CREATE OR REPLACE FUNCTION pgq._trigger_pkey(tbl oid)
 RETURNS text[] LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    idx   oid := pg_catalog.pg_get_replica_identity_index(tbl);
+    info  text;
+    natts integer;
+    pkey  text[] := '{}';
+    n     text;
 BEGIN
-    RETURN coalesce((SELECT array_agg(a.attname::text ORDER BY k.ord)
-                       FROM pg_index i
-                      CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-                       JOIN pg_attribute a ON a.attrelid = tbl AND a.attnum = k.attnum
-                      WHERE i.indrelid = tbl AND i.indisprimary), '{}');
-END
-$$;
-
--- pgq._row_names(row as json): the row's column names in order, from the
--- row itself (no catalogue access): dropped columns are not in it.
-CREATE OR REPLACE FUNCTION pgq._row_names(r json)
-RETURNS text[] LANGUAGE plpgsql IMMUTABLE STRICT AS $$
-BEGIN
-    RETURN ARRAY(SELECT json_object_keys(r));
+    IF idx IS NOT NULL THEN
+        info := current_setting('pgqgo.pkey_' || idx, true);
+        IF info IS NULL OR info NOT LIKE '_%' THEN
+            SELECT CASE WHEN i.indisprimary THEN 'p' || i.indnatts ELSE 'x' END INTO info
+              FROM pg_catalog.pg_index i WHERE i.indexrelid = idx;
+            PERFORM set_config('pgqgo.pkey_' || idx, info, false);
+        END IF;
+    END IF;
+    IF info LIKE 'p%' THEN
+        natts := substr(info, 2)::integer;
+    ELSE
+        IF idx IS NULL AND NOT (SELECT c.relhasindex FROM pg_catalog.pg_class c WHERE c.oid = tbl) THEN
+            RETURN pkey; -- never had an index (the cheap answer for tables without a key)
+        END IF;
+        SELECT i.indexrelid, i.indnatts INTO idx, natts
+          FROM pg_catalog.pg_index i WHERE i.indrelid = tbl AND i.indisprimary;
+        IF NOT FOUND THEN
+            RETURN pkey;
+        END IF;
+    END IF;
+    FOR k IN 1 .. natts LOOP
+        n := pg_catalog.pg_get_indexdef(idx, k, false);
+        IF left(n, 1) = '"' THEN
+            n := replace(substr(n, 2, length(n) - 2), '""', '"');
+        END IF;
+        pkey := pkey || n;
+    END LOOP;
+    RETURN pkey;
 END
 $$;
 
 -- pgq._trigger_layout(table, pkey=, row as json): column names, which are
--- key columns, and the key in index order, at the cost of one small
--- catalogue query (the key) per row.
+-- key columns, and the key in index order.
 CREATE OR REPLACE FUNCTION pgq._trigger_layout(tbl oid, pkey_override text[], r json,
         OUT names text[], OUT is_pkey boolean[], OUT pkey text[])
 LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    v_key   int2vector;
-    v_natts integer;
 BEGIN
-    names := pgq._row_names(r);
-    IF pkey_override IS NOT NULL THEN
-        pkey := pkey_override;
-    ELSE
-        SELECT i.indkey, c.relnatts INTO v_key, v_natts
-          FROM pg_class c LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
-         WHERE c.oid = tbl;
-        IF v_key IS NULL THEN
-            pkey := '{}';
-        ELSIF v_natts = cardinality(names) THEN
-            -- no dropped columns: attribute numbers are positions in the row
-            pkey := ARRAY(SELECT names[k] FROM unnest(v_key::int2[]) AS k);
-        ELSE
-            pkey := pgq._trigger_pkey(tbl);
-        END IF;
-    END IF;
+    names := ARRAY(SELECT json_object_keys(r));
+    pkey := coalesce(pkey_override, pgq._trigger_pkey(tbl));
     is_pkey := ARRAY(SELECT n = ANY (pkey) FROM unnest(names) WITH ORDINALITY AS x(n, ord) ORDER BY ord);
 END
 $$;
