@@ -31,7 +31,7 @@ import (
 )
 
 // Release is the pgqgo release whose schema this package installs.
-const Release = "0.2.0"
+const Release = "0.3.0"
 
 // APILevel is the PgQ API level the schema implements (pgq.version()).
 const APILevel = "3.5"
@@ -48,42 +48,66 @@ type Migration struct {
 
 // Migrations returns the embedded migrations in order.
 func Migrations() []Migration {
-	entries, err := fs.ReadDir(files, "sql/migrations")
+	ms, err := migrationsIn(files)
 	if err != nil {
-		panic(err) // embedded at build time: cannot fail
+		panic(err)
+	}
+	return ms
+}
+
+// migrationsIn reads the migrations of a schema source tree (the embedded
+// one, or an old release's: see Script).
+func migrationsIn(src fs.FS) ([]Migration, error) {
+	entries, err := fs.ReadDir(src, "sql/migrations")
+	if err != nil {
+		return nil, err
 	}
 	var out []Migration
 	for _, e := range entries {
 		name := e.Name()
 		num, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
 		if err != nil || !strings.HasSuffix(name, ".sql") {
-			panic("schema: bad migration file name " + name)
+			return nil, fmt.Errorf("schema: bad migration file name %s", name)
 		}
-		body, _ := files.ReadFile(path.Join("sql/migrations", name))
+		body, err := fs.ReadFile(src, path.Join("sql/migrations", name))
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, Migration{Number: num, Name: strings.TrimSuffix(name, ".sql"), SQL: string(body)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Number < out[j].Number })
 	for i, m := range out {
 		if m.Number != i+1 {
-			panic(fmt.Sprintf("schema: migrations must be numbered 1..n without gaps; found %d at position %d", m.Number, i+1))
+			return nil, fmt.Errorf("schema: migrations must be numbered 1..n without gaps; found %d at position %d", m.Number, i+1)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // functionsSQL returns every function file, concatenated in name order.
 func functionsSQL() string {
-	entries, err := fs.ReadDir(files, "sql/functions")
+	s, err := functionsIn(files)
 	if err != nil {
 		panic(err)
 	}
+	return s
+}
+
+func functionsIn(src fs.FS) (string, error) {
+	entries, err := fs.ReadDir(src, "sql/functions")
+	if err != nil {
+		return "", err
+	}
 	var b strings.Builder
 	for _, e := range entries {
-		body, _ := files.ReadFile(path.Join("sql/functions", e.Name()))
+		body, err := fs.ReadFile(src, path.Join("sql/functions", e.Name()))
+		if err != nil {
+			return "", err
+		}
 		b.Write(body)
 		b.WriteString("\n")
 	}
-	return b.String()
+	return b.String(), nil
 }
 
 func mustRead(name string) string {
@@ -97,11 +121,28 @@ func mustRead(name string) string {
 // codeChecksum identifies the function and grant code, so a reinstall of the
 // same release with unchanged code is a no-op.
 func codeChecksum() string {
+	sum, err := checksumIn(files)
+	if err != nil {
+		panic(err)
+	}
+	return sum
+}
+
+func checksumIn(src fs.FS) (string, error) {
+	funcs, err := functionsIn(src)
+	if err != nil {
+		return "", err
+	}
 	h := sha256.New()
-	h.Write([]byte(functionsSQL()))
-	h.Write([]byte(mustRead("sql/grants.sql")))
-	h.Write([]byte(mustRead("sql/roles.sql")))
-	return hex.EncodeToString(h.Sum(nil))[:16]
+	h.Write([]byte(funcs))
+	for _, name := range []string{"sql/grants.sql", "sql/roles.sql"} {
+		body, err := fs.ReadFile(src, name)
+		if err != nil {
+			return "", err
+		}
+		h.Write(body)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 
 // Installed describes what a database holds.
