@@ -202,6 +202,10 @@ type InstallOptions struct {
 	// UpToMigration stops after this migration (0: all). Used by tests that
 	// build an older installation to upgrade.
 	UpToMigration int
+	// Adopt takes over a Skytools PgQ 3.5 installation (the C extension, with
+	// or without pgq_node/londiste, or PgQ installed as plain SQL) in place:
+	// see adopt.go. Without it such a database is refused (ErrNotManaged).
+	Adopt bool
 }
 
 // Result reports what Install did (or, with DryRun, would do).
@@ -252,8 +256,15 @@ func Install(ctx context.Context, db Beginner, opts InstallOptions) (Result, err
 		return res, err
 	}
 	res.Before = before
+	var adopt []string
 	if before.HasPgq && !before.Managed {
-		return res, ErrNotManaged
+		if !opts.Adopt {
+			return res, ErrNotManaged
+		}
+		if adopt, err = adoptionPlan(ctx, tx, before); err != nil {
+			return res, err
+		}
+		before.Migration = 1 // PgQ 3.5's tables are migration 0001's
 	}
 	if before.Migration > len(migrations) {
 		return res, fmt.Errorf("%w: database is at migration %d (release %s), this binary knows %d (release %s)",
@@ -267,6 +278,7 @@ func Install(ctx context.Context, db Beginner, opts InstallOptions) (Result, err
 	if !before.HasPgq {
 		res.Steps = append(res.Steps, "create roles pgq_reader, pgq_writer, pgq_admin if missing")
 	}
+	res.Steps = append(res.Steps, adopt...)
 	for _, m := range migrations[before.Migration:target] {
 		res.Steps = append(res.Steps, "apply migration "+m.Name)
 	}
@@ -283,6 +295,14 @@ func Install(ctx context.Context, db Beginner, opts InstallOptions) (Result, err
 	}
 	if err := run("roles", mustRead("sql/roles.sql")); err != nil {
 		return res, err
+	}
+	if len(adopt) > 0 {
+		if err := run("adopt: detach from the extensions", mustRead("sql/adopt/dissolve.sql")); err != nil {
+			return res, err
+		}
+		if err := run("adopt: bookkeeping table", mustRead("sql/adopt/adopt.sql")); err != nil {
+			return res, err
+		}
 	}
 	for _, m := range migrations[before.Migration:target] {
 		if err := run("migration "+m.Name, m.SQL); err != nil {

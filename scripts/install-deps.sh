@@ -3,6 +3,8 @@
 #  - PostgreSQL server binaries (initdb, postgres), if none are found;
 #  - Skytools' PgQ 3.5 C extension (Debian package postgresql-NN-pgq3), which
 #    the differential tests and benchmarks compare against.
+#  - Skytools' pgq_node and londiste SQL (postgresql-NN-pgq-node, -londiste-sql), adopted
+#    together with PgQ by the upgrade tests.
 #  - Debian's pgqd (Skytools' C ticker daemon), the ticker benchmarks' baseline.
 #  - Debian's python3-pgq (Skytools' Python consumer), the consumer benchmark's baseline.
 # Idempotent: does nothing when everything is present. Needs root (or sudo)
@@ -46,6 +48,11 @@ sharedir=$("$bindir/pg_config" --sharedir 2>/dev/null || echo "/usr/share/postgr
 if [ ! -f "$sharedir/extension/pgq.control" ]; then
   echo "install-deps: installing Skytools PgQ (postgresql-$major-pgq3) for differential tests" >&2
   apt_install "postgresql-$major-pgq3"
+fi
+
+if [ ! -f "$sharedir/extension/pgq_node.control" ] || [ ! -f "$sharedir/extension/londiste.control" ]; then
+  echo "install-deps: installing Skytools pgq_node and londiste SQL for the adoption tests" >&2
+  apt_install "postgresql-$major-pgq-node" "postgresql-$major-londiste-sql"
 fi
 
 if ! command -v pgqd >/dev/null 2>&1; then

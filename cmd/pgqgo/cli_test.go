@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"pgqgo/internal/pgcluster"
 	"pgqgo/internal/pgtest"
 	"pgqgo/schema"
 )
@@ -287,16 +288,29 @@ func TestCLIUpgradeAndSkytools(t *testing.T) {
 	ok(t, "", []string{"nothing to do"}, append([]string{"upgrade"}, db...)...)
 	ok(t, "", nil, append([]string{"queue", "list"}, db...)...)
 
-	// Skytools' PgQ: the commands work on it as they are; upgrade refuses to touch it
-	sky := []string{"--db", pgtest.NewDB(t, pgtest.Skytools)}
+	// Skytools' PgQ: the commands work on it as they are; install refuses it,
+	// upgrade adopts it in place (schema.TestAdoptSkytools checks the details)
+	skyDSN := pgtest.NewDB(t, pgtest.Skytools)
+	sky := []string{"--db", skyDSN}
 	ok(t, "", nil, append([]string{"queue", "create", "q"}, sky...)...)
 	ok(t, "", nil, append([]string{"consumer", "register", "q", "c"}, sky...)...)
 	ok(t, "", nil, append([]string{"produce", "q", "from the CLI"}, sky...)...)
 	ok(t, "", nil, append([]string{"tick", "q"}, sky...)...)
 	ok(t, "", []string{`"data":"from the CLI"`}, append([]string{"consume", "q", "c", "--once"}, sky...)...)
 	ok(t, "", []string{"Skytools PgQ 3.5"}, append([]string{"status"}, sky...)...)
-	fails(t, exitSchema, "Skytools PgQ", append([]string{"upgrade"}, sky...)...)
+	fails(t, exitSchema, "to take it over in place run: pgqgo upgrade", append([]string{"install"}, sky...)...)
 	fails(t, exitUsage, "takes no arguments", append([]string{"retry", "extra"}, sky...)...)
+	ok(t, "", []string{"would:", "adopt Skytools PgQ 3.5 (extensions pgq 3.5)"}, append([]string{"upgrade", "--dry-run"}, sky...)...)
+	ok(t, "", []string{"installed pgqgo " + schema.Release + " (migration 2) over Skytools PgQ 3.5", "detach every object"},
+		append([]string{"upgrade"}, sky...)...)
+	ok(t, "", nil, append([]string{"produce", "q", "after adoption"}, sky...)...)
+	ok(t, "", nil, append([]string{"tick", "q"}, sky...)...)
+	ok(t, "", []string{`"data":"after adoption"`}, append([]string{"consume", "q", "c", "--once"}, sky...)...)
+
+	// an old PgQ is refused with its reason, changing nothing
+	old := pgtest.Conn(t, pgtest.NewDB(t, pgtest.Skytools))
+	pgtest.Exec(t, old, "create or replace function pgq.version() returns text language sql as $$ select '3.1' $$")
+	fails(t, exitSchema, "it is PgQ 3.1, pgqgo adopts PgQ 3.5 only", "upgrade", "--db", old.Config().ConnString())
 }
 
 func TestCLIEnvironmentAndFollow(t *testing.T) {
@@ -347,4 +361,34 @@ func TestCLIEnvironmentAndFollow(t *testing.T) {
 	if err != nil {
 		t.Fatalf("consume --follow after Ctrl-C: %v", err)
 	}
+}
+
+func TestCLIUpgradeAllDatabases(t *testing.T) {
+	// a cluster of its own: --all-databases touches every database in it
+	ctx := context.Background()
+	cl, err := pgcluster.Start(ctx, pgcluster.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Stop() })
+	admin := pgtest.Conn(t, cl.DSN("postgres"))
+	for _, db := range []string{"old", "sky", "empty"} {
+		pgtest.Exec(t, admin, "create database "+db)
+	}
+	if _, err := schema.Install(ctx, pgtest.Conn(t, cl.DSN("old")), schema.InstallOptions{UpToMigration: 1}); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.Exec(t, pgtest.Conn(t, cl.DSN("sky")), "create extension pgq")
+	out := ok(t, "", []string{"database old:", "database sky:", "over Skytools PgQ 3.5",
+		"installed pgqgo " + schema.Release + " (migration 2) over pgqgo"}, "upgrade", "--all-databases", "--db", cl.DSN("empty"))
+	if strings.Contains(out, "database empty") || strings.Contains(out, "database postgres") {
+		t.Fatalf("a database without pgq was touched:\n%s", out)
+	}
+	for _, db := range []string{"old", "sky"} {
+		in, err := schema.Inspect(ctx, pgtest.Conn(t, cl.DSN(db)))
+		if err != nil || !in.Managed || in.Release != schema.Release {
+			t.Fatalf("%s after --all-databases: %+v %v", db, in, err)
+		}
+	}
+	ok(t, "", []string{"nothing to do"}, "upgrade", "--all-databases", "--db", cl.DSN("empty"))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
@@ -45,11 +46,11 @@ func installCmd() *cobra.Command { return installOrUpgradeCmd(false) }
 func upgradeCmd() *cobra.Command { return installOrUpgradeCmd(true) }
 
 func installOrUpgradeCmd(upgrade bool) *cobra.Command {
-	var dryRun bool
+	var dryRun, allDBs bool
 	var with, only []string
 	use, short := "install", "Install the pgq schema, or upgrade an older pgqgo schema in place (idempotent)"
 	if upgrade {
-		use, short = "upgrade", "Upgrade an installed pgqgo schema in place, in one transaction (--dry-run: show the plan)"
+		use, short = "upgrade", "Upgrade pgqgo's schema, or adopt Skytools PgQ 3.5, in place, in one transaction per database (--dry-run: show the plan)"
 	}
 	cmd := &cobra.Command{
 		Use:   use,
@@ -61,51 +62,45 @@ func installOrUpgradeCmd(upgrade bool) *cobra.Command {
 				return err
 			}
 			defer conn.Close(context.Background())
-			out := cmd.OutOrStdout()
 			if len(only) > 0 {
 				return installComponents(cmd, conn, only, dryRun)
 			}
-			if upgrade {
-				in, err := schema.Inspect(cmd.Context(), conn)
-				if err != nil {
-					return err
-				}
-				switch {
-				case !in.HasPgq:
-					return withCode(exitSchema, "database %q has no pgq schema to upgrade; install it with: pgqgo install", conn.Config().Database)
-				case !in.Managed:
-					return withCode(exitSchema, "database %q has Skytools PgQ %s; adopting it in place is not supported by this pgqgo yet (it is left untouched)", conn.Config().Database, in.APILevel)
-				}
+			if !allDBs {
+				return installOne(cmd, conn, upgrade, dryRun, with)
 			}
-			res, err := schema.Install(cmd.Context(), conn, schema.InstallOptions{DryRun: dryRun})
-			if errors.Is(err, schema.ErrNotManaged) || errors.Is(err, schema.ErrNewerSchema) {
-				return &exitErr{code: exitSchema, err: err}
-			}
+			// every database of the cluster that has a pgq schema, each in its own transaction
+			rows, err := conn.Query(cmd.Context(), `SELECT datname FROM pg_catalog.pg_database
+				WHERE datallowconn AND NOT datistemplate ORDER BY datname`)
 			if err != nil {
-				return err
+				return fmt.Errorf("list databases: %w", err)
 			}
-			defer func() {
-				if err == nil {
-					err = installComponents(cmd, conn, with, dryRun)
+			names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return fmt.Errorf("list databases: %w", err)
+			}
+			var failed []string
+			for _, name := range names {
+				cfg := conn.Config().Copy()
+				cfg.Database = name
+				dbConn, err := pgx.ConnectConfig(cmd.Context(), cfg)
+				if err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", name, describeConnErr(cfg, err))
+					failed = append(failed, name)
+					continue
 				}
-			}()
-			switch {
-			case !res.Changed():
-				fmt.Fprintf(out, "pgq schema already at pgqgo %s (migration %d): nothing to do\n", res.Release, res.Migration)
-			case dryRun:
-				fmt.Fprintln(out, "would:")
-				for _, s := range res.Steps {
-					fmt.Fprintln(out, "  -", s)
+				in, err := schema.Inspect(cmd.Context(), dbConn)
+				if err == nil && in.HasPgq {
+					fmt.Fprintf(cmd.OutOrStdout(), "database %s:\n", name)
+					err = installOne(cmd, dbConn, upgrade, dryRun, with)
 				}
-			default:
-				from := "nothing"
-				if res.Before.Managed {
-					from = fmt.Sprintf("pgqgo %s (migration %d)", res.Before.Release, res.Before.Migration)
+				dbConn.Close(context.Background())
+				if err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "database %s: %v\n", name, err)
+					failed = append(failed, name)
 				}
-				fmt.Fprintf(out, "installed pgqgo %s (migration %d) over %s:\n", res.Release, res.Migration, from)
-				for _, s := range res.Steps {
-					fmt.Fprintln(out, "  -", s)
-				}
+			}
+			if len(failed) > 0 {
+				return withCode(exitSchema, "not upgraded: %s (the others were)", strings.Join(failed, ", "))
 			}
 			return nil
 		},
@@ -113,7 +108,61 @@ func installOrUpgradeCmd(upgrade bool) *cobra.Command {
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would change without changing anything")
 	cmd.Flags().StringSliceVar(&with, "with", nil, "also install these schemas beside pgq: pgq_coop (cooperative consumers), pgq_ext (exactly-once bookkeeping)")
 	cmd.Flags().StringSliceVar(&only, "only", nil, "install only these schemas, not pgq: pgq_ext in a consumer's target database, or pgq_coop beside an existing (e.g. Skytools) pgq")
+	if upgrade {
+		cmd.Flags().BoolVar(&allDBs, "all-databases", false, "upgrade every database of the cluster that has a pgq schema (connect with --db to any of them)")
+	}
 	return cmd
+}
+
+// installOne installs or upgrades (adopting Skytools PgQ when upgrade is
+// set) the pgq schema of one database and reports what it did.
+func installOne(cmd *cobra.Command, conn *pgx.Conn, upgrade, dryRun bool, with []string) (err error) {
+	out := cmd.OutOrStdout()
+	if upgrade {
+		in, err := schema.Inspect(cmd.Context(), conn)
+		if err != nil {
+			return err
+		}
+		if !in.HasPgq {
+			return withCode(exitSchema, "database %q has no pgq schema to upgrade; install it with: pgqgo install", conn.Config().Database)
+		}
+	}
+	res, err := schema.Install(cmd.Context(), conn, schema.InstallOptions{DryRun: dryRun, Adopt: upgrade})
+	switch {
+	case errors.Is(err, schema.ErrNotManaged):
+		return withCode(exitSchema, "%v; to take it over in place run: pgqgo upgrade", err)
+	case errors.Is(err, schema.ErrNewerSchema) || errors.Is(err, schema.ErrCannotAdopt):
+		return &exitErr{code: exitSchema, err: err}
+	case err != nil:
+		return err
+	}
+	defer func() {
+		if err == nil {
+			err = installComponents(cmd, conn, with, dryRun)
+		}
+	}()
+	switch {
+	case !res.Changed():
+		fmt.Fprintf(out, "pgq schema already at pgqgo %s (migration %d): nothing to do\n", res.Release, res.Migration)
+	case dryRun:
+		fmt.Fprintln(out, "would:")
+		for _, s := range res.Steps {
+			fmt.Fprintln(out, "  -", s)
+		}
+	default:
+		from := "nothing"
+		switch {
+		case res.Before.Managed:
+			from = fmt.Sprintf("pgqgo %s (migration %d)", res.Before.Release, res.Before.Migration)
+		case res.Before.HasPgq:
+			from = "Skytools PgQ " + res.Before.APILevel
+		}
+		fmt.Fprintf(out, "installed pgqgo %s (migration %d) over %s:\n", res.Release, res.Migration, from)
+		for _, s := range res.Steps {
+			fmt.Fprintln(out, "  -", s)
+		}
+	}
+	return nil
 }
 
 // installComponents installs or refreshes the named component schemas.

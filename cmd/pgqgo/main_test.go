@@ -65,7 +65,7 @@ func TestVersionOfSkytoolsDatabase(t *testing.T) {
 	if err != nil || !strings.Contains(out, "database: pgq 3.5, not installed by pgqgo") {
 		t.Fatalf("version: %v\n%s", err, out)
 	}
-	if _, err := runCLI(t, "install", "--db", dsn); err == nil || !strings.Contains(err.Error(), "not installed by pgqgo") {
+	if _, err := runCLI(t, "install", "--db", dsn); err == nil || !strings.Contains(err.Error(), "pgqgo upgrade") {
 		t.Fatalf("install over Skytools: %v", err)
 	}
 }
