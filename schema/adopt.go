@@ -25,7 +25,7 @@ var skytoolsExtensions = []string{"londiste", "pgq_coop", "pgq_ext", "pgq_node",
 // returns the steps of taking it over.
 func adoptionPlan(ctx context.Context, tx pgx.Tx, in Installed) ([]string, error) {
 	if in.APILevel == "" {
-		return nil, fmt.Errorf("%w: schema pgq has no pgq.version(); it is not PgQ", ErrCannotAdopt)
+		return nil, fmt.Errorf("%w: pgq.version() is missing or returns NULL, so its PgQ version is unknown", ErrCannotAdopt)
 	}
 	if in.APILevel != adoptedAPI && !strings.HasPrefix(in.APILevel, adoptedAPI+".") {
 		return nil, fmt.Errorf("%w: it is PgQ %s, pgqgo adopts PgQ %s only (upgrade Skytools to PgQ %s first)",

@@ -203,3 +203,43 @@ func TestAdoptRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestAdoptPlainSQL adopts PgQ 3.5 installed without CREATE EXTENSION (its
+// objects as plain objects, C functions included).
+func TestAdoptPlainSQL(t *testing.T) {
+	ctx := context.Background()
+	conn := pgtest.Conn(t, pgtest.NewDB(t, pgtest.Skytools))
+	dissolve, err := os.ReadFile("sql/adopt/dissolve.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgtest.Exec(t, conn, string(dissolve))
+	// Skytools' version() reads the extension's version; a plain-SQL
+	// install has it written in
+	if v := pgtest.Scalar[*string](t, conn, "select pgq.version()"); v != nil {
+		t.Fatalf("version() without the extension: %q", *v)
+	}
+	if _, err := schema.Install(ctx, conn, schema.InstallOptions{Adopt: true}); !errors.Is(err, schema.ErrCannotAdopt) {
+		t.Fatalf("adopting PgQ of unknown version: %v", err)
+	}
+	pgtest.Exec(t, conn, "create or replace function pgq.version() returns text language sql as $$ select '3.5.1' $$")
+	pgtest.Exec(t, conn, "select pgq.create_queue('q'); select pgq.register_consumer('q', 'c'); select pgq.insert_event('q', 'ev', 'x')")
+	if pgtest.Scalar[bool](t, conn, "select exists (select from pg_extension where extname = 'pgq')") {
+		t.Fatal("still an extension")
+	}
+	before := pgqState(t, conn)
+	res, err := schema.Install(ctx, conn, schema.InstallOptions{Adopt: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.Steps[0], "(plain SQL)") {
+		t.Fatalf("plan: %q", res.Steps)
+	}
+	if after := pgqState(t, conn); after != before {
+		t.Fatalf("data changed:\n%s", diffLines(before, after))
+	}
+	if n := pgtest.Scalar[int64](t, conn, `select count(*) from pg_proc p join pg_language l on l.oid = p.prolang
+		where l.lanname = 'c' and p.pronamespace = 'pgq'::regnamespace`); n != 0 {
+		t.Fatalf("%d C functions left", n)
+	}
+}

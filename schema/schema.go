@@ -174,7 +174,7 @@ func Inspect(ctx context.Context, q Querier) (Installed, error) {
 		return in, fmt.Errorf("inspect pgq schema: %w", err)
 	}
 	if hasVersion {
-		if err := q.QueryRow(ctx, `SELECT pgq.version()`).Scan(&in.APILevel); err != nil {
+		if err := q.QueryRow(ctx, `SELECT coalesce(pgq.version(), '')`).Scan(&in.APILevel); err != nil {
 			return in, fmt.Errorf("read pgq.version(): %w", err)
 		}
 	}
