@@ -6,7 +6,8 @@
 #  - Skytools' pgq_node and londiste SQL (postgresql-NN-pgq-node, -londiste-sql), adopted
 #    together with PgQ by the upgrade tests.
 #  - Debian's pgqd (Skytools' C ticker daemon), the ticker benchmarks' baseline.
-#  - Debian's python3-pgq (Skytools' Python consumer), the consumer benchmark's baseline.
+#  - Debian's python3-pgq (Skytools' Python consumer), the consumer benchmark's baseline,
+#    and python3-londiste, replicating through the adoption tests.
 # Idempotent: does nothing when everything is present. Needs root (or sudo)
 # only when something must be installed.
 set -euo pipefail
@@ -58,6 +59,11 @@ fi
 if ! command -v pgqd >/dev/null 2>&1; then
   echo "install-deps: installing pgqd for the ticker benchmarks" >&2
   apt_install pgqd
+fi
+
+if ! command -v londiste >/dev/null 2>&1; then
+  echo "install-deps: installing python3-londiste (Skytools' londiste) for the adoption tests" >&2
+  apt_install python3-londiste
 fi
 
 if ! /usr/bin/python3 -c 'import pgq, skytools' >/dev/null 2>&1; then

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"pgqgo/internal/pgtest"
+)
+
+// TestLondisteThroughAdoption: Skytools' londiste (Debian python3-londiste)
+// replicates a table from a root to a leaf database, both on Skytools PgQ
+// ticked by Debian's pgqd, while a writer keeps changing the table. Then the
+// procedure: stop pgqd, `pgqgo upgrade --all-databases` (both databases
+// adopted, londiste's extensions dissolved), start `pgqgo ticker`. The
+// londiste workers are never restarted; the leaf must end equal to the root
+// and londiste's own compare must agree.
+func TestLondisteThroughAdoption(t *testing.T) {
+	if _, err := exec.LookPath("londiste"); err != nil {
+		t.Fatalf("londiste not installed (scripts/install-deps.sh installs python3-londiste): %v", err)
+	}
+	ctx := context.Background()
+	src, dst := pgtest.NewDB(t, pgtest.Empty), pgtest.NewDB(t, pgtest.Empty)
+	srcConn, dstConn := pgtest.Conn(t, src), pgtest.Conn(t, dst)
+	for _, c := range []*pgx.Conn{srcConn, dstConn} {
+		pgtest.Exec(t, c, "create table t (id int primary key, v text, n numeric)")
+	}
+	dir := t.TempDir()
+	londiste := func(ini string, args ...string) string {
+		t.Helper()
+		cctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(cctx, "londiste", append([]string{ini}, args...)...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("londiste %s %v: %v\n%s", filepath.Base(ini), args, err, out)
+		}
+		return string(out)
+	}
+	nodeINI := func(name, dsn string) string {
+		path := filepath.Join(dir, name+".ini")
+		body := fmt.Sprintf("[londiste]\njob_name = l_%s\ndb = %s\nqueue_name = replika\nlogfile = %s\npidfile = %s\nloop_delay = 0.1\n",
+			name, dsn, filepath.Join(dir, name+".log"), filepath.Join(dir, name+".pid"))
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	root, leaf := nodeINI("root", src), nodeINI("leaf", dst)
+	londiste(root, "create-root", "root", src)
+	londiste(leaf, "create-leaf", "leaf", dst, "--provider="+src)
+	if pgtest.Scalar[int64](t, srcConn, "select count(*) from pg_extension where extname in ('pgq', 'pgq_node', 'londiste')") != 3 {
+		t.Fatal("londiste did not install Skytools' extensions")
+	}
+
+	cfgSrc, _ := pgx.ParseConfig(src)
+	cfgDst, _ := pgx.ParseConfig(dst)
+	ini, pidfile, logfile := filepath.Join(dir, "ticker.ini"), filepath.Join(dir, "ticker.pid"), filepath.Join(dir, "ticker.log")
+	writeINI(t, ini, pidfile, logfile, cfgSrc.Database, cfgDst.Database)
+	pgqd := exec.Command("pgqd", "-q", ini)
+	if err := pgqd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, node := range []string{root, leaf} {
+		londiste(node, "worker", "-d")
+		t.Cleanup(func() { exec.Command("londiste", node, "-s").Run() })
+	}
+	londiste(root, "add-table", "public.t")
+	londiste(leaf, "add-table", "public.t")
+
+	// the writer: inserts, updates and deletes, one statement per transaction
+	wctx, stopWriter := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var written int
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		conn, err := pgx.Connect(ctx, src)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close(ctx)
+		for i := 1; wctx.Err() == nil; i++ {
+			sql := "insert into t values ($1::int, 'row ' || $1::int || ', ünï', $1::int * 1.5)"
+			switch {
+			case i%7 == 0:
+				sql = "delete from t where id = $1::int - 3"
+			case i%3 == 0:
+				sql = "update t set v = 'upd ' || $1::int, n = n + 1 where id = $1::int - 1"
+			}
+			if _, err := conn.Exec(ctx, sql, i); err != nil {
+				t.Errorf("writer: %v", err)
+				return
+			}
+			written = i
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	same := func() bool {
+		q := "select count(*)::text || ' ' || coalesce(sum(hashtext(t::text)), 0)::text from t"
+		return pgtest.Scalar[string](t, srcConn, q) == pgtest.Scalar[string](t, dstConn, q)
+	}
+	pgtest.Eventually(t, 60*time.Second, "the leaf replicating", func() bool {
+		return pgtest.Scalar[int64](t, dstConn, "select count(*) from t") > 50
+	})
+
+	londiste(leaf, "wait-sync") // the initial copy is done: the leaf replays events
+
+	// stop pgqd, adopt both databases, start pgqgo ticker
+	if err := pgqd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	pgqd.Wait()
+	out, err := pgqgo("upgrade", "--all-databases", "--db", src).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pgqgo upgrade: %v\n%s", err, out)
+	}
+	for _, db := range []string{cfgSrc.Database, cfgDst.Database} {
+		if !strings.Contains(string(out), "database "+db+":\ninstalled pgqgo") {
+			t.Fatalf("%s not adopted:\n%s", db, out)
+		}
+	}
+	ticker := pgqgo("ticker", "-q", ini)
+	if err := ticker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ticker.Process.Signal(syscall.SIGTERM)
+		ticker.Wait()
+	}()
+	time.Sleep(3 * time.Second)
+	stopWriter()
+	wg.Wait()
+	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", same)
+	londiste(leaf, "wait-sync")
+	if n := pgtest.Scalar[int64](t, srcConn, "select count(*) from pg_extension where extname in ('pgq', 'pgq_node', 'londiste')"); n != 0 {
+		t.Fatalf("%d Skytools extensions left", n)
+	}
+	cmp := londiste(leaf, "compare")
+	m := regexp.MustCompile(`srcdb: (\d+ rows, checksum=-?\d+)[\s\S]*dstdb: (\d+ rows, checksum=-?\d+)`).FindStringSubmatch(cmp)
+	if m == nil || m[1] != m[2] || strings.Contains(strings.ToLower(cmp), "error") {
+		t.Fatalf("londiste compare:\n%s", cmp)
+	}
+	t.Logf("%d writes replicated through the adoption; londiste compare:\n%s", written, cmp)
+}
