@@ -185,6 +185,7 @@ func TestAdoptRefusals(t *testing.T) {
 	}{
 		{"changed table", "alter table pgq.queue add column local_note text", "queue column local_note text"},
 		{"old PgQ", "create or replace function pgq.version() returns text language sql as $$ select '2.1.8' $$", "PgQ 2.1.8"},
+		{"unknown newer PgQ", "create or replace function pgq.version() returns text language sql as $$ select '3.6' $$", "PgQ 3.6"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
