@@ -1,6 +1,7 @@
 package schema_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"pgqgo/internal/pgcluster"
 	"pgqgo/internal/pgtest"
+	"pgqgo/schema"
 )
 
 // pgbenchRun runs pgbench's TPC-B-like script against dsn and returns tps
@@ -74,6 +77,53 @@ func childCPUTicks(b *testing.B, pid int) float64 {
 	return cu + cs
 }
 
+// benchVariants are the databases the trigger benchmarks compare.
+var benchVariants = []struct{ name, setup string }{
+	{"none", "pgqgo"}, {"skytools_c", "skytools"}, {"pgqgo", "pgqgo"}, {"plpgsql_floor", "pgqgo"},
+}
+
+// setupTriggerBench fills a database for one variant: pgbench's tables, a
+// queue, and the variant's trigger on all four tables. The database already
+// holds its pgq schema (Skytools' extension, or pgqgo's).
+func setupTriggerBench(b *testing.B, binDir, dsn, variant string) {
+	b.Helper()
+	cfg, _ := pgx.ParseConfig(dsn)
+	out, err := exec.Command(filepath.Join(binDir, "pgbench"), "-i", "-q", "-s", "1", "-h", cfg.Host, "-p", strconv.Itoa(int(cfg.Port)), "-U", cfg.User, cfg.Database).CombinedOutput()
+	if err != nil {
+		b.Fatalf("pgbench -i: %v\n%s", err, out)
+	}
+	conn := pgtest.Conn(b, dsn)
+	pgtest.Exec(b, conn, "select pgq.create_queue('bench')")
+	switch variant {
+	case "plpgsql_floor":
+		// The least any PL/pgSQL trigger can cost here: one insert_event
+		// call with the data made by one format() of the row's text and a
+		// format string written by hand per table (wrong for quoted values:
+		// a bound, not a trigger).
+		pgtest.Exec(b, conn, `create function floor_trigger() returns trigger language plpgsql as $f$
+			declare rec text; v bigint;
+			begin
+				if TG_OP = 'DELETE' then rec := OLD::text; else rec := NEW::text; end if;
+				v := pgq.insert_event(TG_ARGV[0], left(TG_OP, 1) || ':' || TG_ARGV[1],
+					format(TG_ARGV[2], VARIADIC string_to_array('=' || replace(substr(rec, 2, length(rec) - 2), ',', ',='), ',', '=')),
+					TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, null, null, null);
+				return null;
+			end $f$`)
+		for tbl, args := range map[string]string{
+			"pgbench_accounts": "'aid', 'aid%s&bid%s&abalance%s&filler%s'",
+			"pgbench_tellers":  "'tid', 'tid%s&bid%s&tbalance%s&filler%s'",
+			"pgbench_branches": "'bid', 'bid%s&bbalance%s&filler%s'",
+			"pgbench_history":  "'', 'tid%s&bid%s&aid%s&delta%s&mtime%s&filler%s'",
+		} {
+			pgtest.Exec(b, conn, fmt.Sprintf("create trigger cap after insert or update or delete on %s for each row execute procedure floor_trigger('bench', %s)", tbl, args))
+		}
+	case "skytools_c", "pgqgo":
+		for _, tbl := range []string{"pgbench_accounts", "pgbench_tellers", "pgbench_branches", "pgbench_history"} {
+			pgtest.Exec(b, conn, fmt.Sprintf("create trigger cap after insert or update or delete on %s for each row execute procedure pgq.logutriga('bench')", tbl))
+		}
+	}
+}
+
 // BenchmarkTriggerOverhead runs pgbench's TPC-B-like load on four databases
 // of one cluster: no trigger, Skytools' C logutriga, pgqgo's PL/pgSQL
 // logutriga, and the PL/pgSQL floor (a hand-written trigger that only calls
@@ -83,50 +133,18 @@ func childCPUTicks(b *testing.B, pid int) float64 {
 func BenchmarkTriggerOverhead(b *testing.B) {
 	type variant struct {
 		name string
-		tpl  pgtest.Template
-		trig bool
 		dsn  string
 	}
-	vs := []*variant{{name: "none", tpl: pgtest.PgqGo}, {name: "skytools_c", tpl: pgtest.Skytools, trig: true}, {name: "pgqgo", tpl: pgtest.PgqGo, trig: true},
-		{name: "plpgsql_floor", tpl: pgtest.PgqGo}}
 	cl := pgtest.Cluster(b)
-	for _, v := range vs {
-		v.dsn = pgtest.NewDB(b, v.tpl)
-		cfg, _ := pgx.ParseConfig(v.dsn)
-		out, err := exec.Command(filepath.Join(cl.BinDir, "pgbench"), "-i", "-q", "-s", "1", "-h", cfg.Host, "-p", strconv.Itoa(int(cfg.Port)), "-U", cfg.User, cfg.Database).CombinedOutput()
-		if err != nil {
-			b.Fatalf("pgbench -i: %v\n%s", err, out)
+	var vs []*variant
+	for _, bv := range benchVariants {
+		tpl := pgtest.PgqGo
+		if bv.setup == "skytools" {
+			tpl = pgtest.Skytools
 		}
-		conn := pgtest.Conn(b, v.dsn)
-		pgtest.Exec(b, conn, "select pgq.create_queue('bench')")
-		if v.name == "plpgsql_floor" {
-			// The least any PL/pgSQL trigger can cost here: one insert_event
-			// call with the data made by one format() of the row's text and
-			// a format string written by hand per table (wrong for quoted
-			// values: a bound, not a trigger).
-			pgtest.Exec(b, conn, `create function floor_trigger() returns trigger language plpgsql as $f$
-				declare rec text; v bigint;
-				begin
-					if TG_OP = 'DELETE' then rec := OLD::text; else rec := NEW::text; end if;
-					v := pgq.insert_event(TG_ARGV[0], left(TG_OP, 1) || ':' || TG_ARGV[1],
-						format(TG_ARGV[2], VARIADIC string_to_array('=' || replace(substr(rec, 2, length(rec) - 2), ',', ',='), ',', '=')),
-						TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, null, null, null);
-					return null;
-				end $f$`)
-			for tbl, args := range map[string]string{
-				"pgbench_accounts": "'aid', 'aid%s&bid%s&abalance%s&filler%s'",
-				"pgbench_tellers":  "'tid', 'tid%s&bid%s&tbalance%s&filler%s'",
-				"pgbench_branches": "'bid', 'bid%s&bbalance%s&filler%s'",
-				"pgbench_history":  "'', 'tid%s&bid%s&aid%s&delta%s&mtime%s&filler%s'",
-			} {
-				pgtest.Exec(b, conn, fmt.Sprintf("create trigger cap after insert or update or delete on %s for each row execute procedure floor_trigger('bench', %s)", tbl, args))
-			}
-		}
-		if v.trig {
-			for _, tbl := range []string{"pgbench_accounts", "pgbench_tellers", "pgbench_branches", "pgbench_history"} {
-				pgtest.Exec(b, conn, fmt.Sprintf("create trigger cap after insert or update or delete on %s for each row execute procedure pgq.logutriga('bench')", tbl))
-			}
-		}
+		v := &variant{name: bv.name, dsn: pgtest.NewDB(b, tpl)}
+		setupTriggerBench(b, cl.BinDir, v.dsn, v.name)
+		vs = append(vs, v)
 	}
 	// The machine's speed drifts over minutes: each round runs every variant
 	// once, back to back, and the ratios are taken per round; reported are
@@ -164,4 +182,77 @@ func BenchmarkTriggerOverhead(b *testing.B) {
 	b.ReportMetric(median(ratio), "overhead_ratio")
 	b.ReportMetric(median(floor), "floor_overhead_ratio")
 	b.Logf("per-round pgqgo/C overhead ratios (sorted): tps %.2f, server CPU %.2f", ratio, cpuRatio)
+}
+
+// BenchmarkTriggerInstructions counts the CPU instructions the server spends
+// on one transaction of a single-row statement, with cachegrind on a
+// single-user backend (`postgres --single`) of a shut-down copy of the
+// benchmark cluster: deterministic, unlike times on a shared machine. Per
+// statement and variant (see benchVariants), reported in thousands of
+// instructions per transaction, and the overheads relative to C's.
+//
+//	go test ./schema -run '^$' -bench TriggerInstructions -benchtime 1x
+func BenchmarkTriggerInstructions(b *testing.B) {
+	valgrind, err := exec.LookPath("valgrind")
+	if err != nil {
+		b.Fatalf("valgrind not installed (scripts/install-deps.sh installs it): %v", err)
+	}
+	ctx := context.Background()
+	cl, err := pgcluster.Start(ctx, pgcluster.Options{KeepDir: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(cl.Dir)
+	defer cl.Stop()
+	admin := pgtest.Conn(b, cl.DSN("postgres"))
+	for _, v := range benchVariants {
+		pgtest.Exec(b, admin, "create database "+v.name)
+		conn := pgtest.Conn(b, cl.DSN(v.name))
+		if v.setup == "skytools" {
+			pgtest.Exec(b, conn, "create extension pgq")
+		} else if _, err := schema.Install(ctx, conn, schema.InstallOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		setupTriggerBench(b, cl.BinDir, cl.DSN(v.name), v.name)
+		conn.Close(ctx)
+	}
+	admin.Close(ctx)
+	if err := cl.Shutdown(); err != nil {
+		b.Fatal(err)
+	}
+	// instructions of a single-user session running the statement n times
+	irefs := func(db, stmt string, n int) float64 {
+		cmd := cl.SingleUser(db, valgrind, "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null")
+		cmd.Stdin = strings.NewReader(strings.Repeat(stmt+"\n", n))
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("valgrind postgres --single %s: %v\n%s", db, err, stderr.String())
+		}
+		m := regexp.MustCompile(`I\s+refs:\s+([\d,]+)`).FindStringSubmatch(stderr.String())
+		if m == nil {
+			b.Fatalf("no instruction count:\n%s", stderr.String())
+		}
+		ir, _ := strconv.ParseFloat(strings.ReplaceAll(m[1], ",", ""), 64)
+		return ir
+	}
+	const k = 50
+	stmts := []struct{ name, sql string }{
+		{"tellers_update", "update pgbench_tellers set tbalance = tbalance + 1 where tid = 3"},
+		{"accounts_update", "update pgbench_accounts set abalance = abalance + 1 where aid = 77"},
+		{"history_insert", "insert into pgbench_history (tid, bid, aid, delta, mtime) values (1, 1, 1, 5, CURRENT_TIMESTAMP)"},
+	}
+	for range b.N {
+		for _, st := range stmts {
+			per := map[string]float64{}
+			for _, v := range benchVariants {
+				// the session's start and the first call's compilation cancel out
+				per[v.name] = (irefs(v.name, st.sql, 1+k) - irefs(v.name, st.sql, 1)) / k
+				b.ReportMetric(per[v.name]/1000, st.name+"_"+v.name+"_kinstr/tx")
+			}
+			over := func(name string) float64 { return per[name] - per["none"] }
+			b.ReportMetric(over("pgqgo")/over("skytools_c"), st.name+"_overhead_ratio")
+			b.ReportMetric(over("plpgsql_floor")/over("skytools_c"), st.name+"_floor_overhead_ratio")
+		}
+	}
 }

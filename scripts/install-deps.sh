@@ -8,6 +8,7 @@
 #  - Debian's pgqd (Skytools' C ticker daemon), the ticker benchmarks' baseline.
 #  - Debian's python3-pgq (Skytools' Python consumer), the consumer benchmark's baseline,
 #    and python3-londiste, replicating through the adoption tests.
+#  - valgrind, which counts the instructions of the trigger benchmark.
 # Idempotent: does nothing when everything is present. Needs root (or sudo)
 # only when something must be installed.
 set -euo pipefail
@@ -69,6 +70,11 @@ fi
 if ! /usr/bin/python3 -c 'import pgq, skytools' >/dev/null 2>&1; then
   echo "install-deps: installing python3-pgq (Skytools' Python consumer) for the consumer benchmark" >&2
   apt_install python3-pgq
+fi
+
+if ! command -v valgrind >/dev/null 2>&1; then
+  echo "install-deps: installing valgrind for the instruction-count benchmark" >&2
+  apt_install valgrind
 fi
 
 # PostgreSQL refuses to run as root; the test harness then runs it as 'postgres'.

@@ -54,6 +54,7 @@ type Cluster struct {
 	done    chan struct{}
 	waitErr error
 	keepDir bool
+	who     runAs
 }
 
 // FindBinDir locates PostgreSQL server binaries: pg_config --bindir,
@@ -145,7 +146,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgcluster: temp dir: %w", err)
 	}
-	c := &Cluster{Dir: dir, DataDir: filepath.Join(dir, "data"), SocketDir: dir, BinDir: bin, User: "postgres", keepDir: opts.KeepDir, done: make(chan struct{})}
+	c := &Cluster{Dir: dir, DataDir: filepath.Join(dir, "data"), SocketDir: dir, BinDir: bin, User: "postgres", keepDir: opts.KeepDir, done: make(chan struct{}), who: who}
 	fail := func(err error) (*Cluster, error) {
 		if !opts.KeepDir {
 			os.RemoveAll(dir)
@@ -372,6 +373,21 @@ func (c *Cluster) Pid() int {
 		return 0
 	}
 	return c.cmd.Process.Pid
+}
+
+// Shutdown stops the server and keeps its directory, for SingleUser.
+func (c *Cluster) Shutdown() error { return c.shutdown() }
+
+// SingleUser returns a command that runs `postgres --single` on the (shut
+// down) cluster's database db, as the server's OS user, optionally under a
+// wrapper program such as valgrind: wrapper[0] is run with wrapper[1:] and
+// then the postgres command line. Statements go to its standard input.
+func (c *Cluster) SingleUser(db string, wrapper ...string) *exec.Cmd {
+	args := []string{filepath.Join(c.BinDir, "postgres"), "--single", "-D", c.DataDir, "-c", "fsync=off", db}
+	if len(wrapper) > 0 {
+		return c.who.command(wrapper[0], append(wrapper[1:], args...)...)
+	}
+	return c.who.command(args[0], args[1:]...)
 }
 
 // Stop shuts the server down and removes its directory.
