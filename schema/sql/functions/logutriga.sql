@@ -72,8 +72,15 @@ BEGIN
         rec := NEW::text;
         js := row_to_json(NEW)::text;
     END IF;
-    IF strpos(rec, '"') = 0 AND rec ~ '^\([A-Za-z0-9_.,-]*\)$' THEN
+    IF rec ~ '^\([A-Za-z0-9_.,-]*\)$' THEN
+        -- nothing to encode
         vals := string_to_array('=' || replace(substr(rec, 2, length(rec) - 2), ',', ',='), ',', '=');
+    ELSIF rec ~ '^\((?:[A-Za-z0-9_.:+-]*|"[A-Za-z0-9_.:+ -]+")(?:,(?:[A-Za-z0-9_.:+-]*|"[A-Za-z0-9_.:+ -]+"))*\)$' THEN
+        -- only spaces (always quoted), ':' and '+' to encode, and no comma,
+        -- quote or backslash inside the quotes (timestamps, padded text):
+        -- the quotes can go, the rest is encoded character by character
+        vals := string_to_array('=' || replace(replace(replace(replace(replace(
+                    substr(rec, 2, length(rec) - 2), '"', ''), '+', '%2b'), ':', '%3a'), ' ', '+'), ',', ',='), ',', '=');
     ELSE
         vals := pgq._record_urlencoded(rec);
     END IF;
@@ -88,6 +95,8 @@ BEGIN
         fmt := split_part(lay, E'\x01', 4);
         IF left(lay, 1) = 'p' THEN
             pkey_cols := split_part(lay, E'\x01', 5)::text[];
+        ELSIF lay LIKE E'-\x01%' AND NOT (SELECT c.relhasindex FROM pg_catalog.pg_class c WHERE c.oid = TG_RELID) THEN
+            pkey_cols := '{}'; -- no identity index and never had an index: no key
         ELSE
             pkey_cols := pgq._trigger_pkey(TG_RELID);
         END IF;
@@ -109,14 +118,17 @@ BEGIN
         IF backup OR ignore IS NOT NULL THEN
             oldvals := pgq._record_urlencoded(OLD::text);
         END IF;
-        -- a change of ignored columns only is no event (a change of nothing is)
-        IF ignore IS NOT NULL AND vals IS DISTINCT FROM oldvals
-           AND NOT EXISTS (SELECT FROM unnest(names, vals, oldvals) AS x(n, v, ov)
+        -- a change of ignored columns only is no event (a change of nothing
+        -- is); nested, because a condition with a subquery is run as a query
+        -- even when its first part is false
+        IF ignore IS NOT NULL AND vals IS DISTINCT FROM oldvals THEN
+            IF NOT EXISTS (SELECT FROM unnest(names, vals, oldvals) AS x(n, v, ov)
                             WHERE v IS DISTINCT FROM ov AND NOT n = ANY (ignore)) THEN
-            IF TG_WHEN = 'BEFORE' THEN
-                RETURN NEW;
+                IF TG_WHEN = 'BEFORE' THEN
+                    RETURN NEW;
+                END IF;
+                RETURN NULL;
             END IF;
-            RETURN NULL;
         END IF;
     END IF;
 
