@@ -212,49 +212,127 @@ BEGIN
 END
 $$;
 
--- pgq._urlencode_format(names, ignore): a format() string that puts urlencoded
--- values (pgq._record_urlencoded) after their column names: 'a%1$s&b%2$s',
--- ignored columns left out.
-CREATE OR REPLACE FUNCTION pgq._urlencode_format(names text[], ignore_cols text[])
+-- pgq._urlencode_format(names, ignore [, offset]): a format() string that puts
+-- urlencoded values (pgq._record_urlencoded) after their column names:
+-- 'a%1$s&b%2$s' (with offset 1: 'a%2$s&b%3$s'), ignored columns left out.
+CREATE OR REPLACE FUNCTION pgq._urlencode_format(names text[], ignore_cols text[], val_offset integer DEFAULT 0)
 RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT coalesce(string_agg(replace(pgq._urlencode(n), '%', '%%') || '%' || ord || '$s', '&' ORDER BY ord), '')
+    SELECT coalesce(string_agg(replace(pgq._urlencode(n), '%', '%%') || '%' || (ord + val_offset) || '$s', '&' ORDER BY ord), '')
       FROM unnest(names) WITH ORDINALITY AS x(n, ord)
      WHERE ignore_cols IS NULL OR NOT n = ANY (ignore_cols)
 $$;
 
 -- pgq._trigger_layout_text(table, row as json text): what logutriga needs to
--- know of a table, as one text of fields separated by E'\x01': the key's
--- index (from the relation cache), the number of columns, a LIKE pattern that
--- the row's JSON matches only while the column names and their order are
--- unchanged, the format() string of the data (pgq._urlencode_format) and the
--- key's names (a text[]). Kept per session in the setting pgqgo.lt_<table
--- oid>. The first field is 'p' and the index when the table's identity index
--- is its primary key: a new, dropped or renamed key changes that index, so
--- the key's names can be trusted while it is the same; otherwise it is '-'
--- and the caller asks pgq._trigger_pkey each time. A new, dropped or renamed
--- column changes the JSON (pattern) or the number of columns. NULL for a table with a control
--- character in a column name (the caller then works without it).
+-- know of a table, as one text of fields separated by E'\x01', kept per
+-- session in the setting pgqgo.lu_<table oid>:
+--   1 kind: 'p' the table's identity index is its primary key (the key's
+--     names can be trusted while that index and the column names stay the
+--     same), 'n' the table has no index at all (no key), 'k' anything else
+--     (the key is looked up per row); in capitals when a column's JSON can
+--     nest objects (json, jsonb, composite types, ...), where a key inside a
+--     value could pass for a column name in the pattern of field 4
+--   2 the identity index's oid ('' for none), from the relation cache
+--   3 the number of columns
+--   4 a LIKE pattern that the row's JSON matches only while the column names
+--     and their order are unchanged (given the number of columns)
+--   5 the format() string of the data (pgq._urlencode_format)
+--   6 ':' and the key's names joined by ','
+--   7 the key's positions among the columns, an integer[]
+--   8 the key's names, a text[]
+--   9 the column names, a text[] (capital kinds only)
+-- For kinds 'p' and 'n' it also sets the fast path's layouts,
+-- pgqgo.lf_<INSERT|UPDATE|DELETE><table oid> (fields: the LIKE pattern of
+-- the number of values, the identity index (0: no index) and the row's
+-- JSON; the format() strings of the key in the new and in the old row's
+-- values; ev_type; the format() string of the data), and clears them
+-- otherwise. NULL for a table with a control character in a column name
+-- (the caller then works without a layout).
 CREATE OR REPLACE FUNCTION pgq._trigger_layout_text(tbl oid, js text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
-    names text[] := ARRAY(SELECT json_object_keys(js::json));
-    pkey  text[] := pgq._trigger_pkey(tbl);
-    idx   oid := pg_catalog.pg_get_replica_identity_index(tbl);
-    lay   text;
+    names   text[] := ARRAY(SELECT json_object_keys(js::json));
+    idx     oid := pg_catalog.pg_get_replica_identity_index(tbl);
+    n       integer := cardinality(names);
+    kind    text := 'k';
+    pkey    text[] := '{}';
+    pos     integer[] := '{}';
+    nested  boolean;
+    pattern text;
+    lay     text;
+    op      text;
 BEGIN
     IF array_to_string(names, '') ~ '[\x01-\x1f]' THEN
+        FOREACH op IN ARRAY ARRAY['INSERT', 'UPDATE', 'DELETE'] LOOP
+            PERFORM set_config('pgqgo.lf_' || op || tbl, '', false);
+        END LOOP;
         RETURN NULL;
     END IF;
-    lay := concat_ws(E'\x01', CASE WHEN current_setting('pgqgo.pkey_' || idx, true) LIKE 'p%' THEN 'p' ELSE '-' END
-                               || coalesce(idx::text, ''),
-        cardinality(names),
-        '{' || coalesce((SELECT string_agg(replace(replace(replace(to_json(n)::text, '\', '\\'), '%', '\%'), '_', '\_')
-                                           || ':%', ',' ORDER BY ord)
-                           FROM unnest(names) WITH ORDINALITY AS x(n, ord)), '') || '}',
+    IF idx IS NOT NULL AND (SELECT i.indisprimary FROM pg_catalog.pg_index i WHERE i.indexrelid = idx) THEN
+        pkey := pgq._trigger_pkey(tbl);
+        pos := ARRAY(SELECT array_position(names, k) FROM unnest(pkey) AS k);
+        IF array_position(pos, NULL) IS NULL THEN
+            kind := 'p';
+        END IF;
+    ELSIF pg_catalog.pg_indexes_size(tbl) = 0 THEN
+        kind := 'n';
+    END IF;
+    -- json_categorize_type: domains are seen through, arrays by their
+    -- elements, user types with a cast to json are written by it
+    nested := EXISTS (
+        SELECT FROM pg_catalog.pg_attribute a
+          JOIN pg_catalog.pg_type t0 ON t0.oid = a.atttypid
+          JOIN pg_catalog.pg_type t1 ON t1.oid = CASE WHEN t0.typtype = 'd' THEN t0.typbasetype ELSE t0.oid END
+          JOIN pg_catalog.pg_type t ON t.oid = CASE WHEN t1.typcategory = 'A' AND t1.typelem <> 0 THEN t1.typelem ELSE t1.oid END
+         WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
+           AND (t.oid IN ('json'::regtype, 'jsonb'::regtype) OR t.typtype IN ('c', 'd', 'p')
+                OR (t.oid >= 16384 AND EXISTS (SELECT FROM pg_catalog.pg_cast c
+                                                WHERE c.castsource = t.oid AND c.casttarget = 'json'::regtype))));
+    pattern := '{' || coalesce((SELECT string_agg(replace(replace(replace(to_json(x)::text, '\', '\\'), '%', '\%'), '_', '\_')
+                                                  || ':%', ',' ORDER BY ord)
+                                  FROM unnest(names) WITH ORDINALITY AS u(x, ord)), '') || '}';
+    -- the fast path's layouts; its values are '', the new (or deleted) row's
+    -- columns, '' and, on UPDATE, the old row's columns and ''
+    FOREACH op IN ARRAY ARRAY['INSERT', 'UPDATE', 'DELETE'] LOOP
+        PERFORM set_config('pgqgo.lf_' || op || tbl,
+            -- (UPDATE and DELETE on a table without a key are refused: the general path says so)
+            CASE WHEN (kind = 'p' OR kind = 'n' AND op = 'INSERT') AND NOT nested THEN concat_ws(E'\x01',
+                CASE WHEN op = 'UPDATE' THEN 2 * n + 3 ELSE n + 2 END || '/' || coalesce(idx::text, '0') || pattern,
+                CASE WHEN op = 'UPDATE' THEN (SELECT string_agg('%' || (p + 1) || '$s', '&') FROM unnest(pos) AS p) ELSE '' END,
+                CASE WHEN op = 'UPDATE' THEN (SELECT string_agg('%' || (n + 2 + p) || '$s', '&') FROM unnest(pos) AS p) ELSE '' END,
+                left(op, 1) || ':' || array_to_string(pkey, ','),
+                pgq._urlencode_format(names, NULL, 1))
+            ELSE '' END, false);
+    END LOOP;
+    IF nested THEN
+        kind := upper(kind);
+    END IF;
+    lay := concat_ws(E'\x01', kind,
+        coalesce(idx::text, ''),
+        n,
+        pattern,
         pgq._urlencode_format(names, NULL),
-        pkey::text);
-    PERFORM set_config('pgqgo.lt_' || tbl, lay, false);
+        ':' || array_to_string(pkey, ','),
+        pos::text,
+        pkey::text,
+        CASE WHEN nested THEN names::text ELSE '' END);
+    PERFORM set_config('pgqgo.lu_' || tbl, lay, false);
     RETURN lay;
+END
+$$;
+
+-- pgq._trigger_rows_urlencoded(new row text, old row text): the values of
+-- one or two rows (ROW::text; NULL for a missing one) as logutriga's fast
+-- path writes them: '', then per column '=' || urlencoded value (NULL for
+-- NULL), then '', and the same again for the old row when both are given.
+-- The slow way, for values that need more than spaces, ':' and '+' encoded.
+CREATE OR REPLACE FUNCTION pgq._trigger_rows_urlencoded(new_row text, old_row text)
+RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF new_row IS NULL OR old_row IS NULL THEN
+        RETURN array_replace(ARRAY[''] || pgq._record_urlencoded(coalesce(new_row, old_row)) || ARRAY[''], '=*', '=');
+    END IF;
+    RETURN array_replace(ARRAY[''] || pgq._record_urlencoded(new_row) || ARRAY['']
+                         || pgq._record_urlencoded(old_row) || ARRAY[''], '=*', '=');
 END
 $$;
 

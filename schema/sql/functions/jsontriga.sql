@@ -32,6 +32,9 @@ BEGIN
         PERFORM pgq.insert_event(o.queue, evtype, '{}', tbl, NULL, NULL, NULL);
         RETURN NULL;
     END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') AND cardinality(c.pkey) = 0 THEN
+        RAISE EXCEPTION 'Update/Delete on table without pkey' USING ERRCODE = 'XX000';
+    END IF;
     IF TG_OP = 'UPDATE' THEN
         vals := pgq._record_fields(NEW::text);
         oldvals := pgq._record_fields(OLD::text);

@@ -5,16 +5,18 @@
 -- old row with 'backup' on UPDATE. Arguments: SKIP, backup, deny, ignore=,
 -- pkey=, when=, ev_type= ... ev_extra4= (see ../shared/reference).
 --
--- Every row pays for this body, so the common case is a handful of cheap
--- statements and no catalogue query: a queue name alone needs no argument
--- parsing; the table's layout (names, key) is remembered per session and
--- checked against each row (pgq._trigger_layout_text); the row's text is
--- urlencoded in a few pieces (pgq._record_urlencoded) and put after the
--- column names by a single format().
+-- Every row pays for this body, and in PL/pgSQL the price is mostly per
+-- expression and per function in it: each is prepared again in every
+-- transaction. So the common case takes a fast path of five statements and
+-- no query: a trigger with just a queue name, on a table whose layout this
+-- session knows for this operation (the setting pgqgo.lf_<op><table oid>,
+-- made by pgq._trigger_layout_text), outside session_replication_role =
+-- local. Everything else goes on to the general path below, which handles
+-- every argument and refills the layouts.
 CREATE OR REPLACE FUNCTION pgq.logutriga()
 RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    tbl       text := TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
+    tbl       text;
     o         record;
     queue     text;
     backup    boolean := false;
@@ -36,6 +38,36 @@ DECLARE
     old_data  text;
     ev_id     bigint;
 BEGIN
+    -- the row's text (ROW::text), on UPDATE the new row's then the old's
+    rec := concat(NEW, OLD);
+    -- the values as '' then '=' || urlencoded for each column (NULL for
+    -- NULL) then '', per row: in one piece when nothing or only spaces, ':'
+    -- and '+' need encoding (numbers, timestamps, padded text; a quoted value
+    -- then holds no comma, parenthesis, quote or backslash, so the quotes
+    -- can go), else by pgq._trigger_rows_urlencoded
+    vals := CASE
+        WHEN rec ~ '^(?:\((?:[A-Za-z0-9_.:+-]*|"[A-Za-z0-9_.:+ -]+")(?:,(?:[A-Za-z0-9_.:+-]*|"[A-Za-z0-9_.:+ -]+"))*\))+$' THEN
+            string_to_array(translate(replace(replace(replace(replace(replace(
+                rec, '+', '%2b'), ':', '%3a'), ',', ',='), '(', ',='), ')', ','), ' "', '+'), ',', '=')
+        ELSE pgq._trigger_rows_urlencoded(NEW::text, OLD::text) END;
+    lay := current_setting(concat('pgqgo.lf_', TG_OP, TG_RELID), true);
+    -- the fast layout holds while the number of values, the identity index
+    -- (or, for a table without a key, that it has no index at all) and the
+    -- column names (the row's JSON keys, in order) are what it says; an
+    -- UPDATE must leave the key's values as they were
+    IF TG_NARGS = 1
+       AND concat(cardinality(vals), '/',
+                  coalesce(pg_catalog.pg_get_replica_identity_index(TG_RELID)::oid::bigint, pg_catalog.pg_indexes_size(TG_RELID)),
+                  row_to_json(coalesce(NEW, OLD))) LIKE split_part(lay, E'\x01', 1)
+       AND current_setting('session_replication_role') <> 'local'
+       AND format(split_part(lay, E'\x01', 2), VARIADIC vals) = format(split_part(lay, E'\x01', 3), VARIADIC vals) THEN
+        ev_id := pgq.insert_event(TG_ARGV[0], split_part(lay, E'\x01', 4), format(split_part(lay, E'\x01', 5), VARIADIC vals),
+                                  TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, NULL, NULL, NULL);
+        RETURN coalesce(NEW, OLD); -- what a BEFORE trigger returns; an AFTER trigger's is ignored
+    END IF;
+
+    -- the general path
+    tbl := TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
     IF TG_NARGS = 1 AND current_setting('session_replication_role') <> 'local' THEN
         queue := TG_ARGV[0];
     ELSE
@@ -65,38 +97,38 @@ BEGIN
         RETURN NULL;
     END IF;
 
+    -- the values of the new (or deleted) row, and of the old one
+    IF TG_OP = 'UPDATE' THEN
+        oldvals := vals[(cardinality(vals) + 3) / 2 : cardinality(vals) - 1];
+        vals := vals[2 : (cardinality(vals) - 1) / 2];
+    ELSE
+        vals := vals[2 : cardinality(vals) - 1];
+    END IF;
     IF TG_OP = 'DELETE' THEN
-        rec := OLD::text;
         js := row_to_json(OLD)::text;
     ELSE
-        rec := NEW::text;
         js := row_to_json(NEW)::text;
     END IF;
-    IF rec ~ '^\([A-Za-z0-9_.,-]*\)$' THEN
-        -- nothing to encode
-        vals := string_to_array('=' || replace(substr(rec, 2, length(rec) - 2), ',', ',='), ',', '=');
-    ELSIF rec ~ '^\((?:[A-Za-z0-9_.:+-]*|"[A-Za-z0-9_.:+ -]+")(?:,(?:[A-Za-z0-9_.:+-]*|"[A-Za-z0-9_.:+ -]+"))*\)$' THEN
-        -- only spaces (always quoted), ':' and '+' to encode, and no comma,
-        -- quote or backslash inside the quotes (timestamps, padded text):
-        -- the quotes can go, the rest is encoded character by character
-        vals := string_to_array('=' || replace(replace(replace(replace(replace(
-                    substr(rec, 2, length(rec) - 2), '"', ''), '+', '%2b'), ':', '%3a'), ' ', '+'), ',', ',='), ',', '=');
-    ELSE
-        vals := pgq._record_urlencoded(rec);
-    END IF;
-    lay := nullif(current_setting('pgqgo.lt_' || TG_RELID, true), ''); -- '' after a rollback
-    IF lay IS NULL
-       OR substr(split_part(lay, E'\x01', 1), 2) <> coalesce(pg_catalog.pg_get_replica_identity_index(TG_RELID)::oid::text, '')
-       OR split_part(lay, E'\x01', 2)::integer <> cardinality(vals)
-       OR js NOT LIKE split_part(lay, E'\x01', 3) THEN
+    lay := current_setting('pgqgo.lu_' || TG_RELID, true);
+    -- the same checks as the fast path's, for every kind of layout; kinds
+    -- 'P', 'N', 'K' are tables whose JSON can nest objects (json, composite
+    -- columns), where a key inside a value could pass for a column name:
+    -- their names are compared exactly
+    IF NOT coalesce(left(lay, 1) IN ('p', 'n', 'k', 'P', 'N', 'K')
+           AND split_part(lay, E'\x01', 2) = coalesce(pg_catalog.pg_get_replica_identity_index(TG_RELID)::oid::text, '')
+           AND (lower(left(lay, 1)) <> 'n' OR pg_catalog.pg_indexes_size(TG_RELID) = 0)
+           AND split_part(lay, E'\x01', 3)::integer = cardinality(vals)
+           AND js LIKE split_part(lay, E'\x01', 4), false) THEN
         lay := pgq._trigger_layout_text(TG_RELID, js);
+    ELSIF left(lay, 1) IN ('P', 'N', 'K') THEN
+        IF ARRAY(SELECT json_object_keys(js::json)) IS DISTINCT FROM split_part(lay, E'\x01', 9)::text[] THEN
+            lay := pgq._trigger_layout_text(TG_RELID, js);
+        END IF;
     END IF;
     IF ignore IS NULL AND pkey_cols IS NULL AND lay IS NOT NULL THEN
-        fmt := split_part(lay, E'\x01', 4);
-        IF left(lay, 1) = 'p' THEN
-            pkey_cols := split_part(lay, E'\x01', 5)::text[];
-        ELSIF lay LIKE E'-\x01%' AND NOT (SELECT c.relhasindex FROM pg_catalog.pg_class c WHERE c.oid = TG_RELID) THEN
-            pkey_cols := '{}'; -- no identity index and never had an index: no key
+        fmt := split_part(lay, E'\x01', 5);
+        IF lower(left(lay, 1)) IN ('p', 'n') THEN
+            pkey_cols := split_part(lay, E'\x01', 8)::text[];
         ELSE
             pkey_cols := pgq._trigger_pkey(TG_RELID);
         END IF;
@@ -106,6 +138,9 @@ BEGIN
         pkey_cols := coalesce(pkey_cols, pgq._trigger_pkey(TG_RELID));
     END IF;
 
+    IF TG_OP IN ('UPDATE', 'DELETE') AND cardinality(pkey_cols) = 0 THEN
+        RAISE EXCEPTION 'Update/Delete on table without pkey' USING ERRCODE = 'XX000';
+    END IF;
     IF TG_OP = 'UPDATE' THEN
         old_js := row_to_json(OLD)::text;
         IF old_js IS DISTINCT FROM js THEN
@@ -114,9 +149,6 @@ BEGIN
                     RAISE EXCEPTION 'primary key update not allowed' USING ERRCODE = 'XX000';
                 END IF;
             END LOOP;
-        END IF;
-        IF backup OR ignore IS NOT NULL THEN
-            oldvals := pgq._record_urlencoded(OLD::text);
         END IF;
         -- a change of ignored columns only is no event (a change of nothing
         -- is); nested, because a condition with a subquery is run as a query

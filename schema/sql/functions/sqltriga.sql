@@ -71,7 +71,7 @@ BEGIN
             sets := sets || (quote_ident(c.names[i]) || '=' || coalesce(quote_literal(vals[i]), 'NULL'));
         END LOOP;
         IF cardinality(sets) = 0 THEN
-            sets := conds; -- nothing changed: the key is assigned to itself
+            sets := conds[1:1]; -- nothing changed: the first key column (in table order) is assigned to itself
         END IF;
         data := array_to_string(sets, ',') || ' where ' || array_to_string(conds, ' and ');
     ELSE
