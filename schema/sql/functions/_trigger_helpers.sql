@@ -240,12 +240,10 @@ $$;
 --   7 the key's positions among the columns, an integer[]
 --   8 the key's names, a text[]
 --   9 the column names, a text[] (capital kinds only)
--- For kinds 'p' and 'n' it also sets the fast path's layouts,
+-- It also sets the fast path's layouts where it has one,
 -- pgqgo.lf_<INSERT|UPDATE|DELETE><table oid> (fields: the LIKE pattern of
 -- the number of values, the identity index (0: no index) and the row's
--- JSON; the format() strings of the key in the new and in the old row's
--- values; ev_type; the format() string of the data), and clears them
--- otherwise. NULL for a table with a control character in a column name
+-- JSON; ev_type; the format() string of the data), and clears the others. NULL for a table with a control character in a column name
 -- (the caller then works without a layout).
 CREATE OR REPLACE FUNCTION pgq._trigger_layout_text(tbl oid, js text)
 RETURNS text LANGUAGE plpgsql AS $$
@@ -290,18 +288,18 @@ BEGIN
     pattern := '{' || coalesce((SELECT string_agg(replace(replace(replace(to_json(x)::text, '\', '\\'), '%', '\%'), '_', '\_')
                                                   || ':%', ',' ORDER BY ord)
                                   FROM unnest(names) WITH ORDINALITY AS u(x, ord)), '') || '}';
-    -- the fast path's layouts; its values are '', the new (or deleted) row's
-    -- columns, '' and, on UPDATE, the old row's columns and ''
+    -- the fast path's layouts (its values are '', the row's columns, ''):
+    -- INSERT and DELETE for a table with a key or without any index, UPDATE
+    -- only when the key is the first column alone (UPDATE and DELETE on a
+    -- table without a key are refused, by the general path)
     FOREACH op IN ARRAY ARRAY['INSERT', 'UPDATE', 'DELETE'] LOOP
         PERFORM set_config('pgqgo.lf_' || op || tbl,
-            -- (UPDATE and DELETE on a table without a key are refused: the general path says so)
-            CASE WHEN (kind = 'p' OR kind = 'n' AND op = 'INSERT') AND NOT nested THEN concat_ws(E'\x01',
-                CASE WHEN op = 'UPDATE' THEN 2 * n + 3 ELSE n + 2 END || '/' || coalesce(idx::text, '0') || pattern,
-                CASE WHEN op = 'UPDATE' THEN (SELECT string_agg('%' || (p + 1) || '$s', '&') FROM unnest(pos) AS p) ELSE '' END,
-                CASE WHEN op = 'UPDATE' THEN (SELECT string_agg('%' || (n + 2 + p) || '$s', '&') FROM unnest(pos) AS p) ELSE '' END,
-                left(op, 1) || ':' || array_to_string(pkey, ','),
-                pgq._urlencode_format(names, NULL, 1))
-            ELSE '' END, false);
+            CASE WHEN NOT nested AND (kind = 'p' AND (op <> 'UPDATE' OR pos = '{1}') OR kind = 'n' AND op = 'INSERT')
+                 THEN concat_ws(E'\x01',
+                          (n + 2) || '/' || coalesce(idx::text, '0') || pattern,
+                          left(op, 1) || ':' || array_to_string(pkey, ','),
+                          pgq._urlencode_format(names, NULL, 1))
+                 ELSE '' END, false);
     END LOOP;
     IF nested THEN
         kind := upper(kind);
@@ -320,11 +318,11 @@ BEGIN
 END
 $$;
 
--- pgq._trigger_rows_urlencoded(new row text, old row text): the values of
+-- pgq._trigger_rows_urlencoded(row text, second row text): the values of
 -- one or two rows (ROW::text; NULL for a missing one) as logutriga's fast
 -- path writes them: '', then per column '=' || urlencoded value (NULL for
--- NULL), then '', and the same again for the old row when both are given.
--- The slow way, for values that need more than spaces, ':' and '+' encoded.
+-- NULL), then '', and the same again for a second row. The slow way, for
+-- values that need more than spaces, ':' and '+' encoded.
 CREATE OR REPLACE FUNCTION pgq._trigger_rows_urlencoded(new_row text, old_row text)
 RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN

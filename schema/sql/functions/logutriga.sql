@@ -38,30 +38,32 @@ DECLARE
     old_data  text;
     ev_id     bigint;
 BEGIN
-    -- the row's text (ROW::text), on UPDATE the new row's then the old's
-    rec := concat(NEW, OLD);
-    -- the values as '' then '=' || urlencoded for each column (NULL for
-    -- NULL) then '', per row: in one piece when nothing or only spaces, ':'
-    -- and '+' need encoding (numbers, timestamps, padded text; a quoted value
+    -- the row's text (ROW::text): the new row, or the deleted one
+    rec := coalesce(NEW, OLD)::text;
+    -- the values as '', then '=' || urlencoded value for each column (NULL
+    -- for NULL), then '': in one piece when nothing or only spaces, ':' and
+    -- '+' need encoding (numbers, timestamps, padded text; a quoted value
     -- then holds no comma, parenthesis, quote or backslash, so the quotes
     -- can go), else by pgq._trigger_rows_urlencoded
     vals := CASE
-        WHEN rec ~ '^(?:\((?:[A-Za-z0-9_.:+-]*|"[A-Za-z0-9_.:+ -]+")(?:,(?:[A-Za-z0-9_.:+-]*|"[A-Za-z0-9_.:+ -]+"))*\))+$' THEN
+        WHEN rec ~ '^\((?:[A-Za-z0-9_.:+-]*|"[A-Za-z0-9_.:+ -]+")(?:,(?:[A-Za-z0-9_.:+-]*|"[A-Za-z0-9_.:+ -]+"))*\)$' THEN
             string_to_array(translate(replace(replace(replace(replace(replace(
                 rec, '+', '%2b'), ':', '%3a'), ',', ',='), '(', ',='), ')', ','), ' "', '+'), ',', '=')
-        ELSE pgq._trigger_rows_urlencoded(NEW::text, OLD::text) END;
+        ELSE pgq._trigger_rows_urlencoded(rec, NULL) END;
     lay := current_setting(concat('pgqgo.lf_', TG_OP, TG_RELID), true);
     -- the fast layout holds while the number of values, the identity index
     -- (or, for a table without a key, that it has no index at all) and the
-    -- column names (the row's JSON keys, in order) are what it says; an
-    -- UPDATE must leave the key's values as they were
+    -- column names (the row's JSON keys, in order) are what it says. An
+    -- UPDATE has one only when the key is the first column alone, and must
+    -- leave it as it was: the first field of the row texts (the new row's
+    -- holds no comma, so it is whole; a longer old field cannot match it)
     IF TG_NARGS = 1
        AND concat(cardinality(vals), '/',
                   coalesce(pg_catalog.pg_get_replica_identity_index(TG_RELID)::oid::bigint, pg_catalog.pg_indexes_size(TG_RELID)),
                   row_to_json(coalesce(NEW, OLD))) LIKE split_part(lay, E'\x01', 1)
        AND current_setting('session_replication_role') <> 'local'
-       AND format(split_part(lay, E'\x01', 2), VARIADIC vals) = format(split_part(lay, E'\x01', 3), VARIADIC vals) THEN
-        ev_id := pgq.insert_event(TG_ARGV[0], split_part(lay, E'\x01', 4), format(split_part(lay, E'\x01', 5), VARIADIC vals),
+       AND (TG_OP <> 'UPDATE' OR split_part(rec, ',', 1) = split_part(OLD::text, ',', 1)) THEN
+        ev_id := pgq.insert_event(TG_ARGV[0], split_part(lay, E'\x01', 2), format(split_part(lay, E'\x01', 3), VARIADIC vals),
                                   TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, NULL, NULL, NULL);
         RETURN coalesce(NEW, OLD); -- what a BEFORE trigger returns; an AFTER trigger's is ignored
     END IF;
@@ -97,13 +99,7 @@ BEGIN
         RETURN NULL;
     END IF;
 
-    -- the values of the new (or deleted) row, and of the old one
-    IF TG_OP = 'UPDATE' THEN
-        oldvals := vals[(cardinality(vals) + 3) / 2 : cardinality(vals) - 1];
-        vals := vals[2 : (cardinality(vals) - 1) / 2];
-    ELSE
-        vals := vals[2 : cardinality(vals) - 1];
-    END IF;
+    vals := vals[2 : cardinality(vals) - 1];
     IF TG_OP = 'DELETE' THEN
         js := row_to_json(OLD)::text;
     ELSE
@@ -142,6 +138,10 @@ BEGIN
         RAISE EXCEPTION 'Update/Delete on table without pkey' USING ERRCODE = 'XX000';
     END IF;
     IF TG_OP = 'UPDATE' THEN
+        IF backup OR ignore IS NOT NULL THEN
+            oldvals := pgq._trigger_rows_urlencoded(OLD::text, NULL);
+            oldvals := oldvals[2 : cardinality(oldvals) - 1];
+        END IF;
         old_js := row_to_json(OLD)::text;
         IF old_js IS DISTINCT FROM js THEN
             FOREACH k IN ARRAY pkey_cols LOOP
