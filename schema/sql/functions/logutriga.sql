@@ -42,11 +42,13 @@ BEGIN
     rec := coalesce(NEW, OLD)::text;
     -- the values as '', then '=' || urlencoded value for each column (NULL
     -- for NULL), then '': in one piece when nothing or only spaces, ':' and
-    -- '+' need encoding (numbers, timestamps, padded text; a quoted value
-    -- then holds no comma, parenthesis, quote or backslash, so the quotes
-    -- can go), else by pgq._trigger_rows_urlencoded
+    -- '+' need encoding (numbers, timestamps, padded text: the quotes can go,
+    -- as no doubled quote says a quote was in a value), else by
+    -- pgq._trigger_rows_urlencoded. A quoted value with a comma or a
+    -- parenthesis is cut in pieces here: the number of values then differs
+    -- from the layout's, and the general path encodes the row again.
     vals := CASE
-        WHEN rec ~ '^\((?:[A-Za-z0-9_.:+-]*|"[A-Za-z0-9_.:+ -]+")(?:,(?:[A-Za-z0-9_.:+-]*|"[A-Za-z0-9_.:+ -]+"))*\)$' THEN
+        WHEN rec !~ '[^A-Za-z0-9_.:+ ",()-]' AND strpos(rec, '""') = 0 THEN
             string_to_array(translate(replace(replace(replace(replace(replace(
                 rec, '+', '%2b'), ':', '%3a'), ',', ',='), '(', ',='), ')', ','), ' "', '+'), ',', '=')
         ELSE pgq._trigger_rows_urlencoded(rec, NULL) END;
@@ -55,14 +57,15 @@ BEGIN
     -- (or, for a table without a key, that it has no index at all) and the
     -- column names (the row's JSON keys, in order) are what it says. An
     -- UPDATE has one only when the key is the first column alone, and must
-    -- leave it as it was: the first field of the row texts (the new row's
-    -- holds no comma, so it is whole; a longer old field cannot match it)
+    -- leave it as it was: the first field of the row texts, when the new
+    -- row's is not quoted (then it holds no comma and is whole; an old field
+    -- that is longer or quoted cannot match it)
     IF TG_NARGS = 1
        AND concat(cardinality(vals), '/',
                   coalesce(pg_catalog.pg_get_replica_identity_index(TG_RELID)::oid::bigint, pg_catalog.pg_indexes_size(TG_RELID)),
                   row_to_json(coalesce(NEW, OLD))) LIKE split_part(lay, E'\x01', 1)
        AND current_setting('session_replication_role') <> 'local'
-       AND (TG_OP <> 'UPDATE' OR split_part(rec, ',', 1) = split_part(OLD::text, ',', 1)) THEN
+       AND (TG_OP <> 'UPDATE' OR left(rec, 2) <> '("' AND split_part(rec, ',', 1) = split_part(OLD::text, ',', 1)) THEN
         ev_id := pgq.insert_event(TG_ARGV[0], split_part(lay, E'\x01', 2), format(split_part(lay, E'\x01', 3), VARIADIC vals),
                                   TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, NULL, NULL, NULL);
         RETURN coalesce(NEW, OLD); -- what a BEFORE trigger returns; an AFTER trigger's is ignored
@@ -70,6 +73,9 @@ BEGIN
 
     -- the general path
     tbl := TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
+    IF TG_OP <> 'TRUNCATE' THEN
+        vals := pgq._trigger_rows_urlencoded(rec, NULL); -- exactly, whatever the row holds
+    END IF;
     IF TG_NARGS = 1 AND current_setting('session_replication_role') <> 'local' THEN
         queue := TG_ARGV[0];
     ELSE
