@@ -236,15 +236,14 @@ $$;
 --   4 a LIKE pattern that the row's JSON matches only while the column names
 --     and their order are unchanged (given the number of columns)
 --   5 the format() string of the data (pgq._urlencode_format)
---   6 ':' and the key's names joined by ','
---   7 the key's positions among the columns, an integer[]
---   8 the key's names, a text[]
---   9 the column names, a text[] (capital kinds only)
+--   6 the key's names, a text[]
+--   7 the column names, a text[] (capital kinds only)
 -- It also sets the fast path's layouts where it has one,
 -- pgqgo.lf_<INSERT|UPDATE|DELETE><table oid> (fields: the LIKE pattern of
 -- the number of values, the identity index (0: no index) and the row's
--- JSON; ev_type; the format() string of the data), and clears the others. NULL for a table with a control character in a column name
--- (the caller then works without a layout).
+-- JSON; ev_type; the format() string of the data), and clears the others.
+-- NULL for a table with a control character in a column name (the caller
+-- then works without a layout).
 CREATE OR REPLACE FUNCTION pgq._trigger_layout_text(tbl oid, js text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
@@ -309,8 +308,6 @@ BEGIN
         n,
         pattern,
         pgq._urlencode_format(names, NULL),
-        ':' || array_to_string(pkey, ','),
-        pos::text,
         pkey::text,
         CASE WHEN nested THEN names::text ELSE '' END);
     PERFORM set_config('pgqgo.lu_' || tbl, lay, false);
@@ -318,19 +315,15 @@ BEGIN
 END
 $$;
 
--- pgq._trigger_rows_urlencoded(row text, second row text): the values of
--- one or two rows (ROW::text; NULL for a missing one) as logutriga's fast
--- path writes them: '', then per column '=' || urlencoded value (NULL for
--- NULL), then '', and the same again for a second row. The slow way, for
--- values that need more than spaces, ':' and '+' encoded.
-CREATE OR REPLACE FUNCTION pgq._trigger_rows_urlencoded(new_row text, old_row text)
-RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $$
+-- pgq._trigger_row_urlencoded(row text): a row's values (ROW::text) as
+-- logutriga's fast path writes them: '', then per column '=' || urlencoded
+-- value (NULL for NULL), then ''. The slow way, for values that need more
+-- than spaces, ':' and '+' encoded. PL/pgSQL, so that it is not inlined into
+-- logutriga's fast path (whose every expression is prepared per transaction).
+CREATE OR REPLACE FUNCTION pgq._trigger_row_urlencoded(rec text)
+RETURNS text[] LANGUAGE plpgsql IMMUTABLE STRICT AS $$
 BEGIN
-    IF new_row IS NULL OR old_row IS NULL THEN
-        RETURN array_replace(ARRAY[''] || pgq._record_urlencoded(coalesce(new_row, old_row)) || ARRAY[''], '=*', '=');
-    END IF;
-    RETURN array_replace(ARRAY[''] || pgq._record_urlencoded(new_row) || ARRAY['']
-                         || pgq._record_urlencoded(old_row) || ARRAY[''], '=*', '=');
+    RETURN array_replace(ARRAY[''] || pgq._record_urlencoded(rec) || ARRAY[''], '=*', '=');
 END
 $$;
 

@@ -44,14 +44,14 @@ BEGIN
     -- for NULL), then '': in one piece when nothing or only spaces, ':' and
     -- '+' need encoding (numbers, timestamps, padded text: the quotes can go,
     -- as no doubled quote says a quote was in a value), else by
-    -- pgq._trigger_rows_urlencoded. A quoted value with a comma or a
+    -- pgq._trigger_row_urlencoded. A quoted value with a comma or a
     -- parenthesis is cut in pieces here: the number of values then differs
     -- from the layout's, and the general path encodes the row again.
     vals := CASE
         WHEN rec !~ '[^A-Za-z0-9_.:+ ",()-]' AND strpos(rec, '""') = 0 THEN
             string_to_array(translate(replace(replace(replace(replace(replace(
                 rec, '+', '%2b'), ':', '%3a'), ',', ',='), '(', ',='), ')', ','), ' "', '+'), ',', '=')
-        ELSE pgq._trigger_rows_urlencoded(rec, NULL) END;
+        ELSE pgq._trigger_row_urlencoded(rec) END;
     lay := current_setting(concat('pgqgo.lf_', TG_OP, TG_RELID), true);
     -- the fast layout holds while the number of values, the identity index
     -- (or, for a table without a key, that it has no index at all) and the
@@ -73,8 +73,8 @@ BEGIN
 
     -- the general path
     tbl := TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
-    IF TG_OP <> 'TRUNCATE' THEN
-        vals := pgq._trigger_rows_urlencoded(rec, NULL); -- exactly, whatever the row holds
+    IF strpos(rec, '"') > 0 THEN
+        vals := pgq._trigger_row_urlencoded(rec); -- a quoted comma may have cut a value above
     END IF;
     IF TG_NARGS = 1 AND current_setting('session_replication_role') <> 'local' THEN
         queue := TG_ARGV[0];
@@ -123,14 +123,14 @@ BEGIN
            AND js LIKE split_part(lay, E'\x01', 4), false) THEN
         lay := pgq._trigger_layout_text(TG_RELID, js);
     ELSIF left(lay, 1) IN ('P', 'N', 'K') THEN
-        IF ARRAY(SELECT json_object_keys(js::json)) IS DISTINCT FROM split_part(lay, E'\x01', 9)::text[] THEN
+        IF ARRAY(SELECT json_object_keys(js::json)) IS DISTINCT FROM split_part(lay, E'\x01', 7)::text[] THEN
             lay := pgq._trigger_layout_text(TG_RELID, js);
         END IF;
     END IF;
     IF ignore IS NULL AND pkey_cols IS NULL AND lay IS NOT NULL THEN
         fmt := split_part(lay, E'\x01', 5);
         IF lower(left(lay, 1)) IN ('p', 'n') THEN
-            pkey_cols := split_part(lay, E'\x01', 8)::text[];
+            pkey_cols := split_part(lay, E'\x01', 6)::text[];
         ELSE
             pkey_cols := pgq._trigger_pkey(TG_RELID);
         END IF;
@@ -145,7 +145,7 @@ BEGIN
     END IF;
     IF TG_OP = 'UPDATE' THEN
         IF backup OR ignore IS NOT NULL THEN
-            oldvals := pgq._trigger_rows_urlencoded(OLD::text, NULL);
+            oldvals := pgq._trigger_row_urlencoded(OLD::text);
             oldvals := oldvals[2 : cardinality(oldvals) - 1];
         END IF;
         old_js := row_to_json(OLD)::text;
