@@ -98,7 +98,7 @@ func fuzzCase(r *rand.Rand, n int) []string {
 		if i == 0 {
 			t = fuzzTypes[r.IntN(3)] // an integer key
 			if r.IntN(4) == 0 {
-				t = fuzzType{"text", nil} // or a text one, its values below
+				t = fuzzType{"text", fuzzText} // or a text one (its values: keyLit below)
 			}
 		}
 		cols = append(cols, col{fuzzNames[perm[i]], t})

@@ -264,8 +264,10 @@ BEGIN
         END LOOP;
         RETURN NULL;
     END IF;
-    IF idx IS NOT NULL AND (SELECT i.indisprimary FROM pg_catalog.pg_index i WHERE i.indexrelid = idx) THEN
-        pkey := pgq._trigger_pkey(tbl);
+    IF idx IS NOT NULL THEN
+        pkey := pgq._trigger_pkey(tbl); -- also remembers whether idx is the primary key
+    END IF;
+    IF current_setting('pgqgo.pkey_' || idx, true) LIKE 'p%' THEN
         pos := ARRAY(SELECT array_position(names, k) FROM unnest(pkey) AS k);
         IF array_position(pos, NULL) IS NULL THEN
             kind := 'p';
