@@ -121,9 +121,17 @@ func TestNoLossNoDuplicates(t *testing.T) {
 				}
 				return pgtest.Scalar[int64](t, conn, "select count(*) from pgq.dead_letter")
 			}
+			var applied, dead, retrying int64
+			defer func() {
+				if t.Failed() {
+					t.Logf("applied %d, dead-lettered %d, waiting for retry %d of %d", applied, dead, retrying, n)
+				}
+			}()
 			pgtest.Eventually(t, 90*time.Second, "all events applied or dead-lettered", func() bool {
-				return pgtest.Scalar[int64](t, conn, "select count(*) from done")+deadCount() >= n &&
-					pgtest.Scalar[int64](t, conn, "select count(*) from pgq.retry_queue") == 0
+				applied = pgtest.Scalar[int64](t, conn, "select count(*) from done")
+				dead = deadCount()
+				retrying = pgtest.Scalar[int64](t, conn, "select count(*) from pgq.retry_queue")
+				return applied+dead >= n && retrying == 0
 			})
 			time.Sleep(300 * time.Millisecond) // anything extra would show up now
 			cancel()

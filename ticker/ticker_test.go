@@ -227,8 +227,20 @@ func TestLateCommitTicked(t *testing.T) {
 		return len(got) == 1
 	})
 	time.Sleep(300 * time.Millisecond) // ticks have passed with the late transaction open
+	var lateTx int64
+	late.QueryRow(context.Background(), "select txid_current()").Scan(&lateTx)
 	pgtest.Exec(t, late, "commit")
 	began := time.Now()
+	defer func() {
+		if t.Failed() {
+			rows, _ := conn.Query(context.Background(), "select format('%s %s %s %s', tick_id, tick_event_seq, tick_snapshot, tick_time) from pgq.tick")
+			r, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+			t.Logf("late tx %d ticks %v", lateTx, r)
+			rows, _ = conn.Query(context.Background(), "select format('%s %s %s', ev_id, ev_txid, ev_data) from pgq.event_1")
+			r, _ = pgx.CollectRows(rows, pgx.RowTo[string])
+			t.Logf("events %v", r)
+		}
+	}()
 	pgtest.Eventually(t, 3*time.Second, "late event", func() bool {
 		got = append(got, drain(t, conn, "q", "c")...)
 		return len(got) == 2

@@ -25,6 +25,7 @@ DECLARE
     v_seq   bigint;
     v_late  boolean;
     v_xip   bigint[];
+    v_xmin  bigint;
 BEGIN
     FOR q IN
         SELECT x.queue_id, x.queue_name, x.queue_tick_seq, x.queue_data_pfx,
@@ -52,6 +53,9 @@ BEGIN
                   = q.tick_id || ':' || (q.used_seq IS NOT NULL) THEN
                 CONTINUE;
             END IF;
+            -- the oldest running transaction is read before the look: one that
+            -- commits between the look and this reading must not count as settled
+            v_xmin := txid_snapshot_xmin(txid_current_snapshot());
             EXECUTE 'SELECT EXISTS (SELECT 1 FROM ' || pgq.quote_fqname(q.queue_data_pfx) || ' ev'
                  || ' WHERE ev.ev_txid >= $1'
                  || ' AND NOT txid_visible_in_snapshot(ev.ev_txid, $2)'
@@ -63,7 +67,7 @@ BEGIN
                 -- every such transaction is older than the tick's own: once all
                 -- transactions up to it have ended, the answer cannot change
                 v_xip := string_to_array(current_setting('pgqgo.tickxid_' || q.queue_id, true), ':')::bigint[];
-                IF v_xip[1] = q.tick_id AND txid_snapshot_xmin(txid_current_snapshot()) > v_xip[2] THEN
+                IF v_xip[1] = q.tick_id AND v_xmin > v_xip[2] THEN
                     -- (keyed on whether the sequence was used: a fresh sequence reads
                     -- 1 before and after its first use, so that use needs a look)
                     PERFORM set_config('pgqgo.settled_' || q.queue_id,
