@@ -19,7 +19,7 @@ func functionBodies(t *testing.T, c *pgx.Conn) string {
 	t.Helper()
 	rows, err := c.Query(context.Background(), `select p.oid::regprocedure::text || ' ' || md5(p.prosrc)
 		from pg_proc p where p.pronamespace = 'pgq'::regnamespace
-		  and p.proname not in ('insert_event', '_insert_dispatch', '_insert_bulk_dispatch', 'insert_event_bulk')`)
+		  and p.proname not in ('insert_event', '_insert_dispatch', '_insert_bulk_dispatch', 'insert_event_bulk', '_trigger_fast_event')`)
 	if err != nil {
 		t.Fatal(err)
 	}

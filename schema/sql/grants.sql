@@ -40,7 +40,8 @@ BEGIN
             -- the triggers run as the writing role: their helpers go with them
             pgq._urlencode(text), pgq._trigger_args(text[], text, text, text),
             pgq._trigger_columns(oid, text[]), pgq._record_fields(text), pgq._trigger_pkey(oid),
-            pgq._record_urlencoded(text), pgq._urlencode_format(text[], text[], integer), pgq._trigger_layout_text(oid, text), pgq._trigger_row_urlencoded(text),
+            pgq._record_urlencoded(text), pgq._urlencode_format(text[], text[], integer), pgq._trigger_layout_text(oid, text), pgq._trigger_row_urlencoded(text), pgq._trigger_row_values(text),
+            pgq._trigger_fast_event(text, oid, text, text, text, json, text, text),
             pgq._trigger_layout(oid, text[], json), pgq._trigger_changes(text[], boolean[], text[], text[], text[]), pgq._trigger_eval(text, anyelement), pgq._trigger_when(text, anyelement),
             pgq._trigger_emit(text, text[], text[], anyelement),
             pgq._trigger_json_sql(text[], oid[]), pgq._urlencode_row(text[], text[], text[]), pgq._json_row(text[], text[], text[])

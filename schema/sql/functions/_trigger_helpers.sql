@@ -317,11 +317,29 @@ BEGIN
 END
 $$;
 
+-- pgq._trigger_row_values(row text): a row's values (ROW::text) as
+-- logutriga writes them: '', then per column '=' || urlencoded value (NULL
+-- for NULL), then ''. In one expression when nothing or only spaces, ':' and
+-- '+' need encoding (numbers, timestamps, padded text: the quotes can go, as
+-- no doubled quote says a quote was in a value), else by
+-- pgq._trigger_row_urlencoded. A quoted value with a comma or a parenthesis
+-- is cut in pieces here: the number of values then differs from the
+-- layout's, which the callers check. SQL, so that it is inlined into the
+-- caller's expression (no call per row).
+CREATE OR REPLACE FUNCTION pgq._trigger_row_values(rec text)
+RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN rec !~ '[^A-Za-z0-9_.:+ ",()-]' AND strpos(rec, '""') = 0 THEN
+            string_to_array(translate(replace(replace(replace(replace(replace(
+                rec, '+', '%2b'), ':', '%3a'), ',', ',='), '(', ',='), ')', ','), ' "', '+'), ',', '=')
+        ELSE pgq._trigger_row_urlencoded(rec) END
+$$;
+
 -- pgq._trigger_row_urlencoded(row text): a row's values (ROW::text) as
 -- logutriga's fast path writes them: '', then per column '=' || urlencoded
 -- value (NULL for NULL), then ''. The slow way, for values that need more
 -- than spaces, ':' and '+' encoded. PL/pgSQL, so that it is not inlined into
--- logutriga's fast path (whose every expression is prepared per transaction).
+-- pgq._trigger_row_values (whose every expression is prepared per transaction).
 CREATE OR REPLACE FUNCTION pgq._trigger_row_urlencoded(rec text)
 RETURNS text[] LANGUAGE plpgsql IMMUTABLE STRICT AS $$
 BEGIN
