@@ -301,7 +301,7 @@ func TestCLIUpgradeAndSkytools(t *testing.T) {
 	fails(t, exitSchema, "to take it over in place run: pgqgo upgrade", append([]string{"install"}, sky...)...)
 	fails(t, exitUsage, "takes no arguments", append([]string{"retry", "extra"}, sky...)...)
 	ok(t, "", []string{"would:", "adopt Skytools PgQ 3.5 (extensions pgq 3.5)"}, append([]string{"upgrade", "--dry-run"}, sky...)...)
-	ok(t, "", []string{"installed pgqgo " + schema.Release + " (migration 2) over Skytools PgQ 3.5", "detach every object"},
+	ok(t, "", []string{"installed pgqgo " + schema.Release + fmt.Sprintf(" (migration %d) over", len(schema.Migrations())) + " Skytools PgQ 3.5", "detach every object"},
 		append([]string{"upgrade"}, sky...)...)
 	ok(t, "", nil, append([]string{"produce", "q", "after adoption"}, sky...)...)
 	ok(t, "", nil, append([]string{"tick", "q"}, sky...)...)
@@ -380,7 +380,7 @@ func TestCLIUpgradeAllDatabases(t *testing.T) {
 	}
 	pgtest.Exec(t, pgtest.Conn(t, cl.DSN("sky")), "create extension pgq")
 	out := ok(t, "", []string{"database old:", "database sky:", "over Skytools PgQ 3.5",
-		"installed pgqgo " + schema.Release + " (migration 2) over pgqgo"}, "upgrade", "--all-databases", "--db", cl.DSN("empty"))
+		"installed pgqgo " + schema.Release + fmt.Sprintf(" (migration %d) over", len(schema.Migrations())) + " pgqgo"}, "upgrade", "--all-databases", "--db", cl.DSN("empty"))
 	if strings.Contains(out, "database empty") || strings.Contains(out, "database postgres") {
 		t.Fatalf("a database without pgq was touched:\n%s", out)
 	}

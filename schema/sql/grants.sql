@@ -71,6 +71,10 @@ BEGIN
         END IF;
         GRANT SELECT, INSERT, UPDATE, DELETE ON pgq.consumer, pgq.queue, pgq.subscription, pgq.tick, pgq.retry_queue TO pgq_admin;
         GRANT SELECT, INSERT, TRUNCATE ON pgq.event_template TO pgq_admin;
+        IF to_regclass('pgq.pgqgo_queue_version') IS NOT NULL THEN -- absent below migration 3
+            GRANT SELECT, UPDATE ON pgq.pgqgo_queue_version TO pgq_admin;
+            GRANT SELECT, USAGE ON SEQUENCE pgq.pgqgo_queue_gen TO pgq_admin;
+        END IF;
     END IF;
 END
 $grants$;

@@ -98,8 +98,13 @@ RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER AS $body$
 -- in order) are what it says. It holds for an UPDATE only when the key is
 -- the first column alone, which must not change: the first field of the row
 -- texts, when the new one is not quoted (then it holds no comma and is
--- whole; an old field that is longer or quoted cannot match it). As
--- insert_event, it takes the txid before it reads the queue.
+-- whole; an old field that is longer or quoted cannot match it). The queue
+-- row is kept in the layout too (fields 4-6: generation/queue, queue id,
+-- table), while pgq.pgqgo_queue_gen says no queue changed since it was read
+-- (see pgqgo_queue_gen.sql); the session's user could forge it, and so make
+-- only its own events go astray or pass a disabled queue, which is why
+-- pgq_writer alone may call this. As insert_event, it takes the txid before
+-- it reads the queue or the generation.
 DECLARE
     v_txid     bigint := pg_catalog.txid_current();
     v_vals     text[] := pgq._trigger_row_values(coalesce(i_new, i_old));
@@ -107,15 +112,31 @@ DECLARE
     i_queue_id integer;
     i_table    integer;
     v_plain    boolean;
+    v_gen      bigint;
+    v_settled  boolean;
 BEGIN
     IF concat(cardinality(v_vals), '/',
               coalesce(pg_catalog.pg_get_replica_identity_index(i_relid)::oid::bigint, pg_catalog.pg_indexes_size(i_relid)),
               i_js) LIKE split_part(v_lay, E'\x01', 1)
        AND current_setting('session_replication_role') <> 'local'
        AND (i_op <> 'UPDATE' OR left(i_new, 2) <> '("' AND split_part(i_new, ',', 1) = split_part(i_old, ',', 1)) THEN
-        SELECT q.queue_id, q.queue_cur_table, NOT q.queue_disable_insert AND q.queue_per_tx_limit IS NULL
-          INTO i_queue_id, i_table, v_plain
-          FROM pgq.queue q WHERE q.queue_name = i_queue;
+        IF concat(pg_sequence_last_value('pgq.pgqgo_queue_gen'), '/', i_queue) = split_part(v_lay, E'\x01', 4) THEN
+            i_queue_id := split_part(v_lay, E'\x01', 5);
+            i_table := split_part(v_lay, E'\x01', 6);
+            v_plain := true;
+        ELSE
+            v_gen := pg_sequence_last_value('pgq.pgqgo_queue_gen');
+            SELECT q.queue_id, q.queue_cur_table, NOT q.queue_disable_insert AND q.queue_per_tx_limit IS NULL,
+                   v.gen = v_gen
+              INTO i_queue_id, i_table, v_plain, v_settled
+              FROM pgq.queue q, pgq.pgqgo_queue_version v WHERE q.queue_name = i_queue;
+            IF v_plain AND v_settled THEN
+                PERFORM set_config(concat('pgqgo.lf_', i_op, i_relid),
+                                   concat_ws(E'\x01', split_part(v_lay, E'\x01', 1), split_part(v_lay, E'\x01', 2),
+                                             split_part(v_lay, E'\x01', 3), v_gen || '/' || i_queue, i_queue_id, i_table),
+                                   false);
+            END IF;
+        END IF;
         IF v_plain THEN
 %s
         END IF;

@@ -49,6 +49,16 @@ CREATE OR REPLACE FUNCTION pgq.maint_rotate_tables_step2()
 RETURNS integer LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE pgq.queue SET queue_switch_step2 = txid_current() WHERE queue_switch_step2 IS NULL;
+    -- a queue change that rolled back after taking its generation number left
+    -- the sequence ahead of pgq.pgqgo_queue_version (see pgqgo_queue_gen.sql):
+    -- catch the table up, unless a change holds its row
+    IF to_regclass('pgq.pgqgo_queue_version') IS NOT NULL THEN -- absent below migration 3
+        UPDATE pgq.pgqgo_queue_version v SET gen = nextval('pgq.pgqgo_queue_gen')
+          FROM (SELECT ctid FROM pgq.pgqgo_queue_version
+                 WHERE gen IS DISTINCT FROM pg_sequence_last_value('pgq.pgqgo_queue_gen')
+                   FOR UPDATE SKIP LOCKED) behind
+         WHERE v.ctid = behind.ctid;
+    END IF;
     RETURN 0;
 END
 $$;
