@@ -241,6 +241,13 @@ func BenchmarkTriggerInstructions(b *testing.B) {
 		{"tellers_update", "update pgbench_tellers set tbalance = tbalance + 1 where tid = 3"},
 		{"accounts_update", "update pgbench_accounts set abalance = abalance + 1 where aid = 77"},
 		{"history_insert", "insert into pgbench_history (tid, bid, aid, delta, mtime) values (1, 1, 1, 5, CURRENT_TIMESTAMP)"},
+		// pgbench's TPC-B-like transaction, the load of BenchmarkTriggerOverhead:
+		// four triggers fire in one transaction
+		{"tpcb_tx", "begin; update pgbench_accounts set abalance = abalance + 5 where aid = 77; " +
+			"select abalance from pgbench_accounts where aid = 77; " +
+			"update pgbench_tellers set tbalance = tbalance + 5 where tid = 3; " +
+			"update pgbench_branches set bbalance = bbalance + 5 where bid = 1; " +
+			"insert into pgbench_history (tid, bid, aid, delta, mtime) values (3, 1, 77, 5, CURRENT_TIMESTAMP); end"},
 	}
 	for range b.N {
 		for _, st := range stmts {
