@@ -58,7 +58,7 @@ func TestTriggerFastPathFollowsQueueChanges(t *testing.T) {
 		if len(f) < 6 {
 			return ""
 		}
-		return f[3]
+		return f[0]
 	}
 	inTable := func(table string) []string {
 		t.Helper()

@@ -81,8 +81,8 @@ $f$, v_body);
     -- logutriga's fast path (see logutriga.sql) writes its events with the same tree
     v_body := pgq._dispatch_tree(v_ids, v_ntables, 1, v_n, '            ',
         'INSERT INTO %1$s (ev_id, ev_time, ev_txid, ev_type, ev_data, ev_extra1)'
-        ' VALUES (nextval(%2$s::regclass), now(), v_txid, split_part(v_lay, E''\x01'', 2),'
-        ' format(split_part(v_lay, E''\x01'', 3), VARIADIC v_vals), i_schema || ''.'' || i_name); RETURN true;');
+        ' VALUES (nextval(%2$s::regclass), now(), v_txid, split_part(v_lay, E''\x01'', 5),'
+        ' format(split_part(v_lay, E''\x01'', 6), VARIADIC v_vals), i_schema || ''.'' || i_name); RETURN true;');
     EXECUTE format($f$
 CREATE OR REPLACE FUNCTION pgq._trigger_fast_event(i_queue text, i_relid oid, i_op text, i_new text, i_old text,
         i_js json, i_schema text, i_name text)
@@ -99,8 +99,8 @@ RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER AS $body$
 -- the first column alone, which must not change: the first field of the row
 -- texts, when the new one is not quoted (then it holds no comma and is
 -- whole; an old field that is longer or quoted cannot match it). The queue
--- row is kept in the layout too (fields 4-6: generation/queue, queue id,
--- table), while pgq.pgqgo_queue_gen says no queue changed since it was read
+-- row is kept in the layout too (fields 1-3, first as the short ones:
+-- generation/queue, queue id, table), while pgq.pgqgo_queue_gen says no queue changed since it was read
 -- (see pgqgo_queue_gen.sql); the session's user could forge it, and so make
 -- only its own events go astray or pass a disabled queue, which is why
 -- pgq_writer alone may call this. As insert_event, it takes the txid before
@@ -117,12 +117,12 @@ DECLARE
 BEGIN
     IF concat(cardinality(v_vals), '/',
               coalesce(pg_catalog.pg_get_replica_identity_index(i_relid)::oid::bigint, pg_catalog.pg_indexes_size(i_relid)),
-              i_js) LIKE split_part(v_lay, E'\x01', 1)
+              i_js) LIKE split_part(v_lay, E'\x01', 4)
        AND current_setting('session_replication_role') <> 'local'
        AND (i_op <> 'UPDATE' OR left(i_new, 2) <> '("' AND split_part(i_new, ',', 1) = split_part(i_old, ',', 1)) THEN
-        IF concat(pg_sequence_last_value('pgq.pgqgo_queue_gen'), '/', i_queue) = split_part(v_lay, E'\x01', 4) THEN
-            i_queue_id := split_part(v_lay, E'\x01', 5);
-            i_table := split_part(v_lay, E'\x01', 6);
+        IF concat(pg_sequence_last_value('pgq.pgqgo_queue_gen'), '/', i_queue) = split_part(v_lay, E'\x01', 1) THEN
+            i_queue_id := split_part(v_lay, E'\x01', 2);
+            i_table := split_part(v_lay, E'\x01', 3);
             v_plain := true;
         ELSE
             v_gen := pg_sequence_last_value('pgq.pgqgo_queue_gen');
@@ -132,8 +132,8 @@ BEGIN
               FROM pgq.queue q, pgq.pgqgo_queue_version v WHERE q.queue_name = i_queue;
             IF v_plain AND v_settled THEN
                 PERFORM set_config(concat('pgqgo.lf_', i_op, i_relid),
-                                   concat_ws(E'\x01', split_part(v_lay, E'\x01', 1), split_part(v_lay, E'\x01', 2),
-                                             split_part(v_lay, E'\x01', 3), v_gen || '/' || i_queue, i_queue_id, i_table),
+                                   concat_ws(E'\x01', v_gen || '/' || i_queue, i_queue_id, i_table, split_part(v_lay, E'\x01', 4),
+                                             split_part(v_lay, E'\x01', 5), split_part(v_lay, E'\x01', 6)),
                                    false);
             END IF;
         END IF;
@@ -141,8 +141,8 @@ BEGIN
 %s
         END IF;
         -- an unknown queue, inserts disabled, a per-transaction limit
-        PERFORM pgq.insert_event_raw(i_queue, NULL, now(), NULL, NULL, split_part(v_lay, E'\x01', 2),
-                                     format(split_part(v_lay, E'\x01', 3), VARIADIC v_vals),
+        PERFORM pgq.insert_event_raw(i_queue, NULL, now(), NULL, NULL, split_part(v_lay, E'\x01', 5),
+                                     format(split_part(v_lay, E'\x01', 6), VARIADIC v_vals),
                                      i_schema || '.' || i_name, NULL, NULL, NULL);
         RETURN true;
     END IF;

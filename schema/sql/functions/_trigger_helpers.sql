@@ -239,9 +239,10 @@ $$;
 --   6 the key's names, a text[]
 --   7 the column names, a text[] (capital kinds only)
 -- It also sets the fast path's layouts where it has one,
--- pgqgo.lf_<INSERT|UPDATE|DELETE><table oid> (fields: the LIKE pattern of
--- the number of values, the identity index (0: no index) and the row's
--- JSON; ev_type; the format() string of the data), and clears the others.
+-- pgqgo.lf_<INSERT|UPDATE|DELETE><table oid> (fields: three left empty for
+-- the queue row pgq._trigger_fast_event keeps there; the LIKE pattern of the
+-- number of values, the identity index (0: no index) and the row's JSON;
+-- ev_type; the format() string of the data), and clears the others.
 -- NULL for a table with a control character in a column name (the caller
 -- then works without a layout).
 CREATE OR REPLACE FUNCTION pgq._trigger_layout_text(tbl oid, js text)
@@ -296,7 +297,7 @@ BEGIN
     FOREACH op IN ARRAY ARRAY['INSERT', 'UPDATE', 'DELETE'] LOOP
         PERFORM set_config('pgqgo.lf_' || op || tbl,
             CASE WHEN NOT nested AND (kind = 'p' AND (op <> 'UPDATE' OR pos = '{1}') OR kind = 'n' AND op = 'INSERT')
-                 THEN concat_ws(E'\x01',
+                 THEN concat_ws(E'\x01', '', '', '',
                           (n + 2) || '/' || coalesce(idx::text, '0') || pattern,
                           left(op, 1) || ':' || array_to_string(pkey, ','),
                           pgq._urlencode_format(names, NULL, 1))
