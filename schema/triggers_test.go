@@ -162,6 +162,13 @@ var triggerScenarios = []struct {
 		`update fb set id = 4 where id = 2`,
 		`delete from fb where id = 3`,
 		`select id, t, p from fb order by id`,
+		// runs of spaces (encoded eight at a time on the fast path) around other characters
+		`create table fs (id int primary key, c char(40), t text)`,
+		`create trigger u after insert or update or delete on fs for each row execute procedure pgq.logutriga('qu')`,
+		`insert into fs values (1, 'a', repeat(' ', 8)), (2, repeat(' ', 9) || 'x', 'a' || repeat(' ', 17) || 'b')`,
+		`insert into fs values (3, '', ' + : ' || repeat(' ', 7)), (4, repeat(' ', 16), repeat(' ', 23) || '+')`,
+		`update fs set t = repeat(' ', 15) where id = 1`,
+		`delete from fs where id = 2`,
 		`create table fn (a int, b text)`,
 		`create trigger u after insert or update or delete on fn for each row execute procedure pgq.logutriga('qu')`,
 		`insert into fn values (1, 'one'), (2, 'two')`,
