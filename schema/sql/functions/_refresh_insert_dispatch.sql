@@ -81,7 +81,8 @@ $f$, v_body);
     -- logutriga's fast path (see logutriga.sql) writes its events with the same tree
     v_body := pgq._dispatch_tree(v_ids, v_ntables, 1, v_n, '            ',
         'INSERT INTO %1$s (ev_id, ev_time, ev_txid, ev_type, ev_data, ev_extra1)'
-        ' VALUES (nextval(%2$s::regclass), now(), v_txid, v_type, v_data, v_table); RETURN true;');
+        ' VALUES (nextval(%2$s::regclass), now(), v_txid, split_part(v_lay, E''\x01'', 5),'
+        ' format(split_part(v_lay, E''\x01'', 6), VARIADIC v_vals), i_schema || ''.'' || i_name); RETURN true;');
     EXECUTE format($f$
 CREATE OR REPLACE FUNCTION pgq._trigger_fast_event(i_queue text, i_relid oid, i_op text, i_new text, i_old text,
         i_js json, i_schema text, i_name text)
@@ -113,9 +114,6 @@ DECLARE
     v_plain    boolean;
     v_gen      bigint;
     v_settled  boolean;
-    v_type     text;
-    v_data     text;
-    v_table    text;
 BEGIN
     IF concat(cardinality(v_vals), '/',
               coalesce(pg_catalog.pg_get_replica_identity_index(i_relid)::oid::bigint, pg_catalog.pg_indexes_size(i_relid)),
@@ -139,16 +137,13 @@ BEGIN
                                    false);
             END IF;
         END IF;
-        -- computed here, not in the INSERT: an INSERT's expressions are
-        -- prepared again on every execution, these once per transaction
-        v_type := split_part(v_lay, E'\x01', 5);
-        v_data := format(split_part(v_lay, E'\x01', 6), VARIADIC v_vals);
-        v_table := i_schema || '.' || i_name;
         IF v_plain THEN
 %s
         END IF;
         -- an unknown queue, inserts disabled, a per-transaction limit
-        PERFORM pgq.insert_event_raw(i_queue, NULL, now(), NULL, NULL, v_type, v_data, v_table, NULL, NULL, NULL);
+        PERFORM pgq.insert_event_raw(i_queue, NULL, now(), NULL, NULL, split_part(v_lay, E'\x01', 5),
+                                     format(split_part(v_lay, E'\x01', 6), VARIADIC v_vals),
+                                     i_schema || '.' || i_name, NULL, NULL, NULL);
         RETURN true;
     END IF;
     RETURN false;
