@@ -148,8 +148,10 @@ func BenchmarkTriggerOverhead(b *testing.B) {
 	}
 	// The machine's speed drifts over minutes: each round runs every variant
 	// once, back to back, and the ratios are taken per round; reported are
-	// the medians over all rounds.
-	const rounds, seconds, clients = 5, 3, 2
+	// the medians over all rounds. PGQGO_BENCH_ROUNDS and
+	// PGQGO_BENCH_SECONDS make a longer run (default 5 rounds of 3 s).
+	const clients = 2
+	rounds, seconds := envInt(b, "PGQGO_BENCH_ROUNDS", 5), envInt(b, "PGQGO_BENCH_SECONDS", 3)
 	median := func(xs []float64) float64 {
 		sort.Float64s(xs)
 		return xs[len(xs)/2]
@@ -270,4 +272,18 @@ func BenchmarkTriggerInstructions(b *testing.B) {
 			b.ReportMetric(over("plpgsql_floor")/over("skytools_c"), st.name+"_floor_overhead_ratio")
 		}
 	}
+}
+
+// envInt reads a positive integer setting of a benchmark from the environment.
+func envInt(b *testing.B, name string, def int) int {
+	b.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
 }
