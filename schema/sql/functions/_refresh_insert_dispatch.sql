@@ -99,9 +99,10 @@ RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER AS $body$
 -- the first column alone, which must not change: the first field of the row
 -- texts, when the new one is not quoted (then it holds no comma and is
 -- whole; an old field that is longer or quoted cannot match it). The queue
--- row is kept in the layout too (fields 1-3, first as the short ones:
--- generation/queue, queue id, table), while pgq.pgqgo_queue_gen says no queue changed since it was read
--- (see pgqgo_queue_gen.sql); the session's user could forge it, and so make
+-- row is kept in the layout too (fields 1-3, first as they are short:
+-- generation/queue, queue id, table) while pgq.pgqgo_queue_gen says no
+-- queue changed since it was read (see pgqgo_queue_gen.sql); the session's
+-- user could forge it, and so make
 -- only its own events go astray or pass a disabled queue, which is why
 -- pgq_writer alone may call this. As insert_event, it takes the txid before
 -- it reads the queue or the generation.
