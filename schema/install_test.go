@@ -183,15 +183,27 @@ func TestInstallAsNonSuperuser(t *testing.T) {
 		grant insert, update, delete, select on captured, captured_nokey to pgqgo_app`)
 	pgtest.Exec(t, app, "insert into captured values (1, 'a b', 1); update captured set v = 'c' where id = 1; delete from captured")
 	pgtest.Exec(t, app, `insert into captured_nokey values ('x, "y"')`)
-	if n := pgtest.Scalar[int64](t, owner, "select count(*) from pgq.event_1 where ev_extra1 like 'public.captured%'"); n != 11 {
-		t.Fatalf("%d events captured for the writer, want 11", n)
+	// one row per statement: the second and third take logutriga's fast path,
+	// the third with the queue row kept (pgq._trigger_fast_event, owned by the
+	// non-superuser owner)
+	for id := 2; id <= 4; id++ {
+		pgtest.Exec(t, app, "insert into captured values ($1, 'fast', 2)", id)
+	}
+	if n := pgtest.Scalar[int64](t, owner, "select count(*) from pgq.event_1 where ev_extra1 like 'public.captured%'"); n != 20 {
+		t.Fatalf("%d events captured for the writer, want 20", n)
+	}
+	if got := pgtest.Scalar[string](t, owner, "select string_agg(ev_data, ' ' order by ev_id) from pgq.event_1 where ev_type = 'I:id' and ev_data like '%fast%'"); got != "id=2&v=fast&n=2 id=3&v=fast&n=2 id=4&v=fast&n=2" {
+		t.Fatalf("fast-path events of the writer: %q", got)
+	}
+	if kept := pgtest.Scalar[string](t, app, "select split_part(current_setting('pgqgo.lf_INSERT' || 'captured'::regclass::oid), E'\\x01', 1)"); !strings.HasSuffix(kept, "/q") {
+		t.Fatalf("the writer's session keeps no queue row: %q", kept)
 	}
 	pgtest.Exec(t, ops, "select pgq.force_tick('q')")
 	pgtest.Exec(t, ops, "select pgq.ticker()")
 	pgtest.Exec(t, ops, "select pgq.maint_retry_events()")
 	pgtest.Exec(t, ops, "select pgq.maint_rotate_tables_step2()")
 	batch := pgtest.Scalar[int64](t, worker, "select pgq.next_batch('q', 'w')")
-	if n := pgtest.Scalar[int64](t, worker, "select count(*) from pgq.get_batch_events($1)", batch); n != 15 {
+	if n := pgtest.Scalar[int64](t, worker, "select count(*) from pgq.get_batch_events($1)", batch); n != 24 {
 		t.Fatalf("worker sees %d events", n)
 	}
 	pgtest.Exec(t, worker, "select pgq.event_retry($1, (select min(ev_id) from pgq.get_batch_events($1)), 0)", batch)
