@@ -14,7 +14,7 @@ import (
 // TestTriggerFastPathFollowsQueueChanges: logutriga's fast path keeps the
 // queue row per session (pgq._trigger_fast_event, pgq.pgqgo_queue_gen). A
 // writing session that has it must see every change made elsewhere: a table
-// rotation (its next event goes to the new table and is delivered), inserts
+// rotation (its next event goes to the new current table, which batches read), inserts
 // disabled and enabled again, a queue dropped and created again under the
 // same name. A change that rolled back stops the keeping until maintenance
 // catches up. The writer is a plain pgq_writer, the changes are made by a
