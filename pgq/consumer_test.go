@@ -144,9 +144,9 @@ func TestNoLossNoDuplicates(t *testing.T) {
 			}
 			var deadData []int
 			if tpl == pgtest.Skytools {
-				deadData = column[int](t, conn, "select ev_data::int from pgq.event_2")
+				deadData = pgtest.Column[int](t, conn, "select ev_data::int from pgq.event_2")
 			} else {
-				deadData = column[int](t, conn, "select ev_data::int from pgq.dead_letter where dl_queue = 'q' and dl_consumer = 'c' and ev_retry >= 3 and dl_reason like '%injected%'")
+				deadData = pgtest.Column[int](t, conn, "select ev_data::int from pgq.dead_letter where dl_queue = 'q' and dl_consumer = 'c' and ev_retry >= 3 and dl_reason like '%injected%'")
 			}
 			pgtest.Exec(t, conn, "create temp table dead (data int)")
 			for _, d := range deadData {
@@ -158,7 +158,7 @@ func TestNoLossNoDuplicates(t *testing.T) {
 			missing := pgtest.Scalar[int64](t, conn, `select count(*) from generate_series(0, $1 - 1) g
 				where g not in (select data from done union all select data from dead)`, n)
 			if missing != 0 {
-				ex := column[int](t, conn, `select g from generate_series(0, $1 - 1) g
+				ex := pgtest.Column[int](t, conn, `select g from generate_series(0, $1 - 1) g
 					where g not in (select data from done union all select data from dead) limit 5`, n)
 				t.Fatalf("%d events lost (dead %d, done %d), e.g. %v", missing, len(deadData),
 					pgtest.Scalar[int64](t, conn, "select count(*) from done"), ex)

@@ -170,11 +170,11 @@ func TestCoopConsumers(t *testing.T) {
 			deadline := time.Now().Add(60 * time.Second)
 			for pgtest.Scalar[int64](t, conn, "select count(*) from seen") < n {
 				if time.Now().After(deadline) {
-					t.Logf("missing events: %v", column[string](t, conn, `select concat_ws(' ', ev_id, ev_txid, ev_data) from pgq.event_1 where ev_id not in (select ev_id from seen) order by ev_id`))
-					t.Logf("ticks: %v", column[string](t, conn, `select concat_ws(' ', tick_id, tick_snapshot, tick_event_seq) from pgq.tick order by tick_id`))
+					t.Logf("missing events: %v", pgtest.Column[string](t, conn, `select concat_ws(' ', ev_id, ev_txid, ev_data) from pgq.event_1 where ev_id not in (select ev_id from seen) order by ev_id`))
+					t.Logf("ticks: %v", pgtest.Column[string](t, conn, `select concat_ws(' ', tick_id, tick_snapshot, tick_event_seq) from pgq.tick order by tick_id`))
 					t.Fatalf("stream not consumed: seen %d of %d; subscriptions %v; stats a %+v b %+v c %+v",
 						pgtest.Scalar[int64](t, conn, "select count(*) from seen"), n,
-						column[string](t, conn, "select concat_ws(' ', co_name, sub_id, sub_last_tick, sub_batch, sub_next_tick, now() - sub_active) from pgq.subscription s join pgq.consumer c on c.co_id = s.sub_consumer order by 1"),
+						pgtest.Column[string](t, conn, "select concat_ws(' ', co_name, sub_id, sub_last_tick, sub_batch, sub_next_tick, now() - sub_active) from pgq.subscription s join pgq.consumer c on c.co_id = s.sub_consumer order by 1"),
 						consumers["a"].Stats(), consumers["b"].Stats(), consumers["c"].Stats())
 				}
 				time.Sleep(50 * time.Millisecond)
@@ -187,7 +187,7 @@ func TestCoopConsumers(t *testing.T) {
 			if k := pgtest.Scalar[int64](t, conn, "select count(*) from (select batch from seen group by batch having count(distinct member) > 1) x"); k != 0 {
 				t.Fatalf("%d batches went to several members", k)
 			}
-			perMember := column[string](t, conn, "select member || ':' || count(distinct batch) from seen group by member order by 1")
+			perMember := pgtest.Column[string](t, conn, "select member || ':' || count(distinct batch) from seen group by member order by 1")
 			t.Logf("%s: batches per member %v", tpl, perMember)
 			if len(perMember) != 3 {
 				t.Fatalf("not every member got work: %v", perMember)
@@ -242,7 +242,7 @@ func TestCoopConsumers(t *testing.T) {
 				return consumers["b"].Stats().Failures > 0
 			})
 			cancel2()
-			if got := strings.Join(column[string](t, conn, "select member || ':' || count(*) from seen group by member order by 1"), ","); got != "a:10" {
+			if got := strings.Join(pgtest.Column[string](t, conn, "select member || ':' || count(*) from seen group by member order by 1"), ","); got != "a:10" {
 				t.Fatalf("after takeover: %s", got)
 			}
 		})

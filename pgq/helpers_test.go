@@ -64,17 +64,3 @@ func tick(t *testing.T, conn *pgx.Conn, queue string) {
 	t.Helper()
 	pgtest.Exec(t, conn, "select pgq.ticker($1)", queue)
 }
-
-// column runs a query returning one column and fails the test on error.
-func column[T any](t *testing.T, conn *pgx.Conn, sql string, args ...any) []T {
-	t.Helper()
-	rows, err := conn.Query(context.Background(), sql, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[T])
-	if err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return out
-}

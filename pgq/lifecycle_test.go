@@ -45,7 +45,7 @@ func TestDeadLetterReplay(t *testing.T) {
 	pgtest.Eventually(t, 20*time.Second, "dead-lettered", func() bool {
 		return pgtest.Scalar[int64](t, conn, "select count(*) from pgq.dead_letter") == 1
 	})
-	row := column[string](t, conn, "select concat_ws('|', dl_queue, dl_consumer, dl_reason, ev_retry, ev_type, ev_data, ev_extra3) from pgq.dead_letter")
+	row := pgtest.Column[string](t, conn, "select concat_ws('|', dl_queue, dl_consumer, dl_reason, ev_retry, ev_type, ev_data, ev_extra3) from pgq.dead_letter")
 	if row[0] != "q|c|retry after 0s: cannot parse|1|poison|p|x3" {
 		t.Fatalf("dead letter row %q", row[0])
 	}
@@ -69,7 +69,7 @@ func TestDeadLetterReplay(t *testing.T) {
 		if b == nil {
 			break
 		}
-		n += len(column[int64](t, conn, "select ev_id from pgq.get_batch_events($1)", *b))
+		n += len(pgtest.Column[int64](t, conn, "select ev_id from pgq.get_batch_events($1)", *b))
 		pgtest.Exec(t, conn, "select pgq.finish_batch($1)", *b)
 	}
 	if n != 1 {

@@ -43,7 +43,7 @@ func TestProducerInTransaction(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			got := column[string](t, conn, `select concat_ws('|', ev_type, ev_data, coalesce(ev_extra1, 'NULL'),
+			got := pgtest.Column[string](t, conn, `select concat_ws('|', ev_type, ev_data, coalesce(ev_extra1, 'NULL'),
 				coalesce(ev_extra2, 'NULL'), coalesce(ev_extra4, 'NULL'), ev_txid = (select min(ev_txid) from pgq.event_1))
 				from pgq.event_1 order by ev_id`)
 			want := "one|1|NULL|NULL|NULL|t batch|2|NULL|NULL|NULL|t batch|3|NULL|e2|NULL|t copy|4|t|NULL|e4|t"
@@ -159,7 +159,7 @@ func TestCopyRoundTrip(t *testing.T) {
 			if n, err := p.Copy(ctx, evs); err != nil || n != int64(len(evs)) {
 				t.Fatalf("copy: %d %v", n, err)
 			}
-			rows := column[string](t, conn, `select concat_ws('|', ev_type = ev_data, ev_data = ev_extra1, ev_extra2 is null, ev_extra4 = ev_data) || '|' || ev_data from pgq.event_1 order by ev_id`)
+			rows := pgtest.Column[string](t, conn, `select concat_ws('|', ev_type = ev_data, ev_data = ev_extra1, ev_extra2 is null, ev_extra4 = ev_data) || '|' || ev_data from pgq.event_1 order by ev_id`)
 			for i, r := range rows {
 				want := "t|t|t|t|" + awkward[i]
 				if r != want {

@@ -23,15 +23,7 @@ func tickWith(t *testing.T, conn *pgx.Conn, queue string, data ...string) {
 
 func batchData(t *testing.T, conn *pgx.Conn, batch int64) []string {
 	t.Helper()
-	rows, err := conn.Query(context.Background(), "select ev_data from pgq.get_batch_events($1) order by ev_id", batch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return pgtest.Column[string](t, conn, "select ev_data from pgq.get_batch_events($1) order by ev_id", batch)
 }
 
 // TestCoop drives pgq_coop's SQL on both pgq implementations: batches of one

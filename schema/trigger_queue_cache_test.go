@@ -62,26 +62,22 @@ func TestTriggerFastPathFollowsQueueChanges(t *testing.T) {
 	}
 	inTable := func(table string) []string {
 		t.Helper()
-		rows, err := owner.Query(ctx, "select ev_data from pgq."+pgx.Identifier{table}.Sanitize()+" order by ev_id")
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return data
+		return pgtest.Column[string](t, owner, "select ev_data from pgq."+pgx.Identifier{table}.Sanitize()+" order by ev_id")
 	}
 	gen := func() string {
 		return pgtest.Scalar[string](t, owner, "select pg_sequence_last_value('pgq.pgqgo_queue_gen')::text")
+	}
+	expectKept := func(when string) {
+		t.Helper()
+		if got, want := kept(), gen()+"/q"; got != want {
+			t.Fatalf("%s the writer keeps %q, want %q", when, got, want)
+		}
 	}
 
 	for range 3 {
 		mustWrite("first rows")
 	}
-	if got, want := kept(), gen()+"/q"; got != want {
-		t.Fatalf("after three rows the writer keeps %q, want %q", got, want)
-	}
+	expectKept("after three rows")
 
 	// rotation: the next event goes to the new current table
 	pgtest.Exec(t, ops, "select pgq.maint_rotate_tables_step1('q')")
@@ -97,9 +93,7 @@ func TestTriggerFastPathFollowsQueueChanges(t *testing.T) {
 		t.Fatalf("event_1_0 holds %d events, want 3", n)
 	}
 	mustWrite("kept again")
-	if got, want := kept(), gen()+"/q"; got != want {
-		t.Fatalf("after rotation the writer keeps %q, want %q", got, want)
-	}
+	expectKept("after rotation")
 
 	// inserts disabled: refused at once, as through insert_event
 	pgtest.Exec(t, ops, "select pgq.set_queue_config('q', 'queue_disable_insert', 'true')")
@@ -119,9 +113,7 @@ func TestTriggerFastPathFollowsQueueChanges(t *testing.T) {
 	}
 	pgtest.Exec(t, ops, "select pgq.maint_rotate_tables_step2()")
 	mustWrite("after maintenance")
-	if got, want := kept(), gen()+"/q"; got != want {
-		t.Fatalf("after maintenance the writer keeps %q, want %q", got, want)
-	}
+	expectKept("after maintenance")
 
 	// the queue dropped and created again: events go to the new one
 	pgtest.Exec(t, ops, "select pgq.drop_queue('q')")

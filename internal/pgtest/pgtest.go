@@ -272,6 +272,20 @@ func Scalar[T any](t testing.TB, c *pgx.Conn, sql string, args ...any) T {
 	return v
 }
 
+// Column runs a query returning one column and fails the test on error.
+func Column[T any](t testing.TB, c *pgx.Conn, sql string, args ...any) []T {
+	t.Helper()
+	rows, err := c.Query(context.Background(), sql, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[T])
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return out
+}
+
 // Eventually polls cond until it holds, failing the test after within.
 func Eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
