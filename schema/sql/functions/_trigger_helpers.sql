@@ -328,12 +328,16 @@ $$;
 -- layout's, which the callers check. Spaces go eight at a time first: char(n)
 -- padding is long, and replace() pays per match (translate() costs more
 -- still: 16k instructions for an 84-space pgbench_accounts row, against 7k).
--- SQL, so that it is inlined into the caller's expression (no call per row).
+-- SQL, so that it is inlined into the caller's expression (no call per row);
+-- inlined, it is parsed under the caller's search_path, and its caller
+-- pgq._trigger_fast_event is SECURITY DEFINER: so every name has its schema.
 CREATE OR REPLACE FUNCTION pgq._trigger_row_values(rec text)
 RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE
-        WHEN rec !~ '[^A-Za-z0-9_.:+ ",()-]' AND strpos(rec, '""') = 0 THEN
-            string_to_array(replace(replace(replace(replace(replace(replace(replace(replace(
+        WHEN rec OPERATOR(pg_catalog.!~) '[^A-Za-z0-9_.:+ ",()-]'
+             AND pg_catalog.strpos(rec, '""') OPERATOR(pg_catalog.=) 0 THEN
+            pg_catalog.string_to_array(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
+                pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
                 rec, '+', '%2b'), ':', '%3a'), ',', ',='), '(', ',='), ')', ','), '        ', '++++++++'), ' ', '+'),
                 '"', ''), ',', '=')
         ELSE pgq._trigger_row_urlencoded(rec) END
@@ -344,8 +348,9 @@ $$;
 -- value (NULL for NULL), then ''. The slow way, for values that need more
 -- than spaces, ':' and '+' encoded. PL/pgSQL, so that it is not inlined into
 -- pgq._trigger_row_values (whose every expression is prepared per transaction).
+-- Its fixed search_path protects it when it runs under pgq._trigger_fast_event.
 CREATE OR REPLACE FUNCTION pgq._trigger_row_urlencoded(rec text)
-RETURNS text[] LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+RETURNS text[] LANGUAGE plpgsql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RETURN array_replace(ARRAY[''] || pgq._record_urlencoded(rec) || ARRAY[''], '=*', '=');
 END

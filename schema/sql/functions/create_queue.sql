@@ -3,7 +3,7 @@
 -- the event and tick sequences, the grants, and the first tick.
 -- Returns 1 when created, 0 when the queue already exists.
 CREATE OR REPLACE FUNCTION pgq.create_queue(i_queue_name text)
-RETURNS integer LANGUAGE plpgsql SECURITY DEFINER AS $$
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_id     integer;
     v_pfx    text;

@@ -2,7 +2,7 @@
 -- ticks and retry events. Refuses while consumers are registered unless force
 -- is true, in which case they are unregistered first. Returns 1.
 CREATE OR REPLACE FUNCTION pgq.drop_queue(x_queue_name text, x_force boolean)
-RETURNS integer LANGUAGE plpgsql SECURITY DEFINER AS $$
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     q   record;
     c   record;

@@ -3,7 +3,7 @@
 CREATE OR REPLACE FUNCTION pgq.event_retry_raw(x_queue text, x_consumer text, x_retry_after timestamptz,
         x_ev_id bigint, x_ev_time timestamptz, x_ev_retry integer, x_ev_type text, x_ev_data text,
         x_ev_extra1 text, x_ev_extra2 text, x_ev_extra3 text, x_ev_extra4 text)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER AS $$
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s record;
 BEGIN

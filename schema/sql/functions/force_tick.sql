@@ -2,7 +2,7 @@
 -- its event sequence past ticker_max_count. Returns the last tick id before
 -- that tick: callers poll until the last tick id changes.
 CREATE OR REPLACE FUNCTION pgq.force_tick(i_queue_name text)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER AS $$
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     q      record;
     v_tick bigint;

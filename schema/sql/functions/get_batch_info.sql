@@ -4,7 +4,7 @@
 CREATE OR REPLACE FUNCTION pgq.get_batch_info(x_batch_id bigint,
         OUT queue_name text, OUT consumer_name text, OUT batch_start timestamptz, OUT batch_end timestamptz,
         OUT prev_tick_id bigint, OUT tick_id bigint, OUT lag interval, OUT seq_start bigint, OUT seq_end bigint)
-RETURNS record LANGUAGE plpgsql SECURITY DEFINER AS $$
+RETURNS record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     SELECT q.queue_name, c.co_name, prev.tick_time, cur.tick_time, s.sub_last_tick, s.sub_next_tick,
            now() - cur.tick_time, prev.tick_event_seq, cur.tick_event_seq

@@ -5,7 +5,7 @@
 CREATE OR REPLACE FUNCTION pgq.get_consumer_info(i_queue_name text, i_consumer_name text,
         OUT queue_name text, OUT consumer_name text, OUT lag interval, OUT last_seen interval,
         OUT last_tick bigint, OUT current_batch bigint, OUT next_tick bigint, OUT pending_events bigint)
-RETURNS SETOF record LANGUAGE sql SECURITY DEFINER AS $$
+RETURNS SETOF record LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT q.queue_name, c.co_name, now() - t.tick_time, now() - s.sub_active,
            s.sub_last_tick, s.sub_batch, s.sub_next_tick,
            (SELECT lt.tick_event_seq FROM pgq.tick lt WHERE lt.tick_queue = q.queue_id
@@ -22,13 +22,13 @@ $$;
 CREATE OR REPLACE FUNCTION pgq.get_consumer_info(i_queue_name text,
         OUT queue_name text, OUT consumer_name text, OUT lag interval, OUT last_seen interval,
         OUT last_tick bigint, OUT current_batch bigint, OUT next_tick bigint, OUT pending_events bigint)
-RETURNS SETOF record LANGUAGE sql SECURITY DEFINER AS $$
+RETURNS SETOF record LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT * FROM pgq.get_consumer_info(i_queue_name, NULL)
 $$;
 
 CREATE OR REPLACE FUNCTION pgq.get_consumer_info(
         OUT queue_name text, OUT consumer_name text, OUT lag interval, OUT last_seen interval,
         OUT last_tick bigint, OUT current_batch bigint, OUT next_tick bigint, OUT pending_events bigint)
-RETURNS SETOF record LANGUAGE sql SECURITY DEFINER AS $$
+RETURNS SETOF record LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT * FROM pgq.get_consumer_info(NULL, NULL)
 $$;

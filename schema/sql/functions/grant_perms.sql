@@ -1,7 +1,7 @@
 -- pgq.grant_perms(queue): give the PgQ roles their rights on a queue's event
 -- tables (copied from pgq.event_template) and sequences. Returns 1.
 CREATE OR REPLACE FUNCTION pgq.grant_perms(x_queue_name text)
-RETURNS integer LANGUAGE plpgsql SECURITY DEFINER AS $$
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     q record;
 BEGIN

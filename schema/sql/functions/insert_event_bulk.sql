@@ -6,7 +6,7 @@
 CREATE OR REPLACE FUNCTION pgq.insert_event_bulk(queue_name text, ev_type text[], ev_data text[],
         ev_extra1 text[] DEFAULT NULL, ev_extra2 text[] DEFAULT NULL,
         ev_extra3 text[] DEFAULT NULL, ev_extra4 text[] DEFAULT NULL)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER AS $$
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_txid  bigint := pg_catalog.txid_current();
     v_n     integer;

@@ -11,10 +11,14 @@
 -- The transaction id is taken before the queue row is read: a transaction that
 -- still sees the previous event table therefore has a txid below the rotation's
 -- step-2 txid, which is what batch_event_tables relies on.
+--
+-- Not SECURITY DEFINER, but it runs with the owner's rights when the hot
+-- paths (insert_event, logutriga's fast path) fall back to it: hence the
+-- fixed search_path.
 CREATE OR REPLACE FUNCTION pgq.insert_event_raw(queue_name text, ev_id bigint, ev_time timestamptz,
         ev_owner integer, ev_retry integer, ev_type text, ev_data text,
         ev_extra1 text, ev_extra2 text, ev_extra3 text, ev_extra4 text)
-RETURNS bigint LANGUAGE plpgsql AS $$
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_txid  bigint := pg_catalog.txid_current();
     v_qid   integer;

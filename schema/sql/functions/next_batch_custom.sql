@@ -8,7 +8,7 @@ CREATE OR REPLACE FUNCTION pgq.next_batch_custom(i_queue_name text, i_consumer_n
         OUT batch_id bigint, OUT cur_tick_id bigint, OUT prev_tick_id bigint,
         OUT cur_tick_time timestamptz, OUT prev_tick_time timestamptz,
         OUT cur_tick_event_seq bigint, OUT prev_tick_event_seq bigint)
-RETURNS record LANGUAGE plpgsql SECURITY DEFINER AS $$
+RETURNS record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s      record;
     v_next record;

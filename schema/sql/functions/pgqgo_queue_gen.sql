@@ -14,7 +14,7 @@
 -- sequence ahead until the next change or pgq.maint_rotate_tables_step2 catches
 -- the table up. The trigger fires in every session_replication_role.
 CREATE OR REPLACE FUNCTION pgq.pgqgo_queue_changed()
-RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     UPDATE pgq.pgqgo_queue_version SET gen = nextval('pgq.pgqgo_queue_gen');
     RETURN NULL;

@@ -19,7 +19,7 @@
 -- ids, and whether the tick was for events (not an idle tick).
 CREATE OR REPLACE FUNCTION pgq.pgqgo_ticker(i_min_interval interval, OUT queue_name text, OUT tick_id bigint,
         OUT had_events boolean)
-RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER AS $$
+RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     q       record;
     v_seq   bigint;

@@ -2,7 +2,7 @@
 -- given tick (NULL: the latest). An existing subscription is moved to that tick
 -- and loses its open batch. Returns 1 for a new subscription, 0 otherwise.
 CREATE OR REPLACE FUNCTION pgq.register_consumer_at(x_queue_name text, x_consumer_name text, x_tick_pos bigint)
-RETURNS integer LANGUAGE plpgsql SECURITY DEFINER AS $$
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_queue    integer;
     v_consumer integer;

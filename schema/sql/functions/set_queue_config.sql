@@ -4,7 +4,7 @@
 -- external_ticker, and (beyond PgQ 3.5, which refuses them) disable_insert and
 -- per_tx_limit. The value is cast to the column's type. Returns 1.
 CREATE OR REPLACE FUNCTION pgq.set_queue_config(x_queue_name text, x_param_name text, x_param_value text)
-RETURNS integer LANGUAGE plpgsql SECURITY DEFINER AS $$
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_col  text := CASE WHEN x_param_name LIKE 'queue\_%' THEN x_param_name ELSE 'queue_' || x_param_name END;
     v_type text;

@@ -4,7 +4,7 @@
 -- ticker_idle_period passed. Returns the new tick id, or NULL when no tick was
 -- needed. Each tick is announced with NOTIFY pgq_tick, payload the queue name.
 CREATE OR REPLACE FUNCTION pgq.ticker(i_queue_name text)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER AS $$
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     q      record;
     v_seq  bigint;
@@ -50,7 +50,7 @@ $$;
 -- (cascaded queues copy their provider's ticks). Only for queues with
 -- external_ticker set. Returns the tick id.
 CREATE OR REPLACE FUNCTION pgq.ticker(i_queue_name text, i_tick_id bigint, i_orig_timestamp timestamptz, i_event_seq bigint)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER AS $$
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     q record;
 BEGIN
@@ -70,7 +70,7 @@ $$;
 -- pgq.ticker(): tick every queue that has its own ticker and is not paused,
 -- as far as its thresholds ask for it. Returns the number of queues ticked.
 CREATE OR REPLACE FUNCTION pgq.ticker()
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER AS $$
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_name  text;
     v_count bigint := 0;

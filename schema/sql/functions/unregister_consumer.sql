@@ -2,7 +2,7 @@
 -- open batch and retry events; the consumer name goes too when no queue uses
 -- it any more. Returns 1 when removed, 0 when there was nothing to remove.
 CREATE OR REPLACE FUNCTION pgq.unregister_consumer(x_queue_name text, x_consumer_name text)
-RETURNS integer LANGUAGE plpgsql SECURITY DEFINER AS $$
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_sub      integer;
     v_consumer integer;

@@ -6,7 +6,7 @@
 -- Touches pgq.consumer, pgq.subscription.
 CREATE OR REPLACE FUNCTION pgq_coop.register_subconsumer(i_queue_name text, i_consumer_name text,
         i_subconsumer_name text)
-RETURNS integer LANGUAGE plpgsql SECURITY DEFINER AS $$
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_full  text := i_consumer_name || '.' || i_subconsumer_name;
     v_main  pgq.subscription;

@@ -6,7 +6,7 @@
 -- Touches pgq.subscription, pgq.consumer.
 CREATE OR REPLACE FUNCTION pgq_coop.unregister_subconsumer(i_queue_name text, i_consumer_name text,
         i_subconsumer_name text, i_batch_handling integer)
-RETURNS integer LANGUAGE plpgsql SECURITY DEFINER AS $$
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_sub pgq.subscription;
 BEGIN
