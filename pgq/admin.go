@@ -241,6 +241,10 @@ type MaintenanceResult struct {
 	// Skipped are names maint_operations or maint_tables_to_vacuum returned
 	// that are not plain [schema.]names; they are never executed.
 	Skipped []string
+	// Untrusted are the functions maint_operations named that were not run:
+	// missing, or owned (they, an overload, or their schema) by a role that
+	// is not trusted (see Maintenance), with the reason.
+	Untrusted []string
 }
 
 // qualifiedName accepts what maint_operations may name: [schema.]name.
@@ -251,8 +255,17 @@ var qualifiedName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Z
 // transaction of its own (step 2 of a rotation must commit apart from step 1),
 // then VACUUM of the tables pgq.maint_tables_to_vacuum names. db must not be
 // inside a transaction (VACUUM cannot run there).
-func Maintenance(ctx context.Context, db DB) (MaintenanceResult, error) {
+//
+// It runs only functions owned by a trusted role: the session's own role, a
+// superuser, or one of trusted; so does the function and everything of the
+// same name in its schema, and the schema. Others (a pgq_admin member can
+// name any function in pgq.queue.queue_extra_maint) are listed in
+// Untrusted and left alone.
+func Maintenance(ctx context.Context, db DB, trusted ...string) (MaintenanceResult, error) {
 	var res MaintenanceResult
+	if err := CheckSchemaTrust(ctx, db, "pgq", trusted); err != nil {
+		return res, fmt.Errorf("maintenance: %w", err)
+	}
 	rows, err := db.Query(ctx, `SELECT func_name, func_arg FROM pgq.maint_operations()`)
 	if err != nil {
 		return res, fmt.Errorf("maintenance: %w", err)
@@ -272,6 +285,13 @@ func Maintenance(ctx context.Context, db DB) (MaintenanceResult, error) {
 		if !qualifiedName.MatchString(o.fn) {
 			res.Skipped = append(res.Skipped, o.fn)
 			continue
+		}
+		if err := checkFunctionTrust(ctx, db, o.fn, trusted); err != nil {
+			if errors.Is(err, ErrUntrusted) || errors.Is(err, errNoFunction) {
+				res.Untrusted = append(res.Untrusted, err.Error())
+				continue
+			}
+			return res, fmt.Errorf("maintenance: %w", err)
 		}
 		name, sql, args := o.fn+"()", `SELECT `+quoteQualified(o.fn)+`()`, []any{}
 		if o.arg != nil {

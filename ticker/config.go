@@ -46,6 +46,10 @@ type Config struct {
 	MetricsAddr string
 	// LogFormat is "text" (default) or "json".
 	LogFormat string
+	// TrustedRoles are the roles, besides the daemon's own and superusers,
+	// whose pgq schemas and maintenance functions the daemon will run (see
+	// docs/ticker.md "Whose code the daemon runs").
+	TrustedRoles []string
 }
 
 // Defaults returns pgqd's defaults and pgqgo's.
@@ -148,6 +152,13 @@ func ParseConfig(data []byte) (Config, error) {
 				errs = append(errs, fmt.Errorf("max_parallel = %q: want a positive integer", v))
 			}
 			cfg.MaxParallel = n
+		case "trusted_roles":
+			cfg.TrustedRoles = nil
+			for _, r := range strings.Split(v, ",") {
+				if r = strings.TrimSpace(r); r != "" {
+					cfg.TrustedRoles = append(cfg.TrustedRoles, r)
+				}
+			}
 		case "metrics_addr":
 			cfg.MetricsAddr = v
 		case "log_format":
@@ -246,4 +257,9 @@ pidfile = /var/run/postgresql/pgqd.pid
 
 # text or json
 #log_format = text
+
+# besides the daemon's own role and superusers, the roles whose pgq schemas
+# and maintenance functions the daemon may run (comma-separated); a database
+# whose pgq objects belong to anyone else is refused and logged
+#trusted_roles =
 `

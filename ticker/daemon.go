@@ -222,6 +222,9 @@ func connect(ctx context.Context, base, dbname string) (*pgx.Conn, error) {
 	cfg.RuntimeParams["application_name"] = "pgqgo ticker"
 	// every call is bounded on the server; maintenance raises it for VACUUM
 	cfg.RuntimeParams["statement_timeout"] = "30s"
+	// a database owner may ALTER DATABASE ... SET search_path to put its own
+	// functions before pg_catalog; the session's own setting overrides that
+	cfg.RuntimeParams["search_path"] = "pg_catalog, pg_temp"
 	// the daemon's statements are tiny and mostly parameterless: the simple
 	// protocol costs one message each way and nothing to cache
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
@@ -251,7 +254,7 @@ func take(ctx context.Context, sem chan struct{}) bool {
 // Status is one database's state, for /healthz.
 type Status struct {
 	Database string    `json:"database"`
-	State    string    `json:"state"` // connecting, no-pgq, standby, active, error
+	State    string    `json:"state"` // connecting, no-pgq, untrusted, standby, active, error
 	Engine   string    `json:"engine,omitempty"`
 	LastTick time.Time `json:"last_tick_round,omitzero"`
 	Error    string    `json:"error,omitempty"`

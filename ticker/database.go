@@ -123,6 +123,13 @@ func (db *database) run(parent context.Context) {
 			db.setState("no-pgq", "", nil)
 			db.log.Debug("no pgq schema", "detail", err)
 			wait = db.config().CheckPeriod
+		case errors.Is(err, pgq.ErrUntrusted):
+			if db.status().State != "untrusted" {
+				db.log.Error("refusing a pgq schema owned by an untrusted role (see trusted_roles)", "err", err)
+			}
+			db.setState("untrusted", "", err)
+			db.d.metrics.errors.WithLabelValues(db.name, "untrusted").Inc()
+			wait = db.config().CheckPeriod
 		default:
 			db.setState("error", "", err)
 			db.d.metrics.errors.WithLabelValues(db.name, "session").Inc()
@@ -166,7 +173,7 @@ func (db *database) session(ctx context.Context) error {
 	defer conn.Close(context.Background())
 	connected := time.Now()
 
-	engine, err := detectEngine(ctx, conn)
+	engine, err := detectEngine(ctx, conn, cfg.TrustedRoles)
 	db.d.releaseDial()
 	if err != nil {
 		return err
@@ -189,7 +196,7 @@ func (db *database) session(ctx context.Context) error {
 		case <-db.recheckCh:
 		case <-time.After(time.Second):
 		}
-		if _, err := detectEngine(ctx, conn); err != nil {
+		if _, err := detectEngine(ctx, conn, db.config().TrustedRoles); err != nil {
 			return err
 		}
 	}
@@ -200,7 +207,8 @@ func (db *database) session(ctx context.Context) error {
 
 // detectEngine checks for a pgq schema of API level 3 or later and tells
 // pgqgo's schema (which has pgq.pgqgo_ticker) from Skytools' extension.
-func detectEngine(ctx context.Context, conn *pgx.Conn) (string, error) {
+// Nothing in the schema is called before its owners are found trusted.
+func detectEngine(ctx context.Context, conn *pgx.Conn, trusted []string) (string, error) {
 	var hasPgq, hasFast bool
 	err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'pgq'),
 		to_regprocedure('pgq.pgqgo_ticker(interval)') IS NOT NULL`).Scan(&hasPgq, &hasFast)
@@ -209,6 +217,9 @@ func detectEngine(ctx context.Context, conn *pgx.Conn) (string, error) {
 	}
 	if !hasPgq {
 		return "", fmt.Errorf("%w: no pgq schema", errNoPgq)
+	}
+	if err := pgq.CheckSchemaTrust(ctx, conn, "pgq", trusted); err != nil {
+		return "", err
 	}
 	var version string
 	if err := conn.QueryRow(ctx, "SELECT pgq.version()").Scan(&version); err != nil {
@@ -256,7 +267,7 @@ func (db *database) work(ctx context.Context, conn *pgx.Conn, engine string, con
 			return nil
 		case <-db.recheckCh:
 			cfg = db.config()
-			e, err := detectEngine(ctx, conn)
+			e, err := detectEngine(ctx, conn, cfg.TrustedRoles)
 			if err != nil {
 				return err
 			}
@@ -420,9 +431,12 @@ func (db *database) maint(ctx context.Context, conn *pgx.Conn) error {
 		return err
 	}
 	defer conn.Exec(ctx, "SET statement_timeout = '30s'") //nolint:errcheck // a failure ends the session anyway
-	res, err := pgq.Maintenance(ctx, conn)
+	res, err := pgq.Maintenance(ctx, conn, db.config().TrustedRoles...)
 	for _, name := range res.Skipped {
 		db.log.Warn("maintenance named an invalid function or table; skipped", "name", name)
+	}
+	for _, why := range res.Untrusted {
+		db.log.Warn("maintenance named a function the daemon does not trust; skipped (see trusted_roles)", "detail", why)
 	}
 	if err != nil {
 		return err
