@@ -167,6 +167,9 @@ type Consumer struct {
 
 	mu   sync.Mutex
 	conn *pgx.Conn
+	// active: this process holds the consumer's advisory lock on conn (see
+	// takeTurn); standby: it waits for another process that holds it
+	active, standby bool
 
 	batches, events, retried, dead, failures, reconnects atomic.Int64
 	lag                                                  atomic.Int64
@@ -319,6 +322,16 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 				registered = true
 			}
 		}
+		if err == nil && !c.active {
+			var mine bool
+			if mine, err = c.takeTurn(ctx); err == nil && !mine {
+				if c.cfg.StopWhenIdle {
+					return ErrConsumerBusy
+				}
+				c.wait(ctx)
+				continue
+			}
+		}
 		var got bool
 		if err == nil {
 			got, err = c.step(ctx, h)
@@ -352,6 +365,10 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		backoff = min(2*backoff, c.cfg.MaxBackoff)
 	}
 }
+
+// ErrConsumerBusy is returned by Run with StopWhenIdle when another process
+// runs the same consumer (and holds its lock: see Run).
+var ErrConsumerBusy = errors.New("pgq: another process is running this consumer")
 
 // fatal reports errors that no retry will fix.
 func fatal(err error) bool {
@@ -390,8 +407,34 @@ func (c *Consumer) ensureConn(ctx context.Context) error {
 		c.reconnects.Add(1)
 	}
 	c.conn = conn
+	c.active = false // the lock went with the old connection
 	c.mu.Unlock()
 	return nil
+}
+
+// takeTurn takes the consumer's session advisory lock on the queue's
+// database, so that of several processes running the same consumer (a
+// rolling deploy, two replicas, an old process still alive) one works and the
+// others stand by, taking over when its connection ends. It reports whether
+// this process holds the lock. The key is the queue and the consumer's full
+// name (a group member's own).
+func (c *Consumer) takeTurn(ctx context.Context) (bool, error) {
+	var mine bool
+	err := c.conn.QueryRow(ctx, `SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext('pgqgo.consumer'),
+		pg_catalog.hashtext($1 || '/' || $2))`, c.cfg.Queue, c.fullName()).Scan(&mine)
+	if err != nil {
+		return false, fmt.Errorf("pgq: consumer lock: %w", err)
+	}
+	switch {
+	case mine && c.standby:
+		c.log.Info("consumer lock taken; working", "queue", c.cfg.Queue, "consumer", c.fullName())
+	case !mine && !c.standby:
+		c.log.Info("another process runs this consumer; standing by", "queue", c.cfg.Queue, "consumer", c.fullName())
+	}
+	c.mu.Lock()
+	c.active, c.standby = mine, !mine
+	c.mu.Unlock()
+	return mine, nil
 }
 
 func (c *Consumer) closeConn() {

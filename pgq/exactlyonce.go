@@ -15,7 +15,9 @@ type TargetFunc func(ctx context.Context, tx pgx.Tx, b *Batch) error
 // once, with pgq_ext's bookkeeping (install it in the target database with
 // schema.InstallComponent(ctx, target, schema.Ext)):
 //
-//  1. in a target transaction, pgq_ext.is_batch_done: if the batch was
+//  1. in a target transaction, under a transaction advisory lock per
+//     consumer (so two processes holding one batch apply it once),
+//     pgq_ext.is_batch_done: if the batch was
 //     already applied (the process died after the target commit but before
 //     finish_batch), it is skipped;
 //  2. otherwise fn applies it and pgq_ext.set_batch_done records it, and
@@ -36,6 +38,14 @@ func ExactlyOnce(target DB, fn TargetFunc) Handler {
 			return fmt.Errorf("exactly-once: begin on target: %w", err)
 		}
 		defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
+		// Two processes holding the same batch (the consumer's lock lost with
+		// a connection, an old process still alive) must not both find it
+		// not done: the check and the record are serialized per consumer on
+		// the target, so the second sees the first's commit.
+		if _, err := tx.Exec(ctx, `SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgqgo.exactly_once'),
+			pg_catalog.hashtext($1 || '/' || $2))`, b.Consumer, b.Subconsumer); err != nil {
+			return fmt.Errorf("exactly-once: lock on target: %w", err)
+		}
 		var done bool
 		if err := tx.QueryRow(ctx, `SELECT pgq_ext.is_batch_done($1, $2, $3)`, b.Consumer, b.Subconsumer, b.ID).Scan(&done); err != nil {
 			return fmt.Errorf("exactly-once: pgq_ext.is_batch_done on target (is pgq_ext installed there?): %w", err)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -138,5 +139,51 @@ func TestInsertEventBulkChecks(t *testing.T) {
 	}
 	if got := pgtest.Scalar[string](t, conn, "select string_agg(ev_type || ev_data || ev_extra4, ',' order by ev_id) from pgq.event_1"); got != "a1x,b2y,c3z" {
 		t.Fatalf("bulk order/fields: %s", got)
+	}
+}
+
+// TestConcurrentNextBatch: two sessions ask for the same consumer's next
+// batch at once; the second waits for the first and gets the same open batch,
+// never a second batch over the same ticks. PgQ 3.5 gives two batches here;
+// the test shows the difference.
+func TestConcurrentNextBatch(t *testing.T) {
+	for _, tpl := range []pgtest.Template{pgtest.PgqGo, pgtest.Skytools} {
+		t.Run(tpl.String(), func(t *testing.T) {
+			ctx := context.Background()
+			dsn := pgtest.NewDB(t, tpl)
+			setup := pgtest.Conn(t, dsn)
+			for _, sql := range []string{"select pgq.create_queue('q')", "select pgq.register_consumer('q', 'c')",
+				"select pgq.insert_event('q', 't', 'd')", "select pgq.ticker('q')"} {
+				pgtest.Exec(t, setup, sql)
+			}
+			s1, s2 := pgtest.Conn(t, dsn), pgtest.Conn(t, dsn)
+			tx1, err := s1.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := pgtest.Scalar[int64](t, s1, "select batch_id from pgq.next_batch_custom('q', 'c', null, null, null)")
+			second := make(chan int64, 1)
+			go func() {
+				var id int64
+				if err := s2.QueryRow(ctx, "select batch_id from pgq.next_batch_custom('q', 'c', null, null, null)").Scan(&id); err != nil {
+					t.Error(err)
+				}
+				second <- id
+			}()
+			// the second session is waiting for the first (or, without the
+			// lock, already done): give it time to get there
+			pgtest.Eventually(t, 5*time.Second, "second session waiting or done", func() bool {
+				return len(second) == 1 || pgtest.Scalar[int64](t, setup,
+					"select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'") > 0
+			})
+			if err := tx1.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got := <-second
+			t.Logf("%s: first session batch %d, second %d", tpl, first, got)
+			if tpl == pgtest.PgqGo && got != first {
+				t.Fatalf("second session got batch %d, want the open batch %d", got, first)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"pgqgo/internal/pgtest"
@@ -69,4 +70,43 @@ func TestMillionEventsLeaveNoDeadTuples(t *testing.T) {
 		t.Fatalf("%d events still stored: tables were never truncated", left)
 	}
 	t.Logf("1M events, %d rotations, %d rows left in event tables, 0 dead tuples", rotations, left)
+}
+
+// TestTicksPrunedByRotation: the same load on both engines (a tick and a
+// batch per round, rotation due every round), 200 rounds: ticks older than
+// the previous switch that no consumer needs go with the rotation, so the
+// tick table stays as small as PgQ 3.5's; every event is still delivered.
+func TestTicksPrunedByRotation(t *testing.T) {
+	counts := map[pgtest.Template]int64{}
+	for _, tpl := range []pgtest.Template{pgtest.PgqGo, pgtest.Skytools} {
+		conn := pgtest.Conn(t, pgtest.NewDB(t, tpl))
+		for _, sql := range []string{"select pgq.create_queue('q')", "select pgq.create_queue('idle')",
+			"select pgq.set_queue_config('q', 'rotation_period', '0')", "select pgq.set_queue_config('idle', 'rotation_period', '0')",
+			"select pgq.register_consumer('q', 'c')"} {
+			pgtest.Exec(t, conn, sql)
+		}
+		var got int64
+		for r := 0; r < 200; r++ {
+			pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', $1)", fmt.Sprint(r))
+			pgtest.Exec(t, conn, "select pgq.force_tick('q')")
+			pgtest.Exec(t, conn, "select pgq.force_tick('idle')")
+			pgtest.Exec(t, conn, "select pgq.ticker()")
+			if batch := pgtest.Scalar[*int64](t, conn, "select pgq.next_batch('q', 'c')"); batch != nil {
+				got += pgtest.Scalar[int64](t, conn, "select count(*) from pgq.get_batch_events($1)", *batch)
+				pgtest.Exec(t, conn, "select pgq.finish_batch($1)", *batch)
+			}
+			for _, q := range []string{"q", "idle"} {
+				pgtest.Exec(t, conn, "select pgq.maint_rotate_tables_step1($1)", q)
+			}
+			pgtest.Exec(t, conn, "select pgq.maint_rotate_tables_step2()")
+		}
+		if got != 200 {
+			t.Errorf("%s: %d events delivered, want 200", tpl, got)
+		}
+		counts[tpl] = pgtest.Scalar[int64](t, conn, "select count(*) from pgq.tick")
+		t.Logf("%s: %d ticks left after 200 rounds of two queues", tpl, counts[tpl])
+	}
+	if counts[pgtest.PgqGo] > 20 || counts[pgtest.PgqGo] > 2*counts[pgtest.Skytools]+4 {
+		t.Errorf("pgqgo keeps %d ticks, Skytools %d", counts[pgtest.PgqGo], counts[pgtest.Skytools])
+	}
 }

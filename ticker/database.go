@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -135,6 +136,11 @@ func (db *database) run(parent context.Context) {
 			db.d.metrics.errors.WithLabelValues(db.name, "session").Inc()
 			if time.Since(started) > time.Minute {
 				backoff = 500 * time.Millisecond // it worked for a while: start over
+			}
+			if serverRestarting(err) {
+				// the server is shutting down or starting up: it will be
+				// back in seconds, and every second without ticks counts
+				backoff = min(backoff, time.Second)
 			}
 			db.log.Error("database session failed; reconnecting", "err", err, "retry_in", backoff)
 			wait = backoff
@@ -477,4 +483,18 @@ func (db *database) collect(ctx context.Context, conn *pgx.Conn) error {
 		return nil
 	})
 	return err
+}
+
+// serverRestarting tells the errors of a server that is going down or coming
+// up (terminated by a shutdown, "the database system is starting up",
+// connection refused while the postmaster restarts) from the others.
+func serverRestarting(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now
+			return true
+		}
+	}
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) // TCP, or a Unix socket not there yet
 }

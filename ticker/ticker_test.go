@@ -249,3 +249,54 @@ func TestLateCommitTicked(t *testing.T) {
 		t.Fatalf("got %v after %s", got, time.Since(began))
 	}
 }
+
+// TestLockedNextTableDoesNotStopTicking: a transaction holding a lock on the
+// event table the next rotation would empty (pg_dump holds ACCESS SHARE on
+// every table for its whole run) postpones the rotation; ticking goes on
+// meanwhile, and the rotation happens once the lock is gone.
+func TestLockedNextTableDoesNotStopTicking(t *testing.T) {
+	for _, tpl := range []pgtest.Template{pgtest.PgqGo, pgtest.Skytools} {
+		t.Run(tpl.String(), func(t *testing.T) {
+			ctx := context.Background()
+			name, conn := newDB(t, tpl)
+			setupQueue(t, conn)
+			pgtest.Exec(t, conn, "select pgq.set_queue_config('q', 'rotation_period', '0.2')")
+			pgtest.Exec(t, conn, "select pgq.set_queue_config('q', 'ticker_max_lag', '0.05')")
+			next := pgtest.Scalar[string](t, conn, "select queue_data_pfx || '_' || ((queue_cur_table + 1) % queue_ntables) from pgq.queue")
+			locker := pgtest.Conn(t, pgtest.DSNFor(t, name))
+			tx, err := locker.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pgtest.Exec(t, tx.Conn(), "lock table "+next+" in access share mode")
+			start(t, testConfig(t, name))
+
+			// 4 s of traffic under the lock: ticks must keep coming
+			var last int64
+			lastAt, worst := time.Now(), time.Duration(0)
+			for end := time.Now().Add(4 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+				pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', 'x')")
+				drain(t, conn, "q", "c")
+				if id := pgtest.Scalar[int64](t, conn, "select max(tick_id) from pgq.tick"); id != last {
+					last, lastAt = id, time.Now()
+				}
+				worst = max(worst, time.Since(lastAt))
+			}
+			t.Logf("%s: longest time without a tick while the next table was locked: %v", tpl, worst)
+			if worst > 1500*time.Millisecond {
+				t.Errorf("no tick for %v while the next event table was locked", worst)
+			}
+			if cur := pgtest.Scalar[int](t, conn, "select queue_cur_table from pgq.queue"); cur != 0 {
+				t.Errorf("rotated into a locked table (current table %d)", cur)
+			}
+			if err := tx.Rollback(ctx); err != nil {
+				t.Fatal(err)
+			}
+			pgtest.Eventually(t, 10*time.Second, "rotation after the lock is gone", func() bool {
+				pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', 'traffic')")
+				drain(t, conn, "q", "c")
+				return pgtest.Scalar[int](t, conn, "select queue_cur_table from pgq.queue") != 0
+			})
+		})
+	}
+}

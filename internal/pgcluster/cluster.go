@@ -317,6 +317,26 @@ func (c *Cluster) Restart(ctx context.Context) error {
 	if err := c.shutdown(); err != nil {
 		return err
 	}
+	return c.start(ctx)
+}
+
+// Crash stops the server with an immediate shutdown (every backend killed at
+// once, no checkpoint: the next start runs crash recovery, as after a power
+// cut of the server alone) and starts it again.
+func (c *Cluster) Crash(ctx context.Context) error {
+	if c.cmd != nil && c.cmd.Process != nil {
+		_ = c.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-c.done:
+		case <-time.After(30 * time.Second):
+			return errors.New("pgcluster: postgres did not stop on SIGQUIT")
+		}
+	}
+	return c.start(ctx)
+}
+
+// start starts the server of a stopped cluster again.
+func (c *Cluster) start(ctx context.Context) error {
 	who, err := serverIdentity()
 	if err != nil {
 		return err

@@ -2,14 +2,15 @@
 -- table when rotation_period has passed since the last switch, the previous
 -- switch is complete (step 2 done) and every consumer has moved past it. The
 -- next table is emptied with TRUNCATE first: no deletes, no dead tuples.
--- Returns 0 (PgQ 3.5 returns 0 whether or not it rotated).
+-- When another transaction holds a lock on that table the rotation is put
+-- off (with a warning) instead of waiting for it. Returns 0 (PgQ 3.5 returns 0 whether or not it rotated).
 CREATE OR REPLACE FUNCTION pgq.maint_rotate_tables_step1(i_queue_name text)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     q      record;
     v_next integer;
 BEGIN
-    SELECT queue_id, queue_cur_table, queue_ntables, queue_data_pfx, queue_switch_step2,
+    SELECT queue_id, queue_cur_table, queue_ntables, queue_data_pfx, queue_switch_step1, queue_switch_step2,
            queue_switch_time, queue_rotation_period
       INTO q FROM pgq.queue WHERE queue_name = i_queue_name FOR UPDATE;
     IF NOT FOUND OR q.queue_switch_step2 IS NULL
@@ -34,7 +35,26 @@ BEGIN
         RETURN 0;
     END IF;
     v_next := (q.queue_cur_table + 1) % q.queue_ntables;
+    -- TRUNCATE must not wait: a lock on the table (pg_dump holds one on every
+    -- table for its whole run) would stall the caller, and a ticker daemon
+    -- ticks on the same connection. Busy: rotate at a later round.
+    BEGIN
+        EXECUTE 'LOCK TABLE ' || pgq.quote_fqname(q.queue_data_pfx || '_' || v_next) || ' IN ACCESS EXCLUSIVE MODE NOWAIT';
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE WARNING 'rotation of queue % postponed: table %_% is locked by another transaction',
+                      i_queue_name, q.queue_data_pfx, v_next;
+        RETURN 0;
+    END;
     EXECUTE 'TRUNCATE ' || pgq.quote_fqname(q.queue_data_pfx || '_' || v_next);
+    -- the ticks go with their events: those taken before the previous switch
+    -- (whose events were in the table just emptied), below every
+    -- consumer's position, and never the newest one
+    DELETE FROM pgq.tick t
+     WHERE t.tick_queue = q.queue_id
+       AND txid_snapshot_xmin(t.tick_snapshot) < q.queue_switch_step1
+       AND t.tick_id < coalesce((SELECT min(s.sub_last_tick) FROM pgq.subscription s WHERE s.sub_queue = q.queue_id),
+                                (SELECT max(l.tick_id) FROM pgq.tick l WHERE l.tick_queue = q.queue_id))
+       AND t.tick_id < (SELECT max(l.tick_id) FROM pgq.tick l WHERE l.tick_queue = q.queue_id);
     UPDATE pgq.queue
        SET queue_cur_table = v_next, queue_switch_time = now(),
            queue_switch_step1 = txid_current(), queue_switch_step2 = NULL

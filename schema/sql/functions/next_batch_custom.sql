@@ -3,6 +3,9 @@
 -- next tick. With thresholds, the batch closes only at a tick that is at least
 -- min_lag old and ends a batch of min_count events or min_interval length.
 -- An open batch is returned again. batch_id is NULL when nothing is ready.
+-- The subscription row is locked first: a second session asking for the same
+-- consumer's batch meanwhile waits, then gets the same open batch (without
+-- the lock both would open a batch each over the same ticks).
 CREATE OR REPLACE FUNCTION pgq.next_batch_custom(i_queue_name text, i_consumer_name text,
         i_min_lag interval, i_min_count integer, i_min_interval interval,
         OUT batch_id bigint, OUT cur_tick_id bigint, OUT prev_tick_id bigint,
@@ -20,7 +23,8 @@ BEGIN
       JOIN pgq.subscription sb ON sb.sub_queue = q.queue_id
       JOIN pgq.consumer c ON c.co_id = sb.sub_consumer
       LEFT JOIN pgq.tick t ON t.tick_queue = sb.sub_queue AND t.tick_id = sb.sub_last_tick
-     WHERE q.queue_name = i_queue_name AND c.co_name = i_consumer_name;
+     WHERE q.queue_name = i_queue_name AND c.co_name = i_consumer_name
+       FOR UPDATE OF sb;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'Not subscriber to queue: %/%', i_queue_name, i_consumer_name;
     END IF;
