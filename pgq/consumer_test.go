@@ -127,7 +127,7 @@ func TestNoLossNoDuplicates(t *testing.T) {
 					t.Logf("applied %d, dead-lettered %d, waiting for retry %d of %d", applied, dead, retrying, n)
 				}
 			}()
-			pgtest.Eventually(t, 90*time.Second, "all events applied or dead-lettered", func() bool {
+			pgtest.Eventually(t, 180*time.Second, "all events applied or dead-lettered", func() bool {
 				applied = pgtest.Scalar[int64](t, conn, "select count(*) from done")
 				dead = deadCount()
 				retrying = pgtest.Scalar[int64](t, conn, "select count(*) from pgq.retry_queue")
