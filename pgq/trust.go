@@ -29,14 +29,20 @@ var errNoFunction = errors.New("no such function")
 const trustedOwner = `coalesce((SELECT r.rolsuper OR r.rolname = current_user OR r.rolname = ANY ($1::text[])
 	FROM pg_catalog.pg_roles r WHERE r.oid = %s), false)`
 
+// roleNames is trusted as the text[] argument $1 (never NULL, which ANY
+// would turn into "unknown").
+func roleNames(trusted []string) []string {
+	if trusted == nil {
+		return []string{}
+	}
+	return trusted
+}
+
 // CheckSchemaTrust returns an error wrapping ErrUntrusted when schema, or any
 // function, relation or type in it, or any trigger on its tables, is owned
 // by a role that is neither the session's own role, nor a superuser, nor one
 // of trusted. A missing schema is no error.
 func CheckSchemaTrust(ctx context.Context, db DB, schema string, trusted []string) error {
-	if trusted == nil {
-		trusted = []string{}
-	}
 	rows, err := db.Query(ctx, fmt.Sprintf(`
 		WITH objs(kind, name, owner) AS (
 			SELECT 'schema', n.nspname::text, n.nspowner FROM pg_catalog.pg_namespace n WHERE n.nspname = $2
@@ -56,7 +62,7 @@ func CheckSchemaTrust(ctx context.Context, db DB, schema string, trusted []strin
 			 WHERE n.nspname = $2
 		)
 		SELECT o.kind || ' ' || o.name || ' (owner ' || coalesce(pg_catalog.pg_get_userbyid(o.owner)::text, '?') || ')'
-		  FROM objs o WHERE NOT %s ORDER BY 1 LIMIT 20`, fmt.Sprintf(trustedOwner, "o.owner")), trusted, schema)
+		  FROM objs o WHERE NOT %s ORDER BY 1 LIMIT 20`, fmt.Sprintf(trustedOwner, "o.owner")), roleNames(trusted), schema)
 	if err != nil {
 		return fmt.Errorf("check owners of schema %s: %w", schema, err)
 	}
@@ -76,9 +82,6 @@ func CheckSchemaTrust(ctx context.Context, db DB, schema string, trusted []strin
 // trusted roles. An unqualified name is looked up in pg_catalog, the only
 // schema before pg_temp in a trusting session's search_path.
 func checkFunctionTrust(ctx context.Context, db DB, name string, trusted []string) error {
-	if trusted == nil {
-		trusted = []string{}
-	}
 	schema, fn := "pg_catalog", name
 	if i := strings.IndexByte(name, '.'); i >= 0 {
 		schema, fn = name[:i], name[i+1:]
@@ -89,7 +92,7 @@ func checkFunctionTrust(ctx context.Context, db DB, name string, trusted []strin
 		FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 		WHERE n.nspname = $2 AND p.proname = $3`,
 		fmt.Sprintf(trustedOwner, "p.proowner"), fmt.Sprintf(trustedOwner, "n.nspowner")),
-		trusted, schema, fn).Scan(&n, &ok)
+		roleNames(trusted), schema, fn).Scan(&n, &ok)
 	if err != nil {
 		return fmt.Errorf("check owner of %s: %w", name, err)
 	}

@@ -166,7 +166,7 @@ BEGIN
 END
 $pwn$`
 
-// definerCall is how the intruder calls one SECURITY DEFINER function; its
+// definerCalls say how the intruder calls each SECURITY DEFINER function; their
 // placeholders come from the state set up before the call (see
 // TestSearchPathAttack).
 var definerCalls = map[string]string{
