@@ -397,3 +397,168 @@ func BenchmarkTickerManyDatabases(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHeldSnapshot: a producer writes 2,000 events/s (100 transactions of
+// 20 ~200-byte events), a consumer reads every batch, each engine with its
+// own daemon (pgqd for Skytools' PgQ, `pgqgo ticker` for pgqgo), on a durable
+// cluster (fsync, synchronous_commit, full_page_writes on). One phase runs
+// as is, the next with a transaction left open by another session (as a
+// long report, pg_dump or a forgotten psql does); each phase starts with a
+// burst of 20,000 events into a second queue that then stays idle. Reported per engine: the
+// median and 95th-percentile time to read and finish a batch in each phase
+// and their ratio (held/free), and the CPU the daemon costs (its process
+// plus its server backend) per second of each phase.
+//
+//	go test ./ticker -run '^$' -bench HeldSnapshot -benchtime 1x -timeout 30m
+func BenchmarkHeldSnapshot(b *testing.B) {
+	durable(b)
+	phase := benchSeconds()
+	for range b.N {
+		for _, side := range []struct {
+			name, daemon string
+			tpl          pgtest.Template
+		}{{"skytools", "pgqd", pgtest.Skytools}, {"pgqgo", "pgqgo", pgtest.PgqGo}} {
+			dsn := pgtest.NewDB(b, side.tpl)
+			cfg, err := pgx.ParseConfig(dsn)
+			if err != nil {
+				b.Fatal(err)
+			}
+			conn := pgtest.Conn(b, dsn+" application_name=bench")
+			pgtest.Exec(b, conn, "select pgq.create_queue('q')")
+			pgtest.Exec(b, conn, "select pgq.register_consumer('q', 'c')")
+			pgtest.Exec(b, conn, "select pgq.create_queue('idle')")
+			daemon := startDaemonProc(b, side.daemon, benchINI(b, []string{cfg.Database}, ""))
+			time.Sleep(2 * time.Second) // the daemon connects and ticks
+
+			free := heldPhase(b, dsn, cfg.Database, daemon.Process.Pid, phase, false)
+			held := heldPhase(b, dsn, cfg.Database, daemon.Process.Pid, phase, true)
+			stopProc(daemon)
+			for _, p := range []struct {
+				name string
+				r    phaseResult
+			}{{"free", free}, {"held", held}} {
+				b.ReportMetric(float64(p.r.p50.Microseconds())/1000, side.name+"_"+p.name+"_batch_p50_ms")
+				b.ReportMetric(float64(p.r.p95.Microseconds())/1000, side.name+"_"+p.name+"_batch_p95_ms")
+				b.ReportMetric(p.r.daemonCPU, side.name+"_"+p.name+"_daemon_cpu_s/s")
+				b.ReportMetric(p.r.rate, side.name+"_"+p.name+"_consumed_ev/s")
+			}
+			b.ReportMetric(float64(held.p50)/float64(max(free.p50, time.Microsecond)), side.name+"_batch_p50_held/free")
+			b.ReportMetric(float64(held.p95)/float64(max(free.p95, time.Microsecond)), side.name+"_batch_p95_held/free")
+			b.Logf("%s: batch p50 %v -> %v, p95 %v -> %v; daemon CPU %.3f -> %.3f s/s; consumed %.0f -> %.0f ev/s",
+				side.name, free.p50, held.p50, free.p95, held.p95, free.daemonCPU, held.daemonCPU, free.rate, held.rate)
+		}
+	}
+}
+
+type phaseResult struct {
+	p50, p95  time.Duration
+	daemonCPU float64 // CPU seconds per second: the daemon process and its backends
+	rate      float64 // events consumed per second
+}
+
+// heldPhase produces and consumes for d, with a transaction held open by
+// another session throughout when hold is set.
+func heldPhase(b *testing.B, dsn, db string, daemonPid int, d time.Duration, hold bool) phaseResult {
+	ctx := context.Background()
+	if hold {
+		holder := pgtest.Conn(b, dsn+" application_name=bench")
+		tx, err := holder.Begin(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pgtest.Exec(b, tx.Conn(), "select txid_current()")
+		defer tx.Rollback(ctx) //nolint:errcheck
+	}
+	// a second queue gets 20,000 events at once and then nothing: under a
+	// held snapshot it stays unsettled for the daemon's late-commit checks
+	pgtest.Exec(b, pgtest.Conn(b, dsn+" application_name=bench"),
+		"select count(pgq.insert_event('idle', 't', g::text)) from generate_series(1, 20000) g")
+	daemonTicks := func() int64 {
+		_, own := cpuTicks(daemonPid)
+		admin := pgtest.Conn(b, dsn+" application_name=bench")
+		defer admin.Close(ctx)
+		pids := pgtest.Column[int32](b, admin, `select pid from pg_stat_activity where datname = $1
+			and backend_type = 'client backend' and application_name <> 'bench'`, db)
+		for _, pid := range pids {
+			_, t := cpuTicks(int(pid))
+			own += t
+		}
+		return own
+	}
+	before, start := daemonTicks(), time.Now()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // 100 transactions of 20 events per second
+		defer wg.Done()
+		prod := pgtest.Conn(b, dsn+" application_name=bench")
+		payload := `{"id": %d, "customer": "ACME Corporation", "items": [{"sku": "X-1", "qty": 3}], "note": "a typical order of about two hundred bytes, realistic enough"}`
+		n := 0
+		for tick := time.NewTicker(10 * time.Millisecond); ; {
+			select {
+			case <-stop:
+				tick.Stop()
+				return
+			case <-tick.C:
+			}
+			batch := &pgx.Batch{}
+			batch.Queue("begin")
+			for i := 0; i < 20; i++ {
+				n++
+				batch.Queue("select pgq.insert_event('q', 'order', $1)", fmt.Sprintf(payload, n))
+			}
+			batch.Queue("commit")
+			if err := prod.SendBatch(ctx, batch).Close(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	}()
+	cons := pgtest.Conn(b, dsn+" application_name=bench")
+	var times []time.Duration
+	var events int64
+	for time.Since(start) < d {
+		var id *int64
+		if err := cons.QueryRow(ctx, "select pgq.next_batch('q', 'c')").Scan(&id); err != nil {
+			b.Fatal(err)
+		}
+		if id == nil {
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		t0 := time.Now()
+		var n int64
+		if err := cons.QueryRow(ctx, "select count(*) from pgq.get_batch_events($1)", *id).Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		pgtest.Exec(b, cons, "select pgq.finish_batch($1)", *id)
+		times = append(times, time.Since(t0))
+		events += n
+	}
+	close(stop)
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	return phaseResult{p50: percentile(times, 0.5), p95: percentile(times, 0.95),
+		daemonCPU: float64(daemonTicks()-before) / 100 / elapsed, rate: float64(events) / elapsed}
+}
+
+// durable turns on what the test cluster turns off for speed (fsync,
+// synchronous_commit, full_page_writes) until the benchmark ends: figures
+// are measured as users run PostgreSQL.
+func durable(b *testing.B) {
+	admin := pgtest.Conn(b, pgtest.ServerDSN(b))
+	was := map[string]string{}
+	for _, s := range []string{"fsync", "synchronous_commit", "full_page_writes"} {
+		was[s] = pgtest.Scalar[string](b, admin, "select current_setting($1)", s)
+		pgtest.Exec(b, admin, "alter system set "+s+" = on")
+	}
+	pgtest.Exec(b, admin, "select pg_reload_conf()")
+	b.Cleanup(func() { // back to the test cluster's settings (they live in postgresql.auto.conf too)
+		admin := pgtest.Conn(b, pgtest.ServerDSN(b))
+		for s, v := range was {
+			pgtest.Exec(b, admin, "alter system set "+s+" = "+v)
+		}
+		pgtest.Exec(b, admin, "select pg_reload_conf()")
+	})
+}

@@ -7,8 +7,9 @@
 -- transactions open at the last tick, from ones that took their ids between
 -- that tick's snapshot and its reading of the sequence, or a fresh queue's
 -- first event (a fresh sequence reads 1 before and after its first use).
--- These are looked for in the event tables (txids from the tick's xmin on,
--- through the ev_txid index), at most every 100 ms per queue, and no more
+-- These are looked for in the event tables (the txids the tick's snapshot
+-- did not see, through the ev_txid index), from 100 ms after the tick, at
+-- most every 50 ms per queue, and no more
 -- once every transaction older than the tick's own has ended (remembered in
 -- session settings pgqgo.tickxid_<queue id> and pgqgo.settled_<queue id>: the
 -- ticker daemon keeps its session). Idle queues get pgq.ticker()'s idle ticks
@@ -53,15 +54,26 @@ BEGIN
                   = q.tick_id || ':' || (q.used_seq IS NOT NULL) THEN
                 CONTINUE;
             END IF;
+            -- at most one look per queue every 50 ms: a transaction left open
+            -- keeps the question unsettled, and the daemon polls every 5 ms
+            IF coalesce(current_setting('pgqgo.looked_' || q.queue_id, true), '') <> ''
+               AND clock_timestamp() - current_setting('pgqgo.looked_' || q.queue_id)::timestamptz < interval '50 ms' THEN
+                CONTINUE;
+            END IF;
+            PERFORM set_config('pgqgo.looked_' || q.queue_id, clock_timestamp()::text, false);
             -- the oldest running transaction is read before the look: one that
             -- commits between the look and this reading must not count as settled
             v_xmin := txid_snapshot_xmin(txid_current_snapshot());
+            -- only the txids the tick did not see: past its xmax, or running
+            -- at it (a short list): never every event since the oldest
+            -- transaction open anywhere
             EXECUTE 'SELECT EXISTS (SELECT 1 FROM ' || pgq.quote_fqname(q.queue_data_pfx) || ' ev'
-                 || ' WHERE ev.ev_txid >= $1'
+                 || ' WHERE (ev.ev_txid >= $1 OR ev.ev_txid = ANY ($3))'
                  || ' AND NOT txid_visible_in_snapshot(ev.ev_txid, $2)'
                  || ' AND txid_visible_in_snapshot(ev.ev_txid, txid_current_snapshot()))'
                INTO v_late
-              USING txid_snapshot_xmin(q.tick_snapshot), q.tick_snapshot;
+              USING txid_snapshot_xmax(q.tick_snapshot), q.tick_snapshot,
+                    ARRAY(SELECT txid_snapshot_xip(q.tick_snapshot));
             had_events := v_late;
             IF NOT v_late THEN
                 -- every such transaction is older than the tick's own: once all
