@@ -227,6 +227,11 @@ func (p *Producer) copy(ctx context.Context, db DB, events []Event) (int64, erro
 		` (ev_time, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4) FROM STDIN`
 	src := &copyText{events: events, now: now.UTC().Format("2006-01-02 15:04:05.999999+00")}
 	tag, err := tx.Conn().PgConn().CopyFrom(ctx, src, copySQL)
+	if sqlState(err) == "42501" {
+		return 0, fmt.Errorf("pgq: copy into queue %q: %w: COPY writes into the event table itself, which needs "+
+			"INSERT on pgq's event tables (pgq_admin has it; pgq_writer, as in PgQ 3.5, may only call the insert "+
+			"functions: use InsertBatch, one statement for many events)", p.queue, ErrCopyNotAllowed)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("pgq: copy %d events into queue %q: %w", len(events), p.queue, err)
 	}
@@ -235,6 +240,10 @@ func (p *Producer) copy(ctx context.Context, db DB, events []Event) (int64, erro
 	}
 	return tag.RowsAffected(), nil
 }
+
+// ErrCopyNotAllowed is returned by Copy and CopyTx for a role that may not
+// insert into the event tables directly (a plain pgq_writer).
+var ErrCopyNotAllowed = errors.New("this role may not COPY into event tables")
 
 // copyText streams events as COPY text format, a few rows per Read.
 type copyText struct {

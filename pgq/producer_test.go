@@ -172,3 +172,31 @@ func TestCopyRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestCopyNeedsInsertOnEventTables: a plain pgq_writer may insert events
+// through the functions but not COPY into the event tables (PgQ 3.5's
+// grants): Copy says so and which call to use; a pgq_admin member copies.
+func TestCopyNeedsInsertOnEventTables(t *testing.T) {
+	ctx := context.Background()
+	dsn := newQueueDB(t, pgtest.PgqGo, "q")
+	admin := pgtest.Conn(t, pgtest.ServerDSN(t))
+	for _, sql := range []string{"CREATE ROLE pgqgo_copy_writer LOGIN IN ROLE pgq_writer", "CREATE ROLE pgqgo_copy_admin LOGIN IN ROLE pgq_admin"} {
+		if _, err := admin.Exec(ctx, sql); err != nil && !strings.Contains(err.Error(), "already exists") {
+			t.Fatal(err)
+		}
+	}
+	evs := []pgq.Event{{Type: "t", Data: "1"}, {Type: "t", Data: "2"}}
+	writer := pgq.NewProducer(pgtest.Conn(t, dsn+" user=pgqgo_copy_writer"), "q")
+	if _, err := writer.Copy(ctx, evs); !errors.Is(err, pgq.ErrCopyNotAllowed) || !strings.Contains(err.Error(), "InsertBatch") {
+		t.Fatalf("Copy as a pgq_writer: %v, want ErrCopyNotAllowed naming InsertBatch", err)
+	}
+	if err := writer.InsertBatch(ctx, evs); err != nil {
+		t.Fatalf("InsertBatch as a pgq_writer: %v", err)
+	}
+	if n, err := pgq.NewProducer(pgtest.Conn(t, dsn+" user=pgqgo_copy_admin"), "q").Copy(ctx, evs); err != nil || n != 2 {
+		t.Fatalf("Copy as a pgq_admin: %d, %v", n, err)
+	}
+	if n := pgtest.Scalar[int64](t, pgtest.Conn(t, dsn), "select count(*) from pgq.event_1"); n != 4 {
+		t.Fatalf("%d events, want 4", n)
+	}
+}

@@ -31,6 +31,9 @@ type step struct {
 	// differs explains a deliberate difference (see docs/differences.md); the
 	// step still runs on both and must succeed on pgqgo.
 	differs string
+	// refuses: pgqgo refuses on purpose what PgQ 3.5 accepts (see
+	// docs/differences.md); pgqgo's error must contain this text
+	refuses string
 	sleep   time.Duration // wait before the step (for time thresholds)
 }
 
@@ -158,6 +161,13 @@ func runDiff(t *testing.T, steps []step) {
 		}
 		want := sky.run(t, s)
 		got := ours.run(t, s)
+		if s.refuses != "" {
+			if want.err != "" || !strings.Contains(got.err, s.refuses) {
+				t.Errorf("step %d %q: want Skytools to accept it and pgqgo to refuse it with %q; got %q and %q",
+					i, s.sql, s.refuses, want.err, got.err)
+			}
+			continue
+		}
 		if s.differs != "" {
 			if got.err != "" && want.err == "" {
 				t.Errorf("step %d %q: pgqgo failed where the difference is documented (%s): %s", i, s.sql, s.differs, got.err)
@@ -175,4 +185,5 @@ func on(conn, sql string) step           { return step{conn: conn, sql: sql} }
 func capture(name, sql string) step      { return step{sql: sql, set: name} }
 func executes(sql string) step           { return step{sql: sql, runResult: true} }
 func differs(why, sql string) step       { return step{sql: sql, differs: why} }
+func refuses(err, sql string) step       { return step{sql: sql, refuses: err} }
 func after(d time.Duration, s step) step { s.sleep = d; return s }

@@ -208,6 +208,14 @@ func TestCLIBadInput(t *testing.T) {
 	if n := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.event_1"); n != 1 {
 		t.Fatalf("%d events after the bad line, want 1", n)
 	}
+	// a line longer than the old 64 MB input limit is one event like any other
+	long := strings.Repeat("x", 70<<20)
+	if _, errOut, code := run(t, "short\n"+long+"\n", append([]string{"produce", "q"}, db...)...); code != exitOK {
+		t.Fatalf("a 70 MB line: exit %d, %s", code, errOut)
+	}
+	if n := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.event_1 where octet_length(ev_data) = 70 << 20"); n != 1 {
+		t.Fatalf("%d events of 70 MB, want 1", n)
+	}
 	// a pgqgo schema older than the binary: say how to upgrade
 	pgtest.Exec(t, conn, "update pgq.pgqgo_schema set migration = 1")
 	fails(t, exitSchema, "upgrade it with: pgqgo upgrade", append([]string{"status"}, db...)...)

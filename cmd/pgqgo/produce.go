@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -97,10 +98,16 @@ func produceCmd() *cobra.Command {
 	return cmd
 }
 
+// maxLine is the longest input line produce reads: PostgreSQL's limit for
+// one text value.
+const maxLine = 1<<30 - 1
+
 // produceLines inserts one event per input line, chunk per transaction.
 func produceLines(ctx context.Context, p *pgq.Producer, in io.Reader, defaults pgq.Event, asJSON bool, chunk int) (int, error) {
 	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64*1024), 64*1024*1024)
+	// a line may be as long as a PostgreSQL value may (1 GB); the buffer only
+	// grows that far for a line that needs it
+	sc.Buffer(make([]byte, 64*1024), maxLine)
 	var evs []pgq.Event
 	n, line := 0, 0
 	flush := func() error {
@@ -142,6 +149,10 @@ func produceLines(ctx context.Context, p *pgq.Producer, in io.Reader, defaults p
 	if err := sc.Err(); err != nil {
 		if ferr := flush(); ferr != nil {
 			return n, ferr
+		}
+		if errors.Is(err, bufio.ErrTooLong) {
+			return n, withCode(exitUsage, "line %d is longer than %d bytes, the most a PostgreSQL value holds; the %d events before it were inserted",
+				line+1, maxLine, n)
 		}
 		return n, fmt.Errorf("reading standard input at line %d: %w", line+1, err)
 	}

@@ -13,6 +13,15 @@ BEGIN
     IF i_queue_name IS NULL THEN
         RAISE EXCEPTION 'Invalid NULL value';
     END IF;
+    -- pgqgo refuses what PgQ 3.5 accepts but nothing can use: an empty name
+    -- (no command line can name it) and one too long for NOTIFY's 8000-byte
+    -- payload (every tick announces the queue by name)
+    IF i_queue_name = '' THEN
+        RAISE EXCEPTION 'queue name must not be empty';
+    END IF;
+    IF octet_length(i_queue_name) >= 8000 THEN
+        RAISE EXCEPTION 'queue name too long: % bytes (at most 7999)', octet_length(i_queue_name);
+    END IF;
     PERFORM 1 FROM pgq.queue WHERE queue_name = i_queue_name;
     IF FOUND THEN
         RETURN 0;

@@ -91,7 +91,8 @@ BEGIN
         tick_id := nextval(q.queue_tick_seq);
         INSERT INTO pgq.tick (tick_queue, tick_id, tick_event_seq) VALUES (q.queue_id, tick_id, v_seq);
         PERFORM set_config('pgqgo.tickxid_' || q.queue_id, tick_id || ':' || txid_current(), false);
-        PERFORM pg_notify('pgq_tick', q.queue_name);
+        -- a queue adopted with a name too long for a payload wakes every listener
+        PERFORM pg_notify('pgq_tick', CASE WHEN octet_length(q.queue_name) < 8000 THEN q.queue_name ELSE '' END);
         queue_name := q.queue_name;
         RETURN NEXT;
     END LOOP;

@@ -14,6 +14,9 @@ BEGIN
     END IF;
     SELECT co_id INTO v_consumer FROM pgq.consumer WHERE co_name = x_consumer_name;
     IF NOT FOUND THEN
+        IF x_consumer_name = '' THEN -- PgQ 3.5 accepts it; nothing can name it after
+            RAISE EXCEPTION 'consumer name must not be empty';
+        END IF;
         INSERT INTO pgq.consumer (co_name) VALUES (x_consumer_name) RETURNING co_id INTO v_consumer;
     END IF;
     IF x_tick_pos IS NOT NULL THEN

@@ -41,7 +41,8 @@ BEGIN
     v_tick := nextval(q.queue_tick_seq);
     INSERT INTO pgq.tick (tick_queue, tick_id, tick_event_seq) VALUES (q.queue_id, v_tick, v_seq);
     -- wake listening consumers at commit (pgqgo addition; see docs/ticker.md)
-    PERFORM pg_notify('pgq_tick', i_queue_name);
+    -- a queue adopted with a name too long for a payload wakes every listener
+    PERFORM pg_notify('pgq_tick', CASE WHEN octet_length(i_queue_name) < 8000 THEN i_queue_name ELSE '' END);
     RETURN v_tick;
 END
 $$;
