@@ -29,6 +29,7 @@ type Batch struct {
 	Lag time.Duration
 
 	sql         string // pgq.batch_event_sql
+	tables      string // the queue's queue_data_pfx, once a big event needed it
 	tx          *batchTx
 	cfg         *ConsumerConfig
 	read        int64
@@ -44,7 +45,9 @@ type Batch struct {
 func (b *Batch) Tx() pgx.Tx { return b.tx }
 
 // Events streams the batch's events in id order, FetchSize rows at a time,
-// so only one chunk is in memory. It can be ranged over once per batch.
+// so only one chunk is in memory; an event too big for its chunk's share of
+// FetchBytes is read on its own when its turn comes. It can be ranged over
+// once per batch; an event is the handler's to keep.
 //
 // The events are read with the batch's own SQL (pgq.batch_event_sql), which
 // the server runs several times faster than the set-returning
@@ -59,28 +62,50 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 		}
 		b.iterated = true
 		size := b.cfg.FetchSize
-		// both pgq implementations end the batch SQL with "order by 1" (ev_id);
-		// anything else is wrapped to get the order the chunks rely on
-		ordered := b.sql
-		if !strings.HasSuffix(strings.ToLower(strings.TrimSpace(ordered)), "order by 1") {
-			ordered = `SELECT ` + eventColumns + ` FROM (` + b.sql + `) ev ORDER BY ev_id`
+		// rows whose fields pass this come without them (and flagged), to
+		// be read one at a time: a chunk holds at most FetchBytes
+		inline := max(b.cfg.FetchBytes/size, 1)
+		// both pgq implementations end the batch SQL with "order by 1"
+		// (ev_id); anything else is ordered here, as the chunks rely on it
+		order := ""
+		if !strings.HasSuffix(strings.ToLower(strings.TrimSpace(b.sql)), "order by 1") {
+			order = ` ORDER BY ev_id`
 		}
+		// OFFSET 0 keeps the subquery whole, so "big" is computed once per
+		// row rather than once per column that uses it
+		ordered := `SELECT ev_id, ev_time, ev_txid, ev_retry, ` +
+			`CASE WHEN big THEN NULL ELSE ev_type END, CASE WHEN big THEN NULL ELSE ev_data END, ` +
+			`CASE WHEN big THEN NULL ELSE ev_extra1 END, CASE WHEN big THEN NULL ELSE ev_extra2 END, ` +
+			`CASE WHEN big THEN NULL ELSE ev_extra3 END, CASE WHEN big THEN NULL ELSE ev_extra4 END, big ` +
+			`FROM (SELECT ev.*, coalesce(octet_length(ev.ev_type), 0) + coalesce(octet_length(ev.ev_data), 0) + ` +
+			`coalesce(octet_length(ev.ev_extra1), 0) + coalesce(octet_length(ev.ev_extra2), 0) + ` +
+			`coalesce(octet_length(ev.ev_extra3), 0) + coalesce(octet_length(ev.ev_extra4), 0) > ` +
+			strconv.Itoa(inline) + ` AS big FROM (` + b.sql + `) ev` + order + ` OFFSET 0) ev`
 		cursor := pgx.Identifier{fmt.Sprintf("pgqgo_batch_%d", b.ID)}.Sanitize()
 		fetch := `FETCH ` + strconv.Itoa(size) + ` FROM ` + cursor
 		declared := false
 		chunk := make([]Event, 0, min(size+1, 4096))
+		var big []int // the positions in chunk of events read without their fields
 		query := func(sql string) error {
-			chunk = chunk[:0]
+			chunk, big = chunk[:0], big[:0]
 			// every batch has its own SQL text (snapshots are literals): it is
 			// run unprepared in one round trip, with binary results decoded
 			// here, instead of costing a Parse round trip and a slot in the
 			// connection's statement cache per batch
 			rr := b.tx.conn.PgConn().ExecParams(ctx, sql, nil, nil, nil, binaryResults)
 			for rr.NextRow() {
-				ev, err := decodeEvent(rr.Values())
+				v := rr.Values()
+				if len(v) != 11 || len(v[10]) != 1 {
+					rr.Close()
+					return fmt.Errorf("pgq: batch query returned %d columns, want 11", len(v))
+				}
+				ev, err := decodeEvent(v[:10])
 				if err != nil {
 					rr.Close()
 					return err
+				}
+				if v[10][0] != 0 {
+					big = append(big, len(chunk))
 				}
 				chunk = append(chunk, ev)
 			}
@@ -100,9 +125,22 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 			chunk = chunk[:size]
 		}
 		for {
+			next := 0 // index into big
 			for i := range chunk {
 				b.read++
-				if !yield(&chunk[i], nil) {
+				ev := &chunk[i]
+				if next < len(big) && big[next] == i {
+					next++
+					// read on its own, and not kept in chunk: only this one
+					// big event is held while the handler has it
+					whole, err := b.readWhole(ctx, ev)
+					if err != nil {
+						fail(err)
+						return
+					}
+					ev = &whole
+				}
+				if !yield(ev, nil) {
 					return
 				}
 			}
@@ -127,6 +165,33 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 			more = len(chunk) == size
 		}
 	}
+}
+
+// readWhole reads the fields of an event that was too big to come with its
+// chunk, from the queue's event tables (ev_txid is indexed; ev_id and ev_txid
+// together name one row).
+func (b *Batch) readWhole(ctx context.Context, ev *Event) (Event, error) {
+	if b.tables == "" {
+		if err := b.tx.QueryRow(ctx, `SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = $1`, b.Queue).Scan(&b.tables); err != nil {
+			return Event{}, fmt.Errorf("event tables of queue %q: %w", b.Queue, err)
+		}
+	}
+	schema, table, _ := strings.Cut(b.tables, ".")
+	whole := *ev
+	var typ, data, e1, e2, e3, e4 *string
+	err := b.tx.QueryRow(ctx, `SELECT ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4 FROM `+
+		pgx.Identifier{schema, table}.Sanitize()+` WHERE ev_txid = $1 AND ev_id = $2 LIMIT 1`, ev.TxID, ev.ID).
+		Scan(&typ, &data, &e1, &e2, &e3, &e4)
+	if err != nil {
+		return Event{}, fmt.Errorf("read event %d on its own: %w", ev.ID, err)
+	}
+	for dst, src := range map[*string]*string{&whole.Type: typ, &whole.Data: data, &whole.Extra1: e1,
+		&whole.Extra2: e2, &whole.Extra3: e3, &whole.Extra4: e4} {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	return whole, nil
 }
 
 // Retry puts the event back into the consumer's retry queue: it is delivered

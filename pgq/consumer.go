@@ -43,6 +43,11 @@ type ConsumerConfig struct {
 	// FetchSize is how many events are read at a time (default 1000); a
 	// batch bigger than this streams through a cursor.
 	FetchSize int
+	// FetchBytes bounds the bytes of event fields read at a time (default
+	// 64 MiB): an event whose type, data and extras pass FetchBytes/FetchSize
+	// is left out of its chunk and read on its own when its turn comes, so a
+	// chunk holds at most FetchBytes and one big event is in memory at once.
+	FetchBytes int
 	// PollInterval is how long to wait for a tick notification before asking
 	// again anyway (default 1s).
 	PollInterval time.Duration
@@ -194,6 +199,9 @@ func NewConsumerConfig(connCfg *pgx.ConnConfig, cfg ConsumerConfig) (*Consumer, 
 	}
 	if cfg.FetchSize <= 0 {
 		cfg.FetchSize = 1000
+	}
+	if cfg.FetchBytes <= 0 {
+		cfg.FetchBytes = 64 << 20
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
