@@ -2,11 +2,13 @@ package pgq_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -47,14 +49,41 @@ func TestKillTestWorker(t *testing.T) {
 		tc.TickerPeriod, tc.RetryPeriod, tc.MaintPeriod, tc.CheckPeriod = 100*time.Millisecond, 200*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
 		err = ticker.New(tc, log).Run(ctx)
 	case "plain":
-		cfg.Name = "plain"
+		// every 13th event fails once (retried), every 101st always
+		// (dead-lettered after 2 retries); what failed is recorded in the
+		// batch's transaction, so it commits or rolls back with the batch
+		cfg.Name, cfg.MaxRetries, cfg.RetryDelay = "plain", 2, time.Second
+		c, _ := pgq.NewConsumer(dsn, cfg)
+		err = c.Run(ctx, pgq.EventFunc(func(ctx context.Context, tx pgx.Tx, ev *pgq.Event) error {
+			id, _ := strconv.Atoi(ev.Data)
+			if id%101 == 0 {
+				return pgq.RetryAfter(0, errors.New("always fails"))
+			}
+			if id%13 == 0 {
+				var first bool
+				if err := tx.QueryRow(ctx, "insert into failed_once values ($1) on conflict do nothing returning true", id).Scan(&first); err == nil && first {
+					return pgq.RetryAfter(0, errors.New("fails once"))
+				} else if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+					return err
+				}
+			}
+			if _, err := tx.Exec(ctx, "insert into seen_plain values ($1)", id); err != nil {
+				return err
+			}
+			if id%50 == 0 {
+				slow()
+			}
+			return nil
+		}))
+	case "coop1", "coop2":
+		cfg.Name, cfg.Subconsumer, cfg.DeadInterval = "group", role, 3*time.Second
 		c, _ := pgq.NewConsumer(dsn, cfg)
 		err = c.Run(ctx, pgq.BatchFunc(func(ctx context.Context, b *pgq.Batch) error {
 			for ev, err := range b.Events(ctx) {
 				if err != nil {
 					return err
 				}
-				if _, err := b.Tx().Exec(ctx, "insert into seen_plain values ($1)", ev.Data); err != nil {
+				if _, err := b.Tx().Exec(ctx, "insert into seen_coop values ($1)", ev.Data); err != nil {
 					return err
 				}
 			}
@@ -86,8 +115,9 @@ func TestKillTestWorker(t *testing.T) {
 
 // TestTwoProcessesPerConsumerUnderKills runs two processes for each of two
 // consumers (one writing into the queue's database in the batch's
-// transaction, one applying exactly once into another database with
-// pgq_ext) and a ticker daemon process, while a producer writes; processes
+// transaction, with per-event retries and dead letters, one applying exactly
+// once into another database with pgq_ext), the two members of a
+// cooperative group, and a ticker daemon process, while a producer writes; processes
 // are killed with SIGKILL and restarted at random, and PostgreSQL is crashed
 // (immediate shutdown) and restarted twice. Every committed event must reach
 // each sink exactly once.
@@ -101,8 +131,13 @@ func TestTwoProcessesPerConsumerUnderKills(t *testing.T) {
 		t.Fatal(err)
 	}
 	pgtest.Exec(t, target, "create table applied (id int not null)")
+	if err := schema.InstallComponent(ctx, conn, schema.Coop); err != nil {
+		t.Fatal(err)
+	}
 	for _, sql := range []string{"select pgq.create_queue('q')", "select pgq.register_consumer('q', 'plain')",
-		"select pgq.register_consumer('q', 'eo')", "create table seen_plain (id int not null)",
+		"select pgq.register_consumer('q', 'eo')", "select pgq_coop.register_subconsumer('q', 'group', 'coop1')",
+		"select pgq_coop.register_subconsumer('q', 'group', 'coop2')", "create table seen_plain (id int not null)",
+		"create table seen_coop (id int not null)", "create table failed_once (id int primary key)",
 		"create table produced (id int not null)"} {
 		pgtest.Exec(t, conn, sql)
 	}
@@ -135,7 +170,8 @@ func TestTwoProcessesPerConsumerUnderKills(t *testing.T) {
 			_ = p.Process.Signal(syscall.SIGKILL)
 		}
 	}
-	roles := map[string]string{"plain1": "plain", "plain2": "plain", "eo1": "eo", "eo2": "eo", "ticker": "ticker"}
+	roles := map[string]string{"plain1": "plain", "plain2": "plain", "eo1": "eo", "eo2": "eo", "ticker": "ticker",
+		"coop1": "coop1", "coop2": "coop2"}
 	for name, role := range roles {
 		startProc(name, role)
 	}
@@ -194,7 +230,7 @@ func TestTwoProcessesPerConsumerUnderKills(t *testing.T) {
 
 	// chaos: kill -9 a process now and then, crash PostgreSQL twice
 	rng := rand.New(rand.NewPCG(7, 8))
-	names := []string{"plain1", "plain2", "eo1", "eo2", "ticker"}
+	names := []string{"plain1", "plain2", "eo1", "eo2", "ticker", "coop1", "coop2"}
 	kills := 0
 	deadline := time.Now().Add(20 * time.Second)
 	crashes := []time.Time{time.Now().Add(6 * time.Second), time.Now().Add(13 * time.Second)}
@@ -217,31 +253,42 @@ func TestTwoProcessesPerConsumerUnderKills(t *testing.T) {
 	close(stopProducing)
 	prodWG.Wait()
 	want := pgtest.Scalar[int64](t, conn, "select count(*) from produced")
-	pgtest.Eventually(t, 90*time.Second, "every committed event in both sinks", func() bool {
-		var plain, eo int64
-		_ = conn.QueryRow(ctx, "select count(distinct id) from seen_plain").Scan(&plain)
+	// the plain consumer's sink is seen_plain plus its dead letters
+	const plainSink = "(select id from seen_plain union all select ev_data::int from pgq.dead_letter where dl_consumer = 'plain') s"
+	pgtest.Eventually(t, 90*time.Second, "every committed event in every sink", func() bool {
+		var plain, coop, eo int64
+		_ = conn.QueryRow(ctx, "select count(distinct id) from "+plainSink).Scan(&plain)
+		_ = conn.QueryRow(ctx, "select count(distinct id) from seen_coop").Scan(&coop)
 		_ = target.QueryRow(ctx, "select count(distinct id) from applied").Scan(&eo)
-		return plain >= want && eo >= want
+		return plain >= want && coop >= want && eo >= want
 	})
 	time.Sleep(500 * time.Millisecond) // a late duplicate would show now
 	for name := range roles {
 		kill(name)
 	}
-	check := func(c *pgx.Conn, table string) {
+	check := func(c *pgx.Conn, label, table string) {
 		var total, distinct, missing int64
 		if err := c.QueryRow(ctx, fmt.Sprintf("select count(*), count(distinct id) from %s", table)).Scan(&total, &distinct); err != nil {
 			t.Fatal(err)
 		}
-		if table == "seen_plain" {
-			missing = pgtest.Scalar[int64](t, c, "select count(*) from produced p where not exists (select 1 from seen_plain s where s.id = p.id)")
+		if c == conn {
+			missing = pgtest.Scalar[int64](t, c, "select count(*) from produced p where not exists (select 1 from "+table+" where s.id = p.id)")
 		}
-		t.Logf("%s: %d rows, %d distinct, %d produced, %d missing", table, total, distinct, want, missing)
+		t.Logf("%s: %d rows, %d distinct, %d produced, %d missing", label, total, distinct, want, missing)
 		if total != want || distinct != want || missing != 0 {
-			t.Errorf("%s: %d rows, %d distinct ids, %d missing; want %d each, none missing", table, total, distinct, missing, want)
+			t.Errorf("%s: %d rows, %d distinct ids, %d missing; want %d each, none missing", label, total, distinct, missing, want)
 		}
 	}
-	check(conn, "seen_plain")
-	check(target, "applied")
+	check(conn, "plain (applied or dead-lettered)", plainSink)
+	check(conn, "cooperative group", "seen_coop s")
+	check(target, "exactly once", "applied")
+	dead := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.dead_letter")
+	wantDead := pgtest.Scalar[int64](t, conn, "select count(*) from produced where id % 101 = 0")
+	retried := pgtest.Scalar[int64](t, conn, "select count(*) from failed_once")
+	t.Logf("dead letters %d (want %d), events failed once and retried %d", dead, wantDead, retried)
+	if dead != wantDead || retried == 0 {
+		t.Errorf("dead letters %d, want %d; retried once %d", dead, wantDead, retried)
+	}
 	t.Logf("produced %d (%d acknowledged), %d processes killed with SIGKILL, PostgreSQL crashed twice", want, produced.Load(), kills)
 	if produced.Load() > want {
 		t.Errorf("%d commits acknowledged to the producer, only %d in the database", produced.Load(), want)

@@ -68,6 +68,8 @@ var scenarios = []struct {
 		refuses("queue name must not be empty", "select pgq.create_queue('')"),
 		refuses("queue name too long: 8000 bytes", "select pgq.create_queue(repeat('x', 8000))"),
 		refuses("consumer name must not be empty", "select pgq.register_consumer('q1', '')"),
+		refuses(`parameter "rotation_period" must not be negative`, "select pgq.set_queue_config('q1', 'rotation_period', '-1')"),
+		refuses(`parameter "ticker_max_count" must not be negative`, "select pgq.set_queue_config('q1', 'ticker_max_count', '-5')"),
 	}},
 	{"consumers", []step{
 		q("select pgq.create_queue('q')"),

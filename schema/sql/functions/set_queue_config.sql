@@ -8,6 +8,7 @@ RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, 
 DECLARE
     v_col  text := CASE WHEN x_param_name LIKE 'queue\_%' THEN x_param_name ELSE 'queue_' || x_param_name END;
     v_type text;
+    v_neg  boolean;
 BEGIN
     PERFORM 1 FROM pgq.queue WHERE queue_name = x_queue_name;
     IF NOT FOUND THEN
@@ -25,6 +26,14 @@ BEGIN
     END;
     IF v_type IS NULL THEN
         RAISE EXCEPTION 'cannot change parameter "%"', x_param_name;
+    END IF;
+    -- PgQ 3.5 takes a negative count or period; pgqgo refuses it (0 keeps its
+    -- meaning: at once, every round)
+    IF v_type IN ('integer', 'interval') THEN
+        EXECUTE format('SELECT $1::%s < ''0''::%s', v_type, v_type) INTO v_neg USING x_param_value;
+        IF v_neg THEN
+            RAISE EXCEPTION 'parameter "%" must not be negative: %', x_param_name, x_param_value;
+        END IF;
     END IF;
     EXECUTE format('UPDATE pgq.queue SET %I = $1::%s WHERE queue_name = $2', v_col, v_type)
       USING x_param_value, x_queue_name;
