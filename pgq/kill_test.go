@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -55,7 +56,7 @@ func TestKillTestWorker(t *testing.T) {
 		cfg.Name, cfg.MaxRetries, cfg.RetryDelay = "plain", 2, time.Second
 		c, _ := pgq.NewConsumer(dsn, cfg)
 		err = c.Run(ctx, pgq.EventFunc(func(ctx context.Context, tx pgx.Tx, ev *pgq.Event) error {
-			id, _ := strconv.Atoi(ev.Data)
+			id := eventID(ev)
 			if id%101 == 0 {
 				return pgq.RetryAfter(0, errors.New("always fails"))
 			}
@@ -83,7 +84,7 @@ func TestKillTestWorker(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				if _, err := b.Tx().Exec(ctx, "insert into seen_coop values ($1)", ev.Data); err != nil {
+				if _, err := b.Tx().Exec(ctx, "insert into seen_coop values ($1)", eventID(ev)); err != nil {
 					return err
 				}
 			}
@@ -102,7 +103,7 @@ func TestKillTestWorker(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				if _, err := tx.Exec(ctx, "insert into applied values ($1)", ev.Data); err != nil {
+				if _, err := tx.Exec(ctx, "insert into applied values ($1)", eventID(ev)); err != nil {
 					return err
 				}
 			}
@@ -113,11 +114,20 @@ func TestKillTestWorker(t *testing.T) {
 	t.Fatalf("worker %s ended: %v", role, err)
 }
 
+// eventID is the producer's number of an event: its data, or for a row
+// captured by logutriga ("id=N") the row's id.
+func eventID(ev *pgq.Event) int {
+	id, _ := strconv.Atoi(strings.TrimPrefix(ev.Data, "id="))
+	return id
+}
+
 // TestTwoProcessesPerConsumerUnderKills runs two processes for each of two
 // consumers (one writing into the queue's database in the batch's
 // transaction, with per-event retries and dead letters, one applying exactly
 // once into another database with pgq_ext), the two members of a
-// cooperative group, and a ticker daemon process, while a producer writes; processes
+// cooperative group, and a ticker daemon process, while a producer writes
+// (half its events through insert_event, half as rows captured by
+// logutriga); processes
 // are killed with SIGKILL and restarted at random, and PostgreSQL is crashed
 // (immediate shutdown) and restarted twice. Every committed event must reach
 // each sink exactly once.
@@ -138,7 +148,8 @@ func TestTwoProcessesPerConsumerUnderKills(t *testing.T) {
 		"select pgq.register_consumer('q', 'eo')", "select pgq_coop.register_subconsumer('q', 'group', 'coop1')",
 		"select pgq_coop.register_subconsumer('q', 'group', 'coop2')", "create table seen_plain (id int not null)",
 		"create table seen_coop (id int not null)", "create table failed_once (id int primary key)",
-		"create table produced (id int not null)"} {
+		"create table produced (id int not null)", "create table orders (id int primary key)",
+		"create trigger capture after insert on orders for each row execute procedure pgq.logutriga('q')"} {
 		pgtest.Exec(t, conn, sql)
 	}
 	cfg, err := pgx.ParseConfig(dsn)
@@ -214,7 +225,11 @@ func TestTwoProcessesPerConsumerUnderKills(t *testing.T) {
 				for i := 0; i < 10; i++ {
 					next++
 					b.Queue("insert into produced values ($1)", next)
-					b.Queue("select pgq.insert_event('q', 'n', $1)", fmt.Sprint(next))
+					if next%2 == 0 {
+						b.Queue("select pgq.insert_event('q', 'n', $1)", fmt.Sprint(next))
+					} else { // captured by pgq.logutriga
+						b.Queue("insert into orders values ($1)", next)
+					}
 				}
 				b.Queue("commit")
 				if err = c.SendBatch(ctx, b).Close(); err == nil {
@@ -254,7 +269,7 @@ func TestTwoProcessesPerConsumerUnderKills(t *testing.T) {
 	prodWG.Wait()
 	want := pgtest.Scalar[int64](t, conn, "select count(*) from produced")
 	// the plain consumer's sink is seen_plain plus its dead letters
-	const plainSink = "(select id from seen_plain union all select ev_data::int from pgq.dead_letter where dl_consumer = 'plain') s"
+	const plainSink = "(select id from seen_plain union all select ltrim(ev_data, 'id=')::int from pgq.dead_letter where dl_consumer = 'plain') s"
 	pgtest.Eventually(t, 90*time.Second, "every committed event in every sink", func() bool {
 		var plain, coop, eo int64
 		_ = conn.QueryRow(ctx, "select count(distinct id) from "+plainSink).Scan(&plain)
