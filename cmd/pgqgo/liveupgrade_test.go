@@ -190,6 +190,47 @@ func liveUpgrade(t *testing.T, from string) {
 	producedBefore := len(want)
 	mu.Unlock()
 	pyBefore := pgtest.Scalar[int64](t, setup, "select count(*) from seen_py")
+	// an upgrade killed half way leaves the database as it was (one
+	// transaction): killed while it waits for a lock on pgq.queue (migration
+	// 0003 adds a trigger there) that another session holds, after it has
+	// done its first steps (a kill at a fixed delay raced the upgrade, which
+	// can finish in 20 ms)
+	blocker, err := setup.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgtest.Exec(t, blocker.Conn(), "lock table pgq.queue in share mode")
+	up := pgqgo("upgrade", "--db", dsn)
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var waiter int32
+	watch := pgtest.Conn(t, dsn)
+	pgtest.Eventually(t, 10*time.Second, "the upgrade waits for pgq.queue", func() bool {
+		return watch.QueryRow(ctx, `select pid from pg_locks
+			where relation = 'pgq.queue'::regclass and not granted`).Scan(&waiter) == nil
+	})
+	_ = up.Process.Kill()
+	_ = up.Wait()
+	if ws, ok := up.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+		t.Fatalf("the upgrade blocked on pgq.queue finished before the kill")
+	}
+	// the backend notices its client is gone once it has the lock and
+	// reads the next command: let it, then wait for it to end
+	if err := blocker.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.Eventually(t, 10*time.Second, "the killed upgrade's backend ended", func() bool {
+		return pgtest.Scalar[int64](t, watch, "select count(*) from pg_stat_activity where pid = $1", waiter) == 0
+	})
+	in, err := schema.Inspect(ctx, pgtest.Conn(t, dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Managed && (from == "skytools" || in.Release == schema.Release) {
+		t.Fatalf("a killed upgrade left the database upgraded: %+v", in)
+	}
+	t.Logf("an upgrade killed with SIGKILL mid-way left the database as it was (%+v)", in)
 	upStart := time.Now()
 	out, err := pgqgo("upgrade", "--db", dsn).CombinedOutput()
 	upEnd := time.Now()
