@@ -94,6 +94,13 @@ var scenarios = []struct {
 		q("select * from pgq.get_consumer_info('q', 'c2')"),
 		q("select * from pgq.get_consumer_info('q', 'nope')"),
 		q("select * from pgq.get_consumer_info('nope')"),
+		// asking when nothing is ready leaves the subscription alone (no
+		// activity time either: a row version per poll otherwise)
+		q("select pgq.register_consumer('q', 'c5')"),
+		q("create temp table act as select s.sub_active from pgq.subscription s join pgq.consumer c on c.co_id = s.sub_consumer where c.co_name = 'c5'"),
+		after(50*time.Millisecond, q("select * from pgq.next_batch_custom('q', 'c5', null, null, null)")),
+		q("select s.sub_active = (select sub_active from act) as unchanged from pgq.subscription s join pgq.consumer c on c.co_id = s.sub_consumer where c.co_name = 'c5'"),
+		q("select pgq.unregister_consumer('q', 'c5')"),
 		q("select pgq.unregister_consumer('q', 'c2')"),
 		q("select pgq.unregister_consumer('q', 'c2')"),
 		q("select pgq.unregister_consumer('nope', 'c1')"),

@@ -54,7 +54,9 @@ BEGIN
     END IF;
 
     IF v_next.tick_id IS NULL THEN
-        UPDATE pgq.subscription SET sub_active = now() WHERE sub_id = s.sub_id AND sub_consumer = s.sub_consumer;
+        -- nothing ready: the subscription is left alone, as in PgQ 3.5 (an
+        -- update per poll would also pile up row versions under a long
+        -- transaction)
         RETURN;
     END IF;
 
