@@ -64,7 +64,9 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 		size := b.cfg.FetchSize
 		// rows whose fields pass this come without them (and flagged), to
 		// be read one at a time: a chunk holds at most FetchBytes
-		inline := max(b.cfg.FetchBytes/size, 1)
+		// (never below 8 KiB: a FetchSize far above the default must not
+		// turn ordinary events into one query each)
+		inline := max(b.cfg.FetchBytes/size, 8<<10)
 		// both pgq implementations end the batch SQL with "order by 1"
 		// (ev_id); anything else is ordered here, as the chunks rely on it
 		order := ""

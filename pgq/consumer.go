@@ -45,8 +45,9 @@ type ConsumerConfig struct {
 	FetchSize int
 	// FetchBytes bounds the bytes of event fields read at a time (default
 	// 64 MiB): an event whose type, data and extras pass FetchBytes/FetchSize
-	// is left out of its chunk and read on its own when its turn comes, so a
-	// chunk holds at most FetchBytes and one big event is in memory at once.
+	// (at least 8 KiB) is left out of its chunk and read on its own when its
+	// turn comes, so a chunk holds at most FetchBytes (or FetchSize x 8 KiB,
+	// if more) and one big event is in memory at once.
 	FetchBytes int
 	// PollInterval is how long to wait for a tick notification before asking
 	// again anyway (default 1s).
