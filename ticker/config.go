@@ -38,8 +38,11 @@ type Config struct {
 	// events for a while.
 	TickIdlePollPeriod time.Duration
 	// TickMinInterval is the least time between two low-latency ticks of one
-	// queue.
+	// queue: the interval of a quiet queue.
 	TickMinInterval time.Duration
+	// TickMaxInterval bounds the interval of a busy queue, which widens with
+	// its event rate (1 ms per 50 events/s) from TickMinInterval.
+	TickMaxInterval time.Duration
 	// MaxParallel bounds the database calls the daemon makes at once.
 	MaxParallel int
 	// MetricsAddr, when set, serves /metrics (Prometheus) and /healthz there.
@@ -67,6 +70,7 @@ func Defaults() Config {
 		TickPollPeriod:     5 * time.Millisecond,
 		TickIdlePollPeriod: 500 * time.Millisecond,
 		TickMinInterval:    5 * time.Millisecond,
+		TickMaxInterval:    50 * time.Millisecond,
 		MaxParallel:        8,
 		LogFormat:          "text",
 	}
@@ -146,6 +150,8 @@ func ParseConfig(data []byte) (Config, error) {
 			seconds(k.Name(), &cfg.TickIdlePollPeriod, false)
 		case "tick_min_interval":
 			seconds(k.Name(), &cfg.TickMinInterval, true)
+		case "tick_max_interval":
+			seconds(k.Name(), &cfg.TickMaxInterval, true)
 		case "max_parallel":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
@@ -169,6 +175,9 @@ func ParseConfig(data []byte) (Config, error) {
 		default:
 			errs = append(errs, fmt.Errorf("unknown key %q in [pgqd]", k.Name()))
 		}
+	}
+	if cfg.TickMaxInterval < cfg.TickMinInterval {
+		errs = append(errs, fmt.Errorf("tick_max_interval (%v) is below tick_min_interval (%v)", cfg.TickMaxInterval, cfg.TickMinInterval))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return cfg, fmt.Errorf("config: %w", err)
@@ -246,8 +255,10 @@ pidfile = /var/run/postgresql/pgqd.pid
 #tick_poll_period = 0.005
 # check interval for databases without recent events
 #tick_idle_poll_period = 0.5
-# least time between two low-latency ticks of one queue
+# least time between two low-latency ticks of one queue (a quiet queue's)
 #tick_min_interval = 0.005
+# a busy queue's interval widens by 1 ms per 50 events/s up to this
+#tick_max_interval = 0.05
 
 # at most this many database calls at once
 #max_parallel = 8

@@ -244,6 +244,13 @@ func detectEngine(ctx context.Context, conn *pgx.Conn, trusted []string) (string
 func (db *database) work(ctx context.Context, conn *pgx.Conn, engine string, connected time.Time) error {
 	cfg := db.config()
 	fast := engine == "pgqgo" && cfg.TickPollPeriod > 0
+	// schemas of pgqgo 0.1 and 0.2 have only the fixed-interval pgqgo_ticker
+	var adaptive bool
+	if fast {
+		if err := conn.QueryRow(ctx, "SELECT to_regprocedure('pgq.pgqgo_ticker(interval,interval)') IS NOT NULL").Scan(&adaptive); err != nil {
+			return fmt.Errorf("detect pgq: %w", err)
+		}
+	}
 	// ticking starts at once; the other duties start spread over their first
 	// period, so hundreds of databases do not all do maintenance in one burst
 	tick := time.NewTimer(0)
@@ -287,7 +294,7 @@ func (db *database) work(ctx context.Context, conn *pgx.Conn, engine string, con
 		case <-poll.C:
 			var ticked bool
 			err = db.call(ctx, "fast_tick", func(ctx context.Context) (e error) {
-				ticked, e = db.fastTick(ctx, conn, cfg.TickMinInterval)
+				ticked, e = db.fastTick(ctx, conn, adaptive, cfg.TickMinInterval, cfg.TickMaxInterval)
 				return e
 			})
 			if ticked {
@@ -392,8 +399,14 @@ func (db *database) tick(ctx context.Context, conn *pgx.Conn, engine string) err
 	return nil
 }
 
-func (db *database) fastTick(ctx context.Context, conn *pgx.Conn, minInterval time.Duration) (bool, error) {
-	rows, err := conn.Query(ctx, "SELECT had_events FROM pgq.pgqgo_ticker($1)", minInterval)
+func (db *database) fastTick(ctx context.Context, conn *pgx.Conn, adaptive bool, minInterval, maxInterval time.Duration) (bool, error) {
+	var rows pgx.Rows
+	var err error
+	if adaptive {
+		rows, err = conn.Query(ctx, "SELECT had_events FROM pgq.pgqgo_ticker($1, $2)", minInterval, maxInterval)
+	} else {
+		rows, err = conn.Query(ctx, "SELECT had_events FROM pgq.pgqgo_ticker($1)", minInterval)
+	}
 	if err != nil {
 		return false, err
 	}

@@ -3,6 +3,15 @@
 -- next tick. With thresholds, the batch closes only at a tick that is at least
 -- min_lag old and ends a batch of min_count events or min_interval length.
 -- An open batch is returned again. batch_id is NULL when nothing is ready.
+-- Without min_count and min_interval, a consumer more than one tick behind
+-- gets a batch spanning several ticks (pgqgo; PgQ 3.5 always gives one): as
+-- many as keep it within the queue's ticker_max_count events and
+-- ticker_max_lag of time (the batches pgq.ticker's thresholds would have
+-- cut), at least one. Such a batch never passes a tick where another
+-- consumer of the queue stands (its last tick or its open batch's end: hand-
+-- offs between consumers, such as londiste's copy, meet on those ticks), and
+-- queues with an external ticker (cascade branches, whose ticks are their
+-- provider's batches) always get one tick.
 -- The subscription row is locked first: a second session asking for the same
 -- consumer's batch meanwhile waits, then gets the same open batch (without
 -- the lock both would open a batch each over the same ticks).
@@ -15,9 +24,12 @@ RETURNS record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, p
 DECLARE
     s      record;
     v_next record;
+    v_stop bigint;
+    v_meet bigint;
 BEGIN
     SELECT sb.sub_id, sb.sub_queue, sb.sub_consumer, sb.sub_last_tick, sb.sub_batch, sb.sub_next_tick,
-           t.tick_id AS last_tick_id, t.tick_time AS last_tick_time, t.tick_event_seq AS last_tick_seq
+           t.tick_id AS last_tick_id, t.tick_time AS last_tick_time, t.tick_event_seq AS last_tick_seq,
+           q.queue_external_ticker, q.queue_ticker_max_count, q.queue_ticker_max_lag
       INTO s
       FROM pgq.queue q
       JOIN pgq.subscription sb ON sb.sub_queue = q.queue_id
@@ -43,6 +55,30 @@ BEGIN
          WHERE t.tick_queue = s.sub_queue AND t.tick_id > s.sub_last_tick
            AND (i_min_lag IS NULL OR t.tick_time <= now() - i_min_lag)
          ORDER BY t.tick_queue, t.tick_id LIMIT 1;
+        IF v_next.tick_id IS NOT NULL AND NOT s.queue_external_ticker
+           AND v_next.tick_event_seq - s.last_tick_seq < s.queue_ticker_max_count
+           AND v_next.tick_time - s.last_tick_time < s.queue_ticker_max_lag
+           AND EXISTS (SELECT 1 FROM pgq.tick t WHERE t.tick_queue = s.sub_queue AND t.tick_id > v_next.tick_id) THEN
+            -- behind by more than one tick: the first tick past the targets
+            -- (or too young for min_lag) ends the search
+            SELECT t.tick_id INTO v_stop
+              FROM pgq.tick t
+             WHERE t.tick_queue = s.sub_queue AND t.tick_id > v_next.tick_id
+               AND (t.tick_event_seq - s.last_tick_seq > s.queue_ticker_max_count
+                    OR t.tick_time - s.last_tick_time > s.queue_ticker_max_lag
+                    OR t.tick_time > now() - i_min_lag)
+             ORDER BY t.tick_queue, t.tick_id LIMIT 1;
+            -- and the batch stops where another consumer stands
+            SELECT min(p.tick) INTO v_meet
+              FROM pgq.subscription o, LATERAL (VALUES (o.sub_last_tick), (o.sub_next_tick)) p(tick)
+             WHERE o.sub_queue = s.sub_queue AND o.sub_consumer <> s.sub_consumer
+               AND p.tick >= v_next.tick_id AND (v_stop IS NULL OR p.tick < v_stop);
+            SELECT t.tick_id, t.tick_time, t.tick_event_seq INTO v_next
+              FROM pgq.tick t
+             WHERE t.tick_queue = s.sub_queue AND t.tick_id >= v_next.tick_id
+               AND (v_stop IS NULL OR t.tick_id < v_stop) AND (v_meet IS NULL OR t.tick_id <= v_meet)
+             ORDER BY t.tick_queue DESC, t.tick_id DESC LIMIT 1;
+        END IF;
     ELSE
         SELECT h.next_tick_id AS tick_id, h.next_tick_time AS tick_time, h.next_tick_seq AS tick_event_seq
           INTO v_next

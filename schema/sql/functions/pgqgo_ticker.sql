@@ -1,7 +1,14 @@
--- pgq.pgqgo_ticker(min_interval): pgqgo's low-latency tick (not in PgQ 3.5).
--- Ticks every queue with its own ticker, not paused, whose next batch would
--- not be empty, once min_interval has passed since its last tick; ignores
--- ticker_max_count/ticker_max_lag, which only bound how long events may wait.
+-- pgq.pgqgo_ticker(min_interval, max_interval): pgqgo's low-latency tick (not
+-- in PgQ 3.5). Ticks every queue with its own ticker, not paused, whose next
+-- batch would not be empty, once its tick interval has passed since its last
+-- tick. The interval adapts to the queue's event rate: min_interval for a
+-- quiet queue (its first event after a pause is ticked at once), widening by
+-- 1 ms for every 50 events/s the queue has received over its last two tick
+-- intervals, up to max_interval; so ticks carry more events as the rate
+-- rises, and their cost per event (a commit, a NOTIFY, a pgq.tick row, and a
+-- batch cycle for every consumer) falls. A queue with ticker_max_count events
+-- waiting is ticked once min_interval has passed, whatever its rate.
+-- ticker_max_lag and ticker_idle_period only bound how long events may wait.
 -- "Not empty" is decided cheaply: the event sequence moved past the last
 -- tick's value. When it did not, committed events can still be pending: from
 -- transactions open at the last tick, from ones that took their ids between
@@ -18,8 +25,8 @@
 -- function alone does all ticking. Each tick is announced with NOTIFY
 -- pgq_tick, payload the queue name. Returns the queues ticked, their new tick
 -- ids, and whether the tick was for events (not an idle tick).
-CREATE OR REPLACE FUNCTION pgq.pgqgo_ticker(i_min_interval interval, OUT queue_name text, OUT tick_id bigint,
-        OUT had_events boolean)
+CREATE OR REPLACE FUNCTION pgq.pgqgo_ticker(i_min_interval interval, i_max_interval interval,
+        OUT queue_name text, OUT tick_id bigint, OUT had_events boolean)
 RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     q       record;
@@ -32,17 +39,27 @@ BEGIN
         SELECT x.queue_id, x.queue_name, x.queue_tick_seq, x.queue_data_pfx,
                greatest(x.queue_ticker_idle_period, x.queue_ticker_max_lag) AS idle_after,
                pg_sequence_last_value(x.queue_event_seq::regclass) AS used_seq, last.tick_id,
-               last.tick_event_seq, last.tick_time, last.tick_snapshot
-          FROM pgq.queue x,
-               LATERAL (SELECT t.tick_id, t.tick_event_seq, t.tick_time, t.tick_snapshot FROM pgq.tick t
-                         WHERE t.tick_queue = x.queue_id
-                         ORDER BY t.tick_queue DESC, t.tick_id DESC LIMIT 1) last
+               last.tick_event_seq, last.tick_time, last.tick_snapshot, x.queue_ticker_max_count,
+               prev.tick_event_seq AS prev_seq, prev.tick_time AS prev_time
+          FROM pgq.queue x
+         CROSS JOIN LATERAL (SELECT t.tick_id, t.tick_event_seq, t.tick_time, t.tick_snapshot FROM pgq.tick t
+                              WHERE t.tick_queue = x.queue_id
+                              ORDER BY t.tick_queue DESC, t.tick_id DESC LIMIT 1) last
+          LEFT JOIN LATERAL (SELECT t.tick_event_seq, t.tick_time FROM pgq.tick t
+                              WHERE t.tick_queue = x.queue_id AND t.tick_id < last.tick_id
+                              ORDER BY t.tick_queue DESC, t.tick_id DESC LIMIT 1) prev ON true
          WHERE NOT x.queue_external_ticker AND NOT x.queue_ticker_paused
            AND now() - last.tick_time >= i_min_interval
          ORDER BY x.queue_id
     LOOP
         v_seq := coalesce(q.used_seq, 1); -- what pgq.seq_getval reports for a fresh sequence
         had_events := v_seq > q.tick_event_seq;
+        IF had_events AND v_seq - q.tick_event_seq < q.queue_ticker_max_count
+           AND now() - q.tick_time < least(i_max_interval, i_min_interval
+                 + interval '1 ms' * coalesce((v_seq - q.prev_seq)
+                   / greatest(extract(epoch FROM now() - q.prev_time), 0.001) / 50, 0)) THEN
+            CONTINUE; -- a busy queue: its interval widens with its rate
+        END IF;
         IF v_seq <= q.tick_event_seq
            AND now() - q.tick_time < q.idle_after
            AND EXISTS (SELECT 1 FROM pgq.tick t WHERE t.tick_queue = q.queue_id AND t.tick_id <> q.tick_id) THEN
@@ -97,4 +114,12 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 END
+$$;
+
+-- pgq.pgqgo_ticker(min_interval): the same with a fixed interval (the
+-- function of pgqgo 0.1 and 0.2, which their ticker daemons call).
+CREATE OR REPLACE FUNCTION pgq.pgqgo_ticker(i_min_interval interval,
+        OUT queue_name text, OUT tick_id bigint, OUT had_events boolean)
+RETURNS SETOF record LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT t.queue_name, t.tick_id, t.had_events FROM pgq.pgqgo_ticker(i_min_interval, i_min_interval) t
 $$;

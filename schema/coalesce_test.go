@@ -1,0 +1,189 @@
+package schema_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"pgqgo/internal/pgtest"
+)
+
+// fastTicks makes n low-latency ticks of queue q, each after one event, as
+// `pgqgo ticker` does on a busy queue; returns the ids of the events.
+func fastTicks(t *testing.T, conn *pgx.Conn, q string, n int) []int64 {
+	t.Helper()
+	ids := make([]int64, 0, n)
+	for range n {
+		ids = append(ids, pgtest.Scalar[int64](t, conn, "select pgq.insert_event($1, 't', 'd')", q))
+		if got := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.pgqgo_ticker('0', '0') where queue_name = $1", q); got != 1 {
+			t.Fatalf("pgqgo_ticker ticked %s %d times, want 1", q, got)
+		}
+	}
+	return ids
+}
+
+// firstTick gives a fresh queue its first event and a tick after it (a fresh
+// event sequence reads the same before and after its first use, so that
+// event is not seen by pgqgo_ticker's cheap look at once).
+func firstTick(t *testing.T, conn *pgx.Conn, q string) {
+	t.Helper()
+	pgtest.Exec(t, conn, "select pgq.insert_event($1, 't', 'first')", q)
+	pgtest.Exec(t, conn, "select pgq.force_tick($1)", q)
+	pgtest.Exec(t, conn, "select pgq.ticker($1)", q)
+}
+
+type batchSpan struct {
+	id, prev, cur int64
+	events        []int64
+}
+
+// drain reads every ready batch of consumer c, finishing each.
+func drain(t *testing.T, conn *pgx.Conn, q, c string) []batchSpan {
+	t.Helper()
+	ctx := context.Background()
+	var out []batchSpan
+	for {
+		var b batchSpan
+		var id, prev, cur *int64
+		if err := conn.QueryRow(ctx, "select batch_id, prev_tick_id, cur_tick_id from pgq.next_batch_info($1, $2)", q, c).
+			Scan(&id, &prev, &cur); err != nil {
+			t.Fatal(err)
+		}
+		if id == nil {
+			return out
+		}
+		b.id, b.prev, b.cur = *id, *prev, *cur
+		b.events = pgtest.Column[int64](t, conn, "select ev_id from pgq.get_batch_events($1) order by ev_id", b.id)
+		pgtest.Exec(t, conn, "select pgq.finish_batch($1)", b.id)
+		out = append(out, b)
+	}
+}
+
+// TestLaggingConsumerGetsFewBigBatches: a consumer 1000 low-latency ticks
+// behind gets batches of up to ticker_max_count events, every event once and
+// in order; one that keeps up gets one tick per batch.
+func TestLaggingConsumerGetsFewBigBatches(t *testing.T) {
+	conn := pgtest.Conn(t, pgtest.NewDB(t, pgtest.PgqGo))
+	pgtest.Exec(t, conn, "select pgq.create_queue('q')")
+	pgtest.Exec(t, conn, "select pgq.set_queue_config('q', 'ticker_max_lag', '1 hour')")
+	pgtest.Exec(t, conn, "select pgq.register_consumer('q', 'behind')")
+	pgtest.Exec(t, conn, "select pgq.register_consumer('q', 'uptodate')")
+	firstTick(t, conn, "q")
+	drain(t, conn, "q", "behind")
+	drain(t, conn, "q", "uptodate")
+
+	var want []int64
+	var keptUp []batchSpan
+	for range 10 { // the keeping-up consumer reads after every tick
+		want = append(want, fastTicks(t, conn, "q", 1)...)
+		keptUp = append(keptUp, drain(t, conn, "q", "uptodate")...)
+	}
+	for _, b := range keptUp {
+		if len(b.events) != 1 || b.cur != b.prev+1 {
+			t.Fatalf("keeping-up consumer: batch %d spans ticks %d..%d with %d events, want one tick, one event",
+				b.id, b.prev, b.cur, len(b.events))
+		}
+	}
+	pgtest.Exec(t, conn, "select pgq.unregister_consumer('q', 'uptodate')") // or it is a meeting point
+	want = append(want, fastTicks(t, conn, "q", 990)...)
+
+	batches := drain(t, conn, "q", "behind")
+	var got []int64
+	for _, b := range batches {
+		if len(b.events) > 500 {
+			t.Errorf("batch %d holds %d events, above ticker_max_count 500", b.id, len(b.events))
+		}
+		got = append(got, b.events...)
+	}
+	if len(batches) > 3 {
+		t.Errorf("1000 ticks behind: %d batches, want at most 3", len(batches))
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d events, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("event %d: got id %d, want %d", i, got[i], want[i])
+		}
+	}
+	t.Logf("1000 ticks behind: %d batches", len(batches))
+
+	// ticker_max_count is the size target: 100 gives batches of 100 events
+	pgtest.Exec(t, conn, "select pgq.set_queue_config('q', 'ticker_max_count', '100')")
+	fastTicks(t, conn, "q", 250)
+	batches = drain(t, conn, "q", "behind")
+	if len(batches) != 3 || len(batches[0].events) != 100 || len(batches[2].events) != 50 {
+		t.Errorf("ticker_max_count 100, 250 ticks of one event: %d batches (first %d events), want 100+100+50",
+			len(batches), len(batches[0].events))
+	}
+}
+
+// TestCoalescingStopsWhereAnotherConsumerStands: a lagging consumer's batch
+// ends at the tick another consumer stands on (its position, or the end of
+// its open batch), which is where londiste's copy hand-off meets; explicit
+// thresholds and min_lag keep their PgQ meaning; an external-ticker queue
+// gets one tick per batch.
+func TestCoalescingStopsWhereAnotherConsumerStands(t *testing.T) {
+	ctx := context.Background()
+	conn := pgtest.Conn(t, pgtest.NewDB(t, pgtest.PgqGo))
+	pgtest.Exec(t, conn, "select pgq.create_queue('q')")
+	pgtest.Exec(t, conn, "select pgq.set_queue_config('q', 'ticker_max_lag', '1 hour')")
+	pgtest.Exec(t, conn, "select pgq.register_consumer('q', 'copy')")
+	pgtest.Exec(t, conn, "select pgq.register_consumer('q', 'main')")
+	firstTick(t, conn, "q")
+	drain(t, conn, "q", "copy")
+	fastTicks(t, conn, "q", 20)
+	// main reads up to here and opens its next batch, which it holds
+	drain(t, conn, "q", "main")
+	fastTicks(t, conn, "q", 20)
+	var mainBatch, mainEnd int64
+	if err := conn.QueryRow(ctx, "select batch_id, cur_tick_id from pgq.next_batch_info('q', 'main')").Scan(&mainBatch, &mainEnd); err != nil {
+		t.Fatal(err)
+	}
+	mainStart := pgtest.Scalar[int64](t, conn, "select prev_tick_id from pgq.get_batch_info($1)", mainBatch)
+	fastTicks(t, conn, "q", 20)
+
+	batches := drain(t, conn, "q", "copy")
+	var ends []int64
+	for _, b := range batches {
+		ends = append(ends, b.cur)
+	}
+	if len(batches) != 3 || ends[0] != mainStart || ends[1] != mainEnd {
+		t.Fatalf("copy's batches end at ticks %v; want 3, ending at main's position %d and its open batch's end %d",
+			ends, mainStart, mainEnd)
+	}
+	pgtest.Exec(t, conn, "select pgq.finish_batch($1)", mainBatch)
+
+	// min_count/min_interval: PgQ's first qualifying tick, not coalescing
+	fastTicks(t, conn, "q", 30)
+	var prev, cur int64
+	if err := conn.QueryRow(ctx, "select prev_tick_id, cur_tick_id from pgq.next_batch_custom('q', 'copy', null, 5, null)").Scan(&prev, &cur); err != nil {
+		t.Fatal(err)
+	}
+	if cur-prev != 5 {
+		t.Errorf("min_count 5: batch spans %d ticks, want 5", cur-prev)
+	}
+	// min_lag: only ticks at least that old; none are yet
+	var id *int64
+	if err := conn.QueryRow(ctx, "select batch_id from pgq.next_batch_custom('q', 'main', '1 hour', null, null)").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if id != nil {
+		t.Errorf("min_lag 1 hour: got batch %d over fresh ticks", *id)
+	}
+
+	// an external-ticker queue: one tick per batch
+	pgtest.Exec(t, conn, "select pgq.create_queue('branch')")
+	pgtest.Exec(t, conn, "select pgq.set_queue_config('branch', 'external_ticker', 'true')")
+	pgtest.Exec(t, conn, "select pgq.set_queue_config('branch', 'ticker_max_lag', '1 hour')")
+	pgtest.Exec(t, conn, "select pgq.register_consumer('branch', 'c')")
+	start := pgtest.Scalar[int64](t, conn, "select max(tick_id) from pgq.tick where tick_queue = (select queue_id from pgq.queue where queue_name = 'branch')")
+	for i := int64(1); i <= 5; i++ {
+		pgtest.Exec(t, conn, "select pgq.insert_event('branch', 't', 'd')")
+		pgtest.Exec(t, conn, "select pgq.ticker('branch', $1, now(), $2)", start+i, 100+i)
+	}
+	if n := len(drain(t, conn, "branch", "c")); n != 5 {
+		t.Errorf("external-ticker queue: %d batches over 5 ticks, want 5", n)
+	}
+}
