@@ -60,6 +60,16 @@ type ConsumerConfig struct {
 	// NoRegister makes Run use an existing registration only: an
 	// unregistered consumer is then an error instead of registered at the end.
 	NoRegister bool
+	// StableBatchIDs makes every batch's id survive a crash of the server:
+	// the batch is opened with a durable commit. Set it when the handler
+	// records batch ids outside the queue's database (ExactlyOnce sets it
+	// itself). Otherwise a batch is opened, and a batch whose handler wrote
+	// nothing through Batch.Tx is finished, with synchronous_commit off: no
+	// wait for a WAL flush, and a server crash can at most deliver the last
+	// fraction of a second of batches again (with new ids), which
+	// at-least-once delivery allows. A handler's own writes always commit
+	// with the session's synchronous_commit.
+	StableBatchIDs bool
 
 	// RetryDelay is when an event an EventFunc failed on is delivered again
 	// (default 60s, PgQ's usual; whole seconds).
@@ -176,6 +186,7 @@ type Consumer struct {
 	// active: this process holds the consumer's advisory lock on conn (see
 	// takeTurn); standby: it waits for another process that holds it
 	active, standby bool
+	stable          bool // batches opened durably (StableBatchIDs, ExactlyOnce)
 
 	batches, events, retried, dead, failures, reconnects atomic.Int64
 	lag                                                  atomic.Int64
@@ -319,6 +330,8 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		return errors.New("pgq: this consumer was made without a connection configuration; it cannot Run")
 	}
 	defer c.closeConn()
+	_, exactlyOnce := h.(exactlyOnceHandler)
+	c.stable = c.cfg.StableBatchIDs || exactlyOnce
 	backoff := c.cfg.ErrorBackoff
 	registered := false
 	for {
@@ -497,18 +510,31 @@ func (c *Consumer) step(ctx context.Context, h Handler) (bool, error) {
 		_ = c.conn.QueryRow(dbctx, `SELECT count(*) FROM (`+b.sql+`) ev`, pgx.QueryExecModeExec).Scan(&b.read)
 	}
 	var db DB = c.conn // nothing was done in the batch's transaction: finish on its own
+	finish := `SELECT pgq.finish_batch($1)`
+	if c.cfg.Subconsumer != "" {
+		// pgqgo's form: closes the batch only if this member still holds it
+		finish = `SELECT pgq_coop.finish_batch($1, $2, $3, $4)`
+	}
 	if tx.begun() {
-		db = tx
+		db = tx // the handler's writes and the finish commit together, durably
+	} else {
+		// nothing but the position to save: no wait for a WAL flush (a
+		// crash can only deliver the batch again)
+		finish += `, pg_catalog.set_config('synchronous_commit', 'off', true)`
 	}
 	var row pgx.Row
 	if c.cfg.Subconsumer != "" {
-		// pgqgo's form: closes the batch only if this member still holds it
-		row = db.QueryRow(dbctx, `SELECT pgq_coop.finish_batch($1, $2, $3, $4)`, b.ID, c.cfg.Queue, c.cfg.Name, c.cfg.Subconsumer)
+		row = db.QueryRow(dbctx, finish, b.ID, c.cfg.Queue, c.cfg.Name, c.cfg.Subconsumer)
 	} else {
-		row = db.QueryRow(dbctx, `SELECT pgq.finish_batch($1)`, b.ID)
+		row = db.QueryRow(dbctx, finish, b.ID)
 	}
 	var finished int
-	if err := row.Scan(&finished); err != nil {
+	var ignored *string
+	dest := []any{&finished}
+	if !tx.begun() {
+		dest = append(dest, &ignored)
+	}
+	if err := row.Scan(dest...); err != nil {
 		return true, fmt.Errorf("pgq: finish batch %d: %w", b.ID, err)
 	}
 	if finished != 1 {
@@ -555,10 +581,15 @@ func (c *Consumer) nextBatch(ctx context.Context) (*Batch, error) {
 	if c.cfg.MinCount > 0 {
 		minCount = pgtype.Int4{Int32: int32(c.cfg.MinCount), Valid: true}
 	}
-	// one round trip: open the batch, describe it, get its SQL
-	const describe = `SELECT n.id, i.prev_tick_id, i.tick_id, i.batch_end, i.lag,
+	// one round trip: open the batch, describe it, get its SQL; without
+	// StableBatchIDs, committed without waiting for a WAL flush (a crash
+	// loses at most the opening, and the batch is opened again)
+	describe := `SELECT n.id, i.prev_tick_id, i.tick_id, i.batch_end, i.lag,
 			CASE WHEN n.id IS NOT NULL THEN pgq.batch_event_sql(n.id) END
 		FROM %s AS n(id) LEFT JOIN LATERAL pgq.get_batch_info(n.id) i ON n.id IS NOT NULL`
+	if !c.stable {
+		describe += ` CROSS JOIN pg_catalog.set_config('synchronous_commit', 'off', true) AS async`
+	}
 	var (
 		id, prevTick, tick pgtype.Int8
 		tickTime           pgtype.Timestamptz

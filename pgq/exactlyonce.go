@@ -25,13 +25,14 @@ type TargetFunc func(ctx context.Context, tx pgx.Tx, b *Batch) error
 //  3. then the consumer finishes the batch on the queue's database.
 //
 // The batch id stays the same across redeliveries because the consumer opens
-// each batch in a transaction of its own. Failing events cannot be retried or
+// each batch in a transaction of its own, committed durably (as with
+// ConsumerConfig.StableBatchIDs). Failing events cannot be retried or
 // dead-lettered one by one in this mode (that would commit apart from the
 // target): fn returns an error to have the whole batch delivered again, or
 // records the failure in the target itself. A cooperative group member
 // records under its own sub-consumer name.
 func ExactlyOnce(target DB, fn TargetFunc) Handler {
-	return BatchFunc(func(ctx context.Context, b *Batch) error {
+	return exactlyOnceHandler(func(ctx context.Context, b *Batch) error {
 		b.exactlyOnce = true
 		tx, err := target.Begin(ctx)
 		if err != nil {
@@ -65,3 +66,9 @@ func ExactlyOnce(target DB, fn TargetFunc) Handler {
 		return nil
 	})
 }
+
+// exactlyOnceHandler is the Handler ExactlyOnce returns: the consumer opens
+// its batches with durable commits.
+type exactlyOnceHandler func(ctx context.Context, b *Batch) error
+
+func (f exactlyOnceHandler) HandleBatch(ctx context.Context, b *Batch) error { return f(ctx, b) }

@@ -225,6 +225,11 @@ func connect(ctx context.Context, base, dbname string) (*pgx.Conn, error) {
 	// a database owner may ALTER DATABASE ... SET search_path to put its own
 	// functions before pg_catalog; the session's own setting overrides that
 	cfg.RuntimeParams["search_path"] = "pg_catalog, pg_temp"
+	// ticks, retries and rotations commit without waiting for a WAL flush:
+	// a crash can only lose the last few, which the next round redoes, and
+	// whoever acts on one durably (a consumer's next_batch, finish_batch or
+	// its own writes) commits after it in the WAL, so flushes it too
+	cfg.RuntimeParams["synchronous_commit"] = "off"
 	// the daemon's statements are tiny and mostly parameterless: the simple
 	// protocol costs one message each way and nothing to cache
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol

@@ -4,7 +4,7 @@
 -- nobody or by this subscription (retried events). The txid range bounds and
 -- the list of late commits let the ev_txid indexes do the work. extra_where is trusted SQL from the caller.
 CREATE OR REPLACE FUNCTION pgq._batch_sql(i_batch_id bigint, i_extra_where text)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS text LANGUAGE plpgsql SET enable_seqscan = off AS $$
 DECLARE
     b      record;
     v_tbl  text;
@@ -15,9 +15,11 @@ BEGIN
     SELECT s.sub_id, prev.tick_snapshot AS prev_snap, cur.tick_snapshot AS cur_snap
       INTO b
       FROM pgq.subscription s
-      JOIN pgq.tick prev ON prev.tick_queue = s.sub_queue AND prev.tick_id = s.sub_last_tick
-      JOIN pgq.tick cur ON cur.tick_queue = s.sub_queue AND cur.tick_id = s.sub_next_tick
-     WHERE s.sub_batch = i_batch_id;
+     CROSS JOIN LATERAL (SELECT t.tick_snapshot FROM pgq.tick t
+                          WHERE t.tick_queue = s.sub_queue AND t.tick_id = s.sub_last_tick OFFSET 0) prev
+     CROSS JOIN LATERAL (SELECT t.tick_snapshot FROM pgq.tick t
+                          WHERE t.tick_queue = s.sub_queue AND t.tick_id = s.sub_next_tick OFFSET 0) cur
+     WHERE s.sub_batch = i_batch_id; -- key lookups only (see get_batch_info)
     IF NOT FOUND THEN
         RAISE EXCEPTION 'batch not found';
     END IF;

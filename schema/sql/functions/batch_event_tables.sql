@@ -3,7 +3,7 @@
 -- have written there (txid below the last rotation's step-2 txid) had finished
 -- before the batch's start tick, then the current table.
 CREATE OR REPLACE FUNCTION pgq.batch_event_tables(x_batch_id bigint)
-RETURNS SETOF text LANGUAGE plpgsql AS $$
+RETURNS SETOF text LANGUAGE plpgsql SET enable_seqscan = off AS $$
 DECLARE
     b record;
 BEGIN
@@ -11,9 +11,11 @@ BEGIN
            txid_snapshot_xmin(prev.tick_snapshot) AS start_xmin
       INTO b
       FROM pgq.subscription s
-      JOIN pgq.queue q ON q.queue_id = s.sub_queue
-      JOIN pgq.tick prev ON prev.tick_queue = s.sub_queue AND prev.tick_id = s.sub_last_tick
-     WHERE s.sub_batch = x_batch_id;
+     CROSS JOIN LATERAL (SELECT x.queue_data_pfx, x.queue_cur_table, x.queue_ntables, x.queue_switch_step2
+                           FROM pgq.queue x WHERE x.queue_id = s.sub_queue OFFSET 0) q
+     CROSS JOIN LATERAL (SELECT t.tick_snapshot FROM pgq.tick t
+                          WHERE t.tick_queue = s.sub_queue AND t.tick_id = s.sub_last_tick OFFSET 0) prev
+     WHERE s.sub_batch = x_batch_id; -- key lookups only (see get_batch_info)
     IF NOT FOUND THEN
         RAISE EXCEPTION 'Cannot find data for batch %', x_batch_id;
     END IF;

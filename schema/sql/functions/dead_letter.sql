@@ -5,7 +5,7 @@
 CREATE OR REPLACE FUNCTION pgq.dead_letter_event(i_batch_id bigint, i_ev_id bigint, i_ev_time timestamptz,
         i_ev_txid bigint, i_ev_retry integer, i_ev_type text, i_ev_data text,
         i_ev_extra1 text, i_ev_extra2 text, i_ev_extra3 text, i_ev_extra4 text, i_reason text)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET enable_seqscan = off AS $$
 DECLARE
     v_queue    text;
     v_consumer text;
@@ -34,7 +34,7 @@ $$;
 -- is removed. Returns the event id, NULL when there is no such row.
 -- Touches pgq.dead_letter, pgq.retry_queue.
 CREATE OR REPLACE FUNCTION pgq.dead_letter_replay(i_dl_id bigint)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET enable_seqscan = off AS $$
 DECLARE
     d pgq.dead_letter%ROWTYPE;
 BEGIN

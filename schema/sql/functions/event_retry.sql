@@ -2,7 +2,7 @@
 -- open batch into the retry queue, to be redelivered to this consumer only,
 -- after the given time. Returns 1, or 0 when it is already queued for retry.
 CREATE OR REPLACE FUNCTION pgq.event_retry(x_batch_id bigint, x_event_id bigint, x_retry_time timestamptz)
-RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET enable_seqscan = off AS $$
 DECLARE
     s  record;
     ev record;
@@ -28,6 +28,6 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION pgq.event_retry(x_batch_id bigint, x_event_id bigint, x_retry_seconds integer)
-RETURNS integer LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+RETURNS integer LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET enable_seqscan = off AS $$
     SELECT pgq.event_retry(x_batch_id, x_event_id, now() + x_retry_seconds * interval '1 second')
 $$;

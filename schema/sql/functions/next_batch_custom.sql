@@ -20,7 +20,7 @@ CREATE OR REPLACE FUNCTION pgq.next_batch_custom(i_queue_name text, i_consumer_n
         OUT batch_id bigint, OUT cur_tick_id bigint, OUT prev_tick_id bigint,
         OUT cur_tick_time timestamptz, OUT prev_tick_time timestamptz,
         OUT cur_tick_event_seq bigint, OUT prev_tick_event_seq bigint)
-RETURNS record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+RETURNS record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET enable_seqscan = off AS $$
 DECLARE
     s      record;
     v_next record;
@@ -33,10 +33,11 @@ BEGIN
       INTO s
       FROM pgq.queue q
       JOIN pgq.subscription sb ON sb.sub_queue = q.queue_id
-      JOIN pgq.consumer c ON c.co_id = sb.sub_consumer
-      LEFT JOIN pgq.tick t ON t.tick_queue = sb.sub_queue AND t.tick_id = sb.sub_last_tick
-     WHERE q.queue_name = i_queue_name AND c.co_name = i_consumer_name
-       FOR UPDATE OF sb;
+      LEFT JOIN LATERAL (SELECT x.tick_id, x.tick_time, x.tick_event_seq FROM pgq.tick x
+                          WHERE x.tick_queue = sb.sub_queue AND x.tick_id = sb.sub_last_tick OFFSET 0) t ON true
+     WHERE q.queue_name = i_queue_name
+       AND sb.sub_consumer = (SELECT c.co_id FROM pgq.consumer c WHERE c.co_name = i_consumer_name)
+       FOR UPDATE OF sb; -- key lookups only (see get_batch_info)
     IF NOT FOUND THEN
         RAISE EXCEPTION 'Not subscriber to queue: %/%', i_queue_name, i_consumer_name;
     END IF;

@@ -2,7 +2,7 @@
 -- the batch's end tick. Returns 1, or 0 when no sub-consumer holds the batch.
 -- Touches pgq.subscription.
 CREATE OR REPLACE FUNCTION pgq_coop.finish_batch(i_batch_id bigint)
-RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET enable_seqscan = off AS $$
 BEGIN
     UPDATE pgq.subscription
        SET sub_active = now(), sub_last_tick = sub_next_tick, sub_next_tick = NULL, sub_batch = NULL
@@ -21,7 +21,7 @@ $$;
 -- and both would apply it. Returns 1, or 0 when the batch is not the caller's.
 CREATE OR REPLACE FUNCTION pgq_coop.finish_batch(i_batch_id bigint, i_queue_name text, i_consumer_name text,
         i_subconsumer_name text)
-RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET enable_seqscan = off AS $$
 BEGIN
     UPDATE pgq.subscription s
        SET sub_active = now(), sub_last_tick = sub_next_tick, sub_next_tick = NULL, sub_batch = NULL

@@ -15,7 +15,7 @@
 CREATE OR REPLACE FUNCTION pgq_coop.next_batch_custom(i_queue_name text, i_consumer_name text,
         i_subconsumer_name text, i_min_lag interval, i_min_count integer, i_min_interval interval,
         i_dead_interval interval)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET enable_seqscan = off AS $$
 DECLARE
     v_full   text := i_consumer_name || '.' || i_subconsumer_name;
     v_main   pgq.subscription;
@@ -101,7 +101,7 @@ $$;
 -- The 6-argument form: no takeover of dead sub-consumers' batches.
 CREATE OR REPLACE FUNCTION pgq_coop.next_batch_custom(i_queue_name text, i_consumer_name text,
         i_subconsumer_name text, i_min_lag interval, i_min_count integer, i_min_interval interval)
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET enable_seqscan = off AS $$
     SELECT pgq_coop.next_batch_custom(i_queue_name, i_consumer_name, i_subconsumer_name,
                                       i_min_lag, i_min_count, i_min_interval, NULL::interval)
 $$;

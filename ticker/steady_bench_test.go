@@ -1,0 +1,262 @@
+package ticker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"pgqgo/internal/pgtest"
+	"pgqgo/pgq"
+)
+
+// BenchmarkSteadyState: a producer at 100 and at 2,000 events/s (~200-byte
+// JSON payloads; one event per transaction at 100/s, 20 per transaction at
+// 2,000/s), three consumers keeping up (the Go library, LISTENing for ticks,
+// a handler that only reads), durable cluster, each engine with its own
+// daemon: Skytools' PgQ ticked by pgqd, pgqgo ticked by `pgqgo ticker`. Per
+// engine and rate: delivery time (insert to handler, over every event of
+// every consumer), the consumers' largest lag behind the producer, the
+// server's CPU per event (every PostgreSQL process of the cluster, from
+// /proc), the daemon's own CPU per event, WAL flushes per event
+// (pg_stat_wal.wal_sync), and ticks and batches per second.
+//
+//	go test ./ticker -run '^$' -bench SteadyState -benchtime 1x -timeout 30m
+func BenchmarkSteadyState(b *testing.B) {
+	durable(b)
+	phase := benchSeconds()
+	for range b.N {
+		for _, rate := range []int{100, 2000} {
+			for _, side := range []struct {
+				name, daemon string
+				tpl          pgtest.Template
+			}{{"skytools", "pgqd", pgtest.Skytools}, {"pgqgo", "pgqgo", pgtest.PgqGo}} {
+				r := steadyRun(b, side.tpl, side.daemon, rate, phase)
+				name := fmt.Sprintf("%s_%d", side.name, rate)
+				b.ReportMetric(r.p50, name+"_delivery_p50_ms")
+				b.ReportMetric(r.p99, name+"_delivery_p99_ms")
+				b.ReportMetric(r.maxBehind, name+"_max_behind_events")
+				b.ReportMetric(r.serverCPU, name+"_server_cpu_us/ev")
+				b.ReportMetric(r.daemonCPU, name+"_daemon_cpu_us/ev")
+				b.ReportMetric(r.walSyncs, name+"_wal_flushes/ev")
+				b.ReportMetric(r.ticks, name+"_ticks/s")
+				b.ReportMetric(r.batches, name+"_batches/s")
+				b.Logf("%s at %d ev/s: delivery p50 %.1f ms p99 %.1f ms; max behind %.0f events; server CPU %.0f us/ev, daemon %.0f us/ev; %.3f WAL flushes/ev; %.1f ticks/s, %.1f batches/s (3 consumers)",
+					side.name, rate, r.p50, r.p99, r.maxBehind, r.serverCPU, r.daemonCPU, r.walSyncs, r.ticks, r.batches)
+			}
+		}
+	}
+}
+
+type steadyResult struct {
+	p50, p99, maxBehind, serverCPU, daemonCPU, walSyncs, ticks, batches float64
+}
+
+func steadyRun(b *testing.B, tpl pgtest.Template, daemonName string, rate int, d time.Duration) steadyResult {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dsn := pgtest.NewDB(b, tpl)
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	admin := pgtest.Conn(b, dsn)
+	pgtest.Exec(b, admin, "select pgq.create_queue('q')")
+	consumers := []string{"c1", "c2", "c3"}
+	for _, c := range consumers {
+		pgtest.Exec(b, admin, "select pgq.register_consumer('q', $1)", c)
+	}
+	daemon := startDaemonProc(b, daemonName, benchINI(b, []string{cfg.Database}, ""))
+	defer stopProc(daemon)
+	time.Sleep(2 * time.Second) // connected, creation ticks done
+
+	var mu sync.Mutex
+	var delays []time.Duration
+	var delivered [3]int64
+	var batches [3]int64
+	measuring := false
+	var wg sync.WaitGroup
+	for i, name := range consumers {
+		c, err := pgq.NewConsumer(dsn, pgq.ConsumerConfig{Queue: "q", Name: name, Logger: testLog})
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.Run(ctx, pgq.BatchFunc(func(ctx context.Context, bt *pgq.Batch) error {
+				now := time.Now()
+				var local []time.Duration
+				n := int64(0)
+				for ev, err := range bt.Events(ctx) {
+					if err != nil {
+						return err
+					}
+					n++
+					i := strings.Index(ev.Data, `"sent":`)
+					ns, _ := strconv.ParseInt(ev.Data[i+7:strings.IndexByte(ev.Data[i:], ',')+i], 10, 64)
+					local = append(local, now.Sub(time.Unix(0, ns)))
+				}
+				mu.Lock()
+				if measuring {
+					delays = append(delays, local...)
+					batches[i]++
+				}
+				delivered[i] += n
+				mu.Unlock()
+				return nil
+			}))
+		}()
+	}
+
+	perTx := 1
+	if rate >= 1000 {
+		perTx = 20
+	}
+	txPerSec := rate / perTx
+	var produced int64
+	var prodMu sync.Mutex
+	stopProd := make(chan struct{})
+	prodDone := make(chan struct{})
+	go func() {
+		defer close(prodDone)
+		prod := pgtest.Conn(b, dsn)
+		n := 0
+		tick := time.NewTicker(time.Second / time.Duration(txPerSec))
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopProd:
+				return
+			case <-tick.C:
+			}
+			batch := &pgx.Batch{}
+			if perTx > 1 {
+				batch.Queue("begin")
+			}
+			for range perTx {
+				n++
+				batch.Queue("select pgq.insert_event('q', 'order', $1)", fmt.Sprintf(
+					`{"sent":%d,"id":%d,"customer":"ACME Corporation","items":[{"sku":"X-1","qty":3}],"note":"a typical order of about two hundred bytes"}`,
+					time.Now().UnixNano(), n))
+			}
+			if perTx > 1 {
+				batch.Queue("commit")
+			}
+			if err := prod.SendBatch(ctx, batch).Close(); err != nil {
+				b.Error(err)
+				return
+			}
+			prodMu.Lock()
+			produced += int64(perTx)
+			prodMu.Unlock()
+		}
+	}()
+
+	time.Sleep(2 * time.Second) // warm-up
+	walSyncs := func() int64 { return pgtest.Scalar[int64](b, admin, "select wal_sync from pg_stat_wal") }
+	ticks := func() int64 {
+		return pgtest.Scalar[int64](b, admin, "select count(*) from pgq.tick t join pgq.queue q on q.queue_id = t.tick_queue where q.queue_name = 'q'")
+	}
+	postmaster := postmasterPid(b, admin)
+	mu.Lock()
+	measuring = true
+	mu.Unlock()
+	prodMu.Lock()
+	prod0 := produced
+	prodMu.Unlock()
+	srv0, dmn0, wal0, tick0, start := clusterTicks(postmaster), procTicks(daemon.Process.Pid), walSyncs(), ticks(), time.Now()
+	var maxBehind int64
+	for time.Since(start) < d {
+		time.Sleep(100 * time.Millisecond)
+		prodMu.Lock()
+		p := produced
+		prodMu.Unlock()
+		mu.Lock()
+		for _, got := range delivered {
+			maxBehind = max(maxBehind, p-got)
+		}
+		mu.Unlock()
+	}
+	srv1, dmn1, wal1, tick1, elapsed := clusterTicks(postmaster), procTicks(daemon.Process.Pid), walSyncs(), ticks(), time.Since(start)
+	prodMu.Lock()
+	events := float64(produced - prod0)
+	prodMu.Unlock()
+	mu.Lock()
+	measuring = false
+	mu.Unlock()
+	close(stopProd)
+	<-prodDone
+	// every consumer must have everything within a few seconds
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		done := delivered[0] == produced && delivered[1] == produced && delivered[2] == produced
+		got := delivered
+		mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%s at %d ev/s: consumers delivered %v of %d events", daemonName, rate, got, produced)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+
+	mu.Lock()
+	defer mu.Unlock()
+	sort.Slice(delays, func(i, j int) bool { return delays[i] < delays[j] })
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	var nb int64
+	for _, n := range batches {
+		nb += n
+	}
+	return steadyResult{
+		p50: ms(percentile(delays, 0.5)), p99: ms(percentile(delays, 0.99)), maxBehind: float64(maxBehind),
+		serverCPU: float64(srv1-srv0) * 1e4 / events, daemonCPU: float64(dmn1-dmn0) * 1e4 / events,
+		walSyncs: float64(wal1-wal0) / events, ticks: float64(tick1-tick0) / elapsed.Seconds(),
+		batches: float64(nb) / elapsed.Seconds(),
+	}
+}
+
+// postmasterPid is the parent of the session's server backend.
+func postmasterPid(b *testing.B, conn *pgx.Conn) int {
+	pid := pgtest.Scalar[int32](b, conn, "select pg_backend_pid()")
+	ppid, _ := cpuTicks(int(pid))
+	if ppid <= 1 {
+		b.Fatalf("no postmaster found for backend %d", pid)
+	}
+	return ppid
+}
+
+// clusterTicks sums the CPU of the postmaster and all its children (every
+// backend and background process of the cluster), in clock ticks.
+func clusterTicks(postmaster int) int64 {
+	_, total := cpuTicks(postmaster)
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, t := cpuTicks(pid); ppid == postmaster {
+			total += t
+		}
+	}
+	return total
+}
+
+// procTicks is a process's CPU, in clock ticks.
+func procTicks(pid int) int64 {
+	_, t := cpuTicks(pid)
+	return t
+}
