@@ -187,6 +187,7 @@ type Consumer struct {
 	// takeTurn); standby: it waits for another process that holds it
 	active, standby bool
 	stable          bool // batches opened durably (StableBatchIDs, ExactlyOnce)
+	more            bool // a tick past the last batch opened was already there
 
 	batches, events, retried, dead, failures, reconnects atomic.Int64
 	lag                                                  atomic.Int64
@@ -360,10 +361,14 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		}
 		if err == nil {
 			backoff = c.cfg.ErrorBackoff
-			if !got {
-				if c.cfg.StopWhenIdle {
-					return nil
-				}
+			switch {
+			case !got && c.cfg.StopWhenIdle:
+				return nil
+			case !got:
+				c.wait(ctx)
+			case !c.more && !c.cfg.NoListen && !c.cfg.StopWhenIdle:
+				// caught up: every later tick is announced to this
+				// connection, so the next one is waited for, not polled
 				c.wait(ctx)
 			}
 			continue
@@ -583,34 +588,47 @@ func (c *Consumer) nextBatch(ctx context.Context) (*Batch, error) {
 	}
 	// one round trip: open the batch, describe it, get its SQL; without
 	// StableBatchIDs, committed without waiting for a WAL flush (a crash
-	// loses at most the opening, and the batch is opened again)
-	describe := `SELECT n.id, i.prev_tick_id, i.tick_id, i.batch_end, i.lag,
-			CASE WHEN n.id IS NOT NULL THEN pgq.batch_event_sql(n.id) END
-		FROM %s AS n(id) LEFT JOIN LATERAL pgq.get_batch_info(n.id) i ON n.id IS NOT NULL`
+	// loses at most the opening, and the batch is opened again). "more":
+	// whether a tick past the batch was there already; when not, the
+	// consumer waits for the next tick's notification instead of asking again
+	// at once (an empty poll per batch).
+	async := ""
 	if !c.stable {
-		describe += ` CROSS JOIN pg_catalog.set_config('synchronous_commit', 'off', true) AS async`
+		async = ` CROSS JOIN pg_catalog.set_config('synchronous_commit', 'off', true) AS async`
 	}
 	var (
 		id, prevTick, tick pgtype.Int8
 		tickTime           pgtype.Timestamptz
 		lag                pgtype.Interval
 		sql                pgtype.Text
+		hasMore            pgtype.Bool
 		row                pgx.Row
 	)
 	if c.cfg.Subconsumer != "" {
-		row = c.conn.QueryRow(ctx, fmt.Sprintf(describe, `pgq_coop.next_batch_custom($1, $2, $3, $4, $5, $6, $7)`),
+		row = c.conn.QueryRow(ctx, `SELECT n.id, i.prev_tick_id, i.tick_id, i.batch_end, i.lag,
+			CASE WHEN n.id IS NOT NULL THEN pgq.batch_event_sql(n.id) END,
+			CASE WHEN n.id IS NOT NULL THEN EXISTS (SELECT 1 FROM pgq.queue q JOIN pgq.tick t ON t.tick_queue = q.queue_id
+				WHERE q.queue_name = $1 AND t.tick_id > i.tick_id) END
+			FROM pgq_coop.next_batch_custom($1, $2, $3, $4, $5, $6, $7) AS n(id)
+			LEFT JOIN LATERAL pgq.get_batch_info(n.id) i ON n.id IS NOT NULL`+async,
 			c.cfg.Queue, c.cfg.Name, c.cfg.Subconsumer, interval(c.cfg.MinLag), minCount,
 			interval(c.cfg.MinInterval), interval(c.cfg.DeadInterval))
 	} else {
-		row = c.conn.QueryRow(ctx, fmt.Sprintf(describe, `(SELECT batch_id FROM pgq.next_batch_custom($1, $2, $3, $4, $5))`),
+		// next_batch_custom describes the batch itself
+		row = c.conn.QueryRow(ctx, `SELECT n.batch_id, n.prev_tick_id, n.cur_tick_id, n.cur_tick_time, now() - n.cur_tick_time,
+			CASE WHEN n.batch_id IS NOT NULL THEN pgq.batch_event_sql(n.batch_id) END,
+			CASE WHEN n.batch_id IS NOT NULL THEN EXISTS (SELECT 1 FROM pgq.queue q JOIN pgq.tick t ON t.tick_queue = q.queue_id
+				WHERE q.queue_name = $1 AND t.tick_id > n.cur_tick_id) END
+			FROM pgq.next_batch_custom($1, $2, $3, $4, $5) AS n`+async,
 			c.cfg.Queue, c.cfg.Name, interval(c.cfg.MinLag), minCount, interval(c.cfg.MinInterval))
 	}
-	if err := row.Scan(&id, &prevTick, &tick, &tickTime, &lag, &sql); err != nil {
+	if err := row.Scan(&id, &prevTick, &tick, &tickTime, &lag, &sql, &hasMore); err != nil {
 		return nil, fmt.Errorf("pgq: next batch for %s on queue %q: %w", c.fullName(), c.cfg.Queue, err)
 	}
 	if !id.Valid {
 		return nil, nil
 	}
+	c.more = hasMore.Bool
 	b := &Batch{ID: id.Int64, Queue: c.cfg.Queue, Consumer: c.cfg.Name, Subconsumer: c.cfg.Subconsumer, cfg: &c.cfg,
 		PrevTickID: prevTick.Int64, TickID: tick.Int64, TickTime: tickTime.Time, sql: sql.String}
 	b.Lag = time.Duration(lag.Microseconds+int64(lag.Days)*86400e6) * time.Microsecond

@@ -67,7 +67,7 @@ func steadyRun(b *testing.B, tpl pgtest.Template, daemonName string, rate int, d
 	if err != nil {
 		b.Fatal(err)
 	}
-	admin := pgtest.Conn(b, dsn)
+	admin := pgtest.Conn(b, dsn+" application_name=bench")
 	pgtest.Exec(b, admin, "select pgq.create_queue('q')")
 	consumers := []string{"c1", "c2", "c3"}
 	for _, c := range consumers {
@@ -84,7 +84,7 @@ func steadyRun(b *testing.B, tpl pgtest.Template, daemonName string, rate int, d
 	measuring := false
 	var wg sync.WaitGroup
 	for i, name := range consumers {
-		c, err := pgq.NewConsumer(dsn, pgq.ConsumerConfig{Queue: "q", Name: name, Logger: testLog})
+		c, err := pgq.NewConsumer(dsn+" application_name=consumers", pgq.ConsumerConfig{Queue: "q", Name: name, Logger: testLog})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func steadyRun(b *testing.B, tpl pgtest.Template, daemonName string, rate int, d
 	prodDone := make(chan struct{})
 	go func() {
 		defer close(prodDone)
-		prod := pgtest.Conn(b, dsn)
+		prod := pgtest.Conn(b, dsn+" application_name=producer")
 		n := 0
 		tick := time.NewTicker(time.Second / time.Duration(txPerSec))
 		defer tick.Stop()
@@ -172,6 +172,7 @@ func steadyRun(b *testing.B, tpl pgtest.Template, daemonName string, rate int, d
 	prodMu.Lock()
 	prod0 := produced
 	prodMu.Unlock()
+	byRole0 := serverTicksByRole(b, admin)
 	srv0, dmn0, wal0, tick0, start := clusterTicks(postmaster), procTicks(daemon.Process.Pid), walSyncs(), ticks(), time.Now()
 	var maxBehind int64
 	for time.Since(start) < d {
@@ -186,6 +187,7 @@ func steadyRun(b *testing.B, tpl pgtest.Template, daemonName string, rate int, d
 		mu.Unlock()
 	}
 	srv1, dmn1, wal1, tick1, elapsed := clusterTicks(postmaster), procTicks(daemon.Process.Pid), walSyncs(), ticks(), time.Since(start)
+	byRole1 := serverTicksByRole(b, admin)
 	prodMu.Lock()
 	events := float64(produced - prod0)
 	prodMu.Unlock()
@@ -211,6 +213,14 @@ func steadyRun(b *testing.B, tpl pgtest.Template, daemonName string, rate int, d
 	}
 	cancel()
 	wg.Wait()
+	var parts []string
+	for role, t := range byRole1 {
+		if d := t - byRole0[role]; d > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.0f", role, float64(d)*1e4/events))
+		}
+	}
+	sort.Strings(parts)
+	b.Logf("%s at %d ev/s: server CPU by process (us/ev): %s", daemonName, rate, strings.Join(parts, ", "))
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -226,6 +236,26 @@ func steadyRun(b *testing.B, tpl pgtest.Template, daemonName string, rate int, d
 		walSyncs: float64(wal1-wal0) / events, ticks: float64(tick1-tick0) / elapsed.Seconds(),
 		batches: float64(nb) / elapsed.Seconds(),
 	}
+}
+
+// serverTicksByRole sums server CPU per kind of process: background
+// processes by type, client backends by application name.
+func serverTicksByRole(b *testing.B, conn *pgx.Conn) map[string]int64 {
+	rows, err := conn.Query(context.Background(), `select pid, case when backend_type = 'client backend'
+		then coalesce(nullif(application_name, ''), 'client') else backend_type end from pg_stat_activity`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := map[string]int64{}
+	var pid int32
+	var role string
+	if _, err := pgx.ForEachRow(rows, []any{&pid, &role}, func() error {
+		out[role] += procTicks(int(pid))
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	return out
 }
 
 // postmasterPid is the parent of the session's server backend.

@@ -27,6 +27,22 @@ DECLARE
     v_stop bigint;
     v_meet bigint;
 BEGIN
+    -- a look without the row lock first: with no open batch and no tick past
+    -- the consumer's position there is nothing to do, and the poll writes
+    -- nothing (the lock would give it a transaction id, a WAL record and a
+    -- commit to flush: most polls of a consumer that keeps up find nothing)
+    SELECT sb.sub_queue, sb.sub_last_tick, sb.sub_batch INTO s
+      FROM pgq.queue q
+      JOIN pgq.subscription sb ON sb.sub_queue = q.queue_id
+     WHERE q.queue_name = i_queue_name
+       AND sb.sub_consumer = (SELECT c.co_id FROM pgq.consumer c WHERE c.co_name = i_consumer_name);
+    IF FOUND AND s.sub_batch IS NULL
+       AND EXISTS (SELECT 1 FROM pgq.tick t WHERE t.tick_queue = s.sub_queue AND t.tick_id = s.sub_last_tick)
+       AND NOT EXISTS (SELECT 1 FROM pgq.tick t WHERE t.tick_queue = s.sub_queue AND t.tick_id > s.sub_last_tick
+                        AND (i_min_lag IS NULL OR t.tick_time <= now() - i_min_lag)) THEN
+        RETURN;
+    END IF;
+
     SELECT sb.sub_id, sb.sub_queue, sb.sub_consumer, sb.sub_last_tick, sb.sub_batch, sb.sub_next_tick,
            t.tick_id AS last_tick_id, t.tick_time AS last_tick_time, t.tick_event_seq AS last_tick_seq,
            q.queue_external_ticker, q.queue_ticker_max_count, q.queue_ticker_max_lag
