@@ -3,6 +3,7 @@ package schema_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -185,5 +186,68 @@ func TestCoalescingStopsWhereAnotherConsumerStands(t *testing.T) {
 	}
 	if n := len(drain(t, conn, "branch", "c")); n != 5 {
 		t.Errorf("external-ticker queue: %d batches over 5 ticks, want 5", n)
+	}
+}
+
+// TestAdaptiveTickInterval: pgq.pgqgo_ticker widens a busy queue's interval
+// with its rate (up to max_interval), ticks at once when ticker_max_count
+// events wait, and ends its result with a row saying when to call again.
+func TestAdaptiveTickInterval(t *testing.T) {
+	ctx := context.Background()
+	conn := pgtest.Conn(t, pgtest.NewDB(t, pgtest.PgqGo))
+	pgtest.Exec(t, conn, "select pgq.create_queue('q')")
+	firstTick(t, conn, "q")
+	call := func(min, max string) (ticked int, next *time.Duration) {
+		t.Helper()
+		rows, err := conn.Query(ctx, "select queue_name, next_check from pgq.pgqgo_ticker($1, $2)", min, max)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var name *string
+		var check *time.Duration
+		last := false
+		if _, err := pgx.ForEachRow(rows, []any{&name, &check}, func() error {
+			if last {
+				t.Fatal("rows after the last row")
+			}
+			if name != nil {
+				ticked++
+			} else {
+				last, next = true, check
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !last {
+			t.Fatal("no last row with next_check")
+		}
+		return ticked, next
+	}
+	// a quiet queue: nothing to tick, poll as usual
+	if n, next := call("0", "1 hour"); n != 0 || next != nil {
+		t.Fatalf("quiet queue: ticked %d, next_check %v; want 0, NULL", n, next)
+	}
+	// 100 events at once after two ticks close together: a high rate, so the
+	// interval is widened (to max_interval) and the queue waits; next_check
+	// says when ticker_max_count (500) would be reached at that rate
+	pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', 'x')")
+	if n, _ := call("0", "0"); n != 1 {
+		t.Fatalf("fixed interval 0: ticked %d, want 1", n)
+	}
+	pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', g::text) from generate_series(1, 100) g")
+	n, next := call("0", "1 hour")
+	if n != 0 || next == nil || *next <= 0 || *next >= time.Hour {
+		t.Fatalf("busy queue: ticked %d, next_check %v; want no tick and a wait below an hour", n, next)
+	}
+	// ticker_max_count events waiting: ticked at once
+	pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', g::text) from generate_series(1, 400) g")
+	if n, _ := call("0", "1 hour"); n != 1 {
+		t.Fatalf("500 events waiting: ticked %d, want 1", n)
+	}
+	// the one-argument form (pgqgo 0.2's daemons) has no last row
+	pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', 'x')")
+	if got := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.pgqgo_ticker('0') where queue_name is null"); got != 0 {
+		t.Fatalf("pgqgo_ticker(interval) returned %d rows without a queue", got)
 	}
 }

@@ -7,13 +7,13 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"pgqgo/pgq"
 )
@@ -293,16 +293,22 @@ func (db *database) work(ctx context.Context, conn *pgx.Conn, engine string, con
 			tick.Reset(db.untilNext(cfg.TickerPeriod))
 		case <-poll.C:
 			var ticked bool
+			var due time.Duration
 			err = db.call(ctx, "fast_tick", func(ctx context.Context) (e error) {
-				ticked, e = db.fastTick(ctx, conn, adaptive, cfg.TickMinInterval, cfg.TickMaxInterval)
+				ticked, due, e = db.fastTick(ctx, conn, adaptive, cfg.TickMinInterval, cfg.TickMaxInterval)
 				return e
 			})
-			if ticked {
+			if ticked || due > 0 {
 				lastEvents = time.Now()
 			}
-			if time.Since(lastEvents) < activeWindow {
+			switch {
+			case due > cfg.TickPollPeriod:
+				// every queue has events waiting for their interval: nothing
+				// can tick before the first is due
+				poll.Reset(due)
+			case time.Since(lastEvents) < activeWindow:
 				poll.Reset(db.untilNext(cfg.TickPollPeriod))
-			} else {
+			default:
 				poll.Reset(db.untilNext(cfg.TickIdlePollPeriod))
 			}
 		case <-retry.C:
@@ -399,32 +405,46 @@ func (db *database) tick(ctx context.Context, conn *pgx.Conn, engine string) err
 	return nil
 }
 
-func (db *database) fastTick(ctx context.Context, conn *pgx.Conn, adaptive bool, minInterval, maxInterval time.Duration) (bool, error) {
+// fastTick calls pgq.pgqgo_ticker once. It reports whether a queue was ticked
+// for events, and, when every queue has events waiting for their interval,
+// how long until the first is due (0: unknown, poll as usual).
+func (db *database) fastTick(ctx context.Context, conn *pgx.Conn, adaptive bool, minInterval, maxInterval time.Duration) (bool, time.Duration, error) {
 	var rows pgx.Rows
 	var err error
 	if adaptive {
-		rows, err = conn.Query(ctx, "SELECT had_events FROM pgq.pgqgo_ticker($1, $2)", minInterval, maxInterval)
+		rows, err = conn.Query(ctx, "SELECT queue_name IS NOT NULL, coalesce(had_events, false), next_check FROM pgq.pgqgo_ticker($1, $2)",
+			minInterval, maxInterval)
 	} else {
-		rows, err = conn.Query(ctx, "SELECT had_events FROM pgq.pgqgo_ticker($1)", minInterval)
+		rows, err = conn.Query(ctx, "SELECT true, had_events, NULL::interval FROM pgq.pgqgo_ticker($1)", minInterval)
 	}
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
-	queues, err := pgx.CollectRows(rows, pgx.RowTo[bool])
-	if err != nil {
-		return false, err
+	var ticked, hadEvents bool
+	var check pgtype.Interval
+	active, n := false, 0
+	var next time.Duration
+	if _, err := pgx.ForEachRow(rows, []any{&ticked, &hadEvents, &check}, func() error {
+		if ticked {
+			n++
+			// only ticks for events make the database active (fast
+			// polling); idle and creation ticks do not
+			active = active || hadEvents
+		} else if check.Valid {
+			next = time.Duration(check.Microseconds+int64(check.Days)*86400e6) * time.Microsecond
+		}
+		return nil
+	}); err != nil {
+		return false, 0, err
 	}
-	// only ticks for events make the database active (fast polling); idle
-	// and creation ticks do not
-	active := slices.Contains(queues, true)
-	if len(queues) > 0 {
-		db.d.metrics.ticks.WithLabelValues(db.name, "fast").Add(float64(len(queues)))
+	if n > 0 {
+		db.d.metrics.ticks.WithLabelValues(db.name, "fast").Add(float64(n))
 	}
 	db.d.count(func(s *stats) { s.ticks++ })
 	db.mu.Lock()
 	db.st.LastTick = time.Now()
 	db.mu.Unlock()
-	return active, nil
+	return active, next, nil
 }
 
 func (db *database) retry(ctx context.Context, conn *pgx.Conn) error {

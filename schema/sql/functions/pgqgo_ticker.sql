@@ -24,9 +24,11 @@
 -- for a queue that has only its creation tick), so on a pgqgo schema this
 -- function alone does all ticking. Each tick is announced with NOTIFY
 -- pgq_tick, payload the queue name. Returns the queues ticked, their new tick
--- ids, and whether the tick was for events (not an idle tick).
+-- ids, and whether the tick was for events (not an idle tick), then a last row
+-- with a NULL queue name whose next_check says when a call can next tick
+-- anything (NULL: unknown, as soon as the caller polls again).
 CREATE OR REPLACE FUNCTION pgq.pgqgo_ticker(i_min_interval interval, i_max_interval interval,
-        OUT queue_name text, OUT tick_id bigint, OUT had_events boolean)
+        OUT queue_name text, OUT tick_id bigint, OUT had_events boolean, OUT next_check interval)
 RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     q       record;
@@ -34,6 +36,10 @@ DECLARE
     v_late  boolean;
     v_xip   bigint[];
     v_xmin  bigint;
+    v_rate  float8;
+    v_wait  interval;
+    v_due   interval;
+    v_quiet boolean := false;
 BEGIN
     FOR q IN
         SELECT x.queue_id, x.queue_name, x.queue_tick_seq, x.queue_data_pfx,
@@ -49,16 +55,34 @@ BEGIN
                               WHERE t.tick_queue = x.queue_id AND t.tick_id < last.tick_id
                               ORDER BY t.tick_queue DESC, t.tick_id DESC LIMIT 1) prev ON true
          WHERE NOT x.queue_external_ticker AND NOT x.queue_ticker_paused
-           AND now() - last.tick_time >= i_min_interval
          ORDER BY x.queue_id
     LOOP
         v_seq := coalesce(q.used_seq, 1); -- what pgq.seq_getval reports for a fresh sequence
         had_events := v_seq > q.tick_event_seq;
-        IF had_events AND v_seq - q.tick_event_seq < q.queue_ticker_max_count
-           AND now() - q.tick_time < least(i_max_interval, i_min_interval
-                 + interval '1 ms' * coalesce((v_seq - q.prev_seq)
-                   / greatest(extract(epoch FROM now() - q.prev_time), 0.001) / 50, 0)) THEN
-            CONTINUE; -- a busy queue: its interval widens with its rate
+        IF NOT had_events THEN
+            -- its next event may come any moment: the caller keeps polling
+            v_quiet := true;
+            IF now() - q.tick_time < i_min_interval THEN
+                CONTINUE;
+            END IF;
+        ELSE
+            -- a busy queue: its interval widens with its rate (events since the
+            -- tick before the last one, per second); ticker_max_count waiting
+            -- events cut it short
+            v_rate := coalesce((v_seq - q.prev_seq) / greatest(extract(epoch FROM now() - q.prev_time), 0.001), 0);
+            v_wait := least(i_max_interval, i_min_interval + interval '1 ms' * v_rate / 50);
+            IF v_seq - q.tick_event_seq >= q.queue_ticker_max_count THEN
+                v_wait := i_min_interval;
+            END IF;
+            IF now() - q.tick_time < v_wait THEN
+                -- not yet: when it is due, or when it would reach ticker_max_count
+                v_wait := v_wait - (now() - q.tick_time);
+                IF v_rate > 0 THEN
+                    v_wait := least(v_wait, interval '1 s' * (q.queue_ticker_max_count - (v_seq - q.tick_event_seq)) / v_rate);
+                END IF;
+                v_due := least(v_due, v_wait);
+                CONTINUE;
+            END IF;
         END IF;
         IF v_seq <= q.tick_event_seq
            AND now() - q.tick_time < q.idle_after
@@ -112,14 +136,26 @@ BEGIN
         PERFORM pg_notify('pgq_tick', CASE WHEN octet_length(q.queue_name) < 8000 THEN q.queue_name ELSE '' END);
         queue_name := q.queue_name;
         RETURN NEXT;
+        v_quiet := true; -- whether more events follow is not known yet
     END LOOP;
+    -- the last row: when to call again. NULL: at the caller's poll period (a
+    -- queue is quiet or just ticked, and its next event may come any moment);
+    -- otherwise every queue has events waiting for their interval, and none
+    -- is due before next_check
+    queue_name := NULL;
+    tick_id := NULL;
+    had_events := NULL;
+    next_check := CASE WHEN v_quiet THEN NULL ELSE v_due END;
+    RETURN NEXT;
 END
 $$;
 
--- pgq.pgqgo_ticker(min_interval): the same with a fixed interval (the
--- function of pgqgo 0.1 and 0.2, which their ticker daemons call).
+-- pgq.pgqgo_ticker(min_interval): the same with a fixed interval and without
+-- the last row (the function of pgqgo 0.1 and 0.2, which their ticker
+-- daemons call).
 CREATE OR REPLACE FUNCTION pgq.pgqgo_ticker(i_min_interval interval,
         OUT queue_name text, OUT tick_id bigint, OUT had_events boolean)
 RETURNS SETOF record LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT t.queue_name, t.tick_id, t.had_events FROM pgq.pgqgo_ticker(i_min_interval, i_min_interval) t
+     WHERE t.queue_name IS NOT NULL
 $$;
