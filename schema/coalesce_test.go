@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -32,6 +33,27 @@ func firstTick(t *testing.T, conn *pgx.Conn, q string) {
 	pgtest.Exec(t, conn, "select pgq.insert_event($1, 't', 'first')", q)
 	pgtest.Exec(t, conn, "select pgq.force_tick($1)", q)
 	pgtest.Exec(t, conn, "select pgq.ticker($1)", q)
+}
+
+// spaceTicks rewrites the times of the queue's ticks since its consumers'
+// oldest position to 5 ms apart, ending now, as pgqgo's ticker makes them on
+// a busy queue: the batch sizes then do not depend on how fast the test ran.
+func spaceTicks(t *testing.T, conn *pgx.Conn, q string) {
+	t.Helper()
+	pgtest.Exec(t, conn, `update pgq.tick t set tick_time = now() - (x.last - t.tick_id) * interval '5 ms'
+		from (select q.queue_id, max(t.tick_id) as last, min(s.sub_last_tick) as first
+		        from pgq.queue q join pgq.tick t on t.tick_queue = q.queue_id join pgq.subscription s on s.sub_queue = q.queue_id
+		       where q.queue_name = $1 group by q.queue_id) x
+		where t.tick_queue = x.queue_id and t.tick_id >= x.first`, q)
+}
+
+// sizes lists the batches' event counts.
+func sizes(batches []batchSpan) []int {
+	var out []int
+	for _, b := range batches {
+		out = append(out, len(b.events))
+	}
+	return out
 }
 
 type batchSpan struct {
@@ -88,6 +110,7 @@ func TestLaggingConsumerGetsFewBigBatches(t *testing.T) {
 	}
 	pgtest.Exec(t, conn, "select pgq.unregister_consumer('q', 'uptodate')") // or it is a meeting point
 	want = append(want, fastTicks(t, conn, "q", 990)...)
+	spaceTicks(t, conn, "q")
 
 	batches := drain(t, conn, "q", "behind")
 	var got []int64
@@ -97,8 +120,9 @@ func TestLaggingConsumerGetsFewBigBatches(t *testing.T) {
 		}
 		got = append(got, b.events...)
 	}
-	if len(batches) > 3 {
-		t.Errorf("1000 ticks behind: %d batches, want at most 3", len(batches))
+	// ticks 5 ms apart: a batch is full at 500 events (2.5 s)
+	if len(batches) != 2 {
+		t.Errorf("1000 ticks behind: %d batches, want 2", len(batches))
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d events, want %d", len(got), len(want))
@@ -110,13 +134,29 @@ func TestLaggingConsumerGetsFewBigBatches(t *testing.T) {
 	}
 	t.Logf("1000 ticks behind: %d batches", len(batches))
 
-	// ticker_max_count is the size target: 100 gives batches of 100 events
+	// full means ticker_max_count events and a second: with 100, ticks 5 ms
+	// apart make batches of 200 events (a second); with a ticker_max_lag of
+	// 0.5 s, of 100 (the span bound)
 	pgtest.Exec(t, conn, "select pgq.set_queue_config('q', 'ticker_max_count', '100')")
 	fastTicks(t, conn, "q", 250)
-	batches = drain(t, conn, "q", "behind")
-	if len(batches) != 3 || len(batches[0].events) != 100 || len(batches[2].events) != 50 {
-		t.Errorf("ticker_max_count 100, 250 ticks of one event: %d batches (first %d events), want 100+100+50",
-			len(batches), len(batches[0].events))
+	spaceTicks(t, conn, "q")
+	if got := sizes(drain(t, conn, "q", "behind")); !slices.Equal(got, []int{200, 50}) {
+		t.Errorf("ticker_max_count 100, 250 ticks of one event 5 ms apart: batches of %v events, want [200 50]", got)
+	}
+	pgtest.Exec(t, conn, "select pgq.set_queue_config('q', 'ticker_max_lag', '0.5 s')")
+	fastTicks(t, conn, "q", 250)
+	spaceTicks(t, conn, "q")
+	if got := sizes(drain(t, conn, "q", "behind")); !slices.Equal(got, []int{100, 100, 50}) {
+		t.Errorf("ticker_max_lag 0.5 s, 250 ticks of one event 5 ms apart: batches of %v events, want [100 100 50]", got)
+	}
+	// ticks pgq.ticker's thresholds cut are never merged: ticker_max_count
+	// events each
+	for range 3 {
+		pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', g::text) from generate_series(1, 100) g")
+		pgtest.Exec(t, conn, "select pgq.ticker('q')")
+	}
+	if got := sizes(drain(t, conn, "q", "behind")); !slices.Equal(got, []int{100, 100, 100}) {
+		t.Errorf("three ticks of ticker_max_count events: batches of %v events, want [100 100 100]", got)
 	}
 }
 

@@ -4,10 +4,13 @@
 -- min_lag old and ends a batch of min_count events or min_interval length.
 -- An open batch is returned again. batch_id is NULL when nothing is ready.
 -- Without min_count and min_interval, a consumer more than one tick behind
--- gets a batch spanning several ticks (pgqgo; PgQ 3.5 always gives one): as
--- many as keep it within the queue's ticker_max_count events and
--- ticker_max_lag of time (the batches pgq.ticker's thresholds would have
--- cut), at least one. Such a batch never passes a tick where another
+-- gets a batch spanning several ticks (pgqgo; PgQ 3.5 always gives one): the
+-- small ticks pgqgo's low-latency ticker makes are merged until the batch
+-- holds ticker_max_count events and spans a second (what pgqd, calling
+-- pgq.ticker() every second, would have cut), or would span more than
+-- ticker_max_lag; a tick pgq.ticker's thresholds cut (ticker_max_count events
+-- or ticker_max_lag after the tick before) always makes a batch of its own, so
+-- pgqd's ticks stay one per batch. Such a batch never passes a tick where another
 -- consumer of the queue stands (its last tick or its open batch's end: hand-
 -- offs between consumers, such as londiste's copy, meet on those ticks), and
 -- queues with an external ticker (cascade branches, whose ticks are their
@@ -24,8 +27,9 @@ RETURNS record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, p
 DECLARE
     s      record;
     v_next record;
-    v_stop bigint;
     v_meet bigint;
+    v_tick record;
+    v_end  record;
 BEGIN
     -- a look without the row lock first: with no open batch and no tick past
     -- the consumer's position there is nothing to do, and the poll writes
@@ -76,25 +80,34 @@ BEGIN
            AND v_next.tick_event_seq - s.last_tick_seq < s.queue_ticker_max_count
            AND v_next.tick_time - s.last_tick_time < s.queue_ticker_max_lag
            AND EXISTS (SELECT 1 FROM pgq.tick t WHERE t.tick_queue = s.sub_queue AND t.tick_id > v_next.tick_id) THEN
-            -- behind by more than one tick: the first tick past the targets
-            -- (or too young for min_lag) ends the search
-            SELECT t.tick_id INTO v_stop
-              FROM pgq.tick t
-             WHERE t.tick_queue = s.sub_queue AND t.tick_id > v_next.tick_id
-               AND (t.tick_event_seq - s.last_tick_seq > s.queue_ticker_max_count
-                    OR t.tick_time - s.last_tick_time > s.queue_ticker_max_lag
-                    OR t.tick_time > now() - i_min_lag)
-             ORDER BY t.tick_queue, t.tick_id LIMIT 1;
-            -- and the batch stops where another consumer stands
+            -- behind by more than one tick: the batch stops where another
+            -- consumer stands
             SELECT min(p.tick) INTO v_meet
               FROM pgq.subscription o, LATERAL (VALUES (o.sub_last_tick), (o.sub_next_tick)) p(tick)
-             WHERE o.sub_queue = s.sub_queue AND o.sub_consumer <> s.sub_consumer
-               AND p.tick >= v_next.tick_id AND (v_stop IS NULL OR p.tick < v_stop);
-            SELECT t.tick_id, t.tick_time, t.tick_event_seq INTO v_next
-              FROM pgq.tick t
-             WHERE t.tick_queue = s.sub_queue AND t.tick_id >= v_next.tick_id
-               AND (v_stop IS NULL OR t.tick_id < v_stop) AND (v_meet IS NULL OR t.tick_id <= v_meet)
-             ORDER BY t.tick_queue DESC, t.tick_id DESC LIMIT 1;
+             WHERE o.sub_queue = s.sub_queue AND o.sub_consumer <> s.sub_consumer AND p.tick >= v_next.tick_id;
+            IF v_meet IS DISTINCT FROM v_next.tick_id THEN
+                v_end := v_next;
+                FOR v_tick IN
+                    SELECT t.tick_id, t.tick_time, t.tick_event_seq FROM pgq.tick t
+                     WHERE t.tick_queue = s.sub_queue AND t.tick_id > v_next.tick_id
+                       AND (v_meet IS NULL OR t.tick_id <= v_meet)
+                     ORDER BY t.tick_queue, t.tick_id
+                LOOP
+                    -- a tick pgq.ticker's thresholds cut (ticker_max_count
+                    -- events, or ticker_max_lag after the one before) is not
+                    -- merged; the batch spans at most ticker_max_lag, and is
+                    -- full once it holds ticker_max_count events and one
+                    -- second (pgqd's ticker_period): the batches pgqd cuts
+                    EXIT WHEN v_tick.tick_event_seq - v_end.tick_event_seq >= s.queue_ticker_max_count
+                           OR v_tick.tick_time - v_end.tick_time >= s.queue_ticker_max_lag
+                           OR v_tick.tick_time - s.last_tick_time > s.queue_ticker_max_lag
+                           OR (v_end.tick_event_seq - s.last_tick_seq >= s.queue_ticker_max_count
+                               AND v_end.tick_time - s.last_tick_time >= interval '1 second')
+                           OR v_tick.tick_time > now() - i_min_lag;
+                    v_end := v_tick;
+                END LOOP;
+                v_next := v_end;
+            END IF;
         END IF;
     ELSE
         SELECT h.next_tick_id AS tick_id, h.next_tick_time AS tick_time, h.next_tick_seq AS tick_event_seq
