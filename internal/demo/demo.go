@@ -65,7 +65,7 @@ func Run(ctx context.Context, w io.Writer, opts Options) (Summary, error) {
 	dsn := opts.DB
 	if dsn == "" {
 		say("starting a throwaway PostgreSQL cluster ...")
-		cl, err := pgcluster.Start(ctx, pgcluster.Options{Detached: opts.Keep})
+		cl, err := pgcluster.Start(ctx, pgcluster.Options{Detached: opts.Keep, Durable: true})
 		if err != nil {
 			return sum, err
 		}
@@ -85,6 +85,16 @@ func Run(ctx context.Context, w io.Writer, opts Options) (Summary, error) {
 	}
 	defer pool.Close()
 
+	var fsync, syncCommit, fpw string
+	if err := pool.QueryRow(work, `SELECT current_setting('fsync'), current_setting('synchronous_commit'),
+		current_setting('full_page_writes')`).Scan(&fsync, &syncCommit, &fpw); err != nil {
+		return sum, fmt.Errorf("read settings: %w", err)
+	}
+	note := "as production runs: every commit waits for its WAL flush"
+	if fsync != "on" || syncCommit == "off" || fpw != "on" {
+		note = "durability relaxed: commits cost less than in production"
+	}
+	say("  fsync=%s, synchronous_commit=%s, full_page_writes=%s (%s)", fsync, syncCommit, fpw, note)
 	in, err := schema.Inspect(work, pool)
 	if err != nil {
 		return sum, err

@@ -29,6 +29,10 @@ type Options struct {
 	BinDir string
 	// Settings are extra postgresql.conf settings (name -> value).
 	Settings map[string]string
+	// Durable keeps PostgreSQL's production settings (fsync,
+	// synchronous_commit, full_page_writes on) instead of turning them off
+	// for speed: for benchmarks and demos that must show commit costs.
+	Durable bool
 	// KeepDir leaves the data directory behind after Stop (for debugging).
 	KeepDir bool
 	// Detached starts the server in a session of its own, so that it outlives
@@ -40,6 +44,10 @@ type Options struct {
 	// and of 32-bit xid wraparound.
 	NextXID uint64
 }
+
+// DurableSettings are the settings a throwaway cluster turns off for speed
+// unless Options.Durable is set.
+var DurableSettings = []string{"fsync", "synchronous_commit", "full_page_writes"}
 
 // Cluster is a running throwaway PostgreSQL server.
 type Cluster struct {
@@ -180,6 +188,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		"max_prepared_transactions": "10",
 		"log_min_messages":          "warning",
 		"logging_collector":         "off",
+	}
+	if opts.Durable {
+		for _, k := range DurableSettings {
+			settings[k] = "on"
+		}
 	}
 	for k, v := range opts.Settings {
 		settings[k] = v

@@ -76,7 +76,9 @@ func ensureServer(ctx context.Context) error {
 		serverDSN = dsn
 		return nil
 	}
-	cluster, startErr = pgcluster.Start(ctx, pgcluster.Options{})
+	// PGQGO_TEST_DURABLE=1: the production settings (fsync, synchronous_commit,
+	// full_page_writes on) for the whole run, not just the benchmarks that ask
+	cluster, startErr = pgcluster.Start(ctx, pgcluster.Options{Durable: os.Getenv("PGQGO_TEST_DURABLE") == "1"})
 	if startErr == nil {
 		serverDSN = cluster.DSN("postgres")
 	}
