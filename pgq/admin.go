@@ -302,6 +302,24 @@ func Maintenance(ctx context.Context, db DB, trusted ...string) (MaintenanceResu
 		}
 		res.Operations = append(res.Operations, name)
 	}
+	// pgqgo's schema thins the ticks its low-latency ticker leaves behind
+	var thin bool
+	if err := db.QueryRow(ctx, `SELECT to_regprocedure('pgq.pgqgo_thin_ticks()') IS NOT NULL`).Scan(&thin); err != nil {
+		return res, fmt.Errorf("maintenance: %w", err)
+	}
+	if thin {
+		if err := checkFunctionTrust(ctx, db, "pgq.pgqgo_thin_ticks", trusted); err != nil {
+			if !errors.Is(err, ErrUntrusted) && !errors.Is(err, errNoFunction) {
+				return res, fmt.Errorf("maintenance: %w", err)
+			}
+			res.Untrusted = append(res.Untrusted, err.Error())
+		} else {
+			if _, err := db.Exec(ctx, `SELECT pgq.pgqgo_thin_ticks()`); err != nil {
+				return res, fmt.Errorf("maintenance pgq.pgqgo_thin_ticks(): %w", err)
+			}
+			res.Operations = append(res.Operations, "pgq.pgqgo_thin_ticks()")
+		}
+	}
 	rows, err = db.Query(ctx, `SELECT * FROM pgq.maint_tables_to_vacuum()`)
 	if err != nil {
 		return res, fmt.Errorf("maintenance: tables to vacuum: %w", err)

@@ -40,11 +40,16 @@ func firstTick(t *testing.T, conn *pgx.Conn, q string) {
 // a busy queue: the batch sizes then do not depend on how fast the test ran.
 func spaceTicks(t *testing.T, conn *pgx.Conn, q string) {
 	t.Helper()
-	pgtest.Exec(t, conn, `update pgq.tick t set tick_time = now() - (x.last - t.tick_id) * interval '5 ms'
+	spaceTicksBy(t, conn, q, 5*time.Millisecond)
+}
+
+func spaceTicksBy(t *testing.T, conn *pgx.Conn, q string, gap time.Duration) {
+	t.Helper()
+	pgtest.Exec(t, conn, `update pgq.tick t set tick_time = now() - (x.last - t.tick_id) * $2::interval
 		from (select q.queue_id, max(t.tick_id) as last, min(s.sub_last_tick) as first
 		        from pgq.queue q join pgq.tick t on t.tick_queue = q.queue_id join pgq.subscription s on s.sub_queue = q.queue_id
 		       where q.queue_name = $1 group by q.queue_id) x
-		where t.tick_queue = x.queue_id and t.tick_id >= x.first`, q)
+		where t.tick_queue = x.queue_id and t.tick_id >= x.first`, q, gap)
 }
 
 // sizes lists the batches' event counts.
@@ -268,19 +273,29 @@ func TestAdaptiveTickInterval(t *testing.T) {
 	if n, next := call("0", "1 hour"); n != 0 || next != nil {
 		t.Fatalf("quiet queue: ticked %d, next_check %v; want 0, NULL", n, next)
 	}
-	// 100 events at once after two ticks close together: a high rate, so the
-	// interval is widened (to max_interval) and the queue waits; next_check
-	// says when ticker_max_count (500) would be reached at that rate
+	// 100 events after the last tick: the queue waits for its interval;
+	// next_check says when ticker_max_count (500) would be reached at the
+	// queue's rate
 	pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', 'x')")
 	if n, _ := call("0", "0"); n != 1 {
 		t.Fatalf("fixed interval 0: ticked %d, want 1", n)
 	}
 	pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', g::text) from generate_series(1, 100) g")
+	// times fixed, so the rate does not depend on the machine's speed: the
+	// tick before the last a second ago (101 ev/s), the last one in the future
+	// (its interval cannot have passed)
+	pgtest.Exec(t, conn, `update pgq.tick set tick_time = case when tick_id = (select max(tick_id) from pgq.tick)
+		then now() + interval '1 minute' else now() - interval '1 second' end
+		where tick_id >= (select max(tick_id) - 1 from pgq.tick)`)
 	n, next := call("0", "1 hour")
 	if n != 0 || next == nil || *next <= 0 || *next >= time.Hour {
 		t.Fatalf("busy queue: ticked %d, next_check %v; want no tick and a wait below an hour", n, next)
 	}
+	if *next > 5*time.Second || *next < 3*time.Second {
+		t.Fatalf("busy queue at 101 ev/s with 101 events waiting: next_check %v, want ~4 s (until 500 events)", *next)
+	}
 	// ticker_max_count events waiting: ticked at once
+	pgtest.Exec(t, conn, "update pgq.tick set tick_time = now() - interval '1 second' where tick_id = (select max(tick_id) from pgq.tick)")
 	pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', g::text) from generate_series(1, 400) g")
 	if n, _ := call("0", "1 hour"); n != 1 {
 		t.Fatalf("500 events waiting: ticked %d, want 1", n)
@@ -289,5 +304,81 @@ func TestAdaptiveTickInterval(t *testing.T) {
 	pgtest.Exec(t, conn, "select pgq.insert_event('q', 't', 'x')")
 	if got := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.pgqgo_ticker('0') where queue_name is null"); got != 0 {
 		t.Fatalf("pgqgo_ticker(interval) returned %d rows without a queue", got)
+	}
+}
+
+// TestTicksThinned: pgq.pgqgo_thin_ticks keeps, of the ticks older than a
+// minute after the oldest consumer position, the last of each second and
+// those consumers stand on; every consumer still reads every event once, in
+// order; and it gives up at once rather than wait behind a consumer.
+func TestTicksThinned(t *testing.T) {
+	dsn := pgtest.NewDB(t, pgtest.PgqGo)
+	conn := pgtest.Conn(t, dsn)
+	pgtest.Exec(t, conn, "select pgq.create_queue('q')")
+	pgtest.Exec(t, conn, "select pgq.set_queue_config('q', 'ticker_max_lag', '1 hour')")
+	pgtest.Exec(t, conn, "select pgq.register_consumer('q', 'slow')")
+	firstTick(t, conn, "q")
+	first := pgtest.Scalar[int64](t, conn, "select max(tick_id) from pgq.tick")
+	want := fastTicks(t, conn, "q", 3000)
+	// 50 ms apart, ending now: 150 s of ticks, the first 90 s older than a minute
+	spaceTicksBy(t, conn, "q", 50*time.Millisecond)
+	pgtest.Exec(t, conn, "select pgq.register_consumer_at('q', 'mid', $1)", first+1000)
+	pgtest.Exec(t, conn, "select pgq.register_consumer_at('q', 'open', $1)", first+1200)
+	openBatch := pgtest.Scalar[int64](t, conn, "select pgq.next_batch('q', 'open')")
+	openEnd := pgtest.Scalar[int64](t, conn, "select tick_id from pgq.get_batch_info($1)", openBatch)
+	opened := pgtest.Column[int64](t, conn, "select ev_id from pgq.get_batch_events($1) order by ev_id", openBatch)
+
+	// a consumer busy in its transaction: thinning does nothing, at once
+	busy := pgtest.Conn(t, dsn)
+	pgtest.Exec(t, busy, "begin")
+	pgtest.Exec(t, busy, "select 1 from pgq.subscription where sub_consumer = (select co_id from pgq.consumer where co_name = 'mid') for update")
+	start := time.Now()
+	if n := pgtest.Scalar[int64](t, conn, "select pgq.pgqgo_thin_ticks()"); n != 0 {
+		t.Fatalf("thinned %d ticks while a consumer held its row", n)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("thinning waited %v behind a consumer", d)
+	}
+	pgtest.Exec(t, busy, "rollback")
+
+	before := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.tick")
+	thinned := pgtest.Scalar[int64](t, conn, "select pgq.pgqgo_thin_ticks()")
+	after := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.tick")
+	old := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.tick where tick_id > $1 and tick_time < now() - interval '1 minute'", first)
+	t.Logf("%d ticks, %d thinned, %d left (%d older than a minute)", before, thinned, after, old)
+	if thinned != before-after || old > 100 || old < 85 {
+		t.Fatalf("thinned %d of %d ticks; %d older than a minute left, want about 90 (one a second) and the positions", thinned, before, old)
+	}
+	if n := pgtest.Scalar[int64](t, conn, `select count(*) from pgq.subscription s, unnest(array[s.sub_last_tick, s.sub_next_tick]) p
+		where p is not null and not exists (select 1 from pgq.tick t where t.tick_queue = s.sub_queue and t.tick_id = p)`); n != 0 {
+		t.Fatalf("%d ticks where consumers stand were deleted", n)
+	}
+	if !pgtest.Scalar[bool](t, conn, "select exists (select 1 from pgq.tick where tick_id = $1)", openEnd) {
+		t.Fatalf("tick %d, where an open batch ends, was deleted", openEnd)
+	}
+	if n := pgtest.Scalar[int64](t, conn, "select pgq.pgqgo_thin_ticks()"); n != 0 {
+		t.Fatalf("a second thinning deleted %d more ticks", n)
+	}
+	pgtest.Exec(t, conn, "select pgq.finish_batch($1)", openBatch)
+
+	// every consumer reads every event from its position once, in order
+	all := pgtest.Column[int64](t, conn, "select ev_id from pgq.event_1 order by ev_id") // want, and the first tick's event
+	for c, from := range map[string]int{"slow": -1, "mid": 1000, "open": 1200} {
+		var got []int64
+		batches := drain(t, conn, "q", c)
+		for _, b := range batches {
+			got = append(got, b.events...)
+		}
+		if c == "open" {
+			got = append(slices.Clone(opened), got...)
+		}
+		exp := all
+		if from >= 0 {
+			exp = want[from:]
+		}
+		if !slices.Equal(got, exp) {
+			t.Fatalf("%s read %d events (%d batches), want %d", c, len(got), len(batches), len(exp))
+		}
+		t.Logf("%s: %d events in %d batches", c, len(got), len(batches))
 	}
 }

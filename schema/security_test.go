@@ -198,6 +198,7 @@ var definerCalls = map[string]string{
 	"pgq.ticker(text,bigint,timestamp with time zone,bigint)":                       "select pgq.ticker('qext', {exttick}, pg_catalog.now(), 1)",
 	"pgq.pgqgo_ticker(interval)":                                                    "select * from pgq.pgqgo_ticker('0')",
 	"pgq.pgqgo_ticker(interval,interval)":                                           "select * from pgq.pgqgo_ticker('0', '1s')",
+	"pgq.pgqgo_thin_ticks()":                                                        "select pgq.pgqgo_thin_ticks()",
 	"pgq.insert_event(text,text,text,text,text,text,text)":                          "select pgq.insert_event('q', 't', 'd', 'e1', null, null, null)",
 	"pgq.pgqgo_queue_changed()":                                                     "update pgq.queue set queue_ticker_max_count = 500",
 	"pgq_coop.next_batch(text,text,text)":                                           "select pgq_coop.next_batch('q', 'g', 's1')",

@@ -60,7 +60,7 @@ BEGIN
             pgq.maint_tables_to_vacuum(), pgq.seq_setval(text, bigint),
             pgq.set_queue_config(text, text, text),
             pgq.ticker(), pgq.ticker(text), pgq.ticker(text, bigint, timestamptz, bigint),
-            pgq.tune_storage(text), pgq.upgrade_schema(), pgq.pgqgo_ticker(interval), pgq.pgqgo_ticker(interval, interval),
+            pgq.tune_storage(text), pgq.upgrade_schema(), pgq.pgqgo_ticker(interval), pgq.pgqgo_ticker(interval, interval), pgq.pgqgo_thin_ticks(),
             pgq._count_tx_event(integer, text, integer, bigint),
             pgq._insert_dispatch(integer, integer, bigint, timestamptz, bigint, integer, integer, text, text, text, text, text, text),
             pgq._insert_bulk_dispatch(integer, integer, bigint, text[], text[], text[], text[], text[], text[]),
