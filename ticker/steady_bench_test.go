@@ -73,7 +73,9 @@ func steadyRun(b *testing.B, tpl pgtest.Template, daemonName string, rate int, d
 	for _, c := range consumers {
 		pgtest.Exec(b, admin, "select pgq.register_consumer('q', $1)", c)
 	}
-	daemon := startDaemonProc(b, daemonName, benchINI(b, []string{cfg.Database}, ""))
+	// maintenance (rotation; on pgqgo also tick thinning) every 20 s, so a
+	// run of a few minutes shows where pgq.tick settles
+	daemon := startDaemonProc(b, daemonName, benchINI(b, []string{cfg.Database}, "maint_period = 20\n"))
 	defer stopProc(daemon)
 	time.Sleep(2 * time.Second) // connected, creation ticks done
 
@@ -174,8 +176,14 @@ func steadyRun(b *testing.B, tpl pgtest.Template, daemonName string, rate int, d
 	prodMu.Unlock()
 	byRole0 := serverTicksByRole(b, admin)
 	srv0, dmn0, wal0, tick0, start := clusterTicks(postmaster), procTicks(daemon.Process.Pid), walSyncs(), ticks(), time.Now()
-	var maxBehind int64
+	var maxBehind, maxTickRows, maxTickBytes int64
+	lastSample := time.Now()
 	for time.Since(start) < d {
+		if time.Since(lastSample) > 5*time.Second {
+			lastSample = time.Now()
+			maxTickRows = max(maxTickRows, pgtest.Scalar[int64](b, admin, "select count(*) from pgq.tick"))
+			maxTickBytes = max(maxTickBytes, pgtest.Scalar[int64](b, admin, "select pg_total_relation_size('pgq.tick')"))
+		}
 		time.Sleep(100 * time.Millisecond)
 		prodMu.Lock()
 		p := produced
@@ -221,6 +229,8 @@ func steadyRun(b *testing.B, tpl pgtest.Template, daemonName string, rate int, d
 	}
 	sort.Strings(parts)
 	b.Logf("%s at %d ev/s: server CPU by process (us/ev): %s", daemonName, rate, strings.Join(parts, ", "))
+	b.Logf("%s at %d ev/s: pgq.tick at most %d rows, %d KiB (table and indexes, sampled every 5 s over %v)",
+		daemonName, rate, maxTickRows, maxTickBytes/1024, d)
 
 	mu.Lock()
 	defer mu.Unlock()

@@ -2,11 +2,12 @@
 -- in PgQ 3.5). pgqgo's ticker ticks a busy queue up to 200 times a second;
 -- rotation removes ticks older than the previous switch, which leaves up to
 -- two rotation periods of them (hundreds of thousands per busy queue). For
--- every queue with its own ticker, this keeps, of the ticks after the oldest
--- consumer position and older than a minute, only the last of each second
--- and the ticks consumers stand on (positions and open batches' ends); newer
--- ticks stay for consumers that keep up. A consumer behind reads the same
--- events in batches of about a second, as pgqd's ticks would give it.
+-- every queue with its own ticker, this keeps, of the ticks older than a
+-- minute, only the last of each second and the ticks consumers stand on
+-- (positions and open batches' ends); newer ticks stay for consumers that
+-- keep up. A consumer behind reads the same events in batches of about a
+-- second, as pgqd's ticks would give it; register_consumer_at finds a tick a
+-- second.
 -- pgq.subscription is locked first (EXCLUSIVE: readers go on, next_batch and
 -- finish_batch wait the few milliseconds this takes), so no consumer picks a
 -- tick as a batch end while it is being deleted; if the lock is not had
@@ -15,7 +16,6 @@ CREATE OR REPLACE FUNCTION pgq.pgqgo_thin_ticks()
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     q       record;
-    v_from  bigint;
     v_n     bigint;
     v_total bigint := 0;
 BEGIN
@@ -26,14 +26,11 @@ BEGIN
         RETURN 0; -- consumers are busy: next time
     END;
     FOR q IN SELECT x.queue_id FROM pgq.queue x WHERE NOT x.queue_external_ticker ORDER BY x.queue_id LOOP
-        SELECT min(s.sub_last_tick) INTO v_from FROM pgq.subscription s WHERE s.sub_queue = q.queue_id;
-        CONTINUE WHEN v_from IS NULL; -- no consumers: rotation keeps the table short
         DELETE FROM pgq.tick t
          USING (SELECT x.tick_id,
                        x.tick_id <> max(x.tick_id) OVER (PARTITION BY date_trunc('second', x.tick_time)) AS thin
                   FROM pgq.tick x
-                 WHERE x.tick_queue = q.queue_id AND x.tick_id > v_from
-                   AND x.tick_time < now() - interval '1 minute') c
+                 WHERE x.tick_queue = q.queue_id AND x.tick_time < now() - interval '1 minute') c
          WHERE t.tick_queue = q.queue_id AND t.tick_id = c.tick_id AND c.thin
            AND NOT EXISTS (SELECT 1 FROM pgq.subscription s
                             WHERE s.sub_queue = q.queue_id AND c.tick_id IN (s.sub_last_tick, s.sub_next_tick));
