@@ -1,7 +1,7 @@
 -- pgq.maint_operations(): the maintenance calls a ticker daemon should make
--- now: step 1 for each queue whose rotation is due, step 2 when a switch is
--- due or pending, and any
--- extra maintenance functions queues ask for (queue_extra_maint).
+-- now, in the order to make them: step 1 for each queue whose rotation is due,
+-- step 2 when a switch is due or pending, then the extra maintenance
+-- functions queues ask for (queue_extra_maint).
 CREATE OR REPLACE FUNCTION pgq.maint_operations(OUT func_name text, OUT func_arg text)
 RETURNS SETOF record LANGUAGE plpgsql AS $$
 DECLARE
@@ -9,8 +9,11 @@ DECLARE
     f       text;
     v_step2 boolean := false;
 BEGIN
-    FOR q IN SELECT queue_name, queue_extra_maint, queue_switch_time, queue_rotation_period, queue_switch_step2
-               FROM pgq.queue ORDER BY queue_id
+    -- PgQ's order, which callers follow: step 1 of each queue whose rotation
+    -- is due (queues by name), step 2, then the queues' extra maintenance
+    -- (queues by name)
+    FOR q IN SELECT queue_name, queue_switch_time, queue_rotation_period, queue_switch_step2
+               FROM pgq.queue ORDER BY queue_name
     LOOP
         IF q.queue_switch_step2 IS NOT NULL AND q.queue_switch_time + q.queue_rotation_period <= now() THEN
             func_name := 'pgq.maint_rotate_tables_step1';
@@ -20,18 +23,20 @@ BEGIN
         ELSIF q.queue_switch_step2 IS NULL THEN
             v_step2 := true;
         END IF;
-        IF q.queue_extra_maint IS NOT NULL THEN
-            FOREACH f IN ARRAY q.queue_extra_maint LOOP
-                func_name := f;
-                func_arg := q.queue_name;
-                RETURN NEXT;
-            END LOOP;
-        END IF;
     END LOOP;
     IF v_step2 THEN
         func_name := 'pgq.maint_rotate_tables_step2';
         func_arg := NULL;
         RETURN NEXT;
     END IF;
+    FOR q IN SELECT queue_name, queue_extra_maint FROM pgq.queue
+              WHERE queue_extra_maint IS NOT NULL ORDER BY queue_name
+    LOOP
+        FOREACH f IN ARRAY q.queue_extra_maint LOOP
+            func_name := f;
+            func_arg := q.queue_name;
+            RETURN NEXT;
+        END LOOP;
+    END LOOP;
 END
 $$;
