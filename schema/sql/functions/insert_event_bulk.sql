@@ -24,7 +24,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'No such queue';
     END IF;
-    IF q.queue_disable_insert THEN
+    IF q.queue_disable_insert AND current_setting('session_replication_role') <> 'replica' THEN
         RAISE EXCEPTION 'Insert into queue disallowed';
     END IF;
     IF v_n IS NULL OR v_n = 0 THEN

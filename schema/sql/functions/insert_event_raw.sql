@@ -1,7 +1,8 @@
 -- pgq.insert_event_raw(queue, id, time, owner, retry, type, data, extra1..4):
 -- the one place events enter a queue. A NULL id takes the next value of the
 -- queue's event sequence. Raises when the queue is unknown, when inserts are
--- disabled, or when the transaction passes the queue's per_tx_limit.
+-- disabled (except for a session_replication_role = replica session, as in
+-- PgQ 3.5), or when the transaction passes the queue's per_tx_limit.
 --
 -- Speed: the INSERT is static SQL inside pgq._insert_dispatch, a function the
 -- schema regenerates whenever queues are created or dropped, so every session
@@ -35,6 +36,9 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'No such queue';
     END IF;
+    -- a replica session (londiste applying to a branch queue, which pgq_node
+    -- disables for everyone else) may still write, as in PgQ 3.5
+    v_off := v_off AND current_setting('session_replication_role') <> 'replica';
     IF v_off OR v_limit IS NOT NULL OR insert_event_raw.ev_id IS NOT NULL THEN
         -- the rare paths. Like PgQ 3.5, every attempt advances the event
         -- sequence, even a refused one or one with its own id (retried and
