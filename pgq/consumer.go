@@ -286,7 +286,7 @@ func (c *Consumer) Register(ctx context.Context, db DB) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("pgq: register %s on queue %q: %w", c.fullName(), c.cfg.Queue, err)
 	}
-	return n == 1, nil
+	return n >= 1, nil
 }
 
 // RegisterAt subscribes the consumer so that its next batch starts after
@@ -316,7 +316,7 @@ func (c *Consumer) Unregister(ctx context.Context, db DB) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("pgq: unregister %s from queue %q: %w", c.fullName(), c.cfg.Queue, err)
 	}
-	return n == 1, nil
+	return n >= 1, nil
 }
 
 // Run registers the consumer if needed and processes batches with h until ctx

@@ -287,6 +287,28 @@ var scenarios = []struct {
 		q("select pgq.unregister_consumer('q', 'c')"),
 		q("select ev_id, ev_owner from pgq.retry_queue order by ev_owner, ev_id"),
 	}},
+	{"unregister a shared sub_id (a pgq_coop group)", []step{
+		q("select pgq.create_queue('q')"),
+		q("select pgq.register_consumer('q', 'grp')"),
+		q("select pgq.register_consumer('q', 'other')"),
+		// what pgq_coop.register_subconsumer makes: members sharing the main sub_id
+		q("insert into pgq.consumer (co_name) values ('grp.s1'), ('grp.s2')"),
+		q(`insert into pgq.subscription (sub_id, sub_queue, sub_consumer, sub_last_tick)
+			select s.sub_id, s.sub_queue, c.co_id, s.sub_last_tick from pgq.subscription s, pgq.consumer c
+			 where s.sub_consumer = (select co_id from pgq.consumer where co_name = 'grp') and c.co_name in ('grp.s1', 'grp.s2')`),
+		q(`insert into pgq.retry_queue (ev_retry_after, ev_queue, ev_id, ev_time, ev_owner, ev_type, ev_data)
+			select now(), 1, 99, now(), sub_id, 't', 'retry me' from pgq.subscription
+			 where sub_consumer = (select co_id from pgq.consumer where co_name = 'grp')`),
+		q("select pgq.unregister_consumer('q', 'grp.s1')"),
+		q("select count(*) from pgq.retry_queue"),
+		q("select co_name from pgq.subscription join pgq.consumer on co_id = sub_consumer order by 1"),
+		q("select co_name from pgq.consumer order by 1"),
+		q("select pgq.unregister_consumer('q', 'grp')"),
+		q("select pgq.register_consumer('q', 'grp')"),
+		q("insert into pgq.subscription (sub_id, sub_queue, sub_consumer, sub_last_tick) select s.sub_id, s.sub_queue, (select co_id from pgq.consumer where co_name = 'grp.s2'), s.sub_last_tick from pgq.subscription s where s.sub_consumer = (select co_id from pgq.consumer where co_name = 'grp')"),
+		q("select pgq.unregister_consumer('q', 'grp')"),
+		q("select co_name from pgq.consumer order by 1"),
+	}},
 	{"maintenance order", []step{
 		q("select pgq.create_queue('zq')"),
 		q("select pgq.create_queue('aq')"),

@@ -9,7 +9,8 @@
 --   * otherwise the group's next batch is opened with pgq.next_batch_custom on
 --     the main consumer, closed for the main consumer at once (the group moves
 --     on) and handed to the caller's row.
--- NULL when nothing is ready. The sub-consumer is registered when missing.
+-- NULL when nothing is ready. The sub-consumer is registered when missing,
+-- and so is the group (then NULL: PgQ's behaviour).
 -- The main consumer's row is locked for the duration, so members of a group
 -- never receive the same batch. Touches pgq.subscription, pgq.consumer.
 CREATE OR REPLACE FUNCTION pgq_coop.next_batch_custom(i_queue_name text, i_consumer_name text,
@@ -26,7 +27,10 @@ DECLARE
 BEGIN
     v_main := pgq_coop._subscription(i_queue_name, i_consumer_name);
     IF v_main.sub_id IS NULL THEN
-        RAISE EXCEPTION 'Not subscriber to queue: %/%', i_queue_name, i_consumer_name;
+        -- an unknown group: registered, main consumer and member, as PgQ does;
+        -- its first batch comes with the next call
+        PERFORM pgq_coop.register_subconsumer(i_queue_name, i_consumer_name, i_subconsumer_name);
+        RETURN NULL;
     END IF;
     IF v_main.sub_batch IS NOT NULL THEN
         RAISE EXCEPTION 'main consumer % has an open batch on queue %; cooperative consumers cannot share it',

@@ -20,8 +20,8 @@ BEGIN
         IF i_batch_handling = 1 THEN
             NULL; -- the batch goes away with the row; the group has already moved past it
         ELSE
-            RAISE EXCEPTION 'subconsumer %.% on queue % has an active batch %',
-                            i_consumer_name, i_subconsumer_name, i_queue_name, v_sub.sub_batch;
+            -- PgQ's wording, which clients may match
+            RAISE EXCEPTION 'subconsumer has active batch';
         END IF;
     END IF;
     DELETE FROM pgq.subscription WHERE sub_queue = v_sub.sub_queue AND sub_consumer = v_sub.sub_consumer;
