@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Component is one of the small schemas that sit beside pgq.
@@ -69,8 +72,72 @@ func InstallComponent(ctx context.Context, db Beginner, c Component) error {
 			return fmt.Errorf("install %s: %s: %w", c, step.what, err)
 		}
 	}
+	// never report success for a schema that is not what was installed: the
+	// functions must be there and work against the tables as they now are
+	if err := verifyComponent(ctx, tx, c); err != nil {
+		return fmt.Errorf("install %s: %w (nothing was changed)", c, err)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("install %s: commit: %w", c, err)
+	}
+	return nil
+}
+
+// componentFunctions are the names of the functions a component's files
+// define.
+func componentFunctions(c Component) []string {
+	_, functions, _ := componentSQL(c)
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range createFunction.FindAllStringSubmatch(functions, -1) {
+		if !seen[m[1]] {
+			seen[m[1]] = true
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+var createFunction = regexp.MustCompile(`(?i)CREATE OR REPLACE FUNCTION ([a-z_]+\.[a-z_]+)\(`)
+
+// verifyComponent checks an installed component inside the installing
+// transaction: every function exists, and read-only calls that touch every
+// table (pgq_ext) or the group bookkeeping (pgq_coop) succeed.
+func verifyComponent(ctx context.Context, tx pgx.Tx, c Component) error {
+	for _, fn := range componentFunctions(c) {
+		var ok bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+			WHERE n.nspname || '.' || p.proname = $1)`, fn).Scan(&ok); err != nil {
+			return fmt.Errorf("check: %w", err)
+		}
+		if !ok {
+			return fmt.Errorf("check: function %s missing after install", fn)
+		}
+	}
+	var checks []string
+	switch c {
+	case Ext:
+		checks = []string{
+			`SELECT pgq_ext.version()`,
+			`SELECT pgq_ext.is_batch_done('pgqgo install check', 'x', 0)`,
+			`SELECT pgq_ext.is_event_done('pgqgo install check', 'x', 0, 0)`,
+			`SELECT pgq_ext.get_last_tick('pgqgo install check', 'x')`,
+			`SELECT count(*) FROM pgq_ext.completed_event WHERE consumer_id = '' AND subconsumer_id = '' AND batch_id = 0 AND event_id = 0`,
+			`SELECT count(*) FROM pgq_ext.partial_batch WHERE consumer_id = '' AND subconsumer_id = '' AND cur_batch_id = 0`,
+		}
+	case Coop:
+		checks = []string{`SELECT pgq_coop.version()`}
+	}
+	for _, q := range checks {
+		if _, err := tx.Exec(ctx, "SAVEPOINT pgqgo_check"); err != nil {
+			return fmt.Errorf("check: %w", err)
+		}
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("check %q failed: %w", q, err)
+		}
+		if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT pgqgo_check"); err != nil {
+			return fmt.Errorf("check: %w", err)
+		}
 	}
 	return nil
 }

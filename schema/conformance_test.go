@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"pgqgo/internal/pgtest"
+	"pgqgo/schema"
 )
 
 // Conformance cases with no Skytools counterpart to compare against (pgqgo's
@@ -31,4 +32,58 @@ func TestReplicaWritesToDisabledQueue(t *testing.T) {
 	if n := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.event_1"); n != 2 {
 		t.Fatalf("%d events stored, want 2", n)
 	}
+}
+
+// TestExtUpgradedFrom30: a pgq_ext of Skytools 3.0 (tables keyed by consumer
+// alone, no subconsumer_id) is brought to the current layout in place, rows
+// kept; an install over a layout it cannot bring there fails with the reason
+// and changes nothing.
+func TestExtUpgradedFrom30(t *testing.T) {
+	ctx := context.Background()
+	conn := pgtest.Conn(t, pgtest.NewDB(t, pgtest.Empty))
+	pgtest.Exec(t, conn, `create schema pgq_ext;
+		create table pgq_ext.completed_tick (consumer_id text not null, last_tick_id bigint not null, primary key (consumer_id));
+		create table pgq_ext.completed_batch (consumer_id text not null, last_batch_id bigint not null, primary key (consumer_id));
+		create table pgq_ext.completed_event (consumer_id text not null, batch_id bigint not null, event_id bigint not null,
+			primary key (consumer_id, batch_id, event_id));
+		create table pgq_ext.partial_batch (consumer_id text not null, cur_batch_id bigint not null, primary key (consumer_id));
+		insert into pgq_ext.completed_batch values ('replica', 41);
+		insert into pgq_ext.completed_tick values ('replica', 7);
+		insert into pgq_ext.partial_batch values ('replica', 42);
+		insert into pgq_ext.completed_event values ('replica', 42, 1001)`)
+	if err := schema.InstallComponent(ctx, conn, schema.Ext); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		sql  string
+		want bool
+	}{
+		{"select pgq_ext.is_batch_done('replica', 41)", true},
+		{"select pgq_ext.is_batch_done('replica', '', 41)", true},
+		{"select pgq_ext.is_event_done('replica', 42, 1001)", true},
+		{"select pgq_ext.get_last_tick('replica') = 7", true},
+	} {
+		if got := pgtest.Scalar[bool](t, conn, c.sql); got != c.want {
+			t.Errorf("%s = %v after the upgrade, want %v", c.sql, got, c.want)
+		}
+	}
+	// and it goes on working: a sub-consumer of the same consumer beside it
+	pgtest.Exec(t, conn, "select pgq_ext.set_batch_done('replica', 'member', 5)")
+	pgtest.Exec(t, conn, "select pgq_ext.set_batch_done('replica', 43)")
+	if n := pgtest.Scalar[int64](t, conn, "select count(*) from pgq_ext.completed_batch"); n != 2 {
+		t.Fatalf("%d completed_batch rows, want 2", n)
+	}
+
+	// a layout it cannot bring to the current one: refused, nothing changed
+	broken := pgtest.Conn(t, pgtest.NewDB(t, pgtest.Empty))
+	pgtest.Exec(t, broken, `create schema pgq_ext;
+		create table pgq_ext.completed_batch (consumer_id text not null, subconsumer_id text not null, batch bigint)`)
+	err := schema.InstallComponent(ctx, broken, schema.Ext)
+	if err == nil || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Fatalf("install over a broken pgq_ext: %v; want a failure saying nothing was changed", err)
+	}
+	if n := pgtest.Scalar[int64](t, broken, "select count(*) from pg_proc where pronamespace = 'pgq_ext'::regnamespace"); n != 0 {
+		t.Fatalf("the failed install left %d functions", n)
+	}
+	t.Logf("refused: %v", err)
 }
