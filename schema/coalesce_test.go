@@ -342,9 +342,13 @@ func TestTicksThinned(t *testing.T) {
 	pgtest.Exec(t, busy, "rollback")
 
 	before := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.tick")
-	thinned := pgtest.Scalar[int64](t, conn, "select pgq.pgqgo_thin_ticks()")
+	var thinned int64
+	var at time.Time // the thinning's now(): what was older than a minute then
+	if err := conn.QueryRow(context.Background(), "select pgq.pgqgo_thin_ticks(), now()").Scan(&thinned, &at); err != nil {
+		t.Fatal(err)
+	}
 	after := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.tick")
-	old := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.tick where tick_id > $1 and tick_time < now() - interval '1 minute'", first)
+	old := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.tick where tick_id > $1 and tick_time < $2::timestamptz - interval '1 minute'", first, at)
 	t.Logf("%d ticks, %d thinned, %d left (%d older than a minute)", before, thinned, after, old)
 	if thinned != before-after || old > 100 || old < 85 {
 		t.Fatalf("thinned %d of %d ticks; %d older than a minute left, want about 90 (one a second) and the positions", thinned, before, old)
