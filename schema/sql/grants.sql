@@ -43,7 +43,7 @@ BEGIN
             pgq._record_urlencoded(text), pgq._urlencode_format(text[], text[], integer), pgq._trigger_layout_text(oid, text), pgq._trigger_row_urlencoded(text), pgq._trigger_row_values(text),
             pgq._trigger_fast_event(text, oid, text, text, text, json, text, text),
             pgq._trigger_layout(oid, text[], json), pgq._trigger_changes(text[], boolean[], text[], text[], text[]), pgq._trigger_eval(text, anyelement), pgq._trigger_when(text, anyelement),
-            pgq._trigger_emit(text, text[], text[], anyelement),
+            pgq._trigger_emit(text, text[], text[], anyelement), pgq._trigger_special(text[], text[]),
             pgq._trigger_json_sql(text[], oid[]), pgq._urlencode_row(text[], text[], text[]), pgq._json_row(text[], text[], text[])
             TO pgq_writer;
     END IF;

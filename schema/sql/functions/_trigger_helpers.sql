@@ -259,7 +259,10 @@ DECLARE
     lay     text;
     op      text;
 BEGIN
-    IF array_to_string(names, '') ~ '[\x01-\x1f]' THEN
+    -- no fast layouts for names with control characters, nor for tables with
+    -- PgQ's special columns (_pgq_ev_*: the general path handles those)
+    IF array_to_string(names, '') ~ '[\x01-\x1f]'
+       OR names && ARRAY['_pgq_ev_type', '_pgq_ev_extra1', '_pgq_ev_extra2', '_pgq_ev_extra3', '_pgq_ev_extra4'] THEN
         FOREACH op IN ARRAY ARRAY['INSERT', 'UPDATE', 'DELETE'] LOOP
             PERFORM set_config('pgqgo.lf_' || op || tbl, '', false);
         END LOOP;
@@ -469,6 +472,33 @@ BEGIN
         RAISE EXCEPTION 'when= should not be NULL' USING ERRCODE = 'XX000';
     END IF;
     RETURN v::boolean;
+END
+$$;
+
+-- pgq._trigger_special(names, overrides): PgQ's special columns. A column
+-- named _pgq_ev_type or _pgq_ev_extra1 .. _pgq_ev_extra4 sets that field of
+-- the event, to its value even when NULL (an ev_*= argument wins), and is left
+-- out of the row data, in every trigger and operation. Returns the overrides
+-- with those columns added (ovr), and the columns (cols; NULL when none).
+CREATE OR REPLACE FUNCTION pgq._trigger_special(names text[], overrides text[], OUT ovr text[], OUT cols text[])
+RETURNS record LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    k text;
+BEGIN
+    ovr := overrides;
+    cols := ARRAY(SELECT n FROM unnest(names) AS n
+                   WHERE n IN ('_pgq_ev_type', '_pgq_ev_extra1', '_pgq_ev_extra2', '_pgq_ev_extra3', '_pgq_ev_extra4'));
+    IF cardinality(cols) = 0 THEN
+        cols := NULL;
+        RETURN;
+    END IF;
+    ovr := coalesce(ovr, '{NULL,NULL,NULL,NULL,NULL,NULL}'::text[]);
+    FOREACH k IN ARRAY cols LOOP
+        ovr[CASE k WHEN '_pgq_ev_type' THEN 1 WHEN '_pgq_ev_extra1' THEN 3 WHEN '_pgq_ev_extra2' THEN 4
+                   WHEN '_pgq_ev_extra3' THEN 5 ELSE 6 END]
+            := coalesce(ovr[CASE k WHEN '_pgq_ev_type' THEN 1 WHEN '_pgq_ev_extra1' THEN 3 WHEN '_pgq_ev_extra2' THEN 4
+                                   WHEN '_pgq_ev_extra3' THEN 5 ELSE 6 END], quote_ident(k));
+    END LOOP;
 END
 $$;
 

@@ -14,6 +14,7 @@ DECLARE
     ev      text[];
     r       record;
     evtype  text;
+    special record;
 BEGIN
     IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
     o := pgq._trigger_args(TG_ARGV, TG_WHEN, TG_OP, tbl);
@@ -52,13 +53,14 @@ BEGIN
         END IF;
         RETURN NULL;
     END IF;
+    special := pgq._trigger_special(c.names, o.overrides); -- PgQ's special columns are not data
     EXECUTE pgq._trigger_json_sql(c.names, c.types) INTO jvals USING r;
-    ev := ARRAY[evtype, pgq._json_row(c.names, jvals, o.ignore_cols), tbl, NULL, NULL, NULL];
+    ev := ARRAY[evtype, pgq._json_row(c.names, jvals, o.ignore_cols || special.cols), tbl, NULL, NULL, NULL];
     IF o.backup AND TG_OP = 'UPDATE' THEN
         EXECUTE pgq._trigger_json_sql(c.names, c.types) INTO jvals USING OLD;
-        ev[4] := pgq._json_row(c.names, jvals, o.ignore_cols);
+        ev[4] := pgq._json_row(c.names, jvals, o.ignore_cols || special.cols);
     END IF;
-    PERFORM pgq._trigger_emit(o.queue, o.overrides, ev, r);
+    PERFORM pgq._trigger_emit(o.queue, special.ovr, ev, r);
     IF TG_WHEN = 'BEFORE' THEN
         IF o.skip THEN
             RETURN NULL;

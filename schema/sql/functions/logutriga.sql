@@ -52,6 +52,8 @@ BEGIN
         data      text;
         old_data  text;
         ev_id     bigint;
+        special   record;
+        dropped   text[]; -- PgQ's special columns, left out of the data
     BEGIN
         tbl := TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
         rec := coalesce(NEW, OLD)::text;
@@ -93,6 +95,13 @@ BEGIN
         ELSE
             js := row_to_json(NEW)::text;
         END IF;
+        IF strpos(js, '"_pgq_ev_') > 0 THEN
+            special := pgq._trigger_special(ARRAY(SELECT json_object_keys(js::json)), overrides);
+            IF special.cols IS NOT NULL THEN
+                overrides := special.ovr;
+                dropped := special.cols;
+            END IF;
+        END IF;
         lay := current_setting('pgqgo.lu_' || TG_RELID, true);
         -- the same checks as the fast path's, for every kind of layout; kinds
         -- 'P', 'N', 'K' are tables whose JSON can nest objects (json, composite
@@ -109,7 +118,7 @@ BEGIN
                 lay := pgq._trigger_layout_text(TG_RELID, js);
             END IF;
         END IF;
-        IF ignore IS NULL AND pkey_cols IS NULL AND lay IS NOT NULL THEN
+        IF ignore IS NULL AND dropped IS NULL AND pkey_cols IS NULL AND lay IS NOT NULL THEN
             fmt := split_part(lay, E'\x01', 5);
             IF lower(left(lay, 1)) IN ('p', 'n') THEN
                 pkey_cols := split_part(lay, E'\x01', 6)::text[];
@@ -118,7 +127,7 @@ BEGIN
             END IF;
         ELSE
             names := ARRAY(SELECT json_object_keys(js::json));
-            fmt := pgq._urlencode_format(names, ignore);
+            fmt := pgq._urlencode_format(names, ignore || dropped);
             pkey_cols := coalesce(pkey_cols, pgq._trigger_pkey(TG_RELID));
         END IF;
 

@@ -18,6 +18,8 @@ DECLARE
     changed  integer[];
     i        integer;
     data     text;
+    special  record;
+    ign      text[];
 BEGIN
     IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
     o := pgq._trigger_args(TG_ARGV, TG_WHEN, TG_OP, tbl);
@@ -33,10 +35,13 @@ BEGIN
         RETURN NULL;
     END IF;
     c := pgq._trigger_layout(TG_RELID, o.pkey_cols, row_to_json(r));
+    special := pgq._trigger_special(c.names, o.overrides);
+    ign := o.ignore_cols || special.cols; -- PgQ's special columns are not data
     vals := pgq._record_fields(r::text);
     IF TG_OP = 'UPDATE' THEN
         oldvals := pgq._record_fields(OLD::text);
-        changed := pgq._trigger_changes(c.names, c.is_pkey, vals, oldvals, o.ignore_cols);
+        -- (as the C sqltriga: a change of special columns only is no event)
+        changed := pgq._trigger_changes(c.names, c.is_pkey, vals, oldvals, ign);
     END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') AND cardinality(c.pkey) = 0 THEN
         RAISE EXCEPTION 'Update/Delete on table without pkey' USING ERRCODE = 'XX000';
@@ -58,7 +63,7 @@ BEGIN
                || string_agg(coalesce(quote_literal(v), 'null'), ',' ORDER BY ord) || ')'
           INTO data
           FROM unnest(c.names, vals) WITH ORDINALITY AS x(n, v, ord)
-         WHERE o.ignore_cols IS NULL OR NOT n = ANY (o.ignore_cols);
+         WHERE ign IS NULL OR NOT n = ANY (ign);
     ELSIF TG_OP = 'UPDATE' THEN
         IF changed IS NULL THEN
             -- only ignored columns changed: no event
@@ -80,9 +85,9 @@ BEGIN
 
     ev := ARRAY[left(TG_OP, 1), data, tbl, NULL, NULL, NULL];
     IF o.backup AND TG_OP = 'UPDATE' THEN
-        ev[4] := pgq._urlencode_row(c.names, oldvals, o.ignore_cols);
+        ev[4] := pgq._urlencode_row(c.names, oldvals, ign);
     END IF;
-    PERFORM pgq._trigger_emit(o.queue, o.overrides, ev, r);
+    PERFORM pgq._trigger_emit(o.queue, special.ovr, ev, r);
     IF TG_WHEN = 'BEFORE' THEN
         IF o.skip THEN
             RETURN NULL;
