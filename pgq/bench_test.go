@@ -1,14 +1,10 @@
 package pgq_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
-	"strconv"
 	"testing"
 	"time"
 
@@ -18,7 +14,7 @@ import (
 	"pgqgo/pgq"
 )
 
-const skytoolsPython = "/usr/bin/python3"
+const skytoolsPython = pgtest.SkytoolsPython
 
 // backlog fills queue q with n events in batches of batchSize (one tick each),
 // shaped like trigger or application events: a type, a ~120-byte JSON
@@ -93,27 +89,9 @@ func BenchmarkDrainSideBySide(b *testing.B) {
 				goWall := float64(n) / end.Sub(start).Seconds()
 
 				// Python (Skytools)
-				dir := b.TempDir()
-				ini := filepath.Join(dir, "consumer.ini")
-				cfg := fmt.Sprintf("[skytools_consumer]\njob_name = skytools_consumer\ndb = %s\nqueue_name = q\nconsumer_name = py\nlogfile = %s\npidfile = %s\nloop_delay = 0.01\n",
-					dsn, filepath.Join(dir, "c.log"), filepath.Join(dir, "c.pid"))
-				if err := os.WriteFile(ini, []byte(cfg), 0o600); err != nil {
-					b.Fatal(err)
-				}
-				var out bytes.Buffer
-				cmd := exec.Command(skytoolsPython, "testdata/skytools_consumer.py", ini)
-				cmd.Stdout, cmd.Stderr = &out, &out
 				pyStart := time.Now()
-				if err := cmd.Run(); err != nil {
-					b.Fatalf("python consumer: %v\n%s", err, out.String())
-				}
+				pyEvents, pySecs := pgtest.SkytoolsConsumer(b, dsn, "q", "py")
 				pyWallTime := time.Since(pyStart)
-				m := regexp.MustCompile(`events (\d+) seconds ([0-9.]+)`).FindStringSubmatch(out.String())
-				if m == nil {
-					b.Fatalf("python consumer output: %s", out.String())
-				}
-				pyEvents, _ := strconv.Atoi(m[1])
-				pySecs, _ := strconv.ParseFloat(m[2], 64)
 				if pyEvents != n {
 					b.Fatalf("python consumer saw %d events", pyEvents)
 				}

@@ -1,13 +1,10 @@
 package ticker
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"sync"
 	"testing"
@@ -32,9 +29,6 @@ import (
 //	go test ./ticker -run '^$' -bench BacklogDrain -benchtime 1x -timeout 30m
 func BenchmarkBacklogDrain(b *testing.B) {
 	durable(b)
-	if err := exec.Command(skytoolsPythonBin, "-c", "import pgq").Run(); err != nil {
-		b.Fatal("python3-pgq missing (run scripts/install-deps.sh)")
-	}
 	phase := benchSeconds()
 	for range b.N {
 		type side struct {
@@ -114,8 +108,6 @@ func BenchmarkBacklogDrain(b *testing.B) {
 	}
 }
 
-const skytoolsPythonBin = "/usr/bin/python3"
-
 type drainResult struct {
 	events, batches int64
 	secs            float64
@@ -123,31 +115,13 @@ type drainResult struct {
 
 func (r drainResult) rate() float64 { return float64(r.events) / r.secs }
 
-// drainPython runs Skytools' Consumer (pgq/testdata/skytools_consumer.py)
-// as consumer "py" until it has nothing left.
+// drainPython runs Skytools' Consumer as consumer "py" until it has nothing
+// left.
 func drainPython(b *testing.B, dsn string) drainResult {
 	conn := pgtest.Conn(b, dsn)
 	batch0 := pgtest.Scalar[int64](b, conn, "select last_value from pgq.batch_id_seq")
-	dir := b.TempDir()
-	ini := filepath.Join(dir, "consumer.ini")
-	cfg := fmt.Sprintf("[skytools_consumer]\njob_name = skytools_consumer\ndb = %s\nqueue_name = q\nconsumer_name = py\nlogfile = %s\npidfile = %s\nloop_delay = 0.01\n",
-		dsn, filepath.Join(dir, "c.log"), filepath.Join(dir, "c.pid"))
-	if err := os.WriteFile(ini, []byte(cfg), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	var out bytes.Buffer
-	cmd := exec.Command(skytoolsPythonBin, "../pgq/testdata/skytools_consumer.py", ini)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		b.Fatalf("python consumer: %v\n%s", err, out.String())
-	}
-	m := regexp.MustCompile(`events (\d+) seconds ([0-9.]+)`).FindStringSubmatch(out.String())
-	if m == nil {
-		b.Fatalf("python consumer output: %s", out.String())
-	}
 	var r drainResult
-	r.events, _ = strconv.ParseInt(m[1], 10, 64)
-	r.secs, _ = strconv.ParseFloat(m[2], 64)
+	r.events, r.secs = pgtest.SkytoolsConsumer(b, dsn, "q", "py")
 	// batch ids come from one sequence; nobody else opens batches meanwhile
 	// (the "go" consumer waits its turn)
 	r.batches = pgtest.Scalar[int64](b, conn, "select last_value from pgq.batch_id_seq") - batch0
