@@ -322,6 +322,19 @@ var scenarios = []struct {
 		q("select pgq.maint_rotate_tables_step2()"),
 		q("update pgq.queue set queue_extra_maint = array['pgq.tune_storage', 'pgq.grant_perms'] where queue_name = 'mq'"),
 		q("select * from pgq.maint_operations()"),
+		// pgq_node and londiste beside pgq (stand-ins with their names, the
+		// same on both sides): root nodes' watermarks, then londiste's work
+		q("create schema pgq_node"),
+		q("create table pgq_node.node_info (queue_name text primary key, node_type text not null)"),
+		q("create function pgq_node.maint_watermark(text) returns integer language sql as 'select 0'"),
+		q("select * from pgq.maint_operations()"),
+		q("insert into pgq_node.node_info values ('zq', 'root'), ('mq', 'branch'), ('lq', 'leaf'), ('aq', 'root')"),
+		q("select * from pgq.maint_operations()"),
+		q("create schema londiste"),
+		q("create function londiste.periodic_maintenance() returns integer language sql as 'select 0'"),
+		q("select * from pgq.maint_operations()"),
+		q("update pgq_node.node_info set node_type = 'branch' where queue_name = 'zq'"),
+		q("select * from pgq.maint_operations()"),
 	}},
 	{"rotation", []step{
 		q("select pgq.create_queue('q')"),

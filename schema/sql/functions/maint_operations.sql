@@ -1,7 +1,9 @@
 -- pgq.maint_operations(): the maintenance calls a ticker daemon should make
 -- now, in the order to make them: step 1 for each queue whose rotation is due,
 -- step 2 when a switch is due or pending, then the extra maintenance
--- functions queues ask for (queue_extra_maint).
+-- functions queues ask for (queue_extra_maint), then, as PgQ 3.5 does when
+-- those schemas exist, pgq_node.maint_watermark for each queue whose node is
+-- a root and londiste.periodic_maintenance().
 CREATE OR REPLACE FUNCTION pgq.maint_operations(OUT func_name text, OUT func_arg text)
 RETURNS SETOF record LANGUAGE plpgsql AS $$
 DECLARE
@@ -38,5 +40,23 @@ BEGIN
             RETURN NEXT;
         END LOOP;
     END LOOP;
+    -- cascades, when pgq_node is there (a Skytools database adopted with its
+    -- pgq_node, or pgqgo's own): the watermark of each queue this node is the
+    -- root of; then londiste's periodic work, when londiste is there
+    IF to_regprocedure('pgq_node.maint_watermark(text)') IS NOT NULL
+       AND to_regclass('pgq_node.node_info') IS NOT NULL THEN
+        FOR q IN EXECUTE 'SELECT x.queue_name FROM pgq_node.node_info n JOIN pgq.queue x ON x.queue_name = n.queue_name
+                           WHERE n.node_type = ''root'' ORDER BY x.queue_id'
+        LOOP
+            func_name := 'pgq_node.maint_watermark';
+            func_arg := q.queue_name;
+            RETURN NEXT;
+        END LOOP;
+    END IF;
+    IF to_regprocedure('londiste.periodic_maintenance()') IS NOT NULL THEN
+        func_name := 'londiste.periodic_maintenance';
+        func_arg := NULL;
+        RETURN NEXT;
+    END IF;
 END
 $$;
