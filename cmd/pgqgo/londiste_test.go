@@ -50,7 +50,9 @@ func TestLondisteThroughAdoption(t *testing.T) {
 	}
 	nodeINI := func(name, dsn string) string {
 		path := filepath.Join(dir, name+".ini")
-		body := fmt.Sprintf("[londiste]\njob_name = l_%s\ndb = %s\nqueue_name = replika\nlogfile = %s\npidfile = %s\nloop_delay = 0.1\n",
+		// the leaf publishes its watermark every second (default 5 minutes)
+		body := fmt.Sprintf("[londiste]\njob_name = l_%s\ndb = %s\nqueue_name = replika\nlogfile = %s\npidfile = %s\nloop_delay = 0.1\n"+
+			"local_wm_publish_period = 1\n",
 			name, dsn, filepath.Join(dir, name+".log"), filepath.Join(dir, name+".pid"))
 		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
@@ -68,6 +70,7 @@ func TestLondisteThroughAdoption(t *testing.T) {
 	cfgDst, _ := pgx.ParseConfig(dst)
 	ini, pidfile, logfile := filepath.Join(dir, "ticker.ini"), filepath.Join(dir, "ticker.pid"), filepath.Join(dir, "ticker.log")
 	writeINI(t, ini, pidfile, logfile, cfgSrc.Database, cfgDst.Database)
+	appendFile(t, ini, "maint_period = 1\n") // maintenance (pgq_node's and londiste's too) every second
 	pgqd := exec.Command("pgqd", "-q", ini)
 	if err := pgqd.Start(); err != nil {
 		t.Fatal(err)
@@ -135,6 +138,24 @@ func TestLondisteThroughAdoption(t *testing.T) {
 			t.Fatalf("pgqgo upgrade: %v\n%s", err, out)
 		}
 	}
+	// after adoption pgq.maint_operations still lists pgq_node's and
+	// londiste's maintenance, as PgQ 3.5 did, and the ticker runs it
+	ops := strings.Join(pgtest.Column[string](t, srcConn,
+		"select func_name || coalesce('(' || func_arg || ')', '()') from pgq.maint_operations()"), " ")
+	for _, want := range []string{"pgq_node.maint_watermark(replika)", "londiste.periodic_maintenance()"} {
+		if !strings.Contains(ops, want) {
+			t.Fatalf("after adoption pgq.maint_operations() lists %q, without %s", ops, want)
+		}
+	}
+	pgtest.Exec(t, srcConn, fmt.Sprintf("alter database %s set track_functions = 'all'", pgx.Identifier{cfgSrc.Database}.Sanitize()))
+	watermark := func() int64 {
+		return pgtest.Scalar[int64](t, srcConn, `select s.sub_last_tick from pgq.subscription s
+			join pgq.consumer c on c.co_id = s.sub_consumer where c.co_name = '.global_watermark'`)
+	}
+	// pgq_node.maint_watermark moves the root's global watermark once it lags
+	// 5 minutes: make it look that old
+	wm0 := watermark()
+	pgtest.Exec(t, srcConn, "update pgq.tick set tick_time = tick_time - interval '10 minutes' where tick_id <= $1", wm0)
 	ticker := pgqgo("ticker", "-q", ini)
 	if err := ticker.Start(); err != nil {
 		t.Fatal(err)
@@ -143,6 +164,15 @@ func TestLondisteThroughAdoption(t *testing.T) {
 		ticker.Process.Signal(syscall.SIGTERM)
 		ticker.Wait()
 	}()
+	for _, fn := range []string{"pgq_node.maint_watermark", "londiste.periodic_maintenance"} {
+		pgtest.Eventually(t, 30*time.Second, fn+" run by the ticker after adoption", func() bool {
+			return pgtest.Scalar[int64](t, srcConn, `select coalesce(sum(calls), 0) from pg_stat_user_functions
+				where schemaname || '.' || funcname = $1`, fn) > 0
+		})
+	}
+	pgtest.Eventually(t, 60*time.Second, "the global watermark moving after adoption", func() bool {
+		return watermark() > wm0
+	})
 	time.Sleep(3 * time.Second)
 	stopWriter()
 	wg.Wait()
@@ -157,4 +187,17 @@ func TestLondisteThroughAdoption(t *testing.T) {
 		t.Fatalf("londiste compare:\n%s", cmp)
 	}
 	t.Logf("%d writes replicated through the adoption; londiste compare:\n%s", written, cmp)
+}
+
+// appendFile adds text at the end of a file.
+func appendFile(t *testing.T, path, text string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
 }
