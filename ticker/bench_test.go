@@ -32,6 +32,13 @@ import (
 	"pgqgo/internal/pgtest"
 )
 
+// engines are the two sides every comparison runs, each with its own daemon:
+// Skytools' PgQ ticked by Debian's pgqd, and pgqgo ticked by `pgqgo ticker`.
+var engines = []struct {
+	name, daemon string
+	tpl          pgtest.Template
+}{{"skytools", "pgqd", pgtest.Skytools}, {"pgqgo", "pgqgo", pgtest.PgqGo}}
+
 var (
 	buildOnce sync.Once
 	pgqgoBin  string
@@ -414,10 +421,7 @@ func BenchmarkHeldSnapshot(b *testing.B) {
 	durable(b)
 	phase := benchSeconds()
 	for range b.N {
-		for _, side := range []struct {
-			name, daemon string
-			tpl          pgtest.Template
-		}{{"skytools", "pgqd", pgtest.Skytools}, {"pgqgo", "pgqgo", pgtest.PgqGo}} {
+		for _, side := range engines {
 			dsn := pgtest.NewDB(b, side.tpl)
 			cfg, err := pgx.ParseConfig(dsn)
 			if err != nil {

@@ -29,10 +29,7 @@ func BenchmarkProducersWithTickers(b *testing.B) {
 		conns []*pgx.Conn
 	}
 	var sides []*side
-	for _, e := range []struct {
-		name, daemon string
-		tpl          pgtest.Template
-	}{{"skytools", "pgqd", pgtest.Skytools}, {"pgqgo", "pgqgo", pgtest.PgqGo}} {
+	for _, e := range engines {
 		dsn := pgtest.NewDB(b, e.tpl)
 		cfg, err := pgx.ParseConfig(dsn)
 		if err != nil {

@@ -34,10 +34,7 @@ func BenchmarkSteadyState(b *testing.B) {
 	phase := benchSeconds()
 	for range b.N {
 		for _, rate := range []int{100, 2000} {
-			for _, side := range []struct {
-				name, daemon string
-				tpl          pgtest.Template
-			}{{"skytools", "pgqd", pgtest.Skytools}, {"pgqgo", "pgqgo", pgtest.PgqGo}} {
+			for _, side := range engines {
 				r := steadyRun(b, side.tpl, side.daemon, rate, phase)
 				name := fmt.Sprintf("%s_%d", side.name, rate)
 				b.ReportMetric(r.p50, name+"_delivery_p50_ms")
