@@ -87,3 +87,47 @@ func TestExtUpgradedFrom30(t *testing.T) {
 	}
 	t.Logf("refused: %v", err)
 }
+
+// TestReplacedInsertEventKept: a site that replaces pgq.insert_event (7
+// arguments; here to audit every event) keeps its version through
+// create_queue, drop_queue and a reinstall, and every event the triggers
+// make goes through it, as with PgQ's triggers (the fast path, which writes
+// rows 2..n of a session itself, is off while it is replaced).
+func TestReplacedInsertEventKept(t *testing.T) {
+	ctx := context.Background()
+	conn := pgtest.Conn(t, pgtest.NewDB(t, pgtest.PgqGo))
+	pgtest.Exec(t, conn, "select pgq.create_queue('q')")
+	pgtest.Exec(t, conn, `create table audit (queue text, ev_type text, ev_data text);
+		create or replace function pgq.insert_event(queue_name text, ev_type text, ev_data text,
+		        ev_extra1 text, ev_extra2 text, ev_extra3 text, ev_extra4 text)
+		returns bigint language plpgsql security definer as $$
+		begin
+		    insert into public.audit values (queue_name, ev_type, ev_data);
+		    return pgq.insert_event_raw(queue_name, null, now(), null, null, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4);
+		end $$`)
+	for _, sql := range []string{"select pgq.create_queue('other')", "select pgq.drop_queue('other')"} {
+		pgtest.Exec(t, conn, sql)
+	}
+	if err := schema.InstallComponent(ctx, conn, schema.Coop); err != nil { // a component install leaves it too
+		t.Fatal(err)
+	}
+	if _, err := schema.Install(ctx, conn, schema.InstallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.Exec(t, conn, `create table t (id int primary key, v text);
+		create trigger l after insert or update on t for each row execute procedure pgq.logutriga('q')`)
+	for i := 1; i <= 5; i++ { // more than one row per session: the fast path would take rows 2..n
+		pgtest.Exec(t, conn, "insert into t values ($1, 'x')", i)
+	}
+	pgtest.Exec(t, conn, "update t set v = 'y' where id = 1")
+	pgtest.Exec(t, conn, "select pgq.insert_event('q', 'direct', 'call')")
+	if n := pgtest.Scalar[int64](t, conn, "select count(*) from audit"); n != 7 {
+		t.Fatalf("the site's insert_event saw %d events, want all 7 (5 inserts, an update, a direct call)", n)
+	}
+	if n := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.event_1"); n != 7 {
+		t.Fatalf("%d events stored, want 7", n)
+	}
+	if src := pgtest.Scalar[string](t, conn, "select prosrc from pg_proc where oid = 'pgq.insert_event(text,text,text,text,text,text,text)'::regprocedure"); !strings.Contains(src, "public.audit") {
+		t.Fatalf("the site's insert_event was replaced: %s", src)
+	}
+}

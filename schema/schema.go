@@ -312,7 +312,14 @@ func Install(ctx context.Context, db Beginner, opts InstallOptions) (Result, err
 	if err := run("functions", functionsSQL()); err != nil {
 		return res, err
 	}
-	// generated functions (the insert paths) must exist before they are granted
+	// generated functions (the insert paths) must exist before they are granted;
+	// adoption replaces PgQ's own insert_event, which the dispatcher otherwise
+	// leaves alone as a site's replacement
+	if len(adopt) > 0 {
+		if err := run("adopt: insert_event", `SET LOCAL pgqgo.adopting = 'on'`); err != nil {
+			return res, err
+		}
+	}
 	if err := run("insert dispatcher", `SELECT pgq._refresh_insert_dispatch()`); err != nil {
 		return res, err
 	}
