@@ -18,6 +18,7 @@ var catalogQueries = map[string]string{
 	"functions": `
 		select p.proname || '(' || pg_get_function_arguments(p.oid) || ') -> ' || pg_get_function_result(p.oid)
 		       || case when p.prosecdef then ' [security definer]' else '' end
+		       || case when p.proisstrict then ' [strict]' else '' end
 		  from pg_proc p where p.pronamespace = 'pgq'::regnamespace`,
 	"columns": `
 		select c.relname || ' | ' || a.attnum || ' | ' || a.attname || ' | ' || format_type(a.atttypid, a.atttypmod)

@@ -2,7 +2,7 @@
 -- dst every table privilege that roles other than the owner hold on src.
 -- Returns 1.
 CREATE OR REPLACE FUNCTION pgq._grant_perms_from(src_schema text, src_table text, dst_schema text, dst_table text)
-RETURNS integer LANGUAGE plpgsql AS $$
+RETURNS integer LANGUAGE plpgsql STRICT AS $$
 DECLARE
     a record;
 BEGIN

@@ -40,6 +40,6 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION pgq.drop_queue(x_queue_name text)
-RETURNS integer LANGUAGE sql AS $$
+RETURNS integer LANGUAGE sql STRICT AS $$
     SELECT pgq.drop_queue(x_queue_name, false)
 $$;

@@ -9,7 +9,9 @@ DECLARE
     n  integer;
 BEGIN
     SELECT sub_id, sub_queue INTO s FROM pgq.subscription WHERE sub_batch = x_batch_id;
-    IF NOT FOUND THEN
+    -- (a NULL event would make the event condition NULL, and so none: it
+    -- would pick the batch's first event)
+    IF NOT FOUND OR x_event_id IS NULL THEN
         RAISE EXCEPTION 'event not found';
     END IF;
     EXECUTE pgq._batch_sql(x_batch_id, 'ev.ev_id = ' || x_event_id) INTO ev;

@@ -29,6 +29,6 @@ CREATE OR REPLACE FUNCTION pgq.get_batch_cursor(i_batch_id bigint, i_cursor_name
         OUT ev_id bigint, OUT ev_time timestamptz, OUT ev_txid bigint, OUT ev_retry integer,
         OUT ev_type text, OUT ev_data text, OUT ev_extra1 text, OUT ev_extra2 text,
         OUT ev_extra3 text, OUT ev_extra4 text)
-RETURNS SETOF record LANGUAGE sql AS $$
+RETURNS SETOF record LANGUAGE sql STRICT AS $$
     SELECT * FROM pgq.get_batch_cursor(i_batch_id, i_cursor_name, i_quick_limit, NULL)
 $$;

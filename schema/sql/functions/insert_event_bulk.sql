@@ -19,6 +19,9 @@ BEGIN
     IF v_n IS DISTINCT FROM v_count THEN
         RAISE EXCEPTION 'insert_event_bulk: arrays have different lengths (% and %)', v_count, v_n;
     END IF;
+    IF insert_event_bulk.queue_name IS NULL THEN
+        RAISE EXCEPTION 'Queue name must not be NULL';
+    END IF;
     SELECT x.queue_id, x.queue_cur_table, x.queue_disable_insert, x.queue_per_tx_limit, x.queue_event_seq
       INTO q FROM pgq.queue x WHERE x.queue_name = insert_event_bulk.queue_name;
     IF NOT FOUND THEN

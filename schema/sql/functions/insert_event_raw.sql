@@ -30,6 +30,9 @@ DECLARE
     v_want  bigint; -- the id to use; NULL: next from the sequence
     v_id    bigint;
 BEGIN
+    IF insert_event_raw.queue_name IS NULL THEN
+        RAISE EXCEPTION 'Queue name must not be NULL'; -- PgQ's wording
+    END IF;
     SELECT q.queue_id, q.queue_cur_table, q.queue_disable_insert, q.queue_per_tx_limit, q.queue_event_seq
       INTO v_qid, v_table, v_off, v_limit, v_seq
       FROM pgq.queue q WHERE q.queue_name = insert_event_raw.queue_name;

@@ -59,7 +59,7 @@ BEGIN
        AND sb.sub_consumer = (SELECT c.co_id FROM pgq.consumer c WHERE c.co_name = i_consumer_name)
        FOR UPDATE OF sb; -- key lookups only (see get_batch_info)
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'Not subscriber to queue: %/%', i_queue_name, i_consumer_name;
+        RAISE EXCEPTION 'Not subscriber to queue: %/%', coalesce(i_queue_name, 'NULL'), coalesce(i_consumer_name, 'NULL');
     END IF;
     IF s.last_tick_id IS NULL THEN
         RAISE EXCEPTION 'next_batch: consumer % on queue % has lost its position (tick % not found)',

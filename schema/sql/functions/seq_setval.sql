@@ -1,7 +1,7 @@
 -- pgq.seq_setval(seq, value): move a sequence forward to value; never moves it
 -- back. Returns the sequence's resulting last value.
 CREATE OR REPLACE FUNCTION pgq.seq_setval(i_seq_name text, i_new_value bigint)
-RETURNS bigint LANGUAGE plpgsql AS $$
+RETURNS bigint LANGUAGE plpgsql STRICT AS $$
 DECLARE
     v_cur bigint;
 BEGIN

@@ -10,6 +10,9 @@ DECLARE
     v_type text;
     v_neg  boolean;
 BEGIN
+    IF x_queue_name IS NULL OR x_param_name IS NULL OR x_param_value IS NULL THEN
+        RAISE EXCEPTION 'Invalid NULL value'; -- PgQ's wording (for a NULL value it fails in EXECUTE)
+    END IF;
     PERFORM 1 FROM pgq.queue WHERE queue_name = x_queue_name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'No such event queue';

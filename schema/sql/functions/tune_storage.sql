@@ -2,7 +2,7 @@
 -- ever inserted into and truncated, so pages are packed full and autovacuum
 -- has nothing to do there. Returns 1.
 CREATE OR REPLACE FUNCTION pgq.tune_storage(i_queue_name text)
-RETURNS integer LANGUAGE plpgsql AS $$
+RETURNS integer LANGUAGE plpgsql STRICT AS $$
 DECLARE
     q record;
 BEGIN
