@@ -286,7 +286,7 @@ func (c *Consumer) Register(ctx context.Context, db DB) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("pgq: register %s on queue %q: %w", c.fullName(), c.cfg.Queue, err)
 	}
-	return n >= 1, nil
+	return n == 1, nil
 }
 
 // RegisterAt subscribes the consumer so that its next batch starts after

@@ -123,6 +123,12 @@ func cpuTicks(pid int) (ppid int, ticks int64) {
 	return ppid, ut + st
 }
 
+// procTicks is a process's CPU, in clock ticks.
+func procTicks(pid int) int64 {
+	_, t := cpuTicks(pid)
+	return t
+}
+
 // serverTicks sums the CPU of the server backends connected to dbs: the
 // server work the daemon causes, without autovacuum and other background
 // activity of a cluster with hundreds of databases.
@@ -139,8 +145,7 @@ func serverTicks(b *testing.B, dbs []string) int64 {
 	}
 	var total int64
 	for _, pid := range pids {
-		_, t := cpuTicks(int(pid))
-		total += t
+		total += procTicks(int(pid))
 	}
 	return total
 }
@@ -484,8 +489,7 @@ func heldPhase(b *testing.B, dsn, db string, daemonPid int, d time.Duration, hol
 		pids := pgtest.Column[int32](b, admin, `select pid from pg_stat_activity where datname = $1
 			and backend_type = 'client backend' and application_name <> 'bench'`, db)
 		for _, pid := range pids {
-			_, t := cpuTicks(int(pid))
-			own += t
+			own += procTicks(int(pid))
 		}
 		return own
 	}

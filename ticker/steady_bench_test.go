@@ -295,9 +295,3 @@ func clusterTicks(postmaster int) int64 {
 	}
 	return total
 }
-
-// procTicks is a process's CPU, in clock ticks.
-func procTicks(pid int) int64 {
-	_, t := cpuTicks(pid)
-	return t
-}
