@@ -131,7 +131,7 @@ func query(ctx context.Context, c *pgx.Conn, sql string) result {
 func errResult(err error) result {
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) {
-		return result{err: pg.Message}
+		return result{err: pg.Message + " (SQLSTATE " + pg.Code + ")"}
 	}
 	return result{err: err.Error()}
 }

@@ -8,7 +8,7 @@ DECLARE
     v_count integer := coalesce(nullif(current_setting(v_name, true), ''), '0')::integer + 1;
 BEGIN
     IF v_count > i_limit THEN
-        RAISE EXCEPTION 'Queue ''%'' allows max % events from one TX', i_queue_name, i_limit;
+        RAISE EXCEPTION 'Queue ''%'' allows max % events from one TX', i_queue_name, i_limit USING ERRCODE = 'XX000';
     END IF;
     PERFORM set_config(v_name, v_count::text, true);
 END

@@ -74,14 +74,16 @@ BEGIN
             ignore_cols := string_to_array(substr(a, 8), ',');
         ELSIF a LIKE 'pkey=%' THEN
             pkey_cols := string_to_array(substr(a, 6), ',');
+        -- given twice, ignore= and pkey= take the last, when= and ev_*= the
+        -- first (as the C triggers)
         ELSIF a LIKE 'when=%' THEN
-            when_expr := substr(a, 6);
+            when_expr := coalesce(when_expr, substr(a, 6));
         ELSIF a LIKE 'ev\_type=%' THEN
-            overrides[1] := substr(a, 9);
+            overrides[1] := coalesce(overrides[1], substr(a, 9));
         ELSIF a LIKE 'ev\_data=%' THEN
-            overrides[2] := substr(a, 9);
+            overrides[2] := coalesce(overrides[2], substr(a, 9));
         ELSIF a ~ '^ev_extra[1-4]=' THEN
-            overrides[2 + substr(a, 9, 1)::integer] := substr(a, 11);
+            overrides[2 + substr(a, 9, 1)::integer] := coalesce(overrides[2 + substr(a, 9, 1)::integer], substr(a, 11));
         ELSE
             RAISE EXCEPTION 'bad param to pgq trigger' USING ERRCODE = 'XX000';
         END IF;

@@ -20,15 +20,15 @@ BEGIN
         RAISE EXCEPTION 'insert_event_bulk: arrays have different lengths (% and %)', v_count, v_n;
     END IF;
     IF insert_event_bulk.queue_name IS NULL THEN
-        RAISE EXCEPTION 'Queue name must not be NULL';
+        RAISE EXCEPTION 'Queue name must not be NULL' USING ERRCODE = 'XX000';
     END IF;
     SELECT x.queue_id, x.queue_cur_table, x.queue_disable_insert, x.queue_per_tx_limit, x.queue_event_seq
       INTO q FROM pgq.queue x WHERE x.queue_name = insert_event_bulk.queue_name;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'No such queue';
+        RAISE EXCEPTION 'No such queue' USING ERRCODE = 'XX000';
     END IF;
     IF q.queue_disable_insert AND current_setting('session_replication_role') <> 'replica' THEN
-        RAISE EXCEPTION 'Insert into queue disallowed';
+        RAISE EXCEPTION 'Insert into queue disallowed' USING ERRCODE = 'XX000';
     END IF;
     IF v_n IS NULL OR v_n = 0 THEN
         RETURN 0;

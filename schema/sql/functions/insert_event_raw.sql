@@ -31,13 +31,13 @@ DECLARE
     v_id    bigint;
 BEGIN
     IF insert_event_raw.queue_name IS NULL THEN
-        RAISE EXCEPTION 'Queue name must not be NULL'; -- PgQ's wording
+        RAISE EXCEPTION 'Queue name must not be NULL' USING ERRCODE = 'XX000'; -- PgQ's wording and code
     END IF;
     SELECT q.queue_id, q.queue_cur_table, q.queue_disable_insert, q.queue_per_tx_limit, q.queue_event_seq
       INTO v_qid, v_table, v_off, v_limit, v_seq
       FROM pgq.queue q WHERE q.queue_name = insert_event_raw.queue_name;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'No such queue';
+        RAISE EXCEPTION 'No such queue' USING ERRCODE = 'XX000';
     END IF;
     -- a replica session (londiste applying to a branch queue, which pgq_node
     -- disables for everyone else) may still write, as in PgQ 3.5
@@ -48,7 +48,7 @@ BEGIN
         -- copied events), so the ticker sees the activity.
         v_want := nextval(v_seq);
         IF v_off THEN
-            RAISE EXCEPTION 'Insert into queue disallowed';
+            RAISE EXCEPTION 'Insert into queue disallowed' USING ERRCODE = 'XX000';
         END IF;
         IF v_limit IS NOT NULL THEN
             PERFORM pgq._count_tx_event(v_qid, insert_event_raw.queue_name, v_limit, v_txid);

@@ -55,6 +55,9 @@ BEGIN
         special   record;
         dropped   text[]; -- PgQ's special columns, left out of the data
     BEGIN
+        IF TG_LEVEL <> 'ROW' AND TG_OP <> 'TRUNCATE' AND current_setting('session_replication_role') <> 'local' THEN
+            RAISE EXCEPTION 'pgq Ins/Upd/Del trigger must be fired FOR EACH ROW' USING ERRCODE = 'XX000'; -- PgQ's wording
+        END IF;
         tbl := TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
         rec := coalesce(NEW, OLD)::text;
         -- a quoted value may hold a comma, which pgq._trigger_row_values would cut

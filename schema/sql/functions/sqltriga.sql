@@ -21,6 +21,9 @@ DECLARE
     special  record;
     ign      text[];
 BEGIN
+    IF TG_LEVEL <> 'ROW' AND TG_OP <> 'TRUNCATE' AND current_setting('session_replication_role') <> 'local' THEN
+        RAISE EXCEPTION 'pgq Ins/Upd/Del trigger must be fired FOR EACH ROW' USING ERRCODE = 'XX000'; -- PgQ's wording
+    END IF;
     IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
     o := pgq._trigger_args(TG_ARGV, TG_WHEN, TG_OP, tbl);
     IF o.queue IS NULL THEN
