@@ -53,7 +53,8 @@ var catalogQueries = map[string]string{
 // pgqgoAdditions are objects pgqgo adds beyond PgQ 3.5 (allowed by the
 // contract); lines mentioning them are ignored on the pgqgo side.
 var pgqgoAdditions = []string{"pgqgo_", "_insert_dispatch", "_insert_bulk_dispatch", "_refresh_insert_dispatch", "_dispatch_tree",
-	"_count_tx_event", "_batch_sql", "insert_event_bulk", "dead_letter", "_trigger_", "_urlencode", "_json_row", "_record_fields", "_record_urlencoded"}
+	"_count_tx_event", "_batch_sql", "insert_event_bulk", "dead_letter", "_trigger_", "_urlencode", "_json_row", "_record_fields", "_record_urlencoded",
+	"_insert_event_generated", "_plan_stamp"}
 
 func catalogSet(t *testing.T, conn *pgx.Conn, sql string, skip []string) map[string]bool {
 	t.Helper()

@@ -2,10 +2,12 @@ package schema_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"pgqgo/internal/pgtest"
 	"pgqgo/schema"
@@ -152,6 +154,18 @@ func TestCoop(t *testing.T) {
 			if _, err := conn.Exec(ctx, "select pgq_coop.next_batch('nosuchqueue','c','a')"); err == nil {
 				t.Error("next_batch on an unknown queue: no error")
 			}
+			// the main consumer used directly: PgQ's wording, particulars in the detail
+			pgtest.Exec(t, conn, "select pgq_coop.register_subconsumer('q','solo','m')")
+			tickWith(t, conn, "q", "e6")
+			pgtest.Exec(t, conn, "select pgq.next_batch('q', 'solo')")
+			for _, sql := range []string{"select pgq_coop.next_batch('q','solo','m')", "select pgq_coop.register_subconsumer('q','solo','m2')"} {
+				pg := &pgconn.PgError{}
+				if _, err := conn.Exec(ctx, sql); !errors.As(err, &pg) || pg.Message != "main consumer has batch open?" ||
+					!strings.Contains(pg.Detail, "main consumer solo has an open batch on queue q") {
+					t.Fatalf("%s with the main consumer's batch open: %v (detail %q); want PgQ's 'main consumer has batch open?'", sql, err, pg.Detail)
+				}
+			}
+			pgtest.Exec(t, conn, "select pgq.unregister_consumer('q', 'solo')")
 			// pgq.unregister_consumer on a group removes every subscription of its
 			// sub_id (main and members) and says how many (PgQ 3.5's C function
 			// on Skytools' side)

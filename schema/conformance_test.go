@@ -131,3 +131,67 @@ func TestReplacedInsertEventKept(t *testing.T) {
 		t.Fatalf("the site's insert_event was replaced: %s", src)
 	}
 }
+
+// TestInsertEventReplacedMidSession: the replacement comes after the last
+// create_queue, while a session's triggers already take the fast path; no
+// refresh runs. The session's next transaction sees it (the fast path asks
+// once per transaction) and every later row goes through the site's function.
+func TestInsertEventReplacedMidSession(t *testing.T) {
+	dsn := pgtest.NewDB(t, pgtest.PgqGo)
+	writer, site := pgtest.Conn(t, dsn), pgtest.Conn(t, dsn)
+	pgtest.Exec(t, site, `select pgq.create_queue('q');
+		create table audit (queue text, ev_type text, ev_data text);
+		create table t (id int primary key, v text);
+		create trigger l after insert or update on t for each row execute procedure pgq.logutriga('q')`)
+	for i := 1; i <= 3; i++ { // rows 2 and 3 take the fast path
+		pgtest.Exec(t, writer, "insert into t values ($1, 'x')", i)
+	}
+	stamp := func() string {
+		return pgtest.Scalar[string](t, writer, "select coalesce(current_setting('pgqgo.ie_ok', true), '')")
+	}
+	checked := stamp()
+	if checked == "" {
+		t.Fatalf("the fast path was not taken before the replacement (pgqgo.ie_ok unset)")
+	}
+	pgtest.Exec(t, writer, "insert into t values (100, 'x')")
+	pgtest.Exec(t, writer, "insert into t values (101, 'x')")
+	if again := stamp(); again != checked {
+		t.Fatalf("the check ran again with nothing replaced (%q, then %q): it should cost nothing per transaction", checked, again)
+	}
+	const replacement = `create or replace function pgq.insert_event(queue_name text, ev_type text, ev_data text,
+		        ev_extra1 text, ev_extra2 text, ev_extra3 text, ev_extra4 text)
+		returns bigint language plpgsql security definer as $$
+		begin
+		    insert into public.audit values (queue_name, ev_type, ev_data);
+		    return pgq.insert_event_raw(queue_name, null, now(), null, null, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4);
+		end $$`
+	pgtest.Exec(t, site, replacement)
+	for i := 4; i <= 6; i++ {
+		pgtest.Exec(t, writer, "insert into t values ($1, 'x')", i)
+	}
+	pgtest.Exec(t, writer, "begin; insert into t values (7, 'x'); insert into t values (8, 'x'); update t set v = 'y' where id = 4; commit")
+	if got := pgtest.Scalar[string](t, site, "select string_agg(ev_data, ' ' order by ev_data) from audit"); got != "id=4&v=x id=4&v=y id=5&v=x id=6&v=x id=7&v=x id=8&v=x" {
+		t.Fatalf("the site's insert_event saw %q, want the six rows written after it came", got)
+	}
+	// pgqgo's own back (as an adoption makes it): the fast path returns
+	pgtest.Exec(t, site, "begin; set local pgqgo.adopting = on; select pgq._refresh_insert_dispatch(); commit")
+	pgtest.Exec(t, writer, "insert into t values (9, 'x')")
+	pgtest.Exec(t, writer, "insert into t values (10, 'x')")
+	if n := pgtest.Scalar[int64](t, site, "select count(*) from audit"); n != 6 {
+		t.Fatalf("the site's insert_event, gone, still saw %d events", n)
+	}
+	if again := stamp(); again == "" || again == checked {
+		t.Fatalf("the fast path did not check again after insert_event changed twice (%q, then %q)", checked, again)
+	}
+	if n := pgtest.Scalar[int64](t, site, "select count(*) from pgq.event_1"); n != 13 {
+		t.Fatalf("%d events stored, want 13", n)
+	}
+	// dropped and made anew (a new oid): found by name again
+	pgtest.Exec(t, site, "drop function pgq.insert_event(text, text, text, text, text, text, text)")
+	pgtest.Exec(t, site, replacement)
+	pgtest.Exec(t, writer, "insert into t values (11, 'x')")
+	pgtest.Exec(t, writer, "insert into t values (12, 'x')")
+	if n := pgtest.Scalar[int64](t, site, "select count(*) from audit"); n != 8 {
+		t.Fatalf("the site's insert_event, made anew, saw %d events in all, want 8", n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -195,6 +196,8 @@ func BenchmarkTriggerOverhead(b *testing.B) {
 // instructions per transaction, and the overheads relative to C's.
 //
 //	go test ./schema -run '^$' -bench TriggerInstructions -benchtime 1x
+//
+// PGQGO_BENCH_STMTS=history_insert,tpcb_tx measures only those statements.
 func BenchmarkTriggerInstructions(b *testing.B) {
 	valgrind, err := exec.LookPath("valgrind")
 	if err != nil {
@@ -241,11 +244,13 @@ func BenchmarkTriggerInstructions(b *testing.B) {
 	}
 	stmts := []struct {
 		name, sql string
-		k         int // statements counted beyond the first two
+		k         int  // statements counted beyond the first two
+		direct    bool // no trigger: a producer's own call (no overhead ratios)
 	}{
-		{"tellers_update", "update pgbench_tellers set tbalance = tbalance + 1 where tid = 3", 50},
-		{"accounts_update", "update pgbench_accounts set abalance = abalance + 1 where aid = 77", 50},
-		{"history_insert", "insert into pgbench_history (tid, bid, aid, delta, mtime) values (1, 1, 1, 5, CURRENT_TIMESTAMP)", 50},
+		{"insert_event_call", "select pgq.insert_event('bench', 'type', 'some data')", 50, true},
+		{"tellers_update", "update pgbench_tellers set tbalance = tbalance + 1 where tid = 3", 50, false},
+		{"accounts_update", "update pgbench_accounts set abalance = abalance + 1 where aid = 77", 50, false},
+		{"history_insert", "insert into pgbench_history (tid, bid, aid, delta, mtime) values (1, 1, 1, 5, CURRENT_TIMESTAMP)", 50, false},
 		// pgbench's TPC-B-like transaction, the load of BenchmarkTriggerOverhead:
 		// four triggers fire in one transaction. 400 of them: over 50 or 100
 		// the count per transaction moves by +-10k from run to run (the
@@ -254,10 +259,13 @@ func BenchmarkTriggerInstructions(b *testing.B) {
 			"select abalance from pgbench_accounts where aid = 77; " +
 			"update pgbench_tellers set tbalance = tbalance + 5 where tid = 3; " +
 			"update pgbench_branches set bbalance = bbalance + 5 where bid = 1; " +
-			"insert into pgbench_history (tid, bid, aid, delta, mtime) values (3, 1, 77, 5, CURRENT_TIMESTAMP); end", 400},
+			"insert into pgbench_history (tid, bid, aid, delta, mtime) values (3, 1, 77, 5, CURRENT_TIMESTAMP); end", 400, false},
 	}
 	for range b.N {
 		for _, st := range stmts {
+			if only := os.Getenv("PGQGO_BENCH_STMTS"); only != "" && !slices.Contains(strings.Split(only, ","), st.name) {
+				continue
+			}
 			per := map[string]float64{}
 			for _, v := range benchVariants {
 				// the session's start, the first call's compilation and the
@@ -266,6 +274,9 @@ func BenchmarkTriggerInstructions(b *testing.B) {
 				// cancel out: what is left is the steady state
 				per[v.name] = (irefs(v.name, st.sql, 2+st.k) - irefs(v.name, st.sql, 2)) / float64(st.k)
 				b.ReportMetric(per[v.name]/1000, st.name+"_"+v.name+"_kinstr/tx")
+			}
+			if st.direct {
+				continue
 			}
 			over := func(name string) float64 { return per[name] - per["none"] }
 			b.ReportMetric(over("pgqgo")/over("skytools_c"), st.name+"_overhead_ratio")

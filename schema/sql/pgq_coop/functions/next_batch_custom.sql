@@ -33,8 +33,10 @@ BEGIN
         RETURN NULL;
     END IF;
     IF v_main.sub_batch IS NOT NULL THEN
-        RAISE EXCEPTION 'main consumer % has an open batch on queue %; cooperative consumers cannot share it',
-                        i_consumer_name, i_queue_name;
+        -- PgQ's wording (clients may match it); the particulars in the detail
+        RAISE EXCEPTION 'main consumer has batch open?'
+              USING DETAIL = format('main consumer %s has an open batch on queue %s; cooperative consumers cannot share it',
+                                    i_consumer_name, i_queue_name);
     END IF;
 
     v_me := pgq_coop._subscription(i_queue_name, v_full);
@@ -42,7 +44,8 @@ BEGIN
         PERFORM pgq_coop.register_subconsumer(i_queue_name, i_consumer_name, i_subconsumer_name);
         v_me := pgq_coop._subscription(i_queue_name, v_full);
         IF v_me.sub_id IS NULL THEN
-            RAISE EXCEPTION 'subconsumer % not found on queue %', v_full, i_queue_name;
+            RAISE EXCEPTION 'subconsumer not found'
+                  USING DETAIL = format('subconsumer %s not found on queue %s', v_full, i_queue_name);
         END IF;
     END IF;
     IF v_me.sub_id <> v_main.sub_id THEN

@@ -19,8 +19,9 @@ BEGIN
         v_main := pgq_coop._subscription(i_queue_name, i_consumer_name);
     END IF;
     IF v_main.sub_batch IS NOT NULL THEN
-        RAISE EXCEPTION 'main consumer % has an open batch on queue %; finish it before adding sub-consumers',
-                        i_consumer_name, i_queue_name;
+        RAISE EXCEPTION 'main consumer has batch open?'
+              USING DETAIL = format('main consumer %s has an open batch on queue %s; finish it before adding sub-consumers',
+                                    i_consumer_name, i_queue_name);
     END IF;
 
     SELECT co_id INTO v_co_id FROM pgq.consumer WHERE co_name = v_full;
