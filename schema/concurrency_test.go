@@ -187,3 +187,107 @@ func TestConcurrentNextBatch(t *testing.T) {
 		})
 	}
 }
+
+// racePairs are second calls that meet a first one still open in another
+// session: session A runs first in a transaction left open, session B runs
+// (and may wait for A), then A commits. Run on both engines by
+// TestConcurrentSecondCallsMatchSkytools; outcomes, whether B waited, and
+// the state after must be the same.
+var racePairs = []struct {
+	name, setup, a, b, after string
+	differs                  string // why B's outcome differs on purpose (docs/differences.md)
+}{
+	{"create the same queue", "", "select pgq.create_queue('q')", "select pgq.create_queue('q')",
+		"select queue_id, queue_name from pgq.queue", ""},
+	{"register the same consumer", "select pgq.create_queue('q')",
+		"select pgq.register_consumer('q', 'c')", "select pgq.register_consumer('q', 'c')",
+		"select co_name, sub_queue from pgq.subscription join pgq.consumer on co_id = sub_consumer", ""},
+	{"register the same consumer on two queues", "select pgq.create_queue('q'); select pgq.create_queue('q2')",
+		"select pgq.register_consumer('q', 'c')", "select pgq.register_consumer('q2', 'c')",
+		"select co_name, sub_queue from pgq.subscription join pgq.consumer on co_id = sub_consumer order by sub_queue", ""},
+	{"unregister twice", "select pgq.create_queue('q'); select pgq.register_consumer('q', 'c')",
+		"select pgq.unregister_consumer('q', 'c')", "select pgq.unregister_consumer('q', 'c')",
+		"select count(*) from pgq.subscription", ""},
+	{"finish the same batch", "select pgq.create_queue('q'); select pgq.register_consumer('q', 'c'); " +
+		"select pgq.insert_event('q', 't', 'd'); select pgq.ticker('q'); select pgq.next_batch('q', 'c')",
+		"select pgq.finish_batch(1)", "select pgq.finish_batch(1)",
+		"select sub_batch, sub_last_tick, sub_next_tick from pgq.subscription", ""},
+	{"unregister while the batch is read", "select pgq.create_queue('q'); select pgq.register_consumer('q', 'c'); " +
+		"select pgq.insert_event('q', 't', 'd'); select pgq.ticker('q')",
+		"select pgq.next_batch('q', 'c')", "select pgq.unregister_consumer('q', 'c')",
+		"select count(*) from pgq.subscription", ""},
+	{"drop a queue being written", "select pgq.create_queue('q')",
+		"select pgq.insert_event('q', 't', 'd')", "select pgq.drop_queue('q')",
+		"select count(*) from pgq.queue", ""},
+	{"write to a queue being dropped", "select pgq.create_queue('q')",
+		"select pgq.drop_queue('q')", "select pgq.insert_event('q', 't', 'd')",
+		"select count(*) from pgq.queue",
+		"B fails either way: PgQ with 'could not open relation with OID n', pgqgo naming the event table that is gone"},
+	{"rotate twice", "select pgq.create_queue('q'); update pgq.queue set queue_rotation_period = '0'",
+		"select pgq.maint_rotate_tables_step1('q')", "select pgq.maint_rotate_tables_step1('q')",
+		"select queue_cur_table, queue_switch_step2 is null from pgq.queue", ""},
+	{"create a queue while ticking", "select pgq.create_queue('q'); select pgq.insert_event('q', 't', 'd')",
+		"select pgq.ticker()", "select pgq.create_queue('q2')",
+		"select queue_name, (select count(*) from pgq.tick where tick_queue = queue_id) from pgq.queue order by queue_id", ""},
+	{"retry the same event twice", "select pgq.create_queue('q'); select pgq.register_consumer('q', 'c'); " +
+		"select pgq.insert_event('q', 't', 'd'); select pgq.ticker('q'); select pgq.next_batch('q', 'c')",
+		"select pgq.event_retry(1, 1, 60)", "select pgq.event_retry(1, 1, 60)",
+		"select ev_id, ev_retry from pgq.retry_queue", ""},
+	{"tick twice", "select pgq.create_queue('q'); select pgq.insert_event('q', 't', 'd')",
+		"select pgq.ticker('q')", "select pgq.ticker('q')",
+		"select tick_id, tick_event_seq from pgq.tick order by tick_id", ""},
+	{"configure twice", "select pgq.create_queue('q')",
+		"select pgq.set_queue_config('q', 'ticker_max_count', '7')", "select pgq.set_queue_config('q', 'ticker_max_count', '9')",
+		"select queue_ticker_max_count from pgq.queue", ""},
+}
+
+// TestConcurrentSecondCallsMatchSkytools runs racePairs on PgQ 3.5 and pgqgo.
+func TestConcurrentSecondCallsMatchSkytools(t *testing.T) {
+	type outcome struct{ a, b, after string }
+	run := func(t *testing.T, tpl pgtest.Template, setup, a, b, after string) outcome {
+		ctx := context.Background()
+		dsn := pgtest.NewDB(t, tpl)
+		admin := pgtest.Conn(t, dsn)
+		if setup != "" {
+			pgtest.Exec(t, admin, setup)
+		}
+		ca, cb := pgtest.Conn(t, dsn), pgtest.Conn(t, dsn)
+		pgtest.Exec(t, ca, "begin")
+		ra := query(ctx, ca, a)
+		done := make(chan result, 1)
+		go func() { done <- query(ctx, cb, b) }()
+		waited := false
+		pgtest.Eventually(t, 10*time.Second, "second session waiting or done", func() bool {
+			if len(done) == 1 {
+				return true
+			}
+			waited = pgtest.Scalar[int64](t, admin, "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'") > 0
+			return waited
+		})
+		if ra.err != "" {
+			pgtest.Exec(t, ca, "rollback")
+		} else {
+			pgtest.Exec(t, ca, "commit")
+		}
+		rb := <-done
+		wait := "B ran at once: "
+		if waited {
+			wait = "B waited for A: "
+		}
+		return outcome{a: ra.String(), b: wait + rb.String(), after: query(ctx, admin, after).String()}
+	}
+	for _, p := range racePairs {
+		t.Run(p.name, func(t *testing.T) {
+			want := run(t, pgtest.Skytools, p.setup, p.a, p.b, p.after)
+			got := run(t, pgtest.PgqGo, p.setup, p.a, p.b, p.after)
+			t.Logf("pgqgo: %s", strings.SplitN(got.b, "\n", 2)[0])
+			if p.differs != "" {
+				want.b, got.b = p.differs, p.differs
+			}
+			if want != got {
+				t.Errorf("\n skytools: A %s\n           %s\n           after: %s\n pgqgo:    A %s\n           %s\n           after: %s",
+					want.a, want.b, want.after, got.a, got.b, got.after)
+			}
+		})
+	}
+}
