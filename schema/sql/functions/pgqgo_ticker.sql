@@ -58,6 +58,7 @@ BEGIN
          ORDER BY x.queue_id
     LOOP
         v_seq := coalesce(q.used_seq, 1); -- what pgq.seq_getval reports for a fresh sequence
+        v_rate := NULL;
         had_events := v_seq > q.tick_event_seq;
         IF NOT had_events THEN
             -- its next event may come any moment: the caller keeps polling
@@ -136,12 +137,21 @@ BEGIN
         PERFORM pg_notify('pgq_tick', CASE WHEN octet_length(q.queue_name) < 8000 THEN q.queue_name ELSE '' END);
         queue_name := q.queue_name;
         RETURN NEXT;
-        v_quiet := true; -- whether more events follow is not known yet
+        IF v_rate > 0 THEN
+            -- a busy queue just ticked: at its rate, its next tick is due after
+            -- its interval (or when ticker_max_count events are waiting), so
+            -- the caller need not poll before (a burst that ends meanwhile
+            -- changes nothing: its next event would wait for the interval anyway)
+            v_due := least(v_due, least(i_max_interval, i_min_interval + interval '1 ms' * v_rate / 50),
+                           interval '1 s' * q.queue_ticker_max_count / v_rate);
+        ELSE
+            v_quiet := true; -- whether more events follow is not known yet
+        END IF;
     END LOOP;
     -- the last row: when to call again. NULL: at the caller's poll period (a
-    -- queue is quiet or just ticked, and its next event may come any moment);
-    -- otherwise every queue has events waiting for their interval, and none
-    -- is due before next_check
+    -- queue is quiet or just ticked its first events, and its next event may
+    -- come any moment); otherwise every queue is busy, with events waiting for
+    -- their interval or just ticked, and none is due before next_check
     queue_name := NULL;
     tick_id := NULL;
     had_events := NULL;
