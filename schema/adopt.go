@@ -61,6 +61,9 @@ func adoptionPlan(ctx context.Context, tx pgx.Tx, in Installed) ([]string, error
 	if err != nil {
 		return nil, fmt.Errorf("adopt: list extensions: %w", err)
 	}
+	if err := adoptionRights(ctx, tx); err != nil {
+		return nil, err
+	}
 	var steps, detached []string
 	for _, e := range exts {
 		known := false
@@ -116,4 +119,45 @@ func structureDiff(want, have []string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// adoptionRights checks that the installing role may take the installation
+// over: detaching and dropping Skytools' extensions, and replacing the
+// functions and altering the tables of its schemas, need superuser or the
+// owner of each (membership in the owning role counts). Checked before
+// anything is changed, and by a dry run too.
+func adoptionRights(ctx context.Context, tx pgx.Tx) error {
+	rows, err := tx.Query(ctx, `
+		WITH objs(kind, name, owner) AS (
+		    SELECT 'extension', x.extname::text, x.extowner FROM pg_catalog.pg_extension x WHERE x.extname = ANY ($1)
+		    UNION ALL
+		    SELECT 'schema', n.nspname::text, n.nspowner FROM pg_catalog.pg_namespace n WHERE n.nspname = ANY ($2)
+		    UNION ALL
+		    SELECT 'function', p.oid::regprocedure::text, p.proowner FROM pg_catalog.pg_proc p
+		     WHERE p.pronamespace::regnamespace::text = ANY ($2)
+		    UNION ALL
+		    SELECT 'table', c.oid::regclass::text, c.relowner FROM pg_catalog.pg_class c
+		     WHERE c.relnamespace::regnamespace::text = ANY ($2) AND c.relkind IN ('r', 'p', 'S'))
+		SELECT DISTINCT o.owner::regrole::text
+		  FROM objs o
+		 WHERE NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
+		   AND NOT pg_catalog.pg_has_role(current_user, o.owner, 'USAGE')
+		 ORDER BY 1`, skytoolsExtensions, []string{"pgq", "pgq_node", "londiste", "pgq_coop", "pgq_ext"})
+	if err != nil {
+		return fmt.Errorf("adopt: check rights: %w", err)
+	}
+	owners, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("adopt: check rights: %w", err)
+	}
+	if len(owners) > 0 {
+		var user string
+		if err := tx.QueryRow(ctx, `SELECT current_user::text`).Scan(&user); err != nil {
+			return fmt.Errorf("adopt: check rights: %w", err)
+		}
+		return fmt.Errorf("%w: taking Skytools' PgQ over in place needs a superuser or the owner of its extensions, schemas, "+
+			"functions and tables; %s is neither (owned by %s): run the upgrade as one of them",
+			ErrCannotAdopt, user, strings.Join(owners, ", "))
+	}
+	return nil
 }

@@ -216,6 +216,67 @@ type Result struct {
 	Migration int
 	// Steps are human-readable descriptions of the changes, in order.
 	Steps []string
+	// MissingRoles are the PgQ roles (pgq_reader, pgq_writer, pgq_admin)
+	// that do not exist after the install: the installing role could not
+	// create them, and their grants were skipped. RolesHint says what a DBA
+	// must run; installing again afterwards grants them their rights.
+	MissingRoles []string
+}
+
+// pgqRoles are PgQ's three roles, and a right of each that the grants give
+// (when a role has it, the grants ran while the role existed).
+var pgqRoles = []struct{ name, probe string }{
+	{"pgq_reader", "pgq.next_batch(text,text)"},
+	{"pgq_writer", "pgq.insert_event_bulk(text,text[],text[],text[],text[],text[],text[])"},
+	{"pgq_admin", "pgq.create_queue(text)"},
+}
+
+// RolesHint is what a DBA runs to create the missing PgQ roles (as PgQ 3.5
+// makes them: pgq_admin a member of the other two), after which
+// `pgqgo install` grants them their rights.
+func RolesHint(missing []string) string {
+	var b strings.Builder
+	for _, r := range missing {
+		fmt.Fprintf(&b, "CREATE ROLE %s NOLOGIN; ", r)
+	}
+	b.WriteString("GRANT pgq_reader, pgq_writer TO pgq_admin;")
+	return b.String()
+}
+
+// roleState reports the PgQ roles that do not exist, and those that exist
+// but lack the rights the grants give them (created after the last install,
+// or by a DBA after an install that could not create them); the second only
+// when the schema is there to probe.
+func roleState(ctx context.Context, q Querier, probe bool) (missing, ungranted []string, err error) {
+	for _, r := range pgqRoles {
+		var exists, granted bool
+		if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)`, r.name).Scan(&exists); err != nil {
+			return nil, nil, fmt.Errorf("install: roles: %w", err)
+		}
+		if !exists {
+			missing = append(missing, r.name)
+			continue
+		}
+		if !probe {
+			continue
+		}
+		// the function's right, and the event tables' (pgq.grant_perms copies
+		// pgq.event_template's to every queue's tables)
+		err := q.QueryRow(ctx, `SELECT coalesce(pg_catalog.has_function_privilege($1, pg_catalog.to_regprocedure($2), 'EXECUTE'), false)
+				AND NOT EXISTS (SELECT 1 FROM pgq.queue x, pg_catalog.generate_series(-1, x.queue_ntables - 1) t
+				                 WHERE pg_catalog.to_regclass(x.queue_data_pfx || CASE WHEN t < 0 THEN '' ELSE '_' || t END) IS NOT NULL
+				                   AND pg_catalog.has_table_privilege($1, 'pgq.event_template', 'SELECT')
+				                   AND NOT pg_catalog.has_table_privilege($1,
+				                         pg_catalog.to_regclass(x.queue_data_pfx || CASE WHEN t < 0 THEN '' ELSE '_' || t END), 'SELECT'))`,
+			r.name, r.probe).Scan(&granted)
+		if err != nil {
+			return nil, nil, fmt.Errorf("install: rights of %s: %w", r.name, err)
+		}
+		if !granted {
+			ungranted = append(ungranted, r.name)
+		}
+	}
+	return missing, ungranted, nil
 }
 
 // Changed reports whether the install changed (or would change) anything.
@@ -271,12 +332,39 @@ func Install(ctx context.Context, db Beginner, opts InstallOptions) (Result, err
 			ErrNewerSchema, before.Migration, before.Release, len(migrations), Release)
 	}
 	sum := codeChecksum()
-	if before.Managed && before.Migration >= target && before.Release == Release && before.Checksum == sum {
-		return res, nil // already installed: nothing to do
+	current := before.Managed && before.Migration >= target && before.Release == Release && before.Checksum == sum
+	missing, ungranted, err := roleState(ctx, tx, current)
+	if err != nil {
+		return res, err
+	}
+	if current {
+		var mayCreate bool
+		if err := tx.QueryRow(ctx, `SELECT rolsuper OR rolcreaterole FROM pg_catalog.pg_roles WHERE rolname = current_user`).Scan(&mayCreate); err != nil {
+			return res, fmt.Errorf("install: roles: %w", err)
+		}
+		if len(missing) > 0 && mayCreate {
+			res.Steps = append(res.Steps, "create roles "+strings.Join(missing, ", ")+" and grant them their rights")
+		} else {
+			res.MissingRoles = missing
+		}
+		if len(ungranted) > 0 {
+			// roles that came after the install: grant them their rights
+			res.Steps = append(res.Steps, "grant rights to "+strings.Join(ungranted, ", ")+" (roles made after the last install)")
+		}
+		if !res.Changed() || opts.DryRun {
+			return res, nil // already installed: nothing to do
+		}
+		if err := grantAll(ctx, tx); err != nil {
+			return res, err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return res, fmt.Errorf("install: commit: %w", err)
+		}
+		return res, nil
 	}
 
-	if !before.HasPgq {
-		res.Steps = append(res.Steps, "create roles pgq_reader, pgq_writer, pgq_admin if missing")
+	if len(missing) > 0 {
+		res.Steps = append(res.Steps, "create roles "+strings.Join(missing, ", ")+" if allowed (their grants are skipped otherwise)")
 	}
 	res.Steps = append(res.Steps, adopt...)
 	for _, m := range migrations[before.Migration:target] {
@@ -292,9 +380,6 @@ func Install(ctx context.Context, db Beginner, opts InstallOptions) (Result, err
 			return fmt.Errorf("install: %s: %w", what, err)
 		}
 		return nil
-	}
-	if err := run("roles", mustRead("sql/roles.sql")); err != nil {
-		return res, err
 	}
 	if len(adopt) > 0 {
 		if err := run("adopt: detach from the extensions", mustRead("sql/adopt/dissolve.sql")); err != nil {
@@ -323,7 +408,10 @@ func Install(ctx context.Context, db Beginner, opts InstallOptions) (Result, err
 	if err := run("insert dispatcher", `SELECT pgq._refresh_insert_dispatch()`); err != nil {
 		return res, err
 	}
-	if err := run("grants", mustRead("sql/grants.sql")); err != nil {
+	if err := grantAll(ctx, tx); err != nil {
+		return res, err
+	}
+	if res.MissingRoles, _, err = roleState(ctx, tx, false); err != nil {
 		return res, err
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO pgq.pgqgo_schema (release, migration, checksum) VALUES ($1, $2, $3)
@@ -336,4 +424,21 @@ func Install(ctx context.Context, db Beginner, opts InstallOptions) (Result, err
 		return res, fmt.Errorf("install: commit: %w", err)
 	}
 	return res, nil
+}
+
+// grantAll gives the PgQ roles that exist their rights: memberships
+// (roles.sql, which also creates missing roles when it may), the schema's
+// grants, and every queue's event tables (as pgq.grant_perms does when a
+// queue is created).
+func grantAll(ctx context.Context, tx pgx.Tx) error {
+	for _, step := range []struct{ what, sql string }{
+		{"roles", mustRead("sql/roles.sql")},
+		{"grants", mustRead("sql/grants.sql")},
+		{"queue grants", `SELECT count(pgq.grant_perms(queue_name)) FROM pgq.queue`},
+	} {
+		if _, err := tx.Exec(ctx, step.sql); err != nil {
+			return fmt.Errorf("install: %s: %w", step.what, err)
+		}
+	}
+	return nil
 }

@@ -400,3 +400,77 @@ func TestCLIUpgradeAllDatabases(t *testing.T) {
 	}
 	ok(t, "", []string{"nothing to do"}, "upgrade", "--all-databases", "--db", cl.DSN("empty"))
 }
+
+// TestCLIInstallGrantsRolesMadeLater: installed by a database owner who may
+// not create roles, the schema works but PgQ's roles are missing; install
+// says so and what a DBA must run. Once the DBA has made them, installing
+// again grants them their rights (it said "nothing to do" before, and the
+// roles' members were refused), queues made meanwhile included.
+func TestCLIInstallGrantsRolesMadeLater(t *testing.T) {
+	ctx := context.Background()
+	// a cluster of its own: PgQ's roles are cluster-wide
+	cl, err := pgcluster.Start(ctx, pgcluster.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Stop() })
+	admin := pgtest.Conn(t, cl.DSN("postgres"))
+	pgtest.Exec(t, admin, "create role owner login nosuperuser nocreaterole")
+	pgtest.Exec(t, admin, "create database d owner owner")
+	dsn := cl.DSN("d") + " user=owner"
+
+	out, errOut, code := run(t, "", "install", "--db", dsn)
+	if code != 0 || !strings.Contains(errOut, "role(s) pgq_reader, pgq_writer, pgq_admin do not exist and owner may not create them") ||
+		!strings.Contains(errOut, "CREATE ROLE pgq_reader NOLOGIN; CREATE ROLE pgq_writer NOLOGIN; CREATE ROLE pgq_admin NOLOGIN; GRANT pgq_reader, pgq_writer TO pgq_admin;") {
+		t.Fatalf("install without roles: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	ok(t, "", []string{"created queue q"}, "queue", "create", "q", "--db", dsn)
+
+	pgtest.Exec(t, admin, schema.RolesHint([]string{"pgq_reader", "pgq_writer", "pgq_admin"}))
+	pgtest.Exec(t, admin, "create role app login in role pgq_writer; create role worker login in role pgq_reader")
+	app := pgtest.Conn(t, cl.DSN("d")+" user=app")
+	if _, err := app.Exec(ctx, "select pgq.insert_event_bulk('q', array['t'], array['x'])"); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Fatalf("a pgq_writer member before the grants: %v, want permission denied", err)
+	}
+	out, errOut, code = run(t, "", "install", "--db", dsn)
+	if code != 0 || !strings.Contains(out, "grant rights to pgq_reader, pgq_writer, pgq_admin") || strings.Contains(errOut, "warning") {
+		t.Fatalf("install after the DBA made the roles: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	ok(t, "", []string{"nothing to do"}, "install", "--db", dsn)
+
+	if n := pgtest.Scalar[int64](t, app, "select pgq.insert_event_bulk('q', array['t', 't'], array['x', 'y'])"); n != 2 {
+		t.Fatalf("bulk insert as a writer: %d", n)
+	}
+	owner := pgtest.Conn(t, dsn)
+	worker := pgtest.Conn(t, cl.DSN("d")+" user=worker")
+	pgtest.Exec(t, worker, "select pgq.register_consumer('q', 'w')")
+	pgtest.Exec(t, app, "select pgq.insert_event('q', 't', 'z')")
+	pgtest.Exec(t, owner, "select pgq.force_tick('q'); select pgq.ticker('q')")
+	batch := pgtest.Scalar[int64](t, worker, "select pgq.next_batch('q', 'w')")
+	if got := strings.Join(pgtest.Column[string](t, worker, "select ev_data from pgq.get_batch_events($1) order by ev_id", batch), ","); got != "x,y,z" {
+		t.Fatalf("a pgq_reader member read %v", got)
+	}
+	if n := pgtest.Scalar[int64](t, worker, "select count(*) from pgq.event_1_0"); n != 3 {
+		t.Fatalf("a pgq_reader member sees %d rows of the queue's event table (made before the role), want 3", n)
+	}
+}
+
+// TestCLIUpgradeSkytoolsNeedsOwner: adopting Skytools' PgQ needs a superuser
+// or the owner of its extensions and objects; anyone else is told so (not
+// pointed to the pgq roles), by a dry run too, and nothing changes.
+func TestCLIUpgradeSkytoolsNeedsOwner(t *testing.T) {
+	dsn := pgtest.NewDB(t, pgtest.Skytools)
+	admin := pgtest.Conn(t, dsn)
+	pgtest.Exec(t, admin, `do $$ begin
+		if not exists (select 1 from pg_roles where rolname = 'pgqgo_not_owner') then
+		    create role pgqgo_not_owner login in role pgq_admin;
+		end if; end $$`)
+	pgtest.Exec(t, admin, "grant create on database "+pgx.Identifier{pgtest.Scalar[string](t, admin, "select current_database()")}.Sanitize()+" to pgqgo_not_owner")
+	for _, args := range [][]string{{"upgrade", "--dry-run"}, {"upgrade"}} {
+		fails(t, exitSchema, "needs a superuser or the owner of its extensions, schemas, functions and tables; pgqgo_not_owner is neither",
+			append(args, "--db", dsn+" user=pgqgo_not_owner")...)
+	}
+	if v := pgtest.Scalar[string](t, admin, "select extversion from pg_extension where extname = 'pgq'"); v == "" {
+		t.Fatal("the extension is gone")
+	}
+}

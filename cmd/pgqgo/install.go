@@ -141,6 +141,12 @@ func installOne(cmd *cobra.Command, conn *pgx.Conn, upgrade, dryRun bool, with [
 			err = installComponents(cmd, conn, with, dryRun)
 		}
 	}()
+	if len(res.MissingRoles) > 0 {
+		// the install worked; the roles' users will not until a DBA acts
+		defer fmt.Fprintf(cmd.ErrOrStderr(), "warning: role(s) %s do not exist and %s may not create them: their rights were not granted.\n"+
+			"  A DBA (superuser or CREATEROLE) runs: %s\n  then run `pgqgo install` again to grant them their rights.\n",
+			strings.Join(res.MissingRoles, ", "), conn.Config().User, schema.RolesHint(res.MissingRoles))
+	}
 	switch {
 	case !res.Changed():
 		fmt.Fprintf(out, "pgq schema already at pgqgo %s (migration %d): nothing to do\n", res.Release, res.Migration)
