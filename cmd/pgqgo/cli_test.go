@@ -179,6 +179,15 @@ func TestCLIBadInput(t *testing.T) {
 	ok(t, "", nil, append([]string{"queue", "create", "q"}, db...)...)
 
 	fails(t, exitUsage, "unknown command", "frobnicate")
+	// typos in a command group's subcommand: exit 2 with a suggestion, not help and 0
+	fails(t, exitUsage, `unknown command "craete" for "pgqgo queue" (did you mean create?)`, append([]string{"queue", "craete", "x"}, db...)...)
+	fails(t, exitUsage, `unknown command "lst" for "pgqgo consumer"`, "consumer", "lst")
+	ok(t, "", []string{"pgqgo " + schema.Release}, "--version")
+	// a bad component name is refused before anything is installed
+	fails(t, exitUsage, `unknown schema "foo"`, "install", "--with", "pgq_coop,foo", "--db", empty)
+	if n := pgtest.Scalar[int64](t, pgtest.Conn(t, empty), "select count(*) from pg_namespace where nspname in ('pgq', 'pgq_coop')"); n != 0 {
+		t.Fatalf("install --with with a bad name left %d schemas", n)
+	}
 	fails(t, exitUsage, "unknown flag", "status", "--frob")
 	fails(t, exitUsage, "needs QUEUE", append([]string{"queue", "create"}, db...)...)
 	fails(t, exitUsage, "needs QUEUE CONSUMER", append([]string{"consume", "q"}, db...)...)
@@ -207,6 +216,16 @@ func TestCLIBadInput(t *testing.T) {
 	conn := pgtest.Conn(t, dsn)
 	if n := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.event_1"); n != 1 {
 		t.Fatalf("%d events after the bad line, want 1", n)
+	}
+	// two objects on a line, or anything after the object: the line is refused
+	for _, line := range []string{`{"type":"t"}{"type":"u"}`, `{"type":"t"} trailing`} {
+		if _, errOut, code := run(t, line+"\n", append([]string{"produce", "q", "--json"}, db...)...); code != exitUsage ||
+			!strings.Contains(errOut, "more than one JSON value on the line") {
+			t.Fatalf("%s: exit %d, %q", line, code, errOut)
+		}
+	}
+	if n := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.event_1"); n != 1 {
+		t.Fatalf("%d events after the lines with two values, want 1", n)
 	}
 	// a line longer than the old 64 MB input limit is one event like any other
 	long := strings.Repeat("x", 70<<20)

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -57,13 +59,16 @@ func installOrUpgradeCmd(upgrade bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			if err := checkComponents(append(with, only...)); err != nil {
+				return err // before anything is changed
+			}
 			conn, err := connect(cmd)
 			if err != nil {
 				return err
 			}
 			defer conn.Close(context.Background())
 			if len(only) > 0 {
-				return installComponents(cmd, conn, only, dryRun)
+				return installComponents(cmd, conn, cmd.OutOrStdout(), only, dryRun)
 			}
 			if !allDBs {
 				return installOne(cmd, conn, upgrade, dryRun, with)
@@ -117,7 +122,31 @@ func installOrUpgradeCmd(upgrade bool) *cobra.Command {
 // installOne installs or upgrades (adopting Skytools PgQ when upgrade is
 // set) the pgq schema of one database and reports what it did.
 func installOne(cmd *cobra.Command, conn *pgx.Conn, upgrade, dryRun bool, with []string) (err error) {
-	out := cmd.OutOrStdout()
+	// pgq and the components commit together or not at all, and what was
+	// done is printed only once it is committed
+	tx, err := conn.Begin(cmd.Context())
+	if err != nil {
+		return fmt.Errorf("install: begin: %w", err)
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck // no-op after commit
+	var out bytes.Buffer
+	var missing []string
+	defer func() {
+		if err != nil {
+			return
+		}
+		if err = tx.Commit(cmd.Context()); err != nil {
+			err = fmt.Errorf("install: commit: %w", err)
+			return
+		}
+		_, _ = cmd.OutOrStdout().Write(out.Bytes())
+		if len(missing) > 0 {
+			// the install worked; the roles' users will not until a DBA acts
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: role(s) %s do not exist and %s may not create them: their rights were not granted.\n"+
+				"  A DBA (superuser or CREATEROLE) runs: %s\n  then run `pgqgo install` again to grant them their rights.\n",
+				strings.Join(missing, ", "), conn.Config().User, schema.RolesHint(missing))
+		}
+	}()
 	if upgrade {
 		in, err := schema.Inspect(cmd.Context(), conn)
 		if err != nil {
@@ -127,7 +156,7 @@ func installOne(cmd *cobra.Command, conn *pgx.Conn, upgrade, dryRun bool, with [
 			return withCode(exitSchema, "database %q has no pgq schema to upgrade; install it with: pgqgo install", conn.Config().Database)
 		}
 	}
-	res, err := schema.Install(cmd.Context(), conn, schema.InstallOptions{DryRun: dryRun, Adopt: upgrade})
+	res, err := schema.Install(cmd.Context(), tx, schema.InstallOptions{DryRun: dryRun, Adopt: upgrade})
 	switch {
 	case errors.Is(err, schema.ErrNotManaged):
 		return withCode(exitSchema, "%v; to take it over in place run: pgqgo upgrade", err)
@@ -136,24 +165,14 @@ func installOne(cmd *cobra.Command, conn *pgx.Conn, upgrade, dryRun bool, with [
 	case err != nil:
 		return err
 	}
-	defer func() {
-		if err == nil {
-			err = installComponents(cmd, conn, with, dryRun)
-		}
-	}()
-	if len(res.MissingRoles) > 0 {
-		// the install worked; the roles' users will not until a DBA acts
-		defer fmt.Fprintf(cmd.ErrOrStderr(), "warning: role(s) %s do not exist and %s may not create them: their rights were not granted.\n"+
-			"  A DBA (superuser or CREATEROLE) runs: %s\n  then run `pgqgo install` again to grant them their rights.\n",
-			strings.Join(res.MissingRoles, ", "), conn.Config().User, schema.RolesHint(res.MissingRoles))
-	}
+	missing = res.MissingRoles
 	switch {
 	case !res.Changed():
-		fmt.Fprintf(out, "pgq schema already at pgqgo %s (migration %d): nothing to do\n", res.Release, res.Migration)
+		fmt.Fprintf(&out, "pgq schema already at pgqgo %s (migration %d): nothing to do\n", res.Release, res.Migration)
 	case dryRun:
-		fmt.Fprintln(out, "would:")
+		fmt.Fprintln(&out, "would:")
 		for _, s := range res.Steps {
-			fmt.Fprintln(out, "  -", s)
+			fmt.Fprintln(&out, "  -", s)
 		}
 	default:
 		from := "nothing"
@@ -163,22 +182,29 @@ func installOne(cmd *cobra.Command, conn *pgx.Conn, upgrade, dryRun bool, with [
 		case res.Before.HasPgq:
 			from = "Skytools PgQ " + res.Before.APILevel
 		}
-		fmt.Fprintf(out, "installed pgqgo %s (migration %d) over %s:\n", res.Release, res.Migration, from)
+		fmt.Fprintf(&out, "installed pgqgo %s (migration %d) over %s:\n", res.Release, res.Migration, from)
 		for _, s := range res.Steps {
-			fmt.Fprintln(out, "  -", s)
+			fmt.Fprintln(&out, "  -", s)
+		}
+	}
+	return installComponents(cmd, tx, &out, with, dryRun)
+}
+
+// checkComponents refuses unknown component names, before anything is done.
+func checkComponents(names []string) error {
+	for _, name := range names {
+		c := schema.Component(name)
+		if c != schema.Coop && c != schema.Ext {
+			return withCode(exitUsage, "unknown schema %q: choose from %s, %s", name, schema.Coop, schema.Ext)
 		}
 	}
 	return nil
 }
 
 // installComponents installs or refreshes the named component schemas.
-func installComponents(cmd *cobra.Command, conn *pgx.Conn, names []string, dryRun bool) error {
-	out := cmd.OutOrStdout()
-	for _, name := range names {
-		c := schema.Component(name)
-		if c != schema.Coop && c != schema.Ext {
-			return withCode(exitUsage, "unknown schema %q: choose from %s, %s", name, schema.Coop, schema.Ext)
-		}
+func installComponents(cmd *cobra.Command, conn schema.Beginner, out io.Writer, names []string, dryRun bool) error {
+	if err := checkComponents(names); err != nil {
+		return err
 	}
 	for _, name := range names {
 		if dryRun {

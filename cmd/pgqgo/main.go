@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"pgqgo/schema"
 )
 
 func main() {
@@ -36,5 +39,33 @@ func rootCmd() *cobra.Command {
 	})
 	root.AddCommand(installCmd(), upgradeCmd(), versionCmd(), queueCmd(), consumerCmd(), statusCmd(),
 		produceCmd(), consumeCmd(), tickCmd(), retryCmd(), maintCmd(), tickerCmd(), demoCmd())
+	// pgqgo --version: the binary's version, as `pgqgo version` prints it
+	// without a database
+	root.Version = fmt.Sprintf("%s (schema migration %d, PgQ API %s)", schema.Release, len(schema.Migrations()), schema.APILevel)
+	root.SetVersionTemplate("pgqgo {{.Version}}\n")
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes a command group (pgqgo queue, consumer)
+// refuse an unknown subcommand as the root does (exit 2, with suggestions)
+// instead of printing its help and exiting 0; without one it prints its help.
+func refuseUnknownSubcommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		refuseUnknownSubcommands(c)
+	}
+	if cmd.HasParent() && cmd.HasSubCommands() && cmd.Run == nil && cmd.RunE == nil {
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.SuggestionsMinimumDistance = 2 // as the root's default
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return c.Help()
+			}
+			hint := ""
+			if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+				hint = " (did you mean " + strings.Join(s, " or ") + "?)"
+			}
+			return withCode(exitUsage, "unknown command %q for %q%s; see %s --help", args[0], c.CommandPath(), hint, c.CommandPath())
+		}
+	}
 }

@@ -166,6 +166,10 @@ func parseJSONLine(text []byte, defaults pgq.Event) (pgq.Event, error) {
 	if err := dec.Decode(&l); err != nil {
 		return pgq.Event{}, fmt.Errorf("bad JSON event (want {\"type\":..., \"data\":..., \"extra1\":...}): %v", err)
 	}
+	// one event per line: anything after the object would be lost
+	if _, err := dec.Token(); err != io.EOF {
+		return pgq.Event{}, fmt.Errorf("bad JSON event: more than one JSON value on the line (one event per line)")
+	}
 	e := defaults
 	if l.Type != "" {
 		e.Type = l.Type
