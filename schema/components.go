@@ -63,7 +63,7 @@ func InstallComponent(ctx context.Context, db Beginner, c Component) error {
 			return err
 		}
 		if !in.HasPgq {
-			return fmt.Errorf("install %s: the database has no pgq schema; install it first (pgqgo install)", c)
+			return fmt.Errorf("install %s: %w; install it first (pgqgo install)", c, ErrNoPgq)
 		}
 	}
 	structure, functions, grants := componentSQL(c)

@@ -195,6 +195,10 @@ var ErrNotManaged = errors.New("database has a pgq schema that was not installed
 // ErrNewerSchema is returned when the database's schema is newer than this binary.
 var ErrNewerSchema = errors.New("installed pgq schema is newer than this pgqgo binary")
 
+// ErrNoPgq is returned when a component that stands on pgq (pgq_coop) is
+// installed in a database without a pgq schema.
+var ErrNoPgq = errors.New("the database has no pgq schema")
+
 // InstallOptions tune Install.
 type InstallOptions struct {
 	// DryRun computes and reports the plan without changing anything.

@@ -183,6 +183,18 @@ func TestCLIBadInput(t *testing.T) {
 	fails(t, exitUsage, `unknown command "craete" for "pgqgo queue" (did you mean create?)`, append([]string{"queue", "craete", "x"}, db...)...)
 	fails(t, exitUsage, `unknown command "lst" for "pgqgo consumer"`, "consumer", "lst")
 	ok(t, "", []string{"pgqgo " + schema.Release}, "--version")
+	fails(t, exitSchema, "has no pgq schema", "install", "--only", "pgq_coop", "--db", empty)
+	// the ticker's usage and config errors are usage errors too
+	bad := filepath.Join(t.TempDir(), "bad.ini")
+	if err := os.WriteFile(bad, []byte("[pgqd]\nbogus = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fails(t, exitUsage, "config file argument required", "ticker")
+	fails(t, exitUsage, `unknown key "bogus"`, "ticker", bad)
+	fails(t, exitUsage, "takes one config file", "ticker", bad, bad)
+	ok(t, "", nil, append([]string{"consumer", "register", "q", "holder"}, db...)...)
+	fails(t, exitError, "pgqgo queue drop q --force", append([]string{"queue", "drop", "q"}, db...)...)
+	ok(t, "", nil, append([]string{"consumer", "unregister", "q", "holder"}, db...)...)
 	// a bad component name is refused before anything is installed
 	fails(t, exitUsage, `unknown schema "foo"`, "install", "--with", "pgq_coop,foo", "--db", empty)
 	if n := pgtest.Scalar[int64](t, pgtest.Conn(t, empty), "select count(*) from pg_namespace where nspname in ('pgq', 'pgq_coop')"); n != 0 {
@@ -210,7 +222,7 @@ func TestCLIBadInput(t *testing.T) {
 
 	// a bad JSON line: the lines before it are kept, and the message says so
 	out, errOut, code := run(t, `{"data":"ok"}`+"\n"+`{"data": nope}`+"\n", append([]string{"produce", "q", "--json"}, db...)...)
-	if code != exitUsage || !strings.Contains(errOut, "line 2") || !strings.Contains(errOut, "1 events before it were inserted") {
+	if code != exitUsage || !strings.Contains(errOut, "line 2") || !strings.Contains(errOut, "inserted before it: 1 event") {
 		t.Fatalf("bad JSON line: exit %d, %q %q", code, out, errOut)
 	}
 	conn := pgtest.Conn(t, dsn)

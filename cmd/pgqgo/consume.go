@@ -90,7 +90,7 @@ func consumeCmd() *cobra.Command {
 				err = nil // --once done, or Ctrl-C
 			}
 			st := c.Stats()
-			fmt.Fprintf(cmd.ErrOrStderr(), "consumed %d events in %d batches\n", st.Events, st.Batches)
+			fmt.Fprintf(cmd.ErrOrStderr(), "consumed %s in %s\n", count(st.Events, "event"), count(st.Batches, "batch"))
 			return err
 		},
 	}

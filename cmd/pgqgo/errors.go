@@ -134,3 +134,14 @@ func requirePgq(cmd *cobra.Command, conn *pgx.Conn) (schema.Installed, error) {
 	}
 	return in, nil
 }
+
+// count says "1 event", "2 events" ("batch": "batches").
+func count[N int | int64](n N, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", noun)
+	}
+	if strings.HasSuffix(noun, "ch") || strings.HasSuffix(noun, "s") {
+		return fmt.Sprintf("%d %ses", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

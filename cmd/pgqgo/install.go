@@ -212,6 +212,9 @@ func installComponents(cmd *cobra.Command, conn schema.Beginner, out io.Writer, 
 			continue
 		}
 		if err := schema.InstallComponent(cmd.Context(), conn, schema.Component(name)); err != nil {
+			if errors.Is(err, schema.ErrNoPgq) {
+				return &exitErr{code: exitSchema, err: err}
+			}
 			return err
 		}
 		fmt.Fprintf(out, "installed schema %s\n", name)

@@ -75,14 +75,14 @@ func produceCmd() *cobra.Command {
 					if err := p.InsertBatch(ctx, evs); err != nil {
 						return err
 					}
-					fmt.Fprintf(out, "inserted %d events into %s\n", len(evs), args[0])
+					fmt.Fprintf(out, "inserted %s into %s\n", count(len(evs), "event"), args[0])
 					return nil
 				}
 				n, err := produceLines(ctx, p, cmd.InOrStdin(), ev, asJSON, chunk)
 				if err != nil {
-					return fmt.Errorf("%w (%d events before it were inserted)", err, n)
+					return fmt.Errorf("%w (inserted before it: %s)", err, count(n, "event"))
 				}
-				fmt.Fprintf(out, "inserted %d events into %s\n", n, args[0])
+				fmt.Fprintf(out, "inserted %s into %s\n", count(n, "event"), args[0])
 				return nil
 			})
 		},
@@ -151,8 +151,8 @@ func produceLines(ctx context.Context, p *pgq.Producer, in io.Reader, defaults p
 			return n, ferr
 		}
 		if errors.Is(err, bufio.ErrTooLong) {
-			return n, withCode(exitUsage, "line %d is longer than %d bytes, the most a PostgreSQL value holds; the %d events before it were inserted",
-				line+1, maxLine, n)
+			return n, withCode(exitUsage, "line %d is longer than %d bytes, the most a PostgreSQL value holds (inserted before it: %s)",
+				line+1, maxLine, count(n, "event"))
 		}
 		return n, fmt.Errorf("reading standard input at line %d: %w", line+1, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -40,6 +41,10 @@ func queueCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withPgq(cmd, func(ctx context.Context, db pgq.DB) error {
 				if err := pgq.DropQueue(ctx, db, args[0], force); err != nil {
+					if !force && strings.Contains(err.Error(), "consumers still attached") {
+						return withCode(exitError, "queue %s has consumers registered; drop it with them (their positions and pending events are lost): pgqgo queue drop %s --force",
+							args[0], args[0])
+					}
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "dropped queue %s\n", args[0])

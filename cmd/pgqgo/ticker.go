@@ -32,7 +32,12 @@ func tickerCmd() *cobra.Command {
 			"with a pgq schema (pgqgo's or Skytools'). On pgqgo schemas it also ticks queues as soon as\n" +
 			"they have new events and sends NOTIFY pgq_tick (payload: queue name). See docs/ticker.md.\n" +
 			"SIGHUP reloads the config; SIGINT and SIGTERM stop cleanly.",
-		Args: cobra.MaximumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return withCode(exitUsage, "%s takes one config file (got %d arguments); see %s --help", cmd.CommandPath(), len(args), cmd.CommandPath())
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
 			switch {
@@ -44,11 +49,11 @@ func tickerCmd() *cobra.Command {
 				return nil
 			}
 			if len(args) != 1 {
-				return errors.New("ticker: config file argument required (see --ini for a sample)")
+				return withCode(exitUsage, "ticker: config file argument required (see --ini for a sample)")
 			}
 			cfg, err := ticker.LoadConfig(args[0])
 			if err != nil {
-				return err
+				return &exitErr{code: exitUsage, err: err} // a bad or missing config: nothing started
 			}
 			switch {
 			case stop:
