@@ -9,6 +9,7 @@
 #  - Debian's python3-pgq (Skytools' Python consumer), the consumer benchmark's baseline,
 #    and python3-londiste, replicating through the adoption tests.
 #  - valgrind, which counts the instructions of the trigger benchmark.
+#  - chromium, the headless browser the status page's tests drive.
 # Idempotent: does nothing when everything is present. Needs root (or sudo)
 # only when something must be installed.
 set -euo pipefail
@@ -75,6 +76,11 @@ fi
 if ! command -v valgrind >/dev/null 2>&1; then
   echo "install-deps: installing valgrind for the instruction-count benchmark" >&2
   apt_install valgrind
+fi
+
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  echo "install-deps: installing chromium (headless) for the status page's browser tests" >&2
+  apt_install chromium
 fi
 
 # PostgreSQL refuses to run as root; the test harness then runs it as 'postgres'.

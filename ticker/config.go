@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"gopkg.in/ini.v1"
+
+	"pgqgo/statuspage"
 )
 
 // Config is the [pgqd] section of a pgqd ini file, plus pgqgo's own keys.
@@ -45,8 +47,12 @@ type Config struct {
 	TickMaxInterval time.Duration
 	// MaxParallel bounds the database calls the daemon makes at once.
 	MaxParallel int
-	// MetricsAddr, when set, serves /metrics (Prometheus) and /healthz there.
+	// MetricsAddr, when set, serves /metrics (Prometheus), /healthz and the
+	// status page (/) there.
 	MetricsAddr string
+	// StatusAuth, "user:password", makes the status page (and /metrics,
+	// /healthz on the same address) require HTTP basic auth.
+	StatusAuth string
 	// LogFormat is "text" (default) or "json".
 	LogFormat string
 	// TrustedRoles are the roles, besides the daemon's own and superusers,
@@ -167,6 +173,11 @@ func ParseConfig(data []byte) (Config, error) {
 			}
 		case "metrics_addr":
 			cfg.MetricsAddr = v
+		case "status_auth":
+			if _, _, err := statuspage.ParseAuth(v); err != nil {
+				errs = append(errs, fmt.Errorf("status_auth: %w", err))
+			}
+			cfg.StatusAuth = v
 		case "log_format":
 			if v != "text" && v != "json" {
 				errs = append(errs, fmt.Errorf("log_format = %q: want text or json", v))
@@ -263,8 +274,11 @@ pidfile = /var/run/postgresql/pgqd.pid
 # at most this many database calls at once
 #max_parallel = 8
 
-# serve Prometheus /metrics and /healthz on this address (off when empty)
+# serve Prometheus /metrics, /healthz and the status page (/) on this
+# address (off when empty)
 #metrics_addr = 127.0.0.1:9188
+# require HTTP basic auth there (user:password)
+#status_auth =
 
 # text or json
 #log_format = text

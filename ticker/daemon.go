@@ -28,6 +28,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"pgqgo/schema"
+
+	"pgqgo/statuspage"
 )
 
 // Version is reported by `pgqgo ticker -V`.
@@ -41,6 +43,7 @@ type Daemon struct {
 	mu       sync.Mutex
 	cfg      Config
 	dbs      map[string]*database
+	status   *statuspage.Collector // the status page's samples, when metrics_addr is set
 	sem      chan struct{}
 	dialSem  chan struct{} // connection set-ups in flight
 	reload   chan Config
@@ -99,11 +102,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("Starting pgqgo ticker", "version", Version)
 	var srv *http.Server
 	if addr := d.config().MetricsAddr; addr != "" {
+		d.status = &statuspage.Collector{Targets: d.statusTargets, Daemon: d.daemonStates, Log: d.log}
 		var err error
 		if srv, err = d.serveMetrics(addr); err != nil {
 			return err
 		}
 		defer srv.Close()
+		sctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go d.status.Run(sctx)
 	}
 	var wg sync.WaitGroup
 	defer func() {

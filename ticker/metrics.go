@@ -7,9 +7,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"pgqgo/statuspage"
 )
 
 // Metrics are the daemon's Prometheus metrics, on a registry of their own.
@@ -85,12 +89,57 @@ func (d *Daemon) serveMetrics(addr string) (*http.Server, error) {
 	// Go's profiler, for diagnosing the daemon itself
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	srv := &http.Server{Handler: mux}
+	// the status page: everything else
+	cfg := d.config()
+	user, password, _ := statuspage.ParseAuth(cfg.StatusAuth) // checked by LoadConfig
+	mux.Handle("/", statuspage.Handler(d.status, statuspage.Options{Title: "pgqgo ticker: " + clusterName(cfg.BaseConnStr)}))
+	var h http.Handler = mux
+	if user != "" {
+		h = statuspage.BasicAuth(h, user, password)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("metrics server stopped", "err", err)
 		}
 	}()
-	d.log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
+	d.log.Info("serving the status page, /metrics and /healthz", "addr", ln.Addr().String())
 	return srv, nil
+}
+
+// clusterName names the cluster on the status page: base_connstr's host and
+// port (never its password).
+func clusterName(base string) string {
+	cfg, err := pgx.ParseConfig(base)
+	if err != nil {
+		return "?"
+	}
+	return fmt.Sprintf("%s:%d", cfg.Host, cfg.Port)
+}
+
+// statusTargets are the databases the daemon works on, for the status page.
+func (d *Daemon) statusTargets() []statuspage.Target {
+	base := d.config().BaseConnStr
+	var out []statuspage.Target
+	for _, st := range d.Statuses() {
+		if st.State != "active" && st.State != "standby" {
+			continue // only pgq schemas the daemon trusts (and found)
+		}
+		cfg, err := pgx.ParseConfig(base)
+		if err != nil {
+			continue
+		}
+		cfg.Database = st.Database
+		out = append(out, statuspage.Target{Name: st.Database, Config: cfg})
+	}
+	return out
+}
+
+// daemonStates are the daemon's states per database, for the status page.
+func (d *Daemon) daemonStates() []statuspage.DaemonState {
+	var out []statuspage.DaemonState
+	for _, st := range d.Statuses() {
+		out = append(out, statuspage.DaemonState(st))
+	}
+	return out
 }

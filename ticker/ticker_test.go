@@ -2,9 +2,14 @@ package ticker
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -306,5 +311,111 @@ func TestLockedNextTableDoesNotStopTicking(t *testing.T) {
 				return pgtest.Scalar[int](t, conn, "select queue_cur_table from pgq.queue") != 0
 			})
 		})
+	}
+}
+
+// TestStatusPageServed: with metrics_addr the daemon serves the status page
+// at / (and /metrics, /healthz), behind status_auth when set, showing the
+// databases it works on with their queues, consumers and its own state.
+func TestStatusPageServed(t *testing.T) {
+	name, conn := newDB(t, pgtest.PgqGo)
+	setupQueue(t, conn)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := testConfig(t, name)
+	cfg.MetricsAddr, cfg.StatusAuth = addr, "ops:s3cret"
+	start(t, cfg)
+	get := func(path string, auth bool) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+		if auth {
+			req.SetBasicAuth("ops", "s3cret")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	var body string
+	pgtest.Eventually(t, 20*time.Second, "the status page shows the queue, its consumer and the daemon's state", func() bool {
+		var code int
+		code, body = get("/", true)
+		return code == http.StatusOK && strings.Contains(body, `data-queue="q" data-consumer="c"`) &&
+			strings.Contains(body, "ticker: active") && strings.Contains(body, `data-database="`+name+`"`)
+	})
+	for _, p := range []string{"/", "/metrics", "/healthz", "/api/status"} {
+		if code, _ := get(p, false); code != http.StatusUnauthorized {
+			t.Fatalf("GET %s without credentials: %d", p, code)
+		}
+	}
+	if code, m := get("/metrics", true); code != http.StatusOK || !strings.Contains(m, "pgqgo_ticker_ticks_total") {
+		t.Fatalf("GET /metrics: %d", code)
+	}
+	if strings.Contains(body, "postgres\"") {
+		t.Fatalf("a database without pgq is on the page:\n%s", body)
+	}
+}
+
+// TestGrafanaDashboardMatchesMetrics: the dashboard in docs/grafana is valid
+// JSON and every metric its panels query is one the daemon exports.
+func TestGrafanaDashboardMatchesMetrics(t *testing.T) {
+	raw, err := os.ReadFile("../docs/grafana/pgqgo-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("dashboard JSON: %v", err)
+	}
+	m := NewMetrics()
+	// touch every vector so that Gather lists it
+	m.ticks.WithLabelValues("d", "fast")
+	m.maint.WithLabelValues("d")
+	m.retries.WithLabelValues("d")
+	m.errors.WithLabelValues("d", "tick")
+	m.active.WithLabelValues("d")
+	m.queueRate.WithLabelValues("d", "q")
+	m.tickerLag.WithLabelValues("d", "q")
+	m.consumerLag.WithLabelValues("d", "q", "c")
+	m.pending.WithLabelValues("d", "q", "c")
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{}
+	for _, f := range families {
+		exported[f.GetName()] = true
+	}
+	used := map[string]bool{}
+	for _, p := range dash.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q queries nothing", p.Title)
+		}
+		for _, tg := range p.Targets {
+			for _, name := range regexp.MustCompile(`pgqgo_[a-z_]+`).FindAllString(tg.Expr, -1) {
+				used[name] = true
+				if !exported[name] {
+					t.Errorf("panel %q queries %s, which the daemon does not export", p.Title, name)
+				}
+			}
+		}
+	}
+	for name := range exported {
+		if !used[name] {
+			t.Errorf("metric %s is on no panel", name)
+		}
 	}
 }

@@ -2,13 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"pgqgo/pgq"
+	"pgqgo/statuspage"
 )
 
 // jsonQueue and jsonConsumer are the --json shapes: durations in seconds.
@@ -99,6 +105,7 @@ func statusCmd() *cobra.Command {
 	var asJSON, check bool
 	var watch time.Duration
 	var th thresholds
+	var webAddr, webAuth string
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Every queue and consumer: ticker lag, consumer lag, last seen, pending, open batch, retries, rotation",
@@ -115,6 +122,9 @@ func statusCmd() *cobra.Command {
 				return err
 			}
 			defer conn.Close(context.Background())
+			if webAddr != "" {
+				return serveStatusPage(cmd, conn, webAddr, webAuth)
+			}
 			schemaDesc := "Skytools PgQ " + in.APILevel
 			if in.Managed {
 				schemaDesc = fmt.Sprintf("pgqgo %s (migration %d)", in.Release, in.Migration)
@@ -190,7 +200,46 @@ func statusCmd() *cobra.Command {
 	f.DurationVar(&th.tickerLag, "max-ticker-lag", 0, "with --check: largest acceptable time since a queue's last tick")
 	f.DurationVar(&th.lastSeen, "max-last-seen", 0, "with --check: largest acceptable time since a consumer was last seen")
 	f.Int64Var(&th.pending, "max-pending", 0, "with --check: largest acceptable number of pending events per consumer")
+	f.StringVar(&webAddr, "web", "", "serve the status page (tables and charts, refreshing live) on this address, e.g. 127.0.0.1:9188, until Ctrl-C")
+	f.StringVar(&webAuth, "web-auth", "", "with --web: require HTTP basic auth, user:password (default: $PGQGO_WEB_AUTH)")
 	return cmd
+}
+
+// serveStatusPage serves the status page of the connected database on addr
+// until Ctrl-C.
+func serveStatusPage(cmd *cobra.Command, conn *pgx.Conn, addr, auth string) error {
+	if auth == "" {
+		auth = os.Getenv("PGQGO_WEB_AUTH")
+	}
+	user, password, err := statuspage.ParseAuth(auth)
+	if err != nil {
+		return withCode(exitUsage, "--web-auth: %v", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return withCode(exitUsage, "--web %s: %v", addr, err)
+	}
+	defer ln.Close()
+	if host, _, _ := net.SplitHostPort(addr); host == "" || host == "0.0.0.0" || host == "::" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: the status page listens on every interface (%s); give a host such as 127.0.0.1 to keep it local\n", addr)
+	}
+	db := conn.Config().Database
+	col := &statuspage.Collector{Targets: func() []statuspage.Target {
+		return []statuspage.Target{{Name: db, Config: conn.Config()}}
+	}}
+	ctx := cmd.Context()
+	go col.Run(ctx)
+	srv := &http.Server{Handler: statuspage.Handler(col, statuspage.Options{Title: "pgqgo status: " + db, User: user, Password: password}),
+		ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	fmt.Fprintf(cmd.OutOrStdout(), "serving the status page of %s on http://%s/ (Ctrl-C stops)\n", db, ln.Addr())
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 func printStatus(out interface{ Write([]byte) (int, error) }, db, schemaDesc string, qs []pgq.QueueInfo, cs []pgq.ConsumerInfo, problems []string) {
