@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -504,4 +506,55 @@ func TestCLIUpgradeSkytoolsNeedsOwner(t *testing.T) {
 	if v := pgtest.Scalar[string](t, admin, "select extversion from pg_extension where extname = 'pgq'"); v == "" {
 		t.Fatal("the extension is gone")
 	}
+}
+
+// TestCLIStatusWeb: pgqgo status --web serves the status page of the
+// database until interrupted, behind --web-auth when given.
+func TestCLIStatusWeb(t *testing.T) {
+	dsn := pgtest.NewDB(t, pgtest.PgqGo)
+	ok(t, "", nil, "queue", "create", "webq", "--db", dsn)
+	ok(t, "", nil, "consumer", "register", "webq", "watcher", "--db", dsn)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := pgqgo("status", "--web", addr, "--web-auth", "ops:pw", "--db", dsn)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill() //nolint:errcheck // already ended when the test passes
+	get := func(user string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+		if user != "" {
+			req.SetBasicAuth(user, "pw")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	pgtest.Eventually(t, 20*time.Second, "the page shows the queue and its consumer", func() bool {
+		code, body := get("ops")
+		return code == http.StatusOK && strings.Contains(body, `data-queue="webq" data-consumer="watcher"`)
+	})
+	if code, _ := get(""); code != http.StatusUnauthorized {
+		t.Fatalf("without credentials: %d", code)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("status --web after Ctrl-C: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "serving the status page") {
+		t.Fatalf("output: %s", out.String())
+	}
+	fails(t, exitUsage, "--web-auth: want user:password", "status", "--web", addr, "--web-auth", "nopassword", "--db", dsn)
 }
