@@ -21,6 +21,10 @@ import (
 // lockKey is the advisory lock a daemon holds on each database it works on.
 const lockKey = 0x7067716774696b // "pgqgtik"
 
+// LockKey is the advisory lock the active daemon holds on each database it
+// works on (pg_locks shows it: classid the high 32 bits, objid the low).
+const LockKey int64 = lockKey
+
 // activeWindow is how long a database counts as active after its last new
 // events: active databases are polled every tick_poll_period.
 const activeWindow = 3 * time.Second

@@ -172,6 +172,25 @@ func TestCLIStatus(t *testing.T) {
 	if code != exitCheckFailed || !strings.Contains(out, `"problems": [`) || !strings.Contains(out, "q/slow") {
 		t.Fatalf("status --json --check: exit %d\n%s", code, out)
 	}
+
+	// the age of the last tick is judged against the queue's own rules: an
+	// idle queue ticks once ticker_idle_period (60 s) has passed, so 61 s is
+	// healthy even with --max-ticker-lag 30s; 70 s is not; and events that
+	// wait 31 s for a tick are late (ticker_max_lag is 3 s)
+	ok(t, "", nil, append([]string{"consumer", "unregister", "q", "slow"}, db...)...)
+	age := func(d string) {
+		pgtest.Exec(t, conn, "update pgq.tick set tick_time = now() - $1::interval where tick_id = (select max(tick_id) from pgq.tick)", d)
+	}
+	age("61 s")
+	ok(t, "", []string{"no pgqgo ticker seen"}, append([]string{"status", "--check", "--max-ticker-lag", "30s"}, db...)...)
+	age("70 s")
+	fails(t, exitCheckFailed, "queue q: last tick 1m10s ago > 1m5s (is a ticker running?)", append([]string{"status", "--check", "--max-ticker-lag", "30s"}, db...)...)
+	ok(t, "", nil, append([]string{"produce", "q", "waiting"}, db...)...)
+	age("31 s")
+	fails(t, exitCheckFailed, "queue q: last tick 31s ago > 30s", append([]string{"status", "--check", "--max-ticker-lag", "30s"}, db...)...)
+	// exactly at the threshold is healthy, whatever the milliseconds
+	age("30.4 s")
+	ok(t, "", nil, append([]string{"status", "--check", "--max-ticker-lag", "30s"}, db...)...)
 }
 
 func TestCLIBadInput(t *testing.T) {

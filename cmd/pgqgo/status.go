@@ -15,6 +15,7 @@ import (
 
 	"pgqgo/pgq"
 	"pgqgo/statuspage"
+	"pgqgo/ticker"
 )
 
 // jsonQueue and jsonConsumer are the --json shapes: durations in seconds.
@@ -69,6 +70,7 @@ type statusReport struct {
 	Database  string         `json:"database"`
 	Schema    string         `json:"schema"`
 	Time      string         `json:"time"`
+	Ticker    string         `json:"ticker"` // who ticks the database, as far as can be seen
 	Queues    []jsonQueue    `json:"queues"`
 	Consumers []jsonConsumer `json:"consumers"`
 	Problems  []string       `json:"problems"`
@@ -80,11 +82,53 @@ type thresholds struct {
 	pending                          int64
 }
 
+// tickerSeen says who ticks the database, as far as can be seen: a pgqgo
+// ticker holds its advisory lock while active (standby daemons wait with
+// their sessions named "pgqgo ticker"); pgqd cannot be seen (it names no
+// session and takes no lock), so status --check judges tick ages instead.
+func tickerSeen(ctx context.Context, conn *pgx.Conn) (string, error) {
+	var active, sessions int
+	err := conn.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM pg_catalog.pg_locks l
+			  WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+			    AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+			    AND l.classid::bigint = $1 AND l.objid::bigint = $2),
+			(SELECT count(*) FROM pg_catalog.pg_stat_activity
+			  WHERE datname = current_database() AND application_name = 'pgqgo ticker')`,
+		ticker.LockKey>>32, ticker.LockKey&0xffffffff).Scan(&active, &sessions)
+	if err != nil {
+		return "", fmt.Errorf("look for a ticker: %w", err)
+	}
+	switch {
+	case active > 0:
+		return "pgqgo ticker active", nil
+	case sessions > 0:
+		return "pgqgo ticker connected, not active (standby?)", nil
+	}
+	return "no pgqgo ticker seen (pgqd cannot be seen; tick ages tell)", nil
+}
+
+// tickGrace is how late a healthy ticker may tick a queue beyond the queue's
+// own rules (pgqd's ticker_period is 1 s; a round trip; the sampling).
+const tickGrace = 5 * time.Second
+
 func (th thresholds) check(qs []pgq.QueueInfo, cs []pgq.ConsumerInfo) []string {
 	var p []string
 	for _, q := range qs {
-		if th.tickerLag > 0 && q.TickerLag > th.tickerLag && !q.TickerPaused {
-			p = append(p, fmt.Sprintf("queue %s: ticker lag %s > %s (is a ticker running?)", q.Name, human(q.TickerLag), th.tickerLag))
+		if th.tickerLag <= 0 || q.TickerPaused {
+			continue
+		}
+		// a healthy ticker ticks waiting events within ticker_max_lag, and an
+		// idle queue only once both ticker_idle_period and ticker_max_lag have
+		// passed: the threshold is never tighter than the queue's own rule.
+		// Compared and printed in whole seconds, so "1m0s > 1m0s" cannot happen.
+		wait := q.TickerMaxLag
+		if q.NewEvents == 0 {
+			wait = max(q.TickerIdlePeriod, q.TickerMaxLag)
+		}
+		allowed := max(th.tickerLag, wait+tickGrace).Round(time.Second)
+		if lag := q.TickerLag.Round(time.Second); lag > allowed {
+			p = append(p, fmt.Sprintf("queue %s: last tick %s ago > %s (is a ticker running?)", q.Name, lag, allowed))
 		}
 	}
 	for _, c := range cs {
@@ -144,11 +188,18 @@ func statusCmd() *cobra.Command {
 					return err
 				}
 				problems := th.check(qs, cs)
+				seen, err := tickerSeen(ctx, conn)
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return err
+				}
 				if watch > 0 {
 					fmt.Fprint(out, "\033[H\033[2J") // home and clear: refresh in place
 				}
 				if asJSON {
-					rep := statusReport{Database: conn.Config().Database, Schema: schemaDesc,
+					rep := statusReport{Database: conn.Config().Database, Schema: schemaDesc, Ticker: seen,
 						Time: time.Now().UTC().Format(time.RFC3339), Consumers: jsonConsumers(cs), Problems: problems}
 					if rep.Problems == nil {
 						rep.Problems = []string{}
@@ -175,7 +226,7 @@ func statusCmd() *cobra.Command {
 						return err
 					}
 				} else {
-					printStatus(out, conn.Config().Database, schemaDesc, qs, cs, problems)
+					printStatus(out, conn.Config().Database, schemaDesc+"; ticker: "+seen, qs, cs, problems)
 				}
 				if watch <= 0 {
 					if check && len(problems) > 0 {

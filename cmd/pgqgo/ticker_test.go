@@ -102,6 +102,10 @@ func TestTickerProcessLifecycle(t *testing.T) {
 	go func() { exited <- first.Wait() }()
 	pgtest.Eventually(t, 10*time.Second, "pidfile written", func() bool { return pidIn(pidfile) == first.Process.Pid })
 	queueTicked(t, dsnA)
+	// status sees it through its advisory lock
+	if out, err := pgqgo("status", "--db", dsnA).CombinedOutput(); err != nil || !strings.Contains(string(out), "ticker: pgqgo ticker active") {
+		t.Fatalf("status with the ticker running: %v\n%s", err, out)
+	}
 
 	out, err := pgqgo("ticker", "-q", ini).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "already running") {
