@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"gopkg.in/ini.v1"
 
 	"pgqgo/statuspage"
@@ -120,6 +121,9 @@ func ParseConfig(data []byte) (Config, error) {
 		case "pidfile":
 			cfg.PidFile = expandHome(v)
 		case "base_connstr":
+			if _, err := pgx.ParseConfig(v); err != nil {
+				errs = append(errs, fmt.Errorf("base_connstr: %w", err))
+			}
 			cfg.BaseConnStr = v
 		case "initial_database":
 			cfg.InitialDatabase = v

@@ -124,6 +124,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}()
 
 	check := time.NewTimer(0)
+	retry := time.Second // the next wait after a failed discovery
 	statsT := time.NewTicker(d.config().StatsPeriod)
 	defer check.Stop()
 	defer statsT.Stop()
@@ -152,8 +153,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 			check.Reset(0)
 		case <-check.C:
-			d.discover(ctx, &wg)
-			check.Reset(d.config().CheckPeriod)
+			// the server down (at start-up, say): try again soon, not a
+			// whole check_period after it is back
+			next := d.config().CheckPeriod
+			if d.discover(ctx, &wg) {
+				retry = time.Second
+			} else {
+				next, retry = min(retry, next), min(retry*2, 30*time.Second)
+			}
+			check.Reset(next)
 		case <-statsT.C:
 			d.mu.Lock()
 			s := d.stats
@@ -165,13 +173,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 // discover lists the cluster's databases and starts or stops workers.
-func (d *Daemon) discover(ctx context.Context, wg *sync.WaitGroup) {
+// It reports whether the databases could be listed.
+func (d *Daemon) discover(ctx context.Context, wg *sync.WaitGroup) bool {
 	cfg := d.config()
 	names, err := d.listDatabases(ctx, cfg)
 	if err != nil {
 		d.log.Error("cannot list databases", "database", cfg.InitialDatabase, "err", err)
 		d.metrics.errors.WithLabelValues(cfg.InitialDatabase, "discover").Inc()
-		return
+		return false
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -195,6 +204,7 @@ func (d *Daemon) discover(ctx context.Context, wg *sync.WaitGroup) {
 			db.run(ctx)
 		}()
 	}
+	return true
 }
 
 func (d *Daemon) listDatabases(ctx context.Context, cfg Config) ([]string, error) {

@@ -31,6 +31,10 @@ const activeWindow = 3 * time.Second
 
 var errNoPgq = errors.New("no usable pgq schema")
 
+// errNoDatabase: the database does not exist (dropped, or a name in
+// database_list that was never created).
+var errNoDatabase = errors.New("database does not exist")
+
 // database is the worker for one database: one connection, one goroutine,
 // timers for each duty.
 type database struct {
@@ -128,6 +132,14 @@ func (db *database) run(parent context.Context) {
 			db.setState("no-pgq", "", nil)
 			db.log.Debug("no pgq schema", "detail", err)
 			wait = db.config().CheckPeriod
+		case errors.Is(err, errNoDatabase):
+			if db.status().State != "missing" {
+				// named in database_list (a discovered one that is dropped
+				// goes away at the next discovery)
+				db.log.Warn("database does not exist; checking again every check_period", "err", err)
+			}
+			db.setState("missing", "", err)
+			wait = db.config().CheckPeriod
 		case errors.Is(err, pgq.ErrUntrusted):
 			if db.status().State != "untrusted" {
 				db.log.Error("refusing a pgq schema owned by an untrusted role (see trusted_roles)", "err", err)
@@ -175,8 +187,8 @@ func (db *database) session(ctx context.Context) error {
 	if err != nil {
 		db.d.releaseDial()
 		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "3D000" { // database dropped meanwhile
-			return fmt.Errorf("%w: %v", errNoPgq, err)
+		if errors.As(err, &pgErr) && pgErr.Code == "3D000" { // dropped meanwhile, or never there
+			return fmt.Errorf("%w: %v", errNoDatabase, err)
 		}
 		return fmt.Errorf("connect: %w", err)
 	}

@@ -2,12 +2,15 @@ package ticker
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"pgqgo/internal/pgcluster"
 	"pgqgo/internal/pgtest"
+	"pgqgo/schema"
 )
 
 // ticksAdvance waits until the queue gets a tick newer than the current one.
@@ -145,4 +148,58 @@ func TestSchemaUpgradedUnderneath(t *testing.T) {
 	pgtest.Exec(t, conn, "update pgq.pgqgo_schema set checksum = 'older'")
 	mustInstall(t, conn)
 	ticksAdvance(t, conn, 10*time.Second, "ticking after the upgrade")
+}
+
+// TestStartsBeforeServer: started while PostgreSQL is down, the daemon
+// lists the databases again within seconds of the server coming back, not a
+// whole check_period later; a database of database_list that does not exist
+// is reported (state "missing", a warning), not silently skipped.
+func TestStartsBeforeServer(t *testing.T) {
+	ctx := context.Background()
+	cl, err := pgcluster.Start(ctx, pgcluster.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Stop() })
+	admin := pgtest.Conn(t, cl.DSN("postgres"))
+	pgtest.Exec(t, admin, "create database app")
+	app := pgtest.Conn(t, cl.DSN("app"))
+	if _, err := schema.Install(ctx, app, schema.InstallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	setupQueue(t, app)
+	admin.Close(ctx)
+	app.Close(ctx)
+	if err := cl.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := testConfig(t)
+	cfg.BaseConnStr = cl.DSN("postgres")
+	cfg.CheckPeriod = time.Minute
+	d, _ := start(t, cfg)
+	time.Sleep(2 * time.Second) // a failed discovery or two
+	if err := cl.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	up := time.Now()
+	app = pgtest.Conn(t, cl.DSN("app"))
+	ticksAdvance(t, app, 20*time.Second, "ticking after the server came up")
+	t.Logf("first tick %v after the server came up (check_period 1m)", time.Since(up).Round(time.Millisecond))
+
+	// database_list with a database that does not exist
+	cfg2 := testConfig(t, "app", "nosuchdb")
+	cfg2.BaseConnStr = cl.DSN("postgres")
+	d2, _ := start(t, cfg2)
+	pgtest.Eventually(t, 10*time.Second, "nosuchdb reported missing", func() bool {
+		for _, st := range d2.Statuses() {
+			if st.Database == "nosuchdb" && st.State == "missing" && strings.Contains(st.Error, "does not exist") {
+				return true
+			}
+		}
+		return false
+	})
+	if st := d.Statuses(); len(st) < 2 { // postgres and app discovered
+		t.Fatalf("discovered: %+v", st)
+	}
 }

@@ -213,6 +213,15 @@ func TestCLIBadInput(t *testing.T) {
 	fails(t, exitUsage, "config file argument required", "ticker")
 	fails(t, exitUsage, `unknown key "bogus"`, "ticker", bad)
 	fails(t, exitUsage, "takes one config file", "ticker", bad, bad)
+	good := filepath.Join(t.TempDir(), "good.ini")
+	if err := os.WriteFile(good, []byte("[pgqd]\nbase_connstr = host=/nonexistent\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fails(t, exitUsage, "--db is not used", "ticker", good, "--db", dsn)
+	if err := os.WriteFile(bad, []byte("[pgqd]\nbase_connstr = host=/tmp port=abc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fails(t, exitUsage, "base_connstr", "ticker", bad)
 	ok(t, "", nil, append([]string{"consumer", "register", "q", "holder"}, db...)...)
 	fails(t, exitError, "pgqgo queue drop q --force", append([]string{"queue", "drop", "q"}, db...)...)
 	ok(t, "", nil, append([]string{"consumer", "unregister", "q", "holder"}, db...)...)

@@ -51,6 +51,9 @@ func tickerCmd() *cobra.Command {
 			if len(args) != 1 {
 				return withCode(exitUsage, "ticker: config file argument required (see --ini for a sample)")
 			}
+			if cmd.Flags().Changed("db") {
+				return withCode(exitUsage, "ticker: --db is not used: the daemon reaches its databases through base_connstr and database_list in %s", args[0])
+			}
 			cfg, err := ticker.LoadConfig(args[0])
 			if err != nil {
 				return &exitErr{code: exitUsage, err: err} // a bad or missing config: nothing started

@@ -333,6 +333,10 @@ func (c *Cluster) Restart(ctx context.Context) error {
 	return c.start(ctx)
 }
 
+// Up starts a server stopped with Shutdown again, on the same port and data
+// directory (Shutdown, then Up: the server down for a while).
+func (c *Cluster) Up(ctx context.Context) error { return c.start(ctx) }
+
 // Crash stops the server with an immediate shutdown (every backend killed at
 // once, no checkpoint: the next start runs crash recovery, as after a power
 // cut of the server alone) and starts it again.
