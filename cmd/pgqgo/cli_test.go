@@ -586,3 +586,41 @@ func TestCLIStatusWeb(t *testing.T) {
 	}
 	fails(t, exitUsage, "--web-auth: want user:password", "status", "--web", addr, "--web-auth", "nopassword", "--db", dsn)
 }
+
+// TestCLIProduceInterrupted: Ctrl-C while produce reads an open standard
+// input stops it at once, and the lines read so far are inserted, as it says.
+func TestCLIProduceInterrupted(t *testing.T) {
+	dsn := pgtest.NewDB(t, pgtest.PgqGo)
+	ok(t, "", nil, "queue", "create", "q", "--db", dsn)
+	cmd := pgqgo("produce", "q", "--db", dsn)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	if _, err := io.WriteString(stdin, "one\ntwo\nthree\n"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // read, waiting for more (the chunk is 1000)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("produce did not stop on Ctrl-C while its standard input was open")
+	}
+	if !strings.Contains(errOut.String(), "interrupted after line 3, every line read so far inserted (inserted before it: 3 events)") {
+		t.Fatalf("stderr: %s", errOut.String())
+	}
+	if n := pgtest.Scalar[int64](t, pgtest.Conn(t, dsn), "select count(*) from pgq.event_1"); n != 3 {
+		t.Fatalf("%d events inserted, want the 3 lines read", n)
+	}
+}

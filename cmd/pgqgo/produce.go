@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -103,41 +104,90 @@ func produceCmd() *cobra.Command {
 const maxLine = 1<<30 - 1
 
 // produceLines inserts one event per input line, chunk per transaction.
+// Interrupted (Ctrl-C cancels ctx), it inserts the lines read so far, stops
+// at once even while standard input is still open, and says so.
 func produceLines(ctx context.Context, p *pgq.Producer, in io.Reader, defaults pgq.Event, asJSON bool, chunk int) (int, error) {
-	sc := bufio.NewScanner(in)
-	// a line may be as long as a PostgreSQL value may (1 GB); the buffer only
-	// grows that far for a line that needs it
-	sc.Buffer(make([]byte, 64*1024), maxLine)
+	type input struct {
+		text []byte
+		err  error
+	}
+	lines := make(chan input, 64)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(in)
+		// a line may be as long as a PostgreSQL value may (1 GB); the buffer
+		// only grows that far for a line that needs it
+		sc.Buffer(make([]byte, 64*1024), maxLine)
+		for sc.Scan() {
+			select {
+			case lines <- input{text: bytes.Clone(sc.Bytes())}:
+			case <-stop:
+				return
+			}
+		}
+		if err := sc.Err(); err != nil {
+			select {
+			case lines <- input{err: err}:
+			case <-stop:
+			}
+		}
+	}()
 	var evs []pgq.Event
 	n, line := 0, 0
 	flush := func() error {
 		if len(evs) == 0 {
 			return nil
 		}
-		if err := p.InsertBatch(ctx, evs); err != nil {
+		// what was read is inserted even after an interrupt
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := p.InsertBatch(fctx, evs); err != nil {
 			return err
 		}
 		n += len(evs)
 		evs = evs[:0]
 		return nil
 	}
-	for sc.Scan() {
+	for {
+		var l input
+		var ok bool
+		select {
+		case <-ctx.Done():
+			if err := flush(); err != nil {
+				return n, err
+			}
+			return n, withCode(exitError, "interrupted after line %d, every line read so far inserted", line)
+		case l, ok = <-lines:
+		}
+		if !ok {
+			return n, flush()
+		}
+		if l.err != nil {
+			if ferr := flush(); ferr != nil {
+				return n, ferr
+			}
+			if errors.Is(l.err, bufio.ErrTooLong) {
+				return n, withCode(exitUsage, "line %d is longer than %d bytes, the most a PostgreSQL value holds", line+1, maxLine)
+			}
+			return n, fmt.Errorf("reading standard input at line %d: %w", line+1, l.err)
+		}
 		line++
-		text := sc.Bytes()
 		e := defaults
 		if asJSON {
-			if len(bytes.TrimSpace(text)) == 0 {
+			if len(bytes.TrimSpace(l.text)) == 0 {
 				continue
 			}
 			var err error
-			if e, err = parseJSONLine(text, defaults); err != nil {
+			if e, err = parseJSONLine(l.text, defaults); err != nil {
 				if ferr := flush(); ferr != nil {
 					return n, ferr
 				}
 				return n, withCode(exitUsage, "line %d: %v", line, err)
 			}
 		} else {
-			e.Data = string(text)
+			e.Data = string(l.text)
 		}
 		evs = append(evs, e)
 		if len(evs) >= chunk {
@@ -146,17 +196,6 @@ func produceLines(ctx context.Context, p *pgq.Producer, in io.Reader, defaults p
 			}
 		}
 	}
-	if err := sc.Err(); err != nil {
-		if ferr := flush(); ferr != nil {
-			return n, ferr
-		}
-		if errors.Is(err, bufio.ErrTooLong) {
-			return n, withCode(exitUsage, "line %d is longer than %d bytes, the most a PostgreSQL value holds (inserted before it: %s)",
-				line+1, maxLine, count(n, "event"))
-		}
-		return n, fmt.Errorf("reading standard input at line %d: %w", line+1, err)
-	}
-	return n, flush()
 }
 
 func parseJSONLine(text []byte, defaults pgq.Event) (pgq.Event, error) {
