@@ -235,6 +235,11 @@ func TestCLIBadInput(t *testing.T) {
 	fails(t, exitUsage, "needs QUEUE CONSUMER", append([]string{"consume", "q"}, db...)...)
 	fails(t, exitUsage, "bad --db", "status", "--db", "postgres://%zz")
 	fails(t, exitConnect, "cannot connect to database", "status", "--db", "host=/nonexistent/socket port=5999 dbname=x user=u connect_timeout=2")
+	// a refused TCP connection: one line, the failure said once
+	if _, errOut, code := run(t, "", "status", "--db", "host=127.0.0.1 port=1 dbname=x user=u connect_timeout=2"); code != exitConnect ||
+		strings.Count(errOut, "\n") != 1 || strings.Count(errOut, "connection refused") != 1 {
+		t.Fatalf("refused TCP connection: exit %d, %q", code, errOut)
+	}
 	fails(t, exitSchema, "has no pgq schema; install it with: pgqgo install", "status", "--db", empty)
 	fails(t, exitSchema, "no pgq schema to upgrade", "upgrade", "--db", empty)
 	fails(t, exitNotFound, `queue "nope"`, append([]string{"consume", "nope", "c"}, db...)...)
@@ -246,6 +251,14 @@ func TestCLIBadInput(t *testing.T) {
 	fails(t, exitNotFound, `queue "nope"`, append([]string{"produce", "nope", "x"}, db...)...)
 	fails(t, exitUsage, "bad setting", append([]string{"queue", "config", "q", "ticker_max_lag"}, db...)...)
 	fails(t, exitError, "cannot change parameter", append([]string{"queue", "config", "q", "bogus=1"}, db...)...)
+	// per_tx_limit can be set and cleared again
+	ok(t, "", nil, append([]string{"queue", "config", "q", "per_tx_limit=5"}, db...)...)
+	ok(t, "", nil, append([]string{"queue", "config", "q", "per_tx_limit="}, db...)...)
+	if out := ok(t, "", nil, append([]string{"queue", "config", "q", "--json"}, db...)...); strings.Contains(out, `"per_tx_limit": 5`) {
+		t.Fatalf("per_tx_limit not cleared:\n%s", out)
+	}
+	ok(t, "", nil, append([]string{"queue", "config", "q", "per_tx_limit=7"}, db...)...)
+	ok(t, "", nil, append([]string{"queue", "config", "q", "per_tx_limit=None"}, db...)...)
 	fails(t, exitUsage, "--at wants a tick id", append([]string{"consumer", "register", "q", "c", "--at", "x"}, db...)...)
 	fails(t, exitUsage, "choose one of", append([]string{"consume", "q", "c", "--once", "--follow"}, db...)...)
 	fails(t, exitUsage, "unknown schema", append([]string{"install", "--only", "nope"}, db...)...)

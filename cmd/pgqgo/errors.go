@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -98,17 +99,25 @@ func describeConnErr(cfg *pgx.ConnConfig, err error) error {
 	if strings.HasPrefix(where, "/") {
 		where = "socket directory " + where
 	}
-	return withCode(exitConnect, "cannot connect to database %q as user %q at %s port %d: %v\n"+
+	return withCode(exitConnect, "cannot connect to database %q as user %q at %s port %d: %s "+
 		"(set --db to a libpq string or postgres:// URL, or the PG* environment variables)",
-		cfg.Database, cfg.User, where, cfg.Port, unwrapConnErr(err))
+		cfg.Database, cfg.User, where, cfg.Port, connErrText(err))
 }
 
-func unwrapConnErr(err error) error {
+// connErrText is a connection error on one line, each distinct failure once
+// (pgx tries every address and TLS mode, and joins their errors with newlines).
+func connErrText(err error) string {
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) && ce.Unwrap() != nil {
-		return ce.Unwrap()
+		err = ce.Unwrap()
 	}
-	return err
+	var parts []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(parts, l) {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // requirePgq checks that the database has a pgq schema this binary can

@@ -2,7 +2,8 @@
 -- parameter is named with or without its 'queue_' prefix: ticker_max_count,
 -- ticker_max_lag, ticker_idle_period, ticker_paused, rotation_period,
 -- external_ticker, and (beyond PgQ 3.5, which refuses them) disable_insert and
--- per_tx_limit. The value is cast to the column's type. Returns 1.
+-- per_tx_limit. The value is cast to the column's type ('' or 'none' clear
+-- per_tx_limit: no limit). Returns 1.
 CREATE OR REPLACE FUNCTION pgq.set_queue_config(x_queue_name text, x_param_name text, x_param_value text)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -29,6 +30,12 @@ BEGIN
     END;
     IF v_type IS NULL THEN
         RAISE EXCEPTION 'cannot change parameter "%"', x_param_name;
+    END IF;
+    -- per_tx_limit is the one setting that may be unset (no limit): '' or
+    -- 'none' (any case) clear it
+    IF v_col = 'queue_per_tx_limit' AND lower(btrim(x_param_value)) IN ('', 'none') THEN
+        UPDATE pgq.queue SET queue_per_tx_limit = NULL WHERE queue_name = x_queue_name;
+        RETURN 1;
     END IF;
     -- PgQ 3.5 takes a negative count or period; pgqgo refuses it (0 keeps its
     -- meaning: at once, every round)
