@@ -637,3 +637,31 @@ func TestCLIProduceInterrupted(t *testing.T) {
 		t.Fatalf("%d events inserted, want the 3 lines read", n)
 	}
 }
+
+// TestCLIFollowQueueDropped: consume --follow whose queue is dropped meanwhile
+// ends with "not found" (5), as for a queue that was never there.
+func TestCLIFollowQueueDropped(t *testing.T) {
+	dsn := pgtest.NewDB(t, pgtest.PgqGo)
+	ok(t, "", nil, "queue", "create", "gone", "--db", dsn)
+	ok(t, "", nil, "consumer", "register", "gone", "c", "--db", dsn)
+	cmd := pgqgo("consume", "gone", "c", "--follow", "--db", dsn)
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	ok(t, "", nil, "queue", "drop", "gone", "--force", "--db", dsn)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitNotFound {
+			t.Fatalf("consume --follow after its queue was dropped: %v\n%s", err, errOut.String())
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("consume --follow did not end when its queue was dropped")
+	}
+}

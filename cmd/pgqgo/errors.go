@@ -67,6 +67,10 @@ func explain(err error) error {
 			"pgqgo install --with pgq_coop (or --only pgq_coop beside Skytools' pgq)")
 	case (pg.Code == "3F000" || pg.Code == "42883") && strings.Contains(pg.Message, "pgq_ext"):
 		return withCode(exitSchema, "pgq_ext is not installed in the target database; install it with: pgqgo install --only pgq_ext")
+	case pg.Code == "P0001" && (strings.HasPrefix(pg.Message, "Not subscriber to queue") ||
+		strings.HasPrefix(pg.Message, "No such queue") || strings.HasPrefix(pg.Message, "Event queue not")):
+		// the queue was dropped, or the consumer unregistered, under our feet
+		return &exitErr{code: exitNotFound, err: err}
 	case pg.Code == "42501":
 		return withCode(exitError, "permission denied: %s (the role needs pgq_reader, pgq_writer or pgq_admin as fits the command)", pg.Message)
 	}
