@@ -665,3 +665,22 @@ func TestCLIFollowQueueDropped(t *testing.T) {
 		t.Fatal("consume --follow did not end when its queue was dropped")
 	}
 }
+
+// TestCLIOddNamesInTables: names with a tab, a newline or only spaces are
+// shown quoted, so every row keeps its columns.
+func TestCLIOddNamesInTables(t *testing.T) {
+	dsn := pgtest.NewDB(t, pgtest.PgqGo)
+	conn := pgtest.Conn(t, dsn)
+	for _, name := range []string{"tab\there", "new\nline", "   "} {
+		pgtest.Exec(t, conn, "select pgq.create_queue($1)", name)
+		pgtest.Exec(t, conn, "select pgq.register_consumer($1, $1)", name)
+	}
+	for _, args := range [][]string{{"status"}, {"queue", "list"}, {"consumer", "list"}} {
+		out := ok(t, "", []string{`"tab\there"`, `"new\nline"`, `"   "`}, append(args, "--db", dsn)...)
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if strings.Contains(l, "\t") {
+				t.Fatalf("pgqgo %v: a raw tab in %q", args, l)
+			}
+		}
+	}
+}

@@ -135,7 +135,7 @@ func consumerCmd() *cobra.Command {
 				}
 				tw := table(cmd.OutOrStdout(), "QUEUE", "CONSUMER", "LAG", "LAST SEEN", "PENDING", "BATCH", "RETRY")
 				for _, c := range cs {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", c.Queue, c.Name, human(c.Lag), human(c.LastSeen),
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", cell(c.Queue), cell(c.Name), human(c.Lag), human(c.LastSeen),
 						c.Pending, optInt64(c.CurrentBatch), retryCount(c.Retry))
 				}
 				return tw.Flush()

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -67,7 +69,7 @@ func queueCmd() *cobra.Command {
 				}
 				tw := table(cmd.OutOrStdout(), "QUEUE", "TICKER LAG", "EV/S", "NEW", "LAST TICK", "MAX COUNT", "MAX LAG", "IDLE", "TABLE", "NEXT ROTATION")
 				for _, q := range qs {
-					fmt.Fprintf(tw, "%s\t%s\t%.1f\t%d\t%d\t%d\t%s\t%s\t%d/%d\t%s\n", q.Name, human(q.TickerLag), q.EventsPerSec,
+					fmt.Fprintf(tw, "%s\t%s\t%.1f\t%d\t%d\t%d\t%s\t%s\t%d/%d\t%s\n", cell(q.Name), human(q.TickerLag), q.EventsPerSec,
 						q.NewEvents, q.LastTick, q.TickerMaxCount, human(q.TickerMaxLag), human(q.TickerIdlePeriod),
 						q.CurrentTable, q.Tables, human(q.NextRotationIn))
 				}
@@ -187,4 +189,15 @@ func cut(kv string) (string, string, bool) {
 		}
 	}
 	return "", "", false
+}
+
+// cell is a name as a table shows it: as it is when it is plain, quoted
+// with escapes (Go syntax) when it is empty, holds a tab, a newline or
+// another control character, or starts or ends with a space, which would
+// otherwise misalign the columns or hide.
+func cell(name string) string {
+	if name != "" && strings.TrimSpace(name) == name && !strings.ContainsFunc(name, unicode.IsControl) {
+		return name
+	}
+	return strconv.Quote(name)
 }

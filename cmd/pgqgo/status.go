@@ -306,14 +306,14 @@ func printStatus(out interface{ Write([]byte) (int, error) }, db, schemaDesc str
 		case q.ExternalTicker:
 			state = "external ticker"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%d\t%d\t%d/%d\t%s ago\t%s\t%s\n", q.Name, human(q.TickerLag), q.EventsPerSec, q.NewEvents,
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%d\t%d\t%d/%d\t%s ago\t%s\t%s\n", cell(q.Name), human(q.TickerLag), q.EventsPerSec, q.NewEvents,
 			q.LastTick, q.CurrentTable, q.Tables, human(time.Since(q.SwitchTime)), human(q.NextRotationIn), state)
 	}
 	tw.Flush()
 	fmt.Fprintln(out)
 	tw = table(out, "QUEUE", "CONSUMER", "LAG", "LAST SEEN", "PENDING", "BATCH", "RETRY")
 	for _, c := range cs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%d\t%s\t%s\n", c.Queue, c.Name, human(c.Lag), human(c.LastSeen), c.Pending,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%d\t%s\t%s\n", cell(c.Queue), cell(c.Name), human(c.Lag), human(c.LastSeen), c.Pending,
 			optInt64(c.CurrentBatch), retryCount(c.Retry))
 	}
 	tw.Flush()
