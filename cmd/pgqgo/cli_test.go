@@ -21,6 +21,7 @@ import (
 
 	"pgqgo/internal/pgcluster"
 	"pgqgo/internal/pgtest"
+	"pgqgo/pgq"
 	"pgqgo/schema"
 )
 
@@ -184,13 +185,31 @@ func TestCLIStatus(t *testing.T) {
 	age("61 s")
 	ok(t, "", []string{"no pgqgo ticker seen"}, append([]string{"status", "--check", "--max-ticker-lag", "30s"}, db...)...)
 	age("70 s")
-	fails(t, exitCheckFailed, "queue q: last tick 1m10s ago > 1m5s (is a ticker running?)", append([]string{"status", "--check", "--max-ticker-lag", "30s"}, db...)...)
+	fails(t, exitCheckFailed, "ago > 1m5s (is a ticker running?)", append([]string{"status", "--check", "--max-ticker-lag", "30s"}, db...)...)
 	ok(t, "", nil, append([]string{"produce", "q", "waiting"}, db...)...)
 	age("31 s")
-	fails(t, exitCheckFailed, "queue q: last tick 31s ago > 30s", append([]string{"status", "--check", "--max-ticker-lag", "30s"}, db...)...)
-	// exactly at the threshold is healthy, whatever the milliseconds
-	age("30.4 s")
+	fails(t, exitCheckFailed, "ago > 30s (is a ticker running?)", append([]string{"status", "--check", "--max-ticker-lag", "30s"}, db...)...)
+	age("25 s")
 	ok(t, "", nil, append([]string{"status", "--check", "--max-ticker-lag", "30s"}, db...)...)
+}
+
+// TestTickAgeRounding: tick ages are compared in whole seconds, as printed:
+// 30.4 s is not over 30 s, 30.6 s is (and says 31s > 30s).
+func TestTickAgeRounding(t *testing.T) {
+	th := thresholds{tickerLag: 30 * time.Second}
+	q := pgq.QueueInfo{Name: "q", NewEvents: 1, TickerMaxLag: 3 * time.Second, TickerIdlePeriod: time.Minute}
+	q.TickerLag = 30400 * time.Millisecond
+	if p := th.check([]pgq.QueueInfo{q}, nil); len(p) != 0 {
+		t.Fatalf("30.4 s: %v", p)
+	}
+	q.TickerLag = 30600 * time.Millisecond
+	if p := th.check([]pgq.QueueInfo{q}, nil); len(p) != 1 || p[0] != "queue q: last tick 31s ago > 30s (is a ticker running?)" {
+		t.Fatalf("30.6 s: %v", p)
+	}
+	q.NewEvents, q.TickerLag = 0, 64*time.Second // idle: 60 s + 5 s allowed
+	if p := th.check([]pgq.QueueInfo{q}, nil); len(p) != 0 {
+		t.Fatalf("idle queue at 64 s: %v", p)
+	}
 }
 
 func TestCLIBadInput(t *testing.T) {
