@@ -80,8 +80,14 @@ func TestCLIQueueConsumerProduceConsume(t *testing.T) {
 		append([]string{"queue", "config", "orders", "ticker_max_lag=0", "ticker_idle_period=1h"}, db...)...)
 	out := ok(t, "", nil, append([]string{"queue", "list", "--json"}, db...)...)
 	var qs []map[string]any
-	if err := json.Unmarshal([]byte(out), &qs); err != nil || len(qs) != 1 || qs[0]["name"] != "orders" {
-		t.Fatalf("queue list --json: %v %s", err, out)
+	if err := json.Unmarshal([]byte(out), &qs); err != nil || len(qs) != 1 || qs[0]["name"] != "orders" ||
+		qs[0]["ticker_idle_period_seconds"] != 3600.0 {
+		t.Fatalf("queue list --json (durations in seconds, as status --json): %v %s", err, out)
+	}
+	out = ok(t, "", nil, append([]string{"queue", "config", "orders", "--json"}, db...)...)
+	var one map[string]any
+	if err := json.Unmarshal([]byte(out), &one); err != nil || one["ticker_max_lag_seconds"] != 0.0 || one["rotation_period_seconds"] != 7200.0 {
+		t.Fatalf("queue config --json (durations in seconds): %v %s", err, out)
 	}
 	ok(t, "", []string{"consumer mailer registered on queue orders"}, append([]string{"consumer", "register", "orders", "mailer"}, db...)...)
 	ok(t, "", []string{"already registered"}, append([]string{"consumer", "register", "orders", "mailer"}, db...)...)

@@ -65,7 +65,15 @@ func queueCmd() *cobra.Command {
 					return err
 				}
 				if asJSON {
-					return writeJSON(cmd.OutOrStdout(), qs)
+					cs, err := pgq.Consumers(ctx, db, "")
+					if err != nil {
+						return err
+					}
+					out := make([]jsonQueue, 0, len(qs))
+					for _, q := range qs {
+						out = append(out, toJSONQueue(q, cs))
+					}
+					return writeJSON(cmd.OutOrStdout(), out)
 				}
 				tw := table(cmd.OutOrStdout(), "QUEUE", "TICKER LAG", "EV/S", "NEW", "LAST TICK", "MAX COUNT", "MAX LAG", "IDLE", "TABLE", "NEXT ROTATION")
 				for _, q := range qs {
@@ -77,7 +85,7 @@ func queueCmd() *cobra.Command {
 			})
 		},
 	}
-	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON (durations in seconds, as status --json)")
 	config := &cobra.Command{
 		Use:   "config QUEUE [PARAM=VALUE ...]",
 		Short: "Show a queue's settings, or set them (pgq.set_queue_config)",
@@ -110,7 +118,11 @@ func queueCmd() *cobra.Command {
 					return fmt.Errorf("queue %q: %w", args[0], pgq.ErrNoQueue)
 				}
 				if asJSON {
-					return writeJSON(cmd.OutOrStdout(), qs[0])
+					cs, err := pgq.Consumers(ctx, db, args[0])
+					if err != nil {
+						return err
+					}
+					return writeJSON(cmd.OutOrStdout(), toJSONQueue(qs[0], cs))
 				}
 				q := qs[0]
 				tw := table(cmd.OutOrStdout())
@@ -126,7 +138,7 @@ func queueCmd() *cobra.Command {
 			})
 		},
 	}
-	config.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	config.Flags().BoolVar(&asJSON, "json", false, "print JSON (durations in seconds, as status --json)")
 	cmd.AddCommand(create, drop, list, config)
 	return cmd
 }

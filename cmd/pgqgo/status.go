@@ -36,7 +36,26 @@ type jsonQueue struct {
 	RotationSeconds     float64  `json:"rotation_period_seconds"`
 	SwitchTime          string   `json:"last_rotation"`
 	NextRotationSeconds float64  `json:"next_rotation_in_seconds"`
+	PerTxLimit          *int     `json:"per_tx_limit"`
 	Consumers           []string `json:"consumers"`
+}
+
+// toJSONQueue is q in the --json shape, with the names of its consumers
+// among cs: one shape for status, queue list and queue config.
+func toJSONQueue(q pgq.QueueInfo, cs []pgq.ConsumerInfo) jsonQueue {
+	jq := jsonQueue{Name: q.Name, TickerLagSeconds: q.TickerLag.Seconds(), EventsPerSec: q.EventsPerSec,
+		NewEvents: q.NewEvents, LastTick: q.LastTick, TickerMaxCount: q.TickerMaxCount,
+		TickerMaxLagSeconds: q.TickerMaxLag.Seconds(), TickerIdleSeconds: q.TickerIdlePeriod.Seconds(),
+		TickerPaused: q.TickerPaused, ExternalTicker: q.ExternalTicker, DisableInsert: q.DisableInsert,
+		Tables: q.Tables, CurrentTable: q.CurrentTable, RotationSeconds: q.RotationPeriod.Seconds(),
+		SwitchTime: q.SwitchTime.UTC().Format(time.RFC3339), NextRotationSeconds: q.NextRotationIn.Seconds(),
+		PerTxLimit: q.PerTxLimit, Consumers: []string{}}
+	for _, c := range cs {
+		if c.Queue == q.Name {
+			jq.Consumers = append(jq.Consumers, c.Name)
+		}
+	}
+	return jq
 }
 
 type jsonConsumer struct {
@@ -205,19 +224,7 @@ func statusCmd() *cobra.Command {
 						rep.Problems = []string{}
 					}
 					for _, q := range qs {
-						jq := jsonQueue{Name: q.Name, TickerLagSeconds: q.TickerLag.Seconds(), EventsPerSec: q.EventsPerSec,
-							NewEvents: q.NewEvents, LastTick: q.LastTick, TickerMaxCount: q.TickerMaxCount,
-							TickerMaxLagSeconds: q.TickerMaxLag.Seconds(), TickerIdleSeconds: q.TickerIdlePeriod.Seconds(),
-							TickerPaused: q.TickerPaused, ExternalTicker: q.ExternalTicker, DisableInsert: q.DisableInsert,
-							Tables: q.Tables, CurrentTable: q.CurrentTable, RotationSeconds: q.RotationPeriod.Seconds(),
-							SwitchTime: q.SwitchTime.UTC().Format(time.RFC3339), NextRotationSeconds: q.NextRotationIn.Seconds(),
-							Consumers: []string{}}
-						for _, c := range cs {
-							if c.Queue == q.Name {
-								jq.Consumers = append(jq.Consumers, c.Name)
-							}
-						}
-						rep.Queues = append(rep.Queues, jq)
+						rep.Queues = append(rep.Queues, toJSONQueue(q, cs))
 					}
 					if rep.Queues == nil {
 						rep.Queues = []jsonQueue{}
