@@ -25,6 +25,10 @@ func tickCmd() *cobra.Command {
 					return fmt.Errorf("queue %s did not tick (paused, or ticked by an external ticker)", args[0])
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "queue %s ticked: tick %d\n", args[0], tick)
+				// PgQ's force_tick moves the event sequence on, which PgQ's own
+				// figures count as events: say so where it happens
+				fmt.Fprintln(cmd.ErrOrStderr(), "note: a forced tick advances the event sequence by 2 x ticker_max_count + 1000 (PgQ's force_tick);"+
+					" status counts that jump in EV/S and PENDING until the queue's next ticks")
 				return nil
 			})
 		},
