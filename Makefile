@@ -9,7 +9,9 @@ deps:
 	bash scripts/install-deps.sh
 
 demo: deps
-	$(GO) run ./cmd/pgqgo demo
+	@echo "make demo: building pgqgo (the first build downloads and compiles its modules: a few minutes on a fresh machine)"
+	$(GO) build -o bin/pgqgo ./cmd/pgqgo
+	./bin/pgqgo demo
 
 build:
 	$(GO) build -o pgqgo ./cmd/pgqgo

@@ -105,6 +105,9 @@ func Run(ctx context.Context, w io.Writer, opts Options) (Summary, error) {
 			return sum, err
 		}
 		say("pgq schema: pgqgo %s, PgQ API %s", res.Release, schema.APILevel)
+		if opts.DB != "" && !in.HasPgq {
+			say("  (installed in this database by the demo, and left there: its queue is dropped at the end, the schema is not)")
+		}
 	} else {
 		say("pgq schema: Skytools PgQ %s (used as it is)", in.APILevel)
 	}
@@ -176,6 +179,7 @@ func Run(ctx context.Context, w io.Writer, opts Options) (Summary, error) {
 
 	// the producer: small transactions, each one an order and its event
 	var produced atomic.Int64
+	started := time.Now()
 	pctx, stopProducer := context.WithTimeout(ctx, opts.Duration)
 	defer stopProducer()
 	var perr error
@@ -230,6 +234,7 @@ func Run(ctx context.Context, w io.Writer, opts Options) (Summary, error) {
 	}
 	tick.Stop()
 	pwg.Wait()
+	producedFor := time.Since(started) // Ctrl-C ends it early: the real time, not the requested one
 	if perr != nil {
 		return sum, fmt.Errorf("producer: %w", perr)
 	}
@@ -250,7 +255,7 @@ func Run(ctx context.Context, w io.Writer, opts Options) (Summary, error) {
 	cwg.Wait()
 
 	say("\nsummary")
-	say("  produced %d events in %s", sum.Produced, opts.Duration.Round(time.Second))
+	say("  produced %d events in %s", sum.Produced, producedFor.Round(100*time.Millisecond))
 	for _, name := range consumers {
 		s := st[name]
 		sum.Consumed[name], sum.Batches[name] = s.events.Load(), s.batches.Load()

@@ -97,3 +97,22 @@ func TestDemoOnExistingDatabase(t *testing.T) {
 		t.Fatalf("demo queue left behind: %d queues", n)
 	}
 }
+
+// TestDemoInterruptedSaysHowLong: Ctrl-C ends the producing early, every
+// event is still consumed, and the summary gives the real time produced.
+func TestDemoInterruptedSaysHowLong(t *testing.T) {
+	dsn := pgtest.NewDB(t, pgtest.Empty)
+	var out bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(2*time.Second, cancel)
+	_, err := Run(ctx, &out, Options{DB: dsn, Duration: time.Minute, Rate: 200})
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	if strings.Contains(out.String(), "in 1m0s") || !strings.Contains(out.String(), "every event, once") {
+		t.Fatalf("the summary gives the requested time, not the real one:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "installed in this database by the demo, and left there") {
+		t.Fatalf("demo --db does not say it leaves the schema installed:\n%s", out.String())
+	}
+}
