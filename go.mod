@@ -1,4 +1,4 @@
-module pgqgo
+module github.com/pgqgo/pgqgo
 
 go 1.26.8
 

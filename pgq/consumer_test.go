@@ -13,8 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"pgqgo/internal/pgtest"
-	"pgqgo/pgq"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/pgq"
 )
 
 // produceNumbered inserts events whose data are "0".."n-1", spread over the

@@ -14,9 +14,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"pgqgo/internal/pgtest"
-	"pgqgo/pgq"
-	"pgqgo/schema"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/pgq"
+	"github.com/pgqgo/pgqgo/schema"
 )
 
 // exampleDB returns a fresh database with pgqgo's schema, pgq_coop and the

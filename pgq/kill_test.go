@@ -19,10 +19,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"pgqgo/internal/pgtest"
-	"pgqgo/pgq"
-	"pgqgo/schema"
-	"pgqgo/ticker"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/pgq"
+	"github.com/pgqgo/pgqgo/schema"
+	"github.com/pgqgo/pgqgo/ticker"
 )
 
 // The processes of TestTwoProcessesPerConsumerUnderKills are this test

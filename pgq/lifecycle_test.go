@@ -11,8 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"pgqgo/internal/pgtest"
-	"pgqgo/pgq"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/pgq"
 )
 
 // TestDeadLetterReplay: an event given up on lands in pgq.dead_letter with

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"pgqgo/internal/pgtest"
-	"pgqgo/pgq"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/pgq"
 )
 
 // TestProducerInTransaction: events inserted through the caller's

@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
 )
 
 // TestConcurrentCreateAndInsert creates queues from several sessions while

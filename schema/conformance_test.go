@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"pgqgo/internal/pgtest"
-	"pgqgo/schema"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/schema"
 )
 
 // Conformance cases with no Skytools counterpart to compare against (pgqgo's

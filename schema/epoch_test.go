@@ -3,13 +3,13 @@ package schema_test
 import (
 	"context"
 	"fmt"
-	"pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
-	"pgqgo/internal/pgcluster"
-	"pgqgo/schema"
+	"github.com/pgqgo/pgqgo/internal/pgcluster"
+	"github.com/pgqgo/pgqgo/schema"
 )
 
 // TestTxidWraparound runs a queue on a cluster whose 32-bit xid counter wraps

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
 )
 
 // TestMillionEventsLeaveNoDeadTuples pushes 1M events through a queue whose

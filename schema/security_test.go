@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"pgqgo/internal/pgtest"
-	"pgqgo/schema"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/schema"
 )
 
 // safeSearchPath is the setting every SECURITY DEFINER function of pgqgo

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

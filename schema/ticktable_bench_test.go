@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"pgqgo/internal/pgtest"
-	"pgqgo/pgq"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/pgq"
 )
 
 // BenchmarkTickTableHour: the size of pgq.tick after an hour of load. pgqgo's

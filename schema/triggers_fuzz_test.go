@@ -13,7 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
 )
 
 // fuzzType is a column type and a generator of values for it (as SQL text

@@ -8,8 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"pgqgo/internal/pgtest"
-	"pgqgo/schema"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/schema"
 )
 
 // functionBodies lists every pgq function with a digest of its body, so an

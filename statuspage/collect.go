@@ -21,7 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"pgqgo/pgq"
+	"github.com/pgqgo/pgqgo/pgq"
 )
 
 // Target is a database the collector samples.

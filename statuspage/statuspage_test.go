@@ -14,8 +14,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 
-	"pgqgo/internal/pgtest"
-	"pgqgo/statuspage"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/statuspage"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"gopkg.in/ini.v1"
 
-	"pgqgo/statuspage"
+	"github.com/pgqgo/pgqgo/statuspage"
 )
 
 // Config is the [pgqd] section of a pgqd ini file, plus pgqgo's own keys.

@@ -27,9 +27,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"pgqgo/schema"
+	"github.com/pgqgo/pgqgo/schema"
 
-	"pgqgo/statuspage"
+	"github.com/pgqgo/pgqgo/statuspage"
 )
 
 // Version is reported by `pgqgo ticker -V`.

@@ -8,9 +8,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"pgqgo/internal/pgcluster"
-	"pgqgo/internal/pgtest"
-	"pgqgo/schema"
+	"github.com/pgqgo/pgqgo/internal/pgcluster"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/schema"
 )
 
 // ticksAdvance waits until the queue gets a tick newer than the current one.

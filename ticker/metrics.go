@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"pgqgo/statuspage"
+	"github.com/pgqgo/pgqgo/statuspage"
 )
 
 // Metrics are the daemon's Prometheus metrics, on a registry of their own.

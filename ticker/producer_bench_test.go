@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
 )
 
 // BenchmarkProducersWithTickers: what the ticker costs the producers. Four

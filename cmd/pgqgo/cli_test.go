@@ -19,10 +19,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"pgqgo/internal/pgcluster"
-	"pgqgo/internal/pgtest"
-	"pgqgo/pgq"
-	"pgqgo/schema"
+	"github.com/pgqgo/pgqgo/internal/pgcluster"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/pgq"
+	"github.com/pgqgo/pgqgo/schema"
 )
 
 // run runs the real binary (this test executable running main(), see

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"pgqgo/pgq"
+	"github.com/pgqgo/pgqgo/pgq"
 )
 
 // eventLine is one line of consume's output.

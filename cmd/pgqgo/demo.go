@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"pgqgo/internal/demo"
+	"github.com/pgqgo/pgqgo/internal/demo"
 )
 
 func demoCmd() *cobra.Command {

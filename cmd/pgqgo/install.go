@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
-	"pgqgo/schema"
+	"github.com/pgqgo/pgqgo/schema"
 )
 
 // connect opens the database named by --db (or the PG* environment).

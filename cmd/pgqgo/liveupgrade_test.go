@@ -16,9 +16,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"pgqgo/internal/pgtest"
-	"pgqgo/pgq"
-	"pgqgo/schema"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/pgq"
+	"github.com/pgqgo/pgqgo/schema"
 )
 
 // TestLiveUpgradeUnderLoad is the classic PgQ upgrade, done while producers

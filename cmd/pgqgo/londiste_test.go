@@ -15,7 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
 )
 
 // TestLondisteThroughAdoption: Skytools' londiste (Debian python3-londiste)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"pgqgo/schema"
+	"github.com/pgqgo/pgqgo/schema"
 )
 
 func main() {

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"pgqgo/internal/pgtest"
-	"pgqgo/schema"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/schema"
 )
 
 // TestMain doubles as the pgqgo binary: with PGQGO_TEST_RUN_MAIN=1 the test

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"pgqgo/pgq"
+	"github.com/pgqgo/pgqgo/pgq"
 )
 
 func tickCmd() *cobra.Command {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"pgqgo/pgq"
+	"github.com/pgqgo/pgqgo/pgq"
 )
 
 // jsonLine is one input line of produce --json.

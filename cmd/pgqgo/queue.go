@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"pgqgo/pgq"
+	"github.com/pgqgo/pgqgo/pgq"
 )
 
 func queueCmd() *cobra.Command {

@@ -13,9 +13,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
-	"pgqgo/pgq"
-	"pgqgo/statuspage"
-	"pgqgo/ticker"
+	"github.com/pgqgo/pgqgo/pgq"
+	"github.com/pgqgo/pgqgo/statuspage"
+	"github.com/pgqgo/pgqgo/ticker"
 )
 
 // jsonQueue and jsonConsumer are the --json shapes: durations in seconds.

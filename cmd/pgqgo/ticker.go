@@ -17,7 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"pgqgo/ticker"
+	"github.com/pgqgo/pgqgo/ticker"
 )
 
 const daemonEnv = "PGQGO_TICKER_DAEMONIZED"

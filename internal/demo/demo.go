@@ -17,10 +17,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"pgqgo/internal/pgcluster"
-	"pgqgo/pgq"
-	"pgqgo/schema"
-	"pgqgo/ticker"
+	"github.com/pgqgo/pgqgo/internal/pgcluster"
+	"github.com/pgqgo/pgqgo/pgq"
+	"github.com/pgqgo/pgqgo/schema"
+	"github.com/pgqgo/pgqgo/ticker"
 )
 
 // Options tune the demo.

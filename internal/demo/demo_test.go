@@ -12,7 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

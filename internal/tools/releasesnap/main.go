@@ -11,7 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"pgqgo/schema"
+	"github.com/pgqgo/pgqgo/schema"
 )
 
 func main() {
