@@ -269,9 +269,10 @@ func TestCLIBadInput(t *testing.T) {
 	fails(t, exitSchema, "no pgq schema to upgrade", "upgrade", "--db", empty)
 	fails(t, exitNotFound, `queue "nope"`, append([]string{"consume", "nope", "c"}, db...)...)
 	fails(t, exitNotFound, "register it with: pgqgo consumer register q nobody", append([]string{"consume", "q", "nobody"}, db...)...)
-	fails(t, exitNotFound, "no such queue", append([]string{"tick", "nope"}, db...)...)
-	fails(t, exitNotFound, "no such queue", append([]string{"queue", "drop", "nope"}, db...)...)
-	fails(t, exitNotFound, "no such queue", append([]string{"queue", "config", "nope"}, db...)...)
+	// every unknown-queue error carries the same hint
+	fails(t, exitNotFound, "no such queue (pgqgo queue list shows the queues)", append([]string{"tick", "nope"}, db...)...)
+	fails(t, exitNotFound, "no such queue (pgqgo queue list shows the queues)", append([]string{"queue", "drop", "nope"}, db...)...)
+	fails(t, exitNotFound, "no such queue (pgqgo queue list shows the queues)", append([]string{"queue", "config", "nope"}, db...)...)
 	fails(t, exitNotFound, `consumer "ghost"`, append([]string{"consumer", "unregister", "q", "ghost"}, db...)...)
 	fails(t, exitNotFound, `queue "nope"`, append([]string{"produce", "nope", "x"}, db...)...)
 	fails(t, exitUsage, "bad setting", append([]string{"queue", "config", "q", "ticker_max_lag"}, db...)...)

@@ -154,7 +154,7 @@ func needQueue(ctx context.Context, db pgq.DB, queue string) error {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("queue %q: %w (pgqgo queue list shows the queues)", queue, pgq.ErrNoQueue)
+		return fmt.Errorf("queue %q: %w %s", queue, pgq.ErrNoQueue, noQueueHint)
 	}
 	return nil
 }

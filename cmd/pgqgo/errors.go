@@ -55,8 +55,15 @@ func exitCode(err error) int {
 
 var errNoConsumer = errors.New("consumer not registered")
 
+// noQueueHint follows every unknown-queue error.
+const noQueueHint = "(pgqgo queue list shows the queues)"
+
 // explain turns server errors with a known remedy into errors that say it.
 func explain(err error) error {
+	if errors.Is(err, pgq.ErrNoQueue) && !strings.Contains(err.Error(), noQueueHint) {
+		// the same hint on every unknown-queue error
+		return &exitErr{code: exitNotFound, err: fmt.Errorf("%w %s", err, noQueueHint)}
+	}
 	var pg *pgconn.PgError
 	if !errors.As(err, &pg) {
 		return err
