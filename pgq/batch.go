@@ -193,6 +193,14 @@ func (b *Batch) readWhole(ctx context.Context, ev *Event) (Event, error) {
 			*dst = *src
 		}
 	}
+	// the chunk's row came without its fields: their NULLs are these
+	whole.Null = 0
+	if typ == nil {
+		whole.Null |= NullType
+	}
+	if data == nil {
+		whole.Null |= NullData
+	}
 	return whole, nil
 }
 

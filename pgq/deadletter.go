@@ -27,7 +27,7 @@ func (DeadLetterTable) Put(ctx context.Context, tx pgx.Tx, b *Batch, ev *Event, 
 		msg = reason.Error()
 	}
 	_, err := tx.Exec(ctx, `SELECT pgq.dead_letter_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		b.ID, ev.ID, ev.Time, ev.TxID, ev.Retry, ev.Type, ev.Data,
+		b.ID, ev.ID, ev.Time, ev.TxID, ev.Retry, ev.typeArg(), ev.dataArg(),
 		nullIfEmpty(ev.Extra1), nullIfEmpty(ev.Extra2), nullIfEmpty(ev.Extra3), nullIfEmpty(ev.Extra4), msg)
 	if sqlState(err) == "42883" { // undefined_function: Skytools' schema, or pgqgo before 0.2.0
 		return fmt.Errorf("the pgq schema has no dead-letter table (pgqgo 0.2.0+ has); use DeadLetterQueue: %w", err)
@@ -42,7 +42,7 @@ type DeadLetterQueue string
 
 // Put implements DeadLetter.
 func (q DeadLetterQueue) Put(ctx context.Context, tx pgx.Tx, b *Batch, ev *Event, reason error) error {
-	_, err := tx.Exec(ctx, `SELECT pgq.insert_event($1, $2, $3, $4, $5, $6, $7)`, string(q), ev.Type, ev.Data,
+	_, err := tx.Exec(ctx, `SELECT pgq.insert_event($1, $2, $3, $4, $5, $6, $7)`, string(q), ev.typeArg(), ev.dataArg(),
 		nullIfEmpty(ev.Extra1), nullIfEmpty(ev.Extra2), nullIfEmpty(ev.Extra3), nullIfEmpty(ev.Extra4))
 	if err == nil && b.cfg.Logger != nil {
 		b.cfg.Logger.Warn("event dead-lettered", "queue", b.Queue, "consumer", b.Consumer, "event", ev.ID,

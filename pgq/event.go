@@ -10,9 +10,10 @@ import (
 // Event is one queue event. Producers fill Type, Data and the extras; the
 // other fields are set on events read from a batch.
 //
-// NULL fields read back as empty strings. When producing, empty extras are
-// stored as NULL (PgQ's convention for unused fields); Type and Data are
-// stored as given.
+// NULL fields read back as empty strings, and a NULL Type or Data is marked
+// in Null as well. When producing, empty extras are stored as NULL (PgQ's
+// convention for unused fields); Type and Data are stored as given, or as
+// NULL when Null marks them.
 type Event struct {
 	// ID is ev_id, unique within the queue.
 	ID int64
@@ -28,6 +29,29 @@ type Event struct {
 	Data string
 	// Extra1..Extra4 are ev_extra1..4; triggers put the table name in Extra1.
 	Extra1, Extra2, Extra3, Extra4 string
+	// Null marks a Type or Data that is SQL NULL (its string is then "").
+	Null Nulls
+}
+
+// Nulls marks the fields of an Event that are SQL NULL.
+type Nulls uint8
+
+const (
+	// NullType: ev_type is NULL.
+	NullType Nulls = 1 << iota
+	// NullData: ev_data is NULL.
+	NullData
+)
+
+// typeArg and dataArg are Type and Data as query arguments: nil for NULL.
+func (ev *Event) typeArg() *string { return nullIf(ev.Null&NullType != 0, ev.Type) }
+func (ev *Event) dataArg() *string { return nullIf(ev.Null&NullData != 0, ev.Data) }
+
+func nullIf(null bool, s string) *string {
+	if null {
+		return nil
+	}
+	return &s
 }
 
 // JSONEvent builds an event whose Data is v encoded as JSON.
@@ -83,6 +107,12 @@ func decodeEvent(v [][]byte) (Event, error) {
 		ev.Retry = int(int32(binary.BigEndian.Uint32(v[3])))
 	}
 	ev.Type, ev.Data = string(v[4]), string(v[5])
+	if v[4] == nil {
+		ev.Null |= NullType
+	}
+	if v[5] == nil {
+		ev.Null |= NullData
+	}
 	ev.Extra1, ev.Extra2, ev.Extra3, ev.Extra4 = string(v[6]), string(v[7]), string(v[8]), string(v[9])
 	return ev, nil
 }

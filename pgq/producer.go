@@ -45,7 +45,7 @@ func (p *Producer) InsertTx(ctx context.Context, tx pgx.Tx, ev Event) (int64, er
 
 func (p *Producer) insert(ctx context.Context, db DB, ev Event) (int64, error) {
 	var id int64
-	err := db.QueryRow(ctx, `SELECT pgq.insert_event($1, $2, $3, $4, $5, $6, $7)`, p.queue, ev.Type, ev.Data,
+	err := db.QueryRow(ctx, `SELECT pgq.insert_event($1, $2, $3, $4, $5, $6, $7)`, p.queue, ev.typeArg(), ev.dataArg(),
 		nullIfEmpty(ev.Extra1), nullIfEmpty(ev.Extra2), nullIfEmpty(ev.Extra3), nullIfEmpty(ev.Extra4)).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("pgq: insert event into queue %q: %w", p.queue, err)
@@ -94,7 +94,7 @@ func (p *Producer) insertBatch(ctx context.Context, db DB, events []Event) error
 	} else {
 		b := &pgx.Batch{}
 		for _, ev := range events {
-			b.Queue(`SELECT pgq.insert_event($1, $2, $3, $4, $5, $6, $7)`, p.queue, ev.Type, ev.Data,
+			b.Queue(`SELECT pgq.insert_event($1, $2, $3, $4, $5, $6, $7)`, p.queue, ev.typeArg(), ev.dataArg(),
 				nullIfEmpty(ev.Extra1), nullIfEmpty(ev.Extra2), nullIfEmpty(ev.Extra3), nullIfEmpty(ev.Extra4))
 		}
 		if err := unit.SendBatch(ctx, b).Close(); err != nil {
@@ -111,11 +111,11 @@ func (p *Producer) insertBatch(ctx context.Context, db DB, events []Event) error
 
 func (p *Producer) bulkInsert(ctx context.Context, db DB, events []Event) error {
 	n := len(events)
-	types, datas := make([]string, n), make([]string, n)
+	types, datas := make([]*string, n), make([]*string, n)
 	extras := [4][]*string{make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)}
 	used := [4]bool{}
 	for i, ev := range events {
-		types[i], datas[i] = ev.Type, ev.Data
+		types[i], datas[i] = ev.typeArg(), ev.dataArg()
 		for j, x := range [4]string{ev.Extra1, ev.Extra2, ev.Extra3, ev.Extra4} {
 			if x != "" {
 				extras[j][i], used[j] = &x, true
@@ -258,12 +258,12 @@ func (c *copyText) Read(p []byte) (int, error) {
 		ev := &c.events[c.i]
 		c.i++
 		c.buf = append(c.buf, c.now...)
-		c.buf = appendCopyField(c.buf, ev.Type, false)
-		c.buf = appendCopyField(c.buf, ev.Data, false)
-		c.buf = appendCopyField(c.buf, ev.Extra1, true)
-		c.buf = appendCopyField(c.buf, ev.Extra2, true)
-		c.buf = appendCopyField(c.buf, ev.Extra3, true)
-		c.buf = appendCopyField(c.buf, ev.Extra4, true)
+		c.buf = appendCopyField(c.buf, ev.Type, ev.Null&NullType != 0)
+		c.buf = appendCopyField(c.buf, ev.Data, ev.Null&NullData != 0)
+		c.buf = appendCopyField(c.buf, ev.Extra1, ev.Extra1 == "")
+		c.buf = appendCopyField(c.buf, ev.Extra2, ev.Extra2 == "")
+		c.buf = appendCopyField(c.buf, ev.Extra3, ev.Extra3 == "")
+		c.buf = appendCopyField(c.buf, ev.Extra4, ev.Extra4 == "")
 		c.buf = append(c.buf, '\n')
 	}
 	if len(c.buf) == 0 {
@@ -274,11 +274,11 @@ func (c *copyText) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// appendCopyField appends a tab and s escaped for COPY's text format; an
-// empty s is NULL when emptyIsNull.
-func appendCopyField(b []byte, s string, emptyIsNull bool) []byte {
+// appendCopyField appends a tab and s escaped for COPY's text format, or
+// \N (NULL) when null.
+func appendCopyField(b []byte, s string, null bool) []byte {
 	b = append(b, '\t')
-	if s == "" && emptyIsNull {
+	if null {
 		return append(b, '\\', 'N')
 	}
 	for i := 0; i < len(s); i++ {

@@ -3,8 +3,11 @@ package pgq_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgqgo/pgqgo/internal/pgtest"
 	"github.com/pgqgo/pgqgo/pgq"
@@ -198,5 +201,56 @@ func TestCopyNeedsInsertOnEventTables(t *testing.T) {
 	}
 	if n := pgtest.Scalar[int64](t, pgtest.Conn(t, dsn), "select count(*) from pgq.event_1"); n != 4 {
 		t.Fatalf("%d events, want 4", n)
+	}
+}
+
+// TestNullTypeAndData: a NULL ev_type or ev_data is marked in Event.Null when
+// read, and written as NULL by every way of producing (one event, a batch,
+// COPY), on both pgq implementations; big events read on their own too.
+func TestNullTypeAndData(t *testing.T) {
+	for _, tpl := range templates {
+		t.Run(tpl.String(), func(t *testing.T) {
+			ctx := context.Background()
+			dsn := newQueueDB(t, tpl, "q")
+			conn := pgtest.Conn(t, dsn)
+			pgtest.Exec(t, conn, "select pgq.register_consumer('q', 'c')")
+			p := pgq.NewProducer(conn, "q")
+			evs := []pgq.Event{
+				{Type: "t", Null: pgq.NullData},
+				{Data: "d", Null: pgq.NullType},
+				{Null: pgq.NullType | pgq.NullData},
+				{Type: "", Data: ""}, // empty strings, not NULL
+				{Type: "big", Data: strings.Repeat("x", 1<<20), Null: 0},
+			}
+			if _, err := p.Insert(ctx, evs[0]); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.InsertBatch(ctx, evs[1:3]); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Copy(ctx, evs[3:]); err != nil {
+				t.Fatal(err)
+			}
+			got := pgtest.Column[string](t, conn, `select concat(coalesce(ev_type, '<null>'), '/', coalesce(left(ev_data, 3), '<null>')) from pgq.event_1 order by ev_id`)
+			if want := "t/<null> <null>/d <null>/<null> / big/xxx"; strings.Join(got, " ") != want {
+				t.Fatalf("stored %q, want %q", strings.Join(got, " "), want)
+			}
+			pgtest.Exec(t, conn, "select pgq.force_tick('q'); select pgq.ticker('q')")
+			var read []pgq.Nulls
+			c, err := pgq.NewConsumer(dsn, pgq.ConsumerConfig{Queue: "q", Name: "c", StopWhenIdle: true, FetchBytes: 64 << 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Run(ctx, pgq.EventFunc(func(_ context.Context, _ pgx.Tx, ev *pgq.Event) error {
+				read = append(read, ev.Null)
+				return nil
+			})); err != nil {
+				t.Fatal(err)
+			}
+			want := []pgq.Nulls{pgq.NullData, pgq.NullType, pgq.NullType | pgq.NullData, 0, 0}
+			if fmt.Sprint(read) != fmt.Sprint(want) {
+				t.Fatalf("read Null %v, want %v", read, want)
+			}
+		})
 	}
 }

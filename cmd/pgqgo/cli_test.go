@@ -710,3 +710,27 @@ func TestCLIOddNamesInTables(t *testing.T) {
 		}
 	}
 }
+
+// TestCLINullRoundTrip: consume prints a NULL type or data as JSON null, and
+// produce --json writes null as NULL, so `consume A | produce B --json`
+// copies events as they are.
+func TestCLINullRoundTrip(t *testing.T) {
+	dsn := pgtest.NewDB(t, pgtest.PgqGo)
+	conn := pgtest.Conn(t, dsn)
+	db := []string{"--db", dsn}
+	for _, q := range []string{"a", "b"} {
+		ok(t, "", nil, append([]string{"queue", "create", q}, db...)...)
+	}
+	ok(t, "", nil, append([]string{"consumer", "register", "a", "copier"}, db...)...)
+	pgtest.Exec(t, conn, `select pgq.insert_event('a', null, null); select pgq.insert_event('a', 't', null);
+		select pgq.insert_event('a', null, 'd'); select pgq.insert_event('a', '', '')`)
+	ok(t, "", nil, append([]string{"tick", "a"}, db...)...)
+	out := ok(t, "", []string{`"type":null,"data":null`}, append([]string{"consume", "a", "copier"}, db...)...)
+	ok(t, out, []string{"inserted 4 events into b"}, append([]string{"produce", "b", "--json"}, db...)...)
+	shape := func(table string) string {
+		return pgtest.Scalar[string](t, conn, `select string_agg(concat(coalesce(ev_type, '<null>'), '/', coalesce(ev_data, '<null>')), ' ' order by ev_id) from pgq.`+table)
+	}
+	if a, b := shape("event_1"), shape("event_2"); a != b || a != "<null>/<null> t/<null> <null>/d /" {
+		t.Fatalf("queue a %q, copied to b %q", a, b)
+	}
+}

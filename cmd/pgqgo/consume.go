@@ -19,8 +19,8 @@ type eventLine struct {
 	Time   time.Time `json:"time"`
 	TxID   int64     `json:"txid"`
 	Retry  int       `json:"retry"`
-	Type   string    `json:"type"`
-	Data   string    `json:"data"`
+	Type   *string   `json:"type"` // null for a NULL ev_type
+	Data   *string   `json:"data"` // null for a NULL ev_data
 	Extra1 string    `json:"extra1,omitempty"`
 	Extra2 string    `json:"extra2,omitempty"`
 	Extra3 string    `json:"extra3,omitempty"`
@@ -80,7 +80,7 @@ func consumeCmd() *cobra.Command {
 						return err
 					}
 					if err := enc.Encode(eventLine{Batch: b.ID, ID: ev.ID, Time: ev.Time, TxID: ev.TxID, Retry: ev.Retry,
-						Type: ev.Type, Data: ev.Data, Extra1: ev.Extra1, Extra2: ev.Extra2, Extra3: ev.Extra3, Extra4: ev.Extra4}); err != nil {
+						Type: orNull(ev.Type, ev.Null&pgq.NullType != 0), Data: orNull(ev.Data, ev.Null&pgq.NullData != 0), Extra1: ev.Extra1, Extra2: ev.Extra2, Extra3: ev.Extra3, Extra4: ev.Extra4}); err != nil {
 						return err
 					}
 				}
@@ -100,4 +100,12 @@ func consumeCmd() *cobra.Command {
 	f.BoolVar(&follow, "follow", false, "keep consuming until interrupted")
 	f.BoolVar(&register, "register", false, "register the consumer if it is not registered")
 	return cmd
+}
+
+// orNull is s, or nil (JSON null) when null.
+func orNull(s string, null bool) *string {
+	if null {
+		return nil
+	}
+	return &s
 }

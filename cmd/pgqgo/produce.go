@@ -17,7 +17,7 @@ import (
 
 // jsonLine is one input line of produce --json.
 type jsonLine struct {
-	Type   string          `json:"type"`
+	Type   json.RawMessage `json:"type"`
 	Data   json.RawMessage `json:"data"`
 	Extra1 string          `json:"extra1"`
 	Extra2 string          `json:"extra2"`
@@ -210,10 +210,21 @@ func parseJSONLine(text []byte, defaults pgq.Event) (pgq.Event, error) {
 		return pgq.Event{}, fmt.Errorf("bad JSON event: more than one JSON value on the line (one event per line)")
 	}
 	e := defaults
-	if l.Type != "" {
-		e.Type = l.Type
+	// null is NULL (as consume prints a NULL type or data); an absent field
+	// takes the default
+	switch {
+	case string(l.Type) == "null":
+		e.Type, e.Null = "", e.Null|pgq.NullType
+	case len(l.Type) > 0:
+		var t string
+		if err := json.Unmarshal(l.Type, &t); err != nil {
+			return pgq.Event{}, fmt.Errorf("bad JSON event: type must be a string or null")
+		}
+		e.Type = t
 	}
-	if len(l.Data) > 0 {
+	if string(l.Data) == "null" {
+		e.Data, e.Null = "", e.Null|pgq.NullData
+	} else if len(l.Data) > 0 {
 		var s string
 		if err := json.Unmarshal(l.Data, &s); err == nil {
 			e.Data = s
