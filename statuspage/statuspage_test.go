@@ -3,6 +3,7 @@ package statuspage_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -187,7 +188,9 @@ func TestStatusPageAuthAndReadOnly(t *testing.T) {
 	}
 }
 
-func status(t *testing.T, method, url, user, password string) int {
+// request makes an HTTP request with basic auth when user is set, and
+// returns the status code and body.
+func request(t *testing.T, method, url, user, password string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
@@ -200,32 +203,20 @@ func status(t *testing.T, method, url, user, password string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+func status(t *testing.T, method, url, user, password string) int {
+	code, _ := request(t, method, url, user, password)
+	return code
 }
 
 func get(t *testing.T, url, user, password string) string {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if user != "" {
-		req.SetBasicAuth(user, password)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	return b.String()
+	_, body := request(t, http.MethodGet, url, user, password)
+	return body
 }

@@ -156,11 +156,7 @@ func TestSchemaUpgradedUnderneath(t *testing.T) {
 // is reported (state "missing", a warning), not silently skipped.
 func TestStartsBeforeServer(t *testing.T) {
 	ctx := context.Background()
-	cl, err := pgcluster.Start(ctx, pgcluster.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Stop() })
+	cl := pgtest.OwnCluster(t, pgcluster.Options{})
 	admin := pgtest.Conn(t, cl.DSN("postgres"))
 	pgtest.Exec(t, admin, "create database app")
 	app := pgtest.Conn(t, cl.DSN("app"))

@@ -474,11 +474,7 @@ func TestCLIEnvironmentAndFollow(t *testing.T) {
 func TestCLIUpgradeAllDatabases(t *testing.T) {
 	// a cluster of its own: --all-databases touches every database in it
 	ctx := context.Background()
-	cl, err := pgcluster.Start(ctx, pgcluster.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Stop() })
+	cl := pgtest.OwnCluster(t, pgcluster.Options{})
 	admin := pgtest.Conn(t, cl.DSN("postgres"))
 	for _, db := range []string{"old", "sky", "empty"} {
 		pgtest.Exec(t, admin, "create database "+db)
@@ -509,11 +505,7 @@ func TestCLIUpgradeAllDatabases(t *testing.T) {
 func TestCLIInstallGrantsRolesMadeLater(t *testing.T) {
 	ctx := context.Background()
 	// a cluster of its own: PgQ's roles are cluster-wide
-	cl, err := pgcluster.Start(ctx, pgcluster.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Stop() })
+	cl := pgtest.OwnCluster(t, pgcluster.Options{})
 	admin := pgtest.Conn(t, cl.DSN("postgres"))
 	pgtest.Exec(t, admin, "create role owner login nosuperuser nocreaterole")
 	pgtest.Exec(t, admin, "create database d owner owner")

@@ -100,6 +100,19 @@ func Cluster(t testing.TB) *pgcluster.Cluster {
 	return cluster
 }
 
+// OwnCluster starts a cluster for this test alone (for what is cluster-wide:
+// roles, the list of databases, the server going down), stopped and removed
+// when the test ends.
+func OwnCluster(t testing.TB, opts pgcluster.Options) *pgcluster.Cluster {
+	t.Helper()
+	cl, err := pgcluster.Start(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("pgtest: own cluster: %v", err)
+	}
+	t.Cleanup(func() { cl.Stop() })
+	return cl
+}
+
 // ServerDSN returns a DSN for the server's maintenance database.
 func ServerDSN(t testing.TB) string {
 	t.Helper()
