@@ -98,7 +98,10 @@ func TestCLIQueueConsumerProduceConsume(t *testing.T) {
 	ok(t, "line one\nline two\n", []string{"inserted 2 events into orders"}, append([]string{"produce", "orders"}, db...)...)
 	ok(t, `{"type":"order.created","data":{"id":42,"item":"book"},"extra1":"public.orders"}`+"\n"+`{"data":"plain"}`+"\n",
 		[]string{"inserted 2 events into orders"}, append([]string{"produce", "orders", "--json"}, db...)...)
-	ok(t, "", []string{"queue orders ticked"}, append([]string{"tick", "orders"}, db...)...)
+	if out, errOut, code := run(t, "", append([]string{"tick", "orders"}, db...)...); code != exitOK ||
+		!strings.Contains(out, "queue orders ticked") || !strings.Contains(errOut, "status counts that jump in EV/S and PENDING") {
+		t.Fatalf("tick: exit %d, %q %q", code, out, errOut)
+	}
 
 	// consume: JSON lines, parsed and checked
 	out = ok(t, "", nil, append([]string{"consume", "orders", "mailer", "--drain"}, db...)...)
@@ -250,6 +253,16 @@ func TestCLIBadInput(t *testing.T) {
 	ok(t, "", nil, append([]string{"consumer", "register", "q", "holder"}, db...)...)
 	fails(t, exitError, "pgqgo queue drop q --force", append([]string{"queue", "drop", "q"}, db...)...)
 	ok(t, "", nil, append([]string{"consumer", "unregister", "q", "holder"}, db...)...)
+	// pgq and its components commit together: a component that fails to
+	// install leaves no pgq schema behind either
+	pgtest.Exec(t, pgtest.Conn(t, empty), "create schema pgq_coop; create function pgq_coop.version() returns integer language sql as 'select 1'")
+	if _, errOut, code := run(t, "", "install", "--with", "pgq_coop", "--db", empty); code == exitOK {
+		t.Fatalf("install --with a component that cannot be installed: exit 0\n%s", errOut)
+	}
+	if n := pgtest.Scalar[int64](t, pgtest.Conn(t, empty), "select count(*) from pg_namespace where nspname = 'pgq'"); n != 0 {
+		t.Fatal("install --with: the component failed but the pgq schema was committed")
+	}
+	pgtest.Exec(t, pgtest.Conn(t, empty), "drop schema pgq_coop cascade")
 	// a bad component name is refused before anything is installed
 	fails(t, exitUsage, `unknown schema "foo"`, "install", "--with", "pgq_coop,foo", "--db", empty)
 	if n := pgtest.Scalar[int64](t, pgtest.Conn(t, empty), "select count(*) from pg_namespace where nspname in ('pgq', 'pgq_coop')"); n != 0 {
