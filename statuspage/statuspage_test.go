@@ -2,6 +2,7 @@ package statuspage_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -128,6 +129,24 @@ func TestStatusPageInBrowser(t *testing.T) {
 		if err := os.WriteFile(path, png, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// the data: status --json's shape, durations in seconds
+	var api struct {
+		Databases []struct {
+			Queues []struct {
+				Name             string   `json:"name"`
+				TickerLagSeconds *float64 `json:"ticker_lag_seconds"`
+				Consumers        []struct {
+					Name       string   `json:"name"`
+					LagSeconds *float64 `json:"lag_seconds"`
+				} `json:"consumers"`
+			} `json:"queues"`
+		} `json:"databases"`
+	}
+	if err := json.Unmarshal([]byte(get(t, srv.URL+"/api/status", "", "")), &api); err != nil || len(api.Databases) != 1 ||
+		len(api.Databases[0].Queues) != 1 || api.Databases[0].Queues[0].TickerLagSeconds == nil ||
+		len(api.Databases[0].Queues[0].Consumers) != 2 || api.Databases[0].Queues[0].Consumers[0].LagSeconds == nil {
+		t.Fatalf("/api/status: %v %+v", err, api)
 	}
 	// no payload anywhere on the page or in its data
 	for _, p := range []string{"/", "/fragment", "/api/status?history=1"} {
