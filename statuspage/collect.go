@@ -198,6 +198,18 @@ func (c *Collector) Run(ctx context.Context) {
 	}
 }
 
+// keptConns is how many databases keep their connection between samples.
+const keptConns = 8
+
+func (c *Collector) closeConn(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if conn := c.conns[name]; conn != nil {
+		conn.Close(context.Background())
+		delete(c.conns, name)
+	}
+}
+
 func (c *Collector) closeAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -249,12 +261,18 @@ func (c *Collector) Sample(ctx context.Context) {
 		}
 	}
 	snap := Snapshot{Time: now}
-	for _, t := range c.Targets() {
+	targets := c.Targets()
+	for _, t := range targets {
 		db := c.sampleDB(ctx, t, now)
 		if s, ok := states[t.Name]; ok {
 			db.Daemon = &s
 		}
 		snap.Databases = append(snap.Databases, db)
+		if len(targets) > keptConns {
+			// many databases: a connection each between samples would add as
+			// many backends as the daemon's own; connect for each sample instead
+			c.closeConn(t.Name)
+		}
 	}
 	c.mu.Lock()
 	c.latest = snap
@@ -299,12 +317,7 @@ func (c *Collector) sampleDB(ctx context.Context, t Target, now time.Time) Datab
 		if c.Log != nil {
 			c.Log.Debug("status page: sample failed", "database", t.Name, "err", err)
 		}
-		c.mu.Lock()
-		if conn := c.conns[t.Name]; conn != nil {
-			conn.Close(context.Background())
-			delete(c.conns, t.Name)
-		}
-		c.mu.Unlock()
+		c.closeConn(t.Name)
 		return db
 	}
 	conn, err := c.conn(ctx, t)
