@@ -56,6 +56,65 @@ type ConsumerInfo struct {
 	Retry int64 `json:"retry_queue"`
 }
 
+// QueueView is a QueueInfo as pgqgo's JSON shows it (`pgqgo status --json`,
+// `queue list --json`, the status page): durations in seconds, the last
+// rotation in RFC 3339.
+type QueueView struct {
+	Name                string  `json:"name"`
+	TickerLagSeconds    float64 `json:"ticker_lag_seconds"`
+	EventsPerSec        float64 `json:"events_per_sec"`
+	NewEvents           int64   `json:"new_events"`
+	LastTick            int64   `json:"last_tick"`
+	TickerMaxCount      int     `json:"ticker_max_count"`
+	TickerMaxLagSeconds float64 `json:"ticker_max_lag_seconds"`
+	TickerIdleSeconds   float64 `json:"ticker_idle_period_seconds"`
+	TickerPaused        bool    `json:"ticker_paused"`
+	ExternalTicker      bool    `json:"external_ticker"`
+	DisableInsert       bool    `json:"disable_insert"`
+	Tables              int     `json:"tables"`
+	CurrentTable        int     `json:"current_table"`
+	RotationSeconds     float64 `json:"rotation_period_seconds"`
+	SwitchTime          string  `json:"last_rotation"`
+	NextRotationSeconds float64 `json:"next_rotation_in_seconds"`
+	PerTxLimit          *int    `json:"per_tx_limit"`
+}
+
+// View is q as pgqgo's JSON shows it.
+func (q QueueInfo) View() QueueView {
+	return QueueView{Name: q.Name, TickerLagSeconds: q.TickerLag.Seconds(), EventsPerSec: q.EventsPerSec,
+		NewEvents: q.NewEvents, LastTick: q.LastTick, TickerMaxCount: q.TickerMaxCount,
+		TickerMaxLagSeconds: q.TickerMaxLag.Seconds(), TickerIdleSeconds: q.TickerIdlePeriod.Seconds(),
+		TickerPaused: q.TickerPaused, ExternalTicker: q.ExternalTicker, DisableInsert: q.DisableInsert,
+		Tables: q.Tables, CurrentTable: q.CurrentTable, RotationSeconds: q.RotationPeriod.Seconds(),
+		SwitchTime: q.SwitchTime.UTC().Format(time.RFC3339), NextRotationSeconds: q.NextRotationIn.Seconds(),
+		PerTxLimit: q.PerTxLimit}
+}
+
+// ConsumerView is a ConsumerInfo as pgqgo's JSON shows it: durations in
+// seconds, retry_events null when the retry queue may not be read.
+type ConsumerView struct {
+	Queue           string  `json:"queue"`
+	Name            string  `json:"name"`
+	LagSeconds      float64 `json:"lag_seconds"`
+	LastSeenSeconds float64 `json:"last_seen_seconds"`
+	LastTick        int64   `json:"last_tick"`
+	CurrentBatch    *int64  `json:"current_batch"`
+	NextTick        *int64  `json:"next_tick"`
+	Pending         int64   `json:"pending_events"`
+	Retry           *int64  `json:"retry_events"`
+}
+
+// View is c as pgqgo's JSON shows it.
+func (c ConsumerInfo) View() ConsumerView {
+	v := ConsumerView{Queue: c.Queue, Name: c.Name, LagSeconds: c.Lag.Seconds(), LastSeenSeconds: c.LastSeen.Seconds(),
+		LastTick: c.LastTick, CurrentBatch: c.CurrentBatch, NextTick: c.NextTick, Pending: c.Pending}
+	if c.Retry >= 0 {
+		r := c.Retry
+		v.Retry = &r
+	}
+	return v
+}
+
 // ErrNoQueue is returned for an operation on a queue that does not exist.
 var ErrNoQueue = errors.New("no such queue")
 

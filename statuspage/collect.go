@@ -59,30 +59,11 @@ func (q Queue) MarshalJSON() ([]byte, error) {
 		consumers = []Consumer{}
 	}
 	return json.Marshal(struct {
-		Name                string     `json:"name"`
-		TickerLagSeconds    float64    `json:"ticker_lag_seconds"`
-		EventsPerSec        float64    `json:"events_per_sec"`
-		EventsIn            float64    `json:"events_in_per_sec"`
-		NewEvents           int64      `json:"new_events"`
-		LastTick            int64      `json:"last_tick"`
-		TickerMaxCount      int        `json:"ticker_max_count"`
-		TickerMaxLagSeconds float64    `json:"ticker_max_lag_seconds"`
-		TickerIdleSeconds   float64    `json:"ticker_idle_period_seconds"`
-		TickerPaused        bool       `json:"ticker_paused"`
-		ExternalTicker      bool       `json:"external_ticker"`
-		DisableInsert       bool       `json:"disable_insert"`
-		Tables              int        `json:"tables"`
-		CurrentTable        int        `json:"current_table"`
-		RotationSeconds     float64    `json:"rotation_period_seconds"`
-		SwitchTime          string     `json:"last_rotation"`
-		NextRotationSeconds float64    `json:"next_rotation_in_seconds"`
-		PerTxLimit          *int       `json:"per_tx_limit"`
-		DeadLetters         int64      `json:"dead_letters"`
-		Consumers           []Consumer `json:"consumers"`
-	}{q.Name, q.TickerLag.Seconds(), q.EventsPerSec, q.EventsIn, q.NewEvents, q.LastTick, q.TickerMaxCount,
-		q.TickerMaxLag.Seconds(), q.TickerIdlePeriod.Seconds(), q.TickerPaused, q.ExternalTicker, q.DisableInsert,
-		q.Tables, q.CurrentTable, q.RotationPeriod.Seconds(), q.SwitchTime.UTC().Format(time.RFC3339),
-		q.NextRotationIn.Seconds(), q.PerTxLimit, q.DeadLetters, consumers})
+		pgq.QueueView
+		EventsIn    float64    `json:"events_in_per_sec"`
+		DeadLetters int64      `json:"dead_letters"`
+		Consumers   []Consumer `json:"consumers"`
+	}{q.View(), q.EventsIn, q.DeadLetters, consumers})
 }
 
 // Consumer is one consumer's state in a snapshot.
@@ -96,22 +77,10 @@ type Consumer struct {
 // MarshalJSON writes the consumer as `pgqgo status --json` does (durations
 // in seconds), with its rate.
 func (c Consumer) MarshalJSON() ([]byte, error) {
-	var retry *int64
-	if c.Retry >= 0 {
-		retry = &c.Retry
-	}
 	return json.Marshal(struct {
-		Queue           string  `json:"queue"`
-		Name            string  `json:"name"`
-		LagSeconds      float64 `json:"lag_seconds"`
-		LastSeenSeconds float64 `json:"last_seen_seconds"`
-		LastTick        int64   `json:"last_tick"`
-		CurrentBatch    *int64  `json:"current_batch"`
-		NextTick        *int64  `json:"next_tick"`
-		Pending         int64   `json:"pending_events"`
-		Retry           *int64  `json:"retry_events"`
-		EventsOut       float64 `json:"events_out_per_sec"`
-	}{c.Queue, c.Name, c.Lag.Seconds(), c.LastSeen.Seconds(), c.LastTick, c.CurrentBatch, c.NextTick, c.Pending, retry, c.EventsOut})
+		pgq.ConsumerView
+		EventsOut float64 `json:"events_out_per_sec"`
+	}{c.View(), c.EventsOut})
 }
 
 // Database is one database's state in a snapshot.

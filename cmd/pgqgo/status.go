@@ -18,38 +18,25 @@ import (
 	"github.com/pgqgo/pgqgo/ticker"
 )
 
-// jsonQueue and jsonConsumer are the --json shapes: durations in seconds.
+// jsonQueue is a queue in --json output: the library's view (durations in
+// seconds) and the names of its consumers.
 type jsonQueue struct {
-	Name                string   `json:"name"`
-	TickerLagSeconds    float64  `json:"ticker_lag_seconds"`
-	EventsPerSec        float64  `json:"events_per_sec"`
-	NewEvents           int64    `json:"new_events"`
-	LastTick            int64    `json:"last_tick"`
-	TickerMaxCount      int      `json:"ticker_max_count"`
-	TickerMaxLagSeconds float64  `json:"ticker_max_lag_seconds"`
-	TickerIdleSeconds   float64  `json:"ticker_idle_period_seconds"`
-	TickerPaused        bool     `json:"ticker_paused"`
-	ExternalTicker      bool     `json:"external_ticker"`
-	DisableInsert       bool     `json:"disable_insert"`
-	Tables              int      `json:"tables"`
-	CurrentTable        int      `json:"current_table"`
-	RotationSeconds     float64  `json:"rotation_period_seconds"`
-	SwitchTime          string   `json:"last_rotation"`
-	NextRotationSeconds float64  `json:"next_rotation_in_seconds"`
-	PerTxLimit          *int     `json:"per_tx_limit"`
-	Consumers           []string `json:"consumers"`
+	pgq.QueueView
+	Consumers []string `json:"consumers"`
+}
+
+func jsonConsumers(cs []pgq.ConsumerInfo) []pgq.ConsumerView {
+	out := make([]pgq.ConsumerView, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, c.View())
+	}
+	return out
 }
 
 // toJSONQueue is q in the --json shape, with the names of its consumers
 // among cs: one shape for status, queue list and queue config.
 func toJSONQueue(q pgq.QueueInfo, cs []pgq.ConsumerInfo) jsonQueue {
-	jq := jsonQueue{Name: q.Name, TickerLagSeconds: q.TickerLag.Seconds(), EventsPerSec: q.EventsPerSec,
-		NewEvents: q.NewEvents, LastTick: q.LastTick, TickerMaxCount: q.TickerMaxCount,
-		TickerMaxLagSeconds: q.TickerMaxLag.Seconds(), TickerIdleSeconds: q.TickerIdlePeriod.Seconds(),
-		TickerPaused: q.TickerPaused, ExternalTicker: q.ExternalTicker, DisableInsert: q.DisableInsert,
-		Tables: q.Tables, CurrentTable: q.CurrentTable, RotationSeconds: q.RotationPeriod.Seconds(),
-		SwitchTime: q.SwitchTime.UTC().Format(time.RFC3339), NextRotationSeconds: q.NextRotationIn.Seconds(),
-		PerTxLimit: q.PerTxLimit, Consumers: []string{}}
+	jq := jsonQueue{QueueView: q.View(), Consumers: []string{}}
 	for _, c := range cs {
 		if c.Queue == q.Name {
 			jq.Consumers = append(jq.Consumers, c.Name)
@@ -58,41 +45,15 @@ func toJSONQueue(q pgq.QueueInfo, cs []pgq.ConsumerInfo) jsonQueue {
 	return jq
 }
 
-type jsonConsumer struct {
-	Queue           string  `json:"queue"`
-	Name            string  `json:"name"`
-	LagSeconds      float64 `json:"lag_seconds"`
-	LastSeenSeconds float64 `json:"last_seen_seconds"`
-	LastTick        int64   `json:"last_tick"`
-	CurrentBatch    *int64  `json:"current_batch"`
-	NextTick        *int64  `json:"next_tick"`
-	Pending         int64   `json:"pending_events"`
-	Retry           *int64  `json:"retry_events"`
-}
-
-func jsonConsumers(cs []pgq.ConsumerInfo) []jsonConsumer {
-	out := make([]jsonConsumer, 0, len(cs))
-	for _, c := range cs {
-		j := jsonConsumer{Queue: c.Queue, Name: c.Name, LagSeconds: c.Lag.Seconds(), LastSeenSeconds: c.LastSeen.Seconds(),
-			LastTick: c.LastTick, CurrentBatch: c.CurrentBatch, NextTick: c.NextTick, Pending: c.Pending}
-		if c.Retry >= 0 {
-			r := c.Retry
-			j.Retry = &r
-		}
-		out = append(out, j)
-	}
-	return out
-}
-
 // statusReport is `pgqgo status --json`.
 type statusReport struct {
-	Database  string         `json:"database"`
-	Schema    string         `json:"schema"`
-	Time      string         `json:"time"`
-	Ticker    string         `json:"ticker"` // who ticks the database, as far as can be seen
-	Queues    []jsonQueue    `json:"queues"`
-	Consumers []jsonConsumer `json:"consumers"`
-	Problems  []string       `json:"problems"`
+	Database  string             `json:"database"`
+	Schema    string             `json:"schema"`
+	Time      string             `json:"time"`
+	Ticker    string             `json:"ticker"` // who ticks the database, as far as can be seen
+	Queues    []jsonQueue        `json:"queues"`
+	Consumers []pgq.ConsumerView `json:"consumers"`
+	Problems  []string           `json:"problems"`
 }
 
 // thresholds are status --check's limits (0: not checked).
