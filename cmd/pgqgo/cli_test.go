@@ -650,7 +650,14 @@ func TestCLIProduceInterrupted(t *testing.T) {
 	if _, err := io.WriteString(stdin, "one\ntwo\nthree\n"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond) // read, waiting for more (the chunk is 1000)
+	// connected (so past its start-up, Ctrl-C handling in place), then a
+	// moment to read the lines; it waits for more (the chunk is 1000)
+	conn := pgtest.Conn(t, dsn)
+	pgtest.Eventually(t, 30*time.Second, "produce connected", func() bool {
+		return pgtest.Scalar[int64](t, conn, `select count(*) from pg_stat_activity
+			where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'`) > 0
+	})
+	time.Sleep(500 * time.Millisecond)
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
@@ -664,7 +671,7 @@ func TestCLIProduceInterrupted(t *testing.T) {
 	if !strings.Contains(errOut.String(), "interrupted after line 3, every line read so far inserted (inserted before it: 3 events)") {
 		t.Fatalf("stderr: %s", errOut.String())
 	}
-	if n := pgtest.Scalar[int64](t, pgtest.Conn(t, dsn), "select count(*) from pgq.event_1"); n != 3 {
+	if n := pgtest.Scalar[int64](t, conn, "select count(*) from pgq.event_1"); n != 3 {
 		t.Fatalf("%d events inserted, want the 3 lines read", n)
 	}
 }
