@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -104,8 +105,10 @@ func TestDemoInterruptedSaysHowLong(t *testing.T) {
 	dsn := pgtest.NewDB(t, pgtest.Empty)
 	var out bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(2*time.Second, cancel)
-	_, err := Run(ctx, &out, Options{DB: dsn, Duration: time.Minute, Rate: 200})
+	defer cancel()
+	// "Ctrl-C" a second after producing starts, however long the start takes
+	w := &watchWriter{w: &out, word: "producing", then: func() { time.AfterFunc(time.Second, cancel) }}
+	_, err := Run(ctx, w, Options{DB: dsn, Duration: time.Minute, Rate: 200})
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
@@ -115,4 +118,20 @@ func TestDemoInterruptedSaysHowLong(t *testing.T) {
 	if !strings.Contains(out.String(), "installed in this database by the demo, and left there") {
 		t.Fatalf("demo --db does not say it leaves the schema installed:\n%s", out.String())
 	}
+}
+
+// watchWriter writes to w and calls then once, the first time word is
+// written.
+type watchWriter struct {
+	w    *bytes.Buffer
+	word string
+	then func()
+	once sync.Once
+}
+
+func (ww *watchWriter) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(ww.word)) {
+		ww.once.Do(ww.then)
+	}
+	return ww.w.Write(p)
 }
