@@ -132,6 +132,24 @@ func ExampleProducer_Copy() {
 	// Output: copied 10000
 }
 
+// A NULL type or data is marked in Event.Null, when written and when read.
+func ExampleNulls() {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, exampleDB("audit"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	// an event with a type and no data at all (NULL, not "")
+	if _, err := pgq.NewProducer(pool, "audit").Insert(ctx, pgq.Event{Type: "ping", Null: pgq.NullData}); err != nil {
+		log.Fatal(err)
+	}
+	var isNull bool
+	pool.QueryRow(ctx, "select ev_data is null from pgq.event_1").Scan(&isNull)
+	fmt.Println("ev_data is NULL:", isNull)
+	// Output: ev_data is NULL: true
+}
+
 // A consumer with per-event retry: an event whose handler fails is delivered
 // again after RetryDelay (here chosen per error with RetryAfter), and after
 // MaxRetries failures it goes to the dead-letter table instead.
