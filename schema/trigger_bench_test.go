@@ -228,19 +228,7 @@ func BenchmarkTriggerInstructions(b *testing.B) {
 	}
 	// instructions of a single-user session running the statement n times
 	irefs := func(db, stmt string, n int) float64 {
-		cmd := cl.SingleUser(db, valgrind, "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null")
-		cmd.Stdin = strings.NewReader(strings.Repeat(stmt+"\n", n))
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			b.Fatalf("valgrind postgres --single %s: %v\n%s", db, err, stderr.String())
-		}
-		m := regexp.MustCompile(`I\s+refs:\s+([\d,]+)`).FindStringSubmatch(stderr.String())
-		if m == nil {
-			b.Fatalf("no instruction count:\n%s", stderr.String())
-		}
-		ir, _ := strconv.ParseFloat(strings.ReplaceAll(m[1], ",", ""), 64)
-		return ir
+		return singleUserInstructions(b, cl, valgrind, db, strings.Repeat(stmt+"\n", n))
 	}
 	stmts := []struct {
 		name, sql string
@@ -297,4 +285,24 @@ func envInt(b *testing.B, name string, def int) int {
 		b.Fatalf("%s=%q: want a positive integer", name, v)
 	}
 	return n
+}
+
+// singleUserInstructions counts the CPU instructions (cachegrind) of a
+// single-user backend of the shut-down cluster cl running script (one
+// statement per line) in database db.
+func singleUserInstructions(b *testing.B, cl *pgcluster.Cluster, valgrind, db, script string) float64 {
+	b.Helper()
+	cmd := cl.SingleUser(db, valgrind, "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null")
+	cmd.Stdin = strings.NewReader(script)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("valgrind postgres --single %s: %v\n%s", db, err, stderr.String())
+	}
+	m := regexp.MustCompile(`I\s+refs:\s+([\d,]+)`).FindStringSubmatch(stderr.String())
+	if m == nil {
+		b.Fatalf("no instruction count:\n%s", stderr.String())
+	}
+	ir, _ := strconv.ParseFloat(strings.ReplaceAll(m[1], ",", ""), 64)
+	return ir
 }
