@@ -2,12 +2,9 @@ package schema_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
-	"github.com/pgqgo/pgqgo/internal/pgcluster"
 	"github.com/pgqgo/pgqgo/internal/pgtest"
 	"github.com/pgqgo/pgqgo/schema"
 )
@@ -22,17 +19,8 @@ import (
 //
 //	go test ./schema -run '^$' -bench BatchCycleInstructions -benchtime 1x
 func BenchmarkBatchCycleInstructions(b *testing.B) {
-	valgrind, err := exec.LookPath("valgrind")
-	if err != nil {
-		b.Fatalf("valgrind not installed (scripts/install-deps.sh installs it): %v", err)
-	}
 	ctx := context.Background()
-	cl, err := pgcluster.Start(ctx, pgcluster.Options{KeepDir: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.RemoveAll(cl.Dir)
-	defer cl.Stop()
+	cl, valgrind := instructionCluster(b)
 	admin := pgtest.Conn(b, cl.DSN("postgres"))
 	engines := []string{"pgqgo", "skytools"}
 	for _, e := range engines {

@@ -199,17 +199,8 @@ func BenchmarkTriggerOverhead(b *testing.B) {
 //
 // PGQGO_BENCH_STMTS=history_insert,tpcb_tx measures only those statements.
 func BenchmarkTriggerInstructions(b *testing.B) {
-	valgrind, err := exec.LookPath("valgrind")
-	if err != nil {
-		b.Fatalf("valgrind not installed (scripts/install-deps.sh installs it): %v", err)
-	}
 	ctx := context.Background()
-	cl, err := pgcluster.Start(ctx, pgcluster.Options{KeepDir: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.RemoveAll(cl.Dir)
-	defer cl.Stop()
+	cl, valgrind := instructionCluster(b)
 	admin := pgtest.Conn(b, cl.DSN("postgres"))
 	for _, v := range benchVariants {
 		pgtest.Exec(b, admin, "create database "+v.name)
@@ -285,6 +276,26 @@ func envInt(b *testing.B, name string, def int) int {
 		b.Fatalf("%s=%q: want a positive integer", name, v)
 	}
 	return n
+}
+
+// instructionCluster starts a cluster for an instruction-count benchmark
+// (its directory kept until the benchmark ends: single-user backends run on
+// it once it is shut down) and finds valgrind.
+func instructionCluster(b *testing.B) (*pgcluster.Cluster, string) {
+	b.Helper()
+	valgrind, err := exec.LookPath("valgrind")
+	if err != nil {
+		b.Fatalf("valgrind not installed (scripts/install-deps.sh installs it): %v", err)
+	}
+	cl, err := pgcluster.Start(context.Background(), pgcluster.Options{KeepDir: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		cl.Stop()
+		os.RemoveAll(cl.Dir)
+	})
+	return cl, valgrind
 }
 
 // singleUserInstructions counts the CPU instructions (cachegrind) of a
