@@ -34,7 +34,7 @@ type Target struct {
 // DaemonState is what the ticker daemon says about one database.
 type DaemonState struct {
 	Database string    `json:"database"`
-	State    string    `json:"state"` // connecting, no-pgq, untrusted, standby, active, error
+	State    string    `json:"state"` // connecting, missing, no-pgq, untrusted, standby, active, error
 	Engine   string    `json:"engine,omitempty"`
 	LastTick time.Time `json:"last_tick_round,omitzero"`
 	Error    string    `json:"error,omitempty"`

@@ -102,7 +102,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("Starting pgqgo ticker", "version", Version)
 	var srv *http.Server
 	if addr := d.config().MetricsAddr; addr != "" {
-		d.status = &statuspage.Collector{Targets: d.statusTargets, Daemon: d.daemonStates, Log: d.log}
+		d.status = &statuspage.Collector{Targets: d.statusTargets, Daemon: d.Statuses, Log: d.log}
 		var err error
 		if srv, err = d.serveMetrics(addr); err != nil {
 			return err
@@ -273,14 +273,9 @@ func take(ctx context.Context, sem chan struct{}) bool {
 	}
 }
 
-// Status is one database's state, for /healthz.
-type Status struct {
-	Database string    `json:"database"`
-	State    string    `json:"state"` // connecting, no-pgq, untrusted, standby, active, error
-	Engine   string    `json:"engine,omitempty"`
-	LastTick time.Time `json:"last_tick_round,omitzero"`
-	Error    string    `json:"error,omitempty"`
-}
+// Status is one database's state, for /healthz and the status page
+// (State: connecting, missing, no-pgq, untrusted, standby, active, error).
+type Status = statuspage.DaemonState
 
 // Statuses reports every database the daemon knows.
 func (d *Daemon) Statuses() []Status {

@@ -134,12 +134,3 @@ func (d *Daemon) statusTargets() []statuspage.Target {
 	}
 	return out
 }
-
-// daemonStates are the daemon's states per database, for the status page.
-func (d *Daemon) daemonStates() []statuspage.DaemonState {
-	var out []statuspage.DaemonState
-	for _, st := range d.Statuses() {
-		out = append(out, statuspage.DaemonState(st))
-	}
-	return out
-}
