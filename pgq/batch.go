@@ -28,7 +28,8 @@ type Batch struct {
 	// Lag is how far behind the queue's head the batch was when opened.
 	Lag time.Duration
 
-	sql         string // pgq.batch_event_sql
+	sql         string // pgq.batch_event_sql, once needed
+	first       *eventChunk // the first chunk, read when the batch was opened
 	tables      string // the queue's queue_data_pfx, once a big event needed it
 	tx          *batchTx
 	cfg         *ConsumerConfig
@@ -62,27 +63,6 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 		}
 		b.iterated = true
 		size := b.cfg.FetchSize
-		// rows whose fields pass this come without them (and flagged), to
-		// be read one at a time: a chunk holds at most FetchBytes
-		// (never below 8 KiB: a FetchSize far above the default must not
-		// turn ordinary events into one query each)
-		inline := max(b.cfg.FetchBytes/size, 8<<10)
-		// both pgq implementations end the batch SQL with "order by 1"
-		// (ev_id); anything else is ordered here, as the chunks rely on it
-		order := ""
-		if !strings.HasSuffix(strings.ToLower(strings.TrimSpace(b.sql)), "order by 1") {
-			order = ` ORDER BY ev_id`
-		}
-		// OFFSET 0 keeps the subquery whole, so "big" is computed once per
-		// row rather than once per column that uses it
-		ordered := `SELECT ev_id, ev_time, ev_txid, ev_retry, ` +
-			`CASE WHEN big THEN NULL ELSE ev_type END, CASE WHEN big THEN NULL ELSE ev_data END, ` +
-			`CASE WHEN big THEN NULL ELSE ev_extra1 END, CASE WHEN big THEN NULL ELSE ev_extra2 END, ` +
-			`CASE WHEN big THEN NULL ELSE ev_extra3 END, CASE WHEN big THEN NULL ELSE ev_extra4 END, big ` +
-			`FROM (SELECT ev.*, coalesce(octet_length(ev.ev_type), 0) + coalesce(octet_length(ev.ev_data), 0) + ` +
-			`coalesce(octet_length(ev.ev_extra1), 0) + coalesce(octet_length(ev.ev_extra2), 0) + ` +
-			`coalesce(octet_length(ev.ev_extra3), 0) + coalesce(octet_length(ev.ev_extra4), 0) > ` +
-			strconv.Itoa(inline) + ` AS big FROM (` + b.sql + `) ev` + order + ` OFFSET 0) ev`
 		cursor := pgx.Identifier{fmt.Sprintf("pgqgo_batch_%d", b.ID)}.Sanitize()
 		fetch := `FETCH ` + strconv.Itoa(size) + ` FROM ` + cursor
 		declared := false
@@ -95,32 +75,34 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 			// here, instead of costing a Parse round trip and a slot in the
 			// connection's statement cache per batch
 			rr := b.tx.conn.PgConn().ExecParams(ctx, sql, nil, nil, nil, binaryResults)
+			c := eventChunk{events: chunk, big: big}
 			for rr.NextRow() {
-				v := rr.Values()
-				if len(v) != 11 || len(v[10]) != 1 {
-					rr.Close()
-					return fmt.Errorf("pgq: batch query returned %d columns, want 11", len(v))
-				}
-				ev, err := decodeEvent(v[:10])
-				if err != nil {
+				if err := c.add(rr.Values()); err != nil {
 					rr.Close()
 					return err
 				}
-				if v[10][0] != 0 {
-					big = append(big, len(chunk))
-				}
-				chunk = append(chunk, ev)
 			}
+			chunk, big = c.events, c.big
 			_, err := rr.Close()
 			return err
 		}
 		fail := func(err error) {
 			yield(nil, fmt.Errorf("pgq: read batch %d of %s/%s: %w", b.ID, b.Queue, b.Consumer, err))
 		}
-		// one row more than a chunk tells whether a cursor is needed
-		if err := query(ordered + ` LIMIT ` + strconv.Itoa(size+1)); err != nil {
-			fail(err)
-			return
+		// one row more than a chunk tells whether a cursor is needed; it
+		// usually came with the batch's opening
+		if b.first != nil {
+			chunk, big = b.first.events, b.first.big
+			b.first = nil
+		} else {
+			if err := b.eventSQL(ctx); err != nil {
+				fail(err)
+				return
+			}
+			if err := query(chunkSQL(b.sql, b.cfg) + ` LIMIT ` + strconv.Itoa(size+1)); err != nil {
+				fail(err)
+				return
+			}
 		}
 		more := len(chunk) > size
 		if more {
@@ -152,7 +134,11 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 			if !declared {
 				// the first chunk is done: continue after it (ev_id order is total)
 				declared = true
-				for _, sql := range []string{`DECLARE ` + cursor + ` NO SCROLL CURSOR FOR ` + ordered,
+				if err := b.eventSQL(ctx); err != nil {
+					fail(err)
+					return
+				}
+				for _, sql := range []string{`DECLARE ` + cursor + ` NO SCROLL CURSOR FOR ` + chunkSQL(b.sql, b.cfg),
 					`MOVE FORWARD ` + strconv.Itoa(size) + ` IN ` + cursor} {
 					if _, err := b.tx.Exec(ctx, sql, pgx.QueryExecModeExec); err != nil {
 						fail(err)
@@ -167,6 +153,68 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 			more = len(chunk) == size
 		}
 	}
+}
+
+// eventChunk is one chunk of a batch's events, decoded from rows of
+// chunkSQL; big holds the positions of events that came without their
+// fields (too big for the chunk's share of FetchBytes).
+type eventChunk struct {
+	events []Event
+	big    []int
+}
+
+// add decodes one row of chunkSQL in binary format.
+func (c *eventChunk) add(v [][]byte) error {
+	if len(v) != 11 || len(v[10]) != 1 {
+		return fmt.Errorf("pgq: batch query returned %d columns, want 11", len(v))
+	}
+	ev, err := decodeEvent(v[:10])
+	if err != nil {
+		return err
+	}
+	if v[10][0] != 0 {
+		c.big = append(c.big, len(c.events))
+	}
+	c.events = append(c.events, ev)
+	return nil
+}
+
+// chunkSQL wraps a query of a batch's events (the event columns, in ev_id
+// order) into the chunk form: an event whose fields pass the chunk's share
+// of FetchBytes (never below 8 KiB: a FetchSize far above the default must
+// not turn ordinary events into one query each) comes without them, flagged
+// "big", to be read on its own.
+func chunkSQL(events string, cfg *ConsumerConfig) string {
+	inline := max(cfg.FetchBytes/cfg.FetchSize, 8<<10)
+	// both pgq implementations end the batch SQL with "order by 1"
+	// (ev_id); anything else is ordered here, as the chunks rely on it
+	order := ""
+	if !strings.HasSuffix(strings.ToLower(strings.TrimSpace(events)), "order by 1") &&
+		!strings.HasSuffix(events, orderedByID) {
+		order = ` ORDER BY ev_id`
+	}
+	// OFFSET 0 keeps the subquery whole, so "big" is computed once per
+	// row rather than once per column that uses it
+	return `SELECT ev_id, ev_time, ev_txid, ev_retry, ` +
+		`CASE WHEN big THEN NULL ELSE ev_type END, CASE WHEN big THEN NULL ELSE ev_data END, ` +
+		`CASE WHEN big THEN NULL ELSE ev_extra1 END, CASE WHEN big THEN NULL ELSE ev_extra2 END, ` +
+		`CASE WHEN big THEN NULL ELSE ev_extra3 END, CASE WHEN big THEN NULL ELSE ev_extra4 END, big ` +
+		`FROM (SELECT ev.*, coalesce(octet_length(ev.ev_type), 0) + coalesce(octet_length(ev.ev_data), 0) + ` +
+		`coalesce(octet_length(ev.ev_extra1), 0) + coalesce(octet_length(ev.ev_extra2), 0) + ` +
+		`coalesce(octet_length(ev.ev_extra3), 0) + coalesce(octet_length(ev.ev_extra4), 0) > ` +
+		strconv.Itoa(inline) + ` AS big FROM (` + events + `) ev` + order + ` OFFSET 0) ev`
+}
+
+// eventSQL fetches the batch's own SQL (pgq.batch_event_sql) unless it has
+// it, on the connection (it begins no transaction).
+func (b *Batch) eventSQL(ctx context.Context) error {
+	if b.sql != "" {
+		return nil
+	}
+	if err := b.tx.conn.QueryRow(ctx, `SELECT pgq.batch_event_sql($1)`, b.ID).Scan(&b.sql); err != nil {
+		return fmt.Errorf("pgq.batch_event_sql: %w", err)
+	}
+	return nil
 }
 
 // readWhole reads the fields of an event that was too big to come with its

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -188,6 +189,9 @@ type Consumer struct {
 	active, standby bool
 	stable          bool // batches opened durably (StableBatchIDs, ExactlyOnce)
 	more            bool // a tick past the last batch opened was already there
+	// readSQL reads the first chunk of the open batch in the round trip that
+	// opens it (openBatchSQL on the queue's event tables); "" until looked up
+	readSQL string
 
 	batches, events, retried, dead, failures, reconnects atomic.Int64
 	lag                                                  atomic.Int64
@@ -380,6 +384,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 			return err
 		}
 		c.failures.Add(1)
+		c.readSQL = "" // the queue may have been dropped and made anew
 		c.log.Warn("consumer error; retrying", "error", err, "backoff", backoff)
 		if c.conn != nil && c.conn.IsClosed() {
 			c.closeConn()
@@ -512,7 +517,11 @@ func (c *Consumer) step(ctx context.Context, h Handler) (bool, error) {
 	}
 	if !b.iterated {
 		// the handler did not look at the events: count them for the stats
-		_ = c.conn.QueryRow(dbctx, `SELECT count(*) FROM (`+b.sql+`) ev`, pgx.QueryExecModeExec).Scan(&b.read)
+		if b.first != nil && len(b.first.events) <= c.cfg.FetchSize {
+			b.read = int64(len(b.first.events))
+		} else if b.eventSQL(dbctx) == nil {
+			_ = c.conn.QueryRow(dbctx, `SELECT count(*) FROM (`+b.sql+`) ev`, pgx.QueryExecModeExec).Scan(&b.read)
+		}
 	}
 	var db DB = c.conn // nothing was done in the batch's transaction: finish on its own
 	finish := `SELECT pgq.finish_batch($1)`
@@ -606,32 +615,149 @@ func (c *Consumer) nextBatch(ctx context.Context) (*Batch, error) {
 	)
 	if c.cfg.Subconsumer != "" {
 		row = c.conn.QueryRow(ctx, `SELECT n.id, i.prev_tick_id, i.tick_id, i.batch_end, i.lag,
-			CASE WHEN n.id IS NOT NULL THEN pgq.batch_event_sql(n.id) END,
 			CASE WHEN n.id IS NOT NULL THEN EXISTS (SELECT 1 FROM pgq.queue q JOIN pgq.tick t ON t.tick_queue = q.queue_id
-				WHERE q.queue_name = $1 AND t.tick_id > i.tick_id) END
+				WHERE q.queue_name = $1 AND t.tick_id > i.tick_id) END,
+			CASE WHEN n.id IS NOT NULL THEN pgq.batch_event_sql(n.id) END
 			FROM pgq_coop.next_batch_custom($1, $2, $3, $4, $5, $6, $7) AS n(id)
 			LEFT JOIN LATERAL pgq.get_batch_info(n.id) i ON n.id IS NOT NULL`+async,
 			c.cfg.Queue, c.cfg.Name, c.cfg.Subconsumer, interval(c.cfg.MinLag), minCount,
 			interval(c.cfg.MinInterval), interval(c.cfg.DeadInterval))
 	} else {
+		if c.readSQL == "" {
+			c.readSQL = c.lookUpReadSQL(ctx)
+		}
+		if c.readSQL != "" {
+			return c.openAndRead(ctx, async, interval(c.cfg.MinLag), minCount, interval(c.cfg.MinInterval))
+		}
 		// next_batch_custom describes the batch itself
-		row = c.conn.QueryRow(ctx, `SELECT n.batch_id, n.prev_tick_id, n.cur_tick_id, n.cur_tick_time, now() - n.cur_tick_time,
-			CASE WHEN n.batch_id IS NOT NULL THEN pgq.batch_event_sql(n.batch_id) END,
-			CASE WHEN n.batch_id IS NOT NULL THEN EXISTS (SELECT 1 FROM pgq.queue q JOIN pgq.tick t ON t.tick_queue = q.queue_id
-				WHERE q.queue_name = $1 AND t.tick_id > n.cur_tick_id) END
+		row = c.conn.QueryRow(ctx, nextBatchSQL+`,
+			CASE WHEN n.batch_id IS NOT NULL THEN pgq.batch_event_sql(n.batch_id) END
 			FROM pgq.next_batch_custom($1, $2, $3, $4, $5) AS n`+async,
 			c.cfg.Queue, c.cfg.Name, interval(c.cfg.MinLag), minCount, interval(c.cfg.MinInterval))
 	}
-	if err := row.Scan(&id, &prevTick, &tick, &tickTime, &lag, &sql, &hasMore); err != nil {
+	if err := row.Scan(&id, &prevTick, &tick, &tickTime, &lag, &hasMore, &sql); err != nil {
 		return nil, fmt.Errorf("pgq: next batch for %s on queue %q: %w", c.fullName(), c.cfg.Queue, err)
 	}
 	if !id.Valid {
 		return nil, nil
 	}
-	c.more = hasMore.Bool
-	b := &Batch{ID: id.Int64, Queue: c.cfg.Queue, Consumer: c.cfg.Name, Subconsumer: c.cfg.Subconsumer, cfg: &c.cfg,
-		PrevTickID: prevTick.Int64, TickID: tick.Int64, TickTime: tickTime.Time, sql: sql.String}
+	return c.opened(id.Int64, prevTick.Int64, tick.Int64, tickTime.Time, lag, hasMore.Bool, sql.String), nil
+}
+
+// opened makes the Batch of a batch just opened.
+func (c *Consumer) opened(id, prevTick, tick int64, tickTime time.Time, lag pgtype.Interval, more bool, sql string) *Batch {
+	c.more = more
+	b := &Batch{ID: id, Queue: c.cfg.Queue, Consumer: c.cfg.Name, Subconsumer: c.cfg.Subconsumer, cfg: &c.cfg,
+		PrevTickID: prevTick, TickID: tick, TickTime: tickTime, sql: sql}
 	b.Lag = time.Duration(lag.Microseconds+int64(lag.Days)*86400e6) * time.Microsecond
 	c.lag.Store(int64(b.Lag))
+	return b
+}
+
+// nextBatchSQL is the start of the query that opens the next batch
+// (pgq.next_batch_custom, as n) and describes it; "more": whether a tick
+// past it was there already.
+const nextBatchSQL = `SELECT n.batch_id, n.prev_tick_id, n.cur_tick_id, n.cur_tick_time, now() - n.cur_tick_time,
+			CASE WHEN n.batch_id IS NOT NULL THEN EXISTS (SELECT 1 FROM pgq.queue q JOIN pgq.tick t ON t.tick_queue = q.queue_id
+				WHERE q.queue_name = $1 AND t.tick_id > n.cur_tick_id) END`
+
+// openAndRead opens the next batch and reads its first chunk in one round
+// trip and one transaction: the opening and then openBatchSQL, a statement
+// prepared once per connection (pgx's statement cache), so no batch costs
+// the server a new plan or a call of pgq.batch_event_sql. Without a batch,
+// the read returns nothing.
+func (c *Consumer) openAndRead(ctx context.Context, async string, minLag pgtype.Interval, minCount pgtype.Int4, minInterval pgtype.Interval) (*Batch, error) {
+	var q pgx.Batch
+	q.Queue(nextBatchSQL+` FROM pgq.next_batch_custom($1, $2, $3, $4, $5) AS n`+async,
+		c.cfg.Queue, c.cfg.Name, minLag, minCount, minInterval)
+	q.Queue(c.readSQL, c.cfg.Queue, c.cfg.Name)
+	res := c.conn.SendBatch(ctx, &q)
+	defer res.Close()
+	var (
+		id, prevTick, tick pgtype.Int8
+		tickTime           pgtype.Timestamptz
+		lag                pgtype.Interval
+		hasMore            pgtype.Bool
+	)
+	if err := res.QueryRow().Scan(&id, &prevTick, &tick, &tickTime, &lag, &hasMore); err != nil {
+		return nil, fmt.Errorf("pgq: next batch for %s on queue %q: %w", c.fullName(), c.cfg.Queue, err)
+	}
+	rows, err := res.Query()
+	if err != nil {
+		return nil, fmt.Errorf("pgq: read the batch of %s on queue %q: %w", c.fullName(), c.cfg.Queue, err)
+	}
+	first := &eventChunk{}
+	for rows.Next() {
+		for _, f := range rows.FieldDescriptions() {
+			// text is the same in both formats; the others are decoded as binary
+			if f.Format != pgx.BinaryFormatCode && f.DataTypeOID != pgtype.TextOID {
+				rows.Close()
+				return nil, fmt.Errorf("pgq: the batch read returned column %s in text format", f.Name)
+			}
+		}
+		if err := first.add(rows.RawValues()); err != nil {
+			rows.Close()
+			return nil, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pgq: read the batch of %s on queue %q: %w", c.fullName(), c.cfg.Queue, err)
+	}
+	if err := res.Close(); err != nil {
+		return nil, fmt.Errorf("pgq: open the batch of %s on queue %q: %w", c.fullName(), c.cfg.Queue, err)
+	}
+	if !id.Valid {
+		return nil, nil
+	}
+	b := c.opened(id.Int64, prevTick.Int64, tick.Int64, tickTime.Time, lag, hasMore.Bool, "")
+	b.first = first
 	return b, nil
+}
+
+// lookUpReadSQL makes readSQL for the consumer's queue, or returns "" when
+// the queue is not there (the opening then fails with PgQ's own message).
+func (c *Consumer) lookUpReadSQL(ctx context.Context) string {
+	var pfx string
+	if err := c.conn.QueryRow(ctx, `SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = $1`, c.cfg.Queue).Scan(&pfx); err != nil {
+		return ""
+	}
+	schema, table, ok := strings.Cut(pfx, ".")
+	if !ok {
+		schema, table = "public", pfx
+	}
+	return chunkSQL(openBatchSQL(pgx.Identifier{schema, table}.Sanitize()), &c.cfg) + ` LIMIT ` + strconv.Itoa(c.cfg.FetchSize+1)
+}
+
+// orderedByID ends openBatchSQL: its rows come in ev_id order.
+const orderedByID = ` ORDER BY ev.ev_id`
+
+// openBatchSQL reads the events of the batch that consumer $2 has open on
+// queue $1 from the queue's event tables (the parent of its rotated tables):
+// the rows whose txid the end tick's snapshot sees and the start tick's does
+// not, owned by nobody or by this subscription (retried events). Such a txid
+// is at or past the start's xmax (an index range over new txids only) or was
+// running at the start and committed by its end (a short list). Every lookup
+// is by a whole key (fenced subqueries), so the plan does not depend on the
+// statistics of the small, churning pgq tables, and the generic plan that
+// PostgreSQL's plan cache settles on is the custom one.
+func openBatchSQL(tables string) string {
+	return `SELECT ev.ev_id, ev.ev_time, ev.ev_txid, ev.ev_retry, ev.ev_type, ev.ev_data,
+	ev.ev_extra1, ev.ev_extra2, ev.ev_extra3, ev.ev_extra4
+FROM (SELECT s.sub_id, pg_catalog.txid_snapshot_xmax(p.snap) AS lo, pg_catalog.txid_snapshot_xmax(c.snap) AS hi, c.snap AS cur,
+        ARRAY(SELECT x FROM pg_catalog.txid_snapshot_xip(p.snap) x WHERE pg_catalog.txid_visible_in_snapshot(x, c.snap)) AS late
+      FROM (SELECT queue_id FROM pgq.queue WHERE queue_name = $1 OFFSET 0) q
+      CROSS JOIN LATERAL (SELECT co_id FROM pgq.consumer WHERE co_name = $2 OFFSET 0) co
+      CROSS JOIN LATERAL (SELECT sub_id, sub_last_tick, sub_next_tick FROM pgq.subscription
+                           WHERE sub_queue = q.queue_id AND sub_consumer = co.co_id AND sub_batch IS NOT NULL OFFSET 0) s
+      CROSS JOIN LATERAL (SELECT tick_snapshot AS snap FROM pgq.tick
+                           WHERE tick_queue = q.queue_id AND tick_id = s.sub_last_tick OFFSET 0) p
+      CROSS JOIN LATERAL (SELECT tick_snapshot AS snap FROM pgq.tick
+                           WHERE tick_queue = q.queue_id AND tick_id = s.sub_next_tick OFFSET 0) c
+      OFFSET 0) b
+CROSS JOIN LATERAL (
+      SELECT e.* FROM ` + tables + ` e
+       WHERE e.ev_txid >= b.lo AND e.ev_txid <= b.hi AND pg_catalog.txid_visible_in_snapshot(e.ev_txid, b.cur)
+      UNION ALL
+      SELECT e.* FROM ` + tables + ` e WHERE e.ev_txid = ANY (b.late)) ev
+WHERE ev.ev_owner IS NULL OR ev.ev_owner = b.sub_id` + orderedByID
 }

@@ -1,0 +1,222 @@
+package pgq_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgqgo/pgqgo/internal/pgtest"
+	"github.com/pgqgo/pgqgo/pgq"
+)
+
+// TestBatchReadMatchesPgQ: the consumer's own read of a batch (its first
+// chunk comes in the round trip that opens it, by a prepared statement on
+// the queue's event tables) returns exactly what the engine's
+// pgq.get_batch_events returns for the same batch, on both engines, through
+// what makes batches hard: transactions open across several ticks (late
+// commits), table rotations every second, events retried by another
+// consumer (owned by it, so not this one's), events too big for their chunk,
+// batches bigger than FetchSize (continued through a cursor).
+func TestBatchReadMatchesPgQ(t *testing.T) {
+	for _, tpl := range templates {
+		t.Run(tpl.String(), func(t *testing.T) {
+			dsn := newQueueDB(t, tpl, "q")
+			conn := pgtest.Conn(t, dsn)
+			pgtest.Exec(t, conn, "select pgq.set_queue_config('q', 'rotation_period', '1 second')")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			const fetch = 40
+			mk := func(name string) *pgq.Consumer {
+				c, err := pgq.NewConsumer(dsn, pgq.ConsumerConfig{Queue: "q", Name: name, FetchSize: fetch,
+					FetchBytes: fetch * 16 << 10, PollInterval: 20 * time.Millisecond, ErrorBackoff: 10 * time.Millisecond})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.Register(ctx, conn); err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+			c, r := mk("c"), mk("r")
+
+			// ticks, retries and rotations, as a ticker with a short rotation period
+			var wg sync.WaitGroup
+			var switches int
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m := pgtest.Conn(t, dsn)
+				last := ""
+				for ctx.Err() == nil {
+					for _, q := range []string{"select pgq.ticker()", "select pgq.maint_retry_events()",
+						"select pgq.maint_rotate_tables_step1('q')", "select pgq.maint_rotate_tables_step2()"} {
+						_, _ = m.Exec(ctx, q)
+					}
+					var sw string
+					if m.QueryRow(ctx, "select queue_switch_time::text from pgq.queue where queue_name = 'q'").Scan(&sw) == nil && sw != last {
+						if last != "" {
+							switches++
+						}
+						last = sw
+					}
+					select {
+					case <-ctx.Done():
+					case <-time.After(5 * time.Millisecond):
+					}
+				}
+			}()
+
+			// producers: transactions of 1-60 events, a tenth of them held open
+			// across ticks, one event in 50 of 30 KiB, for 3.5 s (three rotations)
+			var mu sync.Mutex
+			produced := map[int64]bool{}
+			var pwg sync.WaitGroup
+			for p := range 3 {
+				pwg.Add(1)
+				go func() {
+					defer pwg.Done()
+					pc := pgtest.Conn(t, dsn)
+					rng := rand.New(rand.NewPCG(uint64(p), 7))
+					for start := time.Now(); time.Since(start) < 3500*time.Millisecond; {
+						tx, err := pc.Begin(ctx)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						var ids []int64
+						for range 1 + rng.IntN(60) {
+							data := fmt.Sprint(rng.Int64())
+							if rng.IntN(50) == 0 {
+								data = strings.Repeat("x", 30<<10)
+							}
+							var id int64
+							if err := tx.QueryRow(ctx, "select pgq.insert_event('q', 't', $1)", data).Scan(&id); err != nil {
+								t.Error(err)
+								return
+							}
+							ids = append(ids, id)
+						}
+						time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond)
+						if rng.IntN(10) == 0 {
+							time.Sleep(time.Duration(30+rng.IntN(200)) * time.Millisecond)
+						}
+						if err := tx.Commit(ctx); err != nil {
+							t.Error(err)
+							return
+						}
+						mu.Lock()
+						for _, id := range ids {
+							produced[id] = true
+						}
+						mu.Unlock()
+					}
+				}()
+			}
+
+			// r retries a third of what it gets, once
+			go func() {
+				_ = r.Run(ctx, pgq.EventFunc(func(ctx context.Context, tx pgx.Tx, ev *pgq.Event) error {
+					if ev.Retry == 0 && ev.ID%3 == 0 {
+						return pgq.RetryAfter(0, fmt.Errorf("later"))
+					}
+					return nil
+				}))
+			}()
+
+			var (
+				got                          = map[int64]int{}
+				mismatches                   []string
+				big, late, overFetch, events int
+			)
+			done := make(chan error, 1)
+			go func() {
+				done <- c.Run(ctx, pgq.BatchFunc(func(ctx context.Context, b *pgq.Batch) error {
+					var ids []int64
+					for ev, err := range b.Events(ctx) {
+						if err != nil {
+							return err
+						}
+						if len(ev.Data) == 30<<10 {
+							big++
+						} else if ev.Data == "" || strings.Contains(ev.Data, "x") {
+							mismatches = append(mismatches, fmt.Sprintf("event %d: data %.20q", ev.ID, ev.Data))
+						}
+						ids = append(ids, ev.ID)
+					}
+					rows, err := b.Tx().Query(ctx, "select ev_id from pgq.get_batch_events($1) order by ev_id", b.ID)
+					if err != nil {
+						return err
+					}
+					want, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+					if err != nil {
+						return err
+					}
+					if !slices.Equal(ids, want) {
+						mismatches = append(mismatches, fmt.Sprintf("batch %d (ticks %d-%d): read %v, get_batch_events %v",
+							b.ID, b.PrevTickID, b.TickID, ids, want))
+					}
+					var n int
+					if err := b.Tx().QueryRow(ctx, `select count(*) from pgq.get_batch_events($1) e, pgq.tick t, pgq.queue q
+						where q.queue_name = 'q' and t.tick_queue = q.queue_id and t.tick_id = $2
+						and e.ev_txid < txid_snapshot_xmax(t.tick_snapshot)`, b.ID, b.PrevTickID).Scan(&n); err != nil {
+						return err
+					}
+					late += n
+					if len(ids) > fetch {
+						overFetch++
+					}
+					events += len(ids)
+					for _, id := range ids {
+						got[id]++
+					}
+					return nil
+				}))
+			}()
+			pwg.Wait()
+			mu.Lock()
+			total := len(produced)
+			mu.Unlock()
+			pgtest.Eventually(t, 60*time.Second, "every event read by c", func() bool {
+				return pgtest.Scalar[int64](t, conn, `select count(*) from pgq.get_consumer_info('q', 'c')
+					where last_tick = (select max(tick_id) from pgq.tick) and current_batch is null`) == 1 &&
+					pgtest.Scalar[int64](t, conn, "select count(*) from pgq.retry_queue") == 0
+			})
+			time.Sleep(100 * time.Millisecond)
+			cancel()
+			<-done
+			wg.Wait()
+
+			for _, m := range mismatches[:min(len(mismatches), 5)] {
+				t.Error(m)
+			}
+			missing, twice := 0, 0
+			for id := range produced {
+				switch got[id] {
+				case 0:
+					missing++
+				case 1:
+				default:
+					twice++
+				}
+			}
+			t.Logf("%s: %d events, %d read by c (%d big), %d late commits, %d batches over FetchSize, %d rotations",
+				tpl, total, events, big, late, overFetch, switches)
+			if missing != 0 || twice != 0 || len(got) != total {
+				t.Fatalf("of %d events: %d missing, %d twice, %d read that were not produced", total, missing, twice, len(got)-total+missing)
+			}
+			if big == 0 || late == 0 || overFetch == 0 || switches < 2 {
+				t.Fatalf("the run did not exercise every case: big %d, late %d, over FetchSize %d, rotations %d", big, late, overFetch, switches)
+			}
+			if r.Stats().Retried == 0 {
+				t.Fatal("no event was retried by r")
+			}
+		})
+	}
+}
