@@ -28,9 +28,9 @@ type Batch struct {
 	// Lag is how far behind the queue's head the batch was when opened.
 	Lag time.Duration
 
-	sql         string // pgq.batch_event_sql, once needed
+	sql         string      // pgq.batch_event_sql, once needed
 	first       *eventChunk // the first chunk, read when the batch was opened
-	tables      string // the queue's queue_data_pfx, once a big event needed it
+	tables      string      // the queue's queue_data_pfx, once a big event needed it
 	tx          *batchTx
 	cfg         *ConsumerConfig
 	read        int64
