@@ -184,7 +184,8 @@ func TestAdoptRefusals(t *testing.T) {
 		name, setup, reason string
 	}{
 		{"changed table", "alter table pgq.queue add column local_note text", "queue column local_note text"},
-		{"old PgQ", "create or replace function pgq.version() returns text language sql as $$ select '2.1.8' $$", "PgQ 2.1.8"},
+		{"3.5 tables claiming to be PgQ 2.1", "create or replace function pgq.version() returns text language sql as $$ select '2.1.8' $$", "differ from PgQ 2.1's"},
+		{"PgQ 3.0", "create or replace function pgq.version() returns text language sql as $$ select '3.0.0.1' $$", "PgQ 3.0.0.1"},
 		{"unknown newer PgQ", "create or replace function pgq.version() returns text language sql as $$ select '3.6' $$", "PgQ 3.6"},
 	}
 	for _, c := range cases {

@@ -54,7 +54,7 @@ var catalogQueries = map[string]string{
 // contract); lines mentioning them are ignored on the pgqgo side.
 var pgqgoAdditions = []string{"pgqgo_", "_insert_dispatch", "_insert_bulk_dispatch", "_refresh_insert_dispatch", "_dispatch_tree",
 	"_count_tx_event", "_batch_sql", "insert_event_bulk", "dead_letter", "_trigger_", "_urlencode", "_json_row", "_record_fields", "_record_urlencoded",
-	"_insert_event_generated", "_plan_stamp"}
+	"_insert_event_generated", "_plan_stamp", "_logtriga_args", "_refresh_logtriga"}
 
 func catalogSet(t *testing.T, conn *pgx.Conn, sql string, skip []string) map[string]bool {
 	t.Helper()

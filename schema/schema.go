@@ -321,16 +321,17 @@ func Install(ctx context.Context, db Beginner, opts InstallOptions) (Result, err
 		return res, err
 	}
 	res.Before = before
-	var adopt []string
+	var adopting adoption
 	if before.HasPgq && !before.Managed {
 		if !opts.Adopt {
 			return res, ErrNotManaged
 		}
-		if adopt, err = adoptionPlan(ctx, tx, before); err != nil {
+		if adopting, err = adoptionPlan(ctx, tx, before); err != nil {
 			return res, err
 		}
-		before.Migration = 1 // PgQ 3.5's tables are migration 0001's
+		before.Migration = 1 // PgQ 3.5's tables are migration 0001's (2.1's are made so)
 	}
+	adopt := adopting.steps
 	if before.Migration > len(migrations) {
 		return res, fmt.Errorf("%w: database is at migration %d (release %s), this binary knows %d (release %s)",
 			ErrNewerSchema, before.Migration, before.Release, len(migrations), Release)
@@ -385,6 +386,11 @@ func Install(ctx context.Context, db Beginner, opts InstallOptions) (Result, err
 		}
 		return nil
 	}
+	if adopting.from21 {
+		if err := run("adopt: convert PgQ 2.1's tables", mustRead("sql/adopt/from21.sql")); err != nil {
+			return res, err
+		}
+	}
 	if len(adopt) > 0 {
 		if err := run("adopt: detach from the extensions", mustRead("sql/adopt/dissolve.sql")); err != nil {
 			return res, err
@@ -398,7 +404,21 @@ func Install(ctx context.Context, db Beginner, opts InstallOptions) (Result, err
 			return res, err
 		}
 	}
+	if adopting.from21 {
+		// 2.1's failed events, kept aside by from21.sql, into the dead-letter table (migration 0002)
+		if err := run("adopt: failed events", `INSERT INTO pgq.dead_letter (dl_time, dl_queue, dl_consumer, dl_reason,
+				ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4)
+			SELECT dl_time, dl_queue, dl_consumer, dl_reason, ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data,
+			       ev_extra1, ev_extra2, ev_extra3, ev_extra4
+			  FROM pg_temp.pgqgo_adopt21_failed ORDER BY dl_time, ev_id`); err != nil {
+			return res, err
+		}
+	}
 	if err := run("functions", functionsSQL()); err != nil {
+		return res, err
+	}
+	// 2.1's column-spec trigger, where tables still use it: pgqgo's, made from sqltriga
+	if err := run("logtriga", `SELECT pgq._refresh_logtriga()`); err != nil {
 		return res, err
 	}
 	// generated functions (the insert paths) must exist before they are granted;

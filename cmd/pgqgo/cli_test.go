@@ -431,7 +431,7 @@ func TestCLIUpgradeAndSkytools(t *testing.T) {
 	// an old PgQ is refused with its reason, changing nothing
 	old := pgtest.Conn(t, pgtest.NewDB(t, pgtest.Skytools))
 	pgtest.Exec(t, old, "create or replace function pgq.version() returns text language sql as $$ select '3.1' $$")
-	fails(t, exitSchema, "it is PgQ 3.1, pgqgo adopts PgQ 3.5 only", "upgrade", "--db", old.Config().ConnString())
+	fails(t, exitSchema, "it is PgQ 3.1, pgqgo adopts PgQ 2.1 and 3.5 only", "upgrade", "--db", old.Config().ConnString())
 }
 
 func TestCLIEnvironmentAndFollow(t *testing.T) {

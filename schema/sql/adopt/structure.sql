@@ -9,17 +9,17 @@ SELECT line FROM (
       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
       LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
      WHERE c.relnamespace = 'pgq'::regnamespace
-       AND c.relname IN ('queue', 'consumer', 'tick', 'subscription', 'event_template', 'retry_queue')
+       AND c.relname IN ('queue', 'consumer', 'tick', 'subscription', 'event_template', 'retry_queue', 'failed_queue')
     UNION ALL
     SELECT c.relname || ' index ' || regexp_replace(pg_get_indexdef(i.indexrelid), '^CREATE (UNIQUE )?INDEX \S+ ', '\1')
       FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
      WHERE c.relnamespace = 'pgq'::regnamespace
-       AND c.relname IN ('queue', 'consumer', 'tick', 'subscription', 'event_template', 'retry_queue')
+       AND c.relname IN ('queue', 'consumer', 'tick', 'subscription', 'event_template', 'retry_queue', 'failed_queue')
     UNION ALL
     SELECT c.relname || ' constraint ' || pg_get_constraintdef(k.oid)
       FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
      WHERE c.relnamespace = 'pgq'::regnamespace
-       AND c.relname IN ('queue', 'consumer', 'tick', 'subscription', 'event_template', 'retry_queue')
+       AND c.relname IN ('queue', 'consumer', 'tick', 'subscription', 'event_template', 'retry_queue', 'failed_queue')
     UNION ALL
     SELECT 'sequence ' || c.relname
       FROM pg_class c
