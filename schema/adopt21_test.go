@@ -147,6 +147,27 @@ func TestAdoptPgQ21(t *testing.T) {
 		t.Fatal("the dry run changed the database")
 	}
 
+	// an upgrade that fails half way (here: a lock it cannot get in time,
+	// after it dropped failed_queue and 2.1's functions and rebuilt
+	// pgq.queue) leaves the database exactly as it was
+	holder := pgtest.Conn(t, dsn)
+	hold, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgtest.Exec(t, hold.Conn(), "lock table pgq.retry_queue in access share mode")
+	impatient := pgtest.Conn(t, dsn+" options='-c lock_timeout=300'")
+	if _, err := schema.Install(ctx, impatient, schema.InstallOptions{Adopt: true}); err == nil || !strings.Contains(err.Error(), "lock timeout") {
+		t.Fatalf("the upgrade with pgq.retry_queue locked: %v", err)
+	}
+	if err := hold.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if pgqState(t, conn) != stateBefore || pgtest.Scalar[string](t, conn, "select pgq.version()") != "2.1.8" ||
+		pgtest.Scalar[int64](t, conn, "select count(*) from pgq.failed_queue") != 1 {
+		t.Fatal("a failed upgrade changed the database")
+	}
+
 	// a producer's transaction is open when the upgrade starts
 	producer := pgtest.Conn(t, dsn)
 	tx, err := producer.Begin(ctx)
