@@ -49,6 +49,13 @@ func TestLiveUpgradeFrom21(t *testing.T) {
 			create table seen (ev_id bigint, ev_type text, ev_data text)`)
 	}
 
+	// a consumer gave up on an event under 2.1 (pgq.event_failed)
+	doomed := pgtest.Conn(t, cl.DSN(dbs[0]))
+	pgtest.Exec(t, doomed, `select pgq.insert_event('live', 'p', 'doomed')`) // its own transaction, then the tick
+	pgtest.Exec(t, doomed, `select pgq.ticker()`)
+	pgtest.Exec(t, doomed, `select pgq.event_failed(b, e.ev_id, 'no customer 42'), pgq.finish_batch(b)
+		from pgq.next_batch('live', 'c') b, pgq.get_batch_events(b) e`)
+
 	// the old ticker: pgqadm.py's loop
 	oldCtx, stopOld := context.WithCancel(ctx)
 	var oldWG sync.WaitGroup
@@ -202,6 +209,10 @@ func TestLiveUpgradeFrom21(t *testing.T) {
 			t.Errorf("%s: still PgQ %s", db, v)
 		}
 	}
+	if dead := pgtest.Column[string](t, pgtest.Conn(t, cl.DSN(dbs[0])), "select ev_data || ' | ' || dl_reason from pgq.dead_letter"); len(dead) != 1 ||
+		dead[0] != "doomed | PgQ 2.1 failed event: no customer 42" {
+		t.Errorf("dead letters after the upgrade: %q", dead)
+	}
 	if before < 200 || total-before < 200 {
 		t.Fatalf("not a live upgrade: %d events before the switch, %d after", before, total-before)
 	}
@@ -246,4 +257,38 @@ func consume21(ctx context.Context, conn *pgx.Conn) (bool, error) {
 		return false, errors.New("finish_batch found no batch")
 	}
 	return true, tx.Commit(ctx)
+}
+
+// TestCLIUpgrade21DryRun: `pgqgo upgrade --dry-run` on a PgQ 2.1 database
+// with failed events and londiste 2.1's tables prints the plan, saying what
+// happens to both, and changes nothing.
+func TestCLIUpgrade21DryRun(t *testing.T) {
+	fixture, err := os.ReadFile("../../schema/testdata/pgq21.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := pgtest.NewDB(t, pgtest.Empty)
+	conn := pgtest.Conn(t, dsn)
+	pgtest.Exec(t, conn, string(fixture))
+	pgtest.Exec(t, conn, `select pgq.create_queue('replika'); select pgq.register_consumer('replika', 'londiste');
+		select pgq.insert_event('replika', 'x', 'y'); select pgq.insert_event('replika', 'x', 'z')`)
+	pgtest.Exec(t, conn, `select pgq.ticker()`) // a transaction after the events'
+	pgtest.Exec(t, conn, `select pgq.event_failed(b, 1, 'no such table'), pgq.event_failed(b, 2, 'no such table'), pgq.finish_batch(b)
+		  from pgq.next_batch('replika', 'londiste') b;
+		create schema londiste;
+		create table londiste.provider_table (nr serial, queue_name text, table_name text, trigger_name text);
+		create table londiste.subscriber_table (nr serial, queue_name text, table_name text, snapshot text, merge_state text)`)
+	state := func() string {
+		return strings.Join(pgtest.Column[string](t, conn, `select 'f:' || count(*) from pgq.failed_queue
+			union all select 'v:' || pgq.version()
+			union all select 'p:' || count(*) from pg_proc where pronamespace = 'pgq'::regnamespace
+			union all select 't:' || string_agg(tick_id::text, ',') from pgq.tick`), " ")
+	}
+	before := state()
+	ok(t, "", []string{"convert Skytools PgQ 2.1 in place", "move 2 failed events (pgq.failed_queue, which PgQ 3 dropped) to pgq.dead_letter",
+		"leave Skytools 2.1's schemas londiste (tables: provider_table, subscriber_table) as they are (not converted)",
+		"apply migration 0002_dead_letter"}, "upgrade", "--dry-run", "--db", dsn)
+	if after := state(); after != before {
+		t.Fatalf("the dry run changed the database: %s -> %s", before, after)
+	}
 }
