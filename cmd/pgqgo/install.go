@@ -52,7 +52,7 @@ func installOrUpgradeCmd(upgrade bool) *cobra.Command {
 	var with, only []string
 	use, short := "install", "Install the pgq schema, or upgrade an older pgqgo schema in place (idempotent)"
 	if upgrade {
-		use, short = "upgrade", "Upgrade pgqgo's schema, or adopt Skytools PgQ 3.5, in place, in one transaction per database (--dry-run: show the plan)"
+		use, short = "upgrade", "Upgrade pgqgo's schema, or adopt Skytools PgQ 3.5 or 2.1, in place, in one transaction per database (--dry-run: show the plan)"
 	}
 	cmd := &cobra.Command{
 		Use:   use,
