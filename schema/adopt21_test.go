@@ -79,16 +79,19 @@ func drainIDs(t *testing.T, conn *pgx.Conn, queue, consumer string) []int64 {
 	}
 }
 
-// logtrigaEvents runs the same three changes on table t and returns the
-// events its logtriga trigger made (type, data, table), from event id after.
-func logtrigaEvents(t *testing.T, conn *pgx.Conn, after int64) []string {
+// triggerEvents runs the same changes on each of the tables t (logtriga),
+// s (sqltriga) and u (logutriga) and returns the events their triggers made
+// (type, data, table), from event id after.
+func triggerEvents(t *testing.T, conn *pgx.Conn, after int64) []string {
 	t.Helper()
-	pgtest.Exec(t, conn, "insert into t values (1, 'x', 'junk')")
-	pgtest.Exec(t, conn, "update t set v = 'it''s' where id = 1")
-	pgtest.Exec(t, conn, "update t set junk = 'ignored' where id = 1")
-	pgtest.Exec(t, conn, "delete from t where id = 1")
+	for _, tbl := range []string{"t", "s", "u"} {
+		pgtest.Exec(t, conn, "insert into "+tbl+" values (1, 'x', 'junk')")
+		pgtest.Exec(t, conn, "update "+tbl+" set v = 'it''s' where id = 1")
+		pgtest.Exec(t, conn, "update "+tbl+" set junk = 'ignored' where id = 1")
+		pgtest.Exec(t, conn, "delete from "+tbl+" where id = 1")
+	}
 	return pgtest.Column[string](t, conn, `select concat_ws(' | ', ev_type, ev_data, ev_extra1) from pgq.event_template
-		where ev_id > $1 and ev_extra1 = 'public.t' order by ev_id`, after)
+		where ev_id > $1 and ev_extra1 in ('public.t', 'public.s', 'public.u') order by ev_id`, after)
 }
 
 // TestAdoptPgQ21: a PgQ 2.1 installation (queues, consumers at different
@@ -105,7 +108,11 @@ func TestAdoptPgQ21(t *testing.T) {
 	pgtest.Exec(t, conn, `select pgq.create_queue('q'); select pgq.create_queue('other');
 		select pgq.register_consumer('q', 'a'); select pgq.register_consumer('q', 'b'); select pgq.register_consumer('other', 'a')`)
 	pgtest.Exec(t, conn, `create table t (id int primary key, v text, junk text);
-		create trigger t_log after insert or update or delete on t for each row execute procedure pgq.logtriga('q', 'kv')`)
+		create trigger t_log after insert or update or delete on t for each row execute procedure pgq.logtriga('q', 'kv');
+		create table s (id int primary key, v text, junk text);
+		create trigger s_sql after insert or update or delete on s for each row execute procedure pgq.sqltriga('q');
+		create table u (id int primary key, v text, junk text);
+		create trigger u_log after insert or update or delete on u for each row execute procedure pgq.logutriga('q')`)
 	produce := func(n int) {
 		pgtest.Exec(t, conn, "select pgq.insert_event('q', 'ev', 'payload ' || g) from generate_series(1, $1) g", n)
 	}
@@ -121,7 +128,7 @@ func TestAdoptPgQ21(t *testing.T) {
 		pgtest.Exec(t, conn, "select pgq.finish_batch($1)", b)
 		gotA = append(gotA, ids...)
 	}
-	before := logtrigaEvents(t, conn, 0)
+	before := triggerEvents(t, conn, 0)
 	produce(10)
 	pgtest.Exec(t, conn, "select pgq.ticker()")
 	// b: a batch open across the upgrade
@@ -138,7 +145,7 @@ func TestAdoptPgQ21(t *testing.T) {
 	plan := strings.Join(res.Steps, "\n")
 	t.Logf("plan:\n%s", plan)
 	for _, want := range []string{"convert Skytools PgQ 2.1", "2 queues, 3 subscriptions (1 with a batch open)",
-		"retry events (1)", "move 1 failed events", "pgq.dead_letter", "public.t (logtriga)", "apply migration 0002"} {
+		"retry events (1)", "move 1 failed events", "pgq.dead_letter", "public.t (logtriga)", "public.s (sqltriga)", "public.u (logutriga)", "apply migration 0002"} {
 		if !strings.Contains(plan, want) {
 			t.Errorf("the plan does not say %q", want)
 		}
@@ -225,11 +232,12 @@ func TestAdoptPgQ21(t *testing.T) {
 	}
 	pgtest.Exec(t, conn, "select pgq.finish_batch($1)", openBatch)
 
-	// logtriga, now pgqgo's, makes the same events
-	after := logtrigaEvents(t, conn, pgtest.Scalar[int64](t, conn, "select max(ev_id) from pgq.event_template"))
-	t.Logf("logtriga events: %q", before)
-	if len(before) != 3 || !slices.Equal(before, after) {
-		t.Errorf("logtriga events: PgQ 2.1's C trigger %q, pgqgo's %q", before, after)
+	// the triggers, now pgqgo's, make the same events (logtriga: 3, the
+	// junk-only update ignored; sqltriga and logutriga: 4 each)
+	after := triggerEvents(t, conn, pgtest.Scalar[int64](t, conn, "select max(ev_id) from pgq.event_template"))
+	t.Logf("trigger events: %q", before)
+	if len(before) != 11 || !slices.Equal(before, after) {
+		t.Errorf("trigger events: PgQ 2.1's C triggers %q, pgqgo's %q", before, after)
 	}
 
 	// every event reaches each consumer once: the ticker's work (ticks, the
@@ -241,7 +249,7 @@ func TestAdoptPgQ21(t *testing.T) {
 	pgtest.Exec(t, conn, "select pgq.ticker()")
 	gotA = append(gotA, drainIDs(t, conn, "q", "a")...)
 	gotB := append(openIDs, drainIDs(t, conn, "q", "b")...)
-	all := pgtest.Column[int64](t, conn, "select distinct ev_id from pgq.event_template where ev_extra1 is distinct from 'public.t' order by 1")
+	all := pgtest.Column[int64](t, conn, "select distinct ev_id from pgq.event_template where ev_extra1 is distinct from 'public.t' and ev_extra1 is distinct from 'public.s' and ev_extra1 is distinct from 'public.u' order by 1")
 	retried := gotA[2]
 	count := func(ids []int64) map[int64]int {
 		m := map[int64]int{}
