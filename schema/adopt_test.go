@@ -20,16 +20,7 @@ func TestAdoptionStructureFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile("sql/adopt/pgq35.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want []string
-	for _, l := range strings.Split(string(raw), "\n") {
-		if l != "" && !strings.HasPrefix(l, "#") {
-			want = append(want, l)
-		}
-	}
+	want := strings.Split(readStructure(t, "sql/adopt/pgq35.txt"), "\n")
 	for _, tpl := range []pgtest.Template{pgtest.Skytools, pgtest.PgqGo} {
 		conn := pgtest.Conn(t, pgtest.NewDB(t, tpl))
 		rows, err := conn.Query(context.Background(), string(query))
