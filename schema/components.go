@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -21,7 +22,14 @@ const (
 	// Ext is pgq_ext: exactly-once bookkeeping, installed in the database a
 	// consumer writes to; it needs no pgq schema there.
 	Ext Component = "pgq_ext"
+	// Node is pgq_node: a cascade's bookkeeping on each node (locations,
+	// node type, cascaded consumers, subscribers, watermarks, takeover
+	// steps), beside a pgq schema.
+	Node Component = "pgq_node"
 )
+
+// components are the known components, in dependency order.
+var components = []Component{Coop, Ext, Node}
 
 // componentSQL returns the component's structure, functions and grants, in
 // the order they must run.
@@ -43,8 +51,8 @@ func componentSQL(c Component) (structure, functions, grants string) {
 // when it is already there, in one transaction. Tables are created only when
 // missing, so existing bookkeeping (pgq_ext's completed batches) is kept.
 func InstallComponent(ctx context.Context, db Beginner, c Component) error {
-	if c != Coop && c != Ext {
-		return fmt.Errorf("unknown schema component %q (want %s or %s)", c, Coop, Ext)
+	if !slices.Contains(components, c) {
+		return fmt.Errorf("unknown schema component %q (want %s, %s or %s)", c, Coop, Ext, Node)
 	}
 	tx, err := db.Begin(ctx)
 	if err != nil {
@@ -57,7 +65,7 @@ func InstallComponent(ctx context.Context, db Beginner, c Component) error {
 	if _, err := tx.Exec(ctx, `SET LOCAL check_function_bodies = off; SET LOCAL client_min_messages = warning`); err != nil {
 		return fmt.Errorf("install %s: session settings: %w", c, err)
 	}
-	if c == Coop {
+	if c == Coop || c == Node {
 		in, err := Inspect(ctx, tx)
 		if err != nil {
 			return err
@@ -127,6 +135,12 @@ func verifyComponent(ctx context.Context, tx pgx.Tx, c Component) error {
 		}
 	case Coop:
 		checks = []string{`SELECT pgq_coop.version()`}
+	case Node:
+		checks = []string{`SELECT pgq_node.version()`,
+			`SELECT count(*) FROM pgq_node.get_node_info('pgqgo install check')`,
+			`SELECT count(*) FROM pgq_node.get_queue_locations('pgqgo install check')`,
+			`SELECT count(*) FROM pgq_node.get_consumer_info('pgqgo install check')`,
+			`SELECT count(*) FROM pgq_node.get_subscriber_info('pgqgo install check')`}
 	}
 	for _, q := range checks {
 		if _, err := tx.Exec(ctx, "SAVEPOINT pgqgo_check"); err != nil {

@@ -153,8 +153,16 @@ func (e *engine) run(t *testing.T, s step) result {
 // runDiff runs steps against both engines and reports every mismatch.
 func runDiff(t *testing.T, steps []step) {
 	t.Helper()
-	sky := &engine{name: "skytools", dsn: pgtest.NewDB(t, pgtest.Skytools), conns: map[string]*pgx.Conn{}, vars: map[string]string{}}
-	ours := &engine{name: "pgqgo", dsn: pgtest.NewDB(t, pgtest.PgqGo), conns: map[string]*pgx.Conn{}, vars: map[string]string{}}
+	runDiffOn(t, pgtest.NewDB(t, pgtest.Skytools), pgtest.NewDB(t, pgtest.PgqGo), steps)
+}
+
+// runDiffOn runs steps against a Skytools database and a pgqgo database
+// made ready by the caller (extra schemas installed) and reports every
+// mismatch.
+func runDiffOn(t *testing.T, skyDSN, oursDSN string, steps []step) {
+	t.Helper()
+	sky := &engine{name: "skytools", dsn: skyDSN, conns: map[string]*pgx.Conn{}, vars: map[string]string{}}
+	ours := &engine{name: "pgqgo", dsn: oursDSN, conns: map[string]*pgx.Conn{}, vars: map[string]string{}}
 	for i, s := range steps {
 		if s.sleep > 0 {
 			time.Sleep(s.sleep)

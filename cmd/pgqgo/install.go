@@ -111,8 +111,8 @@ func installOrUpgradeCmd(upgrade bool) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would change without changing anything")
-	cmd.Flags().StringSliceVar(&with, "with", nil, "also install these schemas beside pgq: pgq_coop (cooperative consumers), pgq_ext (exactly-once bookkeeping)")
-	cmd.Flags().StringSliceVar(&only, "only", nil, "install only these schemas, not pgq: pgq_ext in a consumer's target database, or pgq_coop beside an existing (e.g. Skytools) pgq")
+	cmd.Flags().StringSliceVar(&with, "with", nil, "also install these schemas beside pgq: pgq_coop (cooperative consumers), pgq_ext (exactly-once bookkeeping), pgq_node (cascade bookkeeping)")
+	cmd.Flags().StringSliceVar(&only, "only", nil, "install only these schemas, not pgq: pgq_ext in a consumer's target database, or pgq_coop / pgq_node beside an existing (e.g. Skytools) pgq")
 	if upgrade {
 		cmd.Flags().BoolVar(&allDBs, "all-databases", false, "upgrade every database of the cluster that has a pgq schema (connect with --db to any of them)")
 	}
@@ -194,8 +194,8 @@ func installOne(cmd *cobra.Command, conn *pgx.Conn, upgrade, dryRun bool, with [
 func checkComponents(names []string) error {
 	for _, name := range names {
 		c := schema.Component(name)
-		if c != schema.Coop && c != schema.Ext {
-			return withCode(exitUsage, "unknown schema %q: choose from %s, %s", name, schema.Coop, schema.Ext)
+		if c != schema.Coop && c != schema.Ext && c != schema.Node {
+			return withCode(exitUsage, "unknown schema %q: choose from %s, %s, %s", name, schema.Coop, schema.Ext, schema.Node)
 		}
 	}
 	return nil

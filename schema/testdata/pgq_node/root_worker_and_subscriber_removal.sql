@@ -1,0 +1,22 @@
+-- pgq_node differential scenario: root_worker_and_subscriber_removal (one statement per line, run on Debian's pgq_node and on pgqgo's)
+select * from pgq_node.register_location('q','r1','dbname=r1',false);
+select * from pgq_node.register_location('q','b1','dbname=b1',false);
+select * from pgq_node.create_node('q','root','r1','wr',null,null,null);
+select * from pgq_node.register_subscriber('q','b1','wb',null);
+select pgq.insert_event('q','t','1');
+select pgq.force_tick('q');
+select pgq.ticker('q');
+select * from pgq_node.get_worker_state('q');
+select * from pgq_node.set_consumer_completed('q','wr',2);
+select * from pgq_node.get_worker_state('q');
+select * from pgq_node.set_global_watermark('q', null);
+select * from pgq_node.get_worker_state('q');
+select * from pgq_node.set_subscriber_watermark('q','b1',2);
+select * from pgq_node.get_worker_state('q');
+select * from pgq_node.set_global_watermark('q', null);
+select * from pgq_node.get_worker_state('q');
+select * from pgq_node.get_node_info('q');
+select * from pgq_node.unregister_location('q','b1');
+select * from pgq_node.get_subscriber_info('q');
+select queue_name, consumer_name, last_tick from pgq.get_consumer_info('q') order by 2;
+select ev_id, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3 from pgq.event_template order by ev_id;
