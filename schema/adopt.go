@@ -29,6 +29,9 @@ var skytoolsExtensions = []string{"londiste", "pgq_coop", "pgq_ext", "pgq_node",
 type adoption struct {
 	steps  []string
 	from21 bool
+	// node: the database has a pgq_node schema (Skytools'), whose functions
+	// are replaced with pgqgo's, its tables and rows kept
+	node bool
 }
 
 // adoptionPlan checks that the foreign pgq schema in the transaction's
@@ -107,8 +110,39 @@ func adoptionPlan(ctx context.Context, tx pgx.Tx, in Installed) (adoption, error
 	default:
 		steps = append(steps, "adopt "+what+": keep every table, queue, consumer, tick and event as it is")
 	}
+	if a.node, err = nodeAdoptable(ctx, tx); err != nil {
+		return a, err
+	}
+	if a.node {
+		steps = append(steps, "replace pgq_node's functions with pgqgo's (same names, arguments and results; its tables and rows stay)")
+	}
 	a.steps = append(steps, "create pgq.pgqgo_schema")
 	return a, nil
+}
+
+// nodeAdoptable reports whether the database has a pgq_node schema, and
+// checks that its tables are pgq_node 3.5's (pgq_node35.txt) before pgqgo's
+// functions replace its own.
+func nodeAdoptable(ctx context.Context, tx pgx.Tx) (bool, error) {
+	var has bool
+	if err := tx.QueryRow(ctx, `SELECT pg_catalog.to_regnamespace('pgq_node') IS NOT NULL`).Scan(&has); err != nil {
+		return false, fmt.Errorf("adopt: look for pgq_node: %w", err)
+	}
+	if !has {
+		return false, nil
+	}
+	rows, err := tx.Query(ctx, mustRead("sql/adopt/node_structure.sql"))
+	if err != nil {
+		return false, fmt.Errorf("adopt: read pgq_node's structure: %w", err)
+	}
+	have, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return false, fmt.Errorf("adopt: read pgq_node's structure: %w", err)
+	}
+	if diff := structureDiff(expectedStructure("sql/adopt/pgq_node35.txt"), have); diff != "" {
+		return false, fmt.Errorf("%w: its pgq_node tables differ from pgq_node 3.5's:\n%s", ErrCannotAdopt, diff)
+	}
+	return true, nil
 }
 
 // legacySteps describes the conversion of a PgQ 2.1 installation

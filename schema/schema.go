@@ -417,6 +417,16 @@ func Install(ctx context.Context, db Beginner, opts InstallOptions) (Result, err
 	if err := run("functions", functionsSQL()); err != nil {
 		return res, err
 	}
+	if adopting.node {
+		// Skytools' pgq_node: pgqgo's functions and grants over its tables
+		_, functions, grants := componentSQL(Node)
+		if err := run("adopt: pgq_node functions", functions); err != nil {
+			return res, err
+		}
+		if err := run("adopt: pgq_node grants", grants); err != nil {
+			return res, err
+		}
+	}
 	// 2.1's column-spec trigger, where tables still use it: pgqgo's, made from sqltriga
 	if err := run("logtriga", `SELECT pgq._refresh_logtriga()`); err != nil {
 		return res, err
