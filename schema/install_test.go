@@ -215,6 +215,33 @@ func TestInstallAsNonSuperuser(t *testing.T) {
 	if _, err := worker.Exec(ctx, "select pgq.insert_event('q', 't', 'x')"); err == nil {
 		t.Fatal("pgq_reader could insert")
 	}
+
+	// pgq_node, installed by the same owner, used through the roles as
+	// Skytools' grants allow: pgq_admin runs the cascade, pgq_writer is a
+	// worker, pgq_reader a subscriber asking for its place
+	if err := schema.InstallComponent(ctx, owner, schema.Node); err != nil {
+		t.Fatalf("install pgq_node as owner: %v", err)
+	}
+	pgtest.Exec(t, ops, `select pgq_node.register_location('nq', 'root', 'dbname=a', false);
+		select pgq_node.register_location('nq', 'leaf', 'dbname=b', false)`)
+	if r := pgtest.Scalar[string](t, ops, "select ret_note from pgq_node.create_node('nq', 'root', 'root', 'w', null, null, null)"); r != `Node "root" initialized for queue "nq" with type "root"` {
+		t.Fatalf("create_node as pgq_admin: %s", r)
+	}
+	if r := pgtest.Scalar[int](t, worker, "select ret_code from pgq_node.register_subscriber('nq', 'leaf', 'lw', null)"); r != 200 {
+		t.Fatalf("register_subscriber as pgq_reader: %d", r)
+	}
+	if r := pgtest.Scalar[int](t, app, "select ret_code from pgq_node.set_consumer_completed('nq', 'w', 1)"); r != 100 {
+		t.Fatalf("set_consumer_completed as pgq_writer: %d", r)
+	}
+	if r := pgtest.Scalar[string](t, worker, "select node_type from pgq_node.get_node_info('nq')"); r != "root" {
+		t.Fatalf("get_node_info as pgq_reader: %s", r)
+	}
+	if _, err := worker.Exec(ctx, "select * from pgq_node.create_node('x', 'root', 'root', 'w', null, null, null)"); err == nil {
+		t.Fatal("pgq_reader could create a node")
+	}
+	if _, err := app.Exec(ctx, "select * from pgq_node.drop_node('nq', 'leaf')"); err == nil {
+		t.Fatal("pgq_writer could drop a node")
+	}
 }
 
 // TestHostileNames feeds names with quotes, spaces and SQL through every

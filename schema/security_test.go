@@ -56,7 +56,7 @@ BEGIN
     SELECT array_agg(DISTINCT m[1]) INTO words
       FROM pg_proc p JOIN pg_namespace ns ON ns.oid = p.pronamespace,
            regexp_matches(lower(p.prosrc), '([a-z_][a-z0-9_]*)', 'g') m
-     WHERE ns.nspname IN ('pgq', 'pgq_coop', 'pgq_ext');
+     WHERE ns.nspname IN ('pgq', 'pgq_coop', 'pgq_ext', 'pgq_node');
 
     -- functions and aggregates
     FOR r IN SELECT p.oid, p.proname, p.prokind, p.proretset, p.prorettype::regtype AS ret,
@@ -188,8 +188,38 @@ var definerCalls = map[string]string{
 	"pgq.insert_event_bulk(text,text[],text[],text[],text[],text[],text[])": "select pgq.insert_event_bulk('q', '{t1,t2}', '{d1,d2}')",
 	"pgq._trigger_fast_event(text,oid,text,text,text,json,text,text)": `select pgq._trigger_fast_event('q', 'public.evil_t'::pg_catalog.regclass, 'INSERT', '({n},row)', null, '{"id":{n},"v":"row"}', 'public', 'evil_t');
 		select pgq._trigger_fast_event('q', 'public.evil_t'::pg_catalog.regclass, 'UPDATE', '(-1,row)', '(-1,clean)', '{"id":-1,"v":"row"}', 'public', 'evil_t')`,
-	"pgq.create_queue(text)":       "select pgq.create_queue('qnew{n}')",
-	"pgq.drop_queue(text,boolean)": "select pgq.drop_queue('qdrop', true)",
+	"pgq.create_queue(text)": "select pgq.create_queue('qnew{n}')",
+	// pgq_node, on the root of queue nq (n1, worker w1; subscriber n2)
+	"pgq_node.change_consumer_provider(text,text,text)": "select * from pgq_node.change_consumer_provider('nq', 'w1', 'n2')",
+	"pgq_node.create_node(text,text,text,text,text,bigint,text)": `select * from pgq_node.register_location('nq{n}', 'n1', 'dbname=n1', false);
+		select * from pgq_node.create_node('nq{n}', 'root', 'n1', 'w1', null, null, null)`,
+	"pgq_node.demote_root(text,integer,text)": `select * from pgq_node.register_location('nqd{n}', 'n1', 'dbname=n1', false);
+		select * from pgq_node.create_node('nqd{n}', 'root', 'n1', 'w1', null, null, null);
+		select * from pgq_node.demote_root('nqd{n}', 1, 'n2'); select * from pgq_node.demote_root('nqd{n}', 2, 'n2')`,
+	"pgq_node.drop_node(text,text)":                      "select * from pgq_node.drop_node('nq', 'gone{n}')",
+	"pgq_node.get_consumer_info(text)":                   "select * from pgq_node.get_consumer_info('nq')",
+	"pgq_node.get_consumer_state(text,text)":             "select * from pgq_node.get_consumer_state('nq', 'w1')",
+	"pgq_node.get_node_info(text)":                       "select * from pgq_node.get_node_info('nq')",
+	"pgq_node.get_queue_locations(text)":                 "select * from pgq_node.get_queue_locations('nq')",
+	"pgq_node.get_subscriber_info(text)":                 "select * from pgq_node.get_subscriber_info('nq')",
+	"pgq_node.get_worker_state(text)":                    "select * from pgq_node.get_worker_state('nq')",
+	"pgq_node.promote_branch(text)":                      "select * from pgq_node.promote_branch('nq')",
+	"pgq_node.register_consumer(text,text,text,bigint)":  "select * from pgq_node.register_consumer('nq', 'c{n}', 'n1', 1)",
+	"pgq_node.register_location(text,text,text,boolean)": "select * from pgq_node.register_location('nq', 'l{n}', 'dbname=l', false)",
+	"pgq_node.register_subscriber(text,text,text,bigint)": `select * from pgq_node.register_location('nq', 's{n}', 'dbname=s', false);
+		select * from pgq_node.register_subscriber('nq', 's{n}', 'sw{n}', null)`,
+	"pgq_node.set_consumer_completed(text,text,bigint)":   "select * from pgq_node.set_consumer_completed('nq', 'w1', 1)",
+	"pgq_node.set_consumer_error(text,text,text)":         "select * from pgq_node.set_consumer_error('nq', 'w1', 'boom {n}')",
+	"pgq_node.set_consumer_paused(text,text,boolean)":     "select * from pgq_node.set_consumer_paused('nq', 'w1', true)",
+	"pgq_node.set_consumer_uptodate(text,text,boolean)":   "select * from pgq_node.set_consumer_uptodate('nq', 'w1', true)",
+	"pgq_node.set_global_watermark(text,bigint)":          "select * from pgq_node.set_global_watermark('nq', null)",
+	"pgq_node.set_node_attrs(text,text)":                  "select * from pgq_node.set_node_attrs('nq', 'a={n}')",
+	"pgq_node.set_partition_watermark(text,text,bigint)":  "select * from pgq_node.set_partition_watermark('nq', 'part', 1)",
+	"pgq_node.set_subscriber_watermark(text,text,bigint)": "select * from pgq_node.set_subscriber_watermark('nq', 'n2', 1)",
+	"pgq_node.unregister_consumer(text,text)":             "select * from pgq_node.unregister_consumer('nq', 'cu{n}')",
+	"pgq_node.unregister_location(text,text)":             "select * from pgq_node.unregister_location('nq', 'l{n}x')",
+	"pgq_node.unregister_subscriber(text,text)":           "select * from pgq_node.unregister_subscriber('nq', 'nobody')",
+	"pgq.drop_queue(text,boolean)":                        "select pgq.drop_queue('qdrop', true)",
 	"pgq.event_retry_raw(text,text,timestamp with time zone,bigint,timestamp with time zone,integer,text,text,text,text,text,text)": "select pgq.event_retry_raw('q', 'c', pg_catalog.now(), {retryid}, pg_catalog.now(), 0, 't', 'd', null, null, null, null)",
 	"pgq.grant_perms(text)":                "select pgq.grant_perms('q')",
 	"pgq.set_queue_config(text,text,text)": "select pgq.set_queue_config('q', 'ticker_max_count', '500')",
@@ -223,7 +253,7 @@ func TestSearchPathAttack(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.NewDB(t, pgtest.PgqGo)
 	owner := pgtest.Conn(t, dsn)
-	for _, c := range []schema.Component{schema.Coop, schema.Ext} {
+	for _, c := range []schema.Component{schema.Coop, schema.Ext, schema.Node} {
 		if err := schema.InstallComponent(ctx, owner, c); err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +273,11 @@ func TestSearchPathAttack(t *testing.T) {
 		select pgq_coop.register_subconsumer('q', 'g', 's1');
 		create table public.evil_t (id int primary key, v text);
 		grant all on public.evil_t to pgqgo_intruder;
-		create trigger cap after insert on public.evil_t for each row execute procedure pgq.logutriga('q')`,
+		create trigger cap after insert on public.evil_t for each row execute procedure pgq.logutriga('q');
+		select pgq_node.register_location('nq', 'n1', 'dbname=n1', false);
+		select pgq_node.register_location('nq', 'n2', 'dbname=n2', false);
+		select pgq_node.create_node('nq', 'root', 'n1', 'w1', null, null, null);
+		select pgq_node.register_subscriber('nq', 'n2', 'w2', null)`,
 		pgx.Identifier{cfg.Database}.Sanitize()))
 
 	// the static half: every SECURITY DEFINER function has the setting, or is qualified
@@ -251,7 +285,7 @@ func TestSearchPathAttack(t *testing.T) {
 	var defs []fn
 	rows, err := owner.Query(ctx, `select p.oid::regprocedure::text, coalesce(array_to_string(p.proconfig, ';'), '')
 		from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-		where p.prosecdef and n.nspname in ('pgq', 'pgq_coop', 'pgq_ext') order by 1`)
+		where p.prosecdef and n.nspname in ('pgq', 'pgq_coop', 'pgq_ext', 'pgq_node') order by 1`)
 	if err != nil {
 		t.Fatal(err)
 	}
