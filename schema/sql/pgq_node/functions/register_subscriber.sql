@@ -10,7 +10,18 @@ RETURNS record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, p
 DECLARE
     v_wm_name text := '.' || i_remote_node_name || '.watermark';
     v_pos     bigint;
+    v_type    text;
 BEGIN
+    SELECT n.node_type INTO v_type FROM pgq_node.node_info n WHERE n.queue_name = i_queue_name;
+    IF NOT FOUND THEN
+        ret_code := 404;
+        ret_note := 'Unknown queue: ' || i_queue_name;
+        RETURN;
+    ELSIF v_type = 'leaf' THEN
+        ret_code := 401;
+        ret_note := 'Cannot subscribe to leaf node';
+        RETURN;
+    END IF;
     SELECT m.global_watermark INTO global_watermark FROM pgq_node._watermarks(i_queue_name) m;
     v_pos := coalesce(i_custom_tick_id, global_watermark);
     IF v_pos IS NULL THEN

@@ -13,6 +13,6 @@ BEGIN
         RETURN;
     END IF;
     ret_code := 100;
-    ret_note := 'Consumer ' || i_consumer_name || ' error = ' || coalesce(i_error_msg, 'NULL');
+    ret_note := 'Consumer ' || i_consumer_name || ' error = ' || i_error_msg; -- NULL for no message, as PgQ
 END
 $$;

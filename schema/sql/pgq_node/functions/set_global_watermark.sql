@@ -16,6 +16,11 @@ BEGIN
         ret_note := 'Queue' || i_queue_name || ' not found';
         RETURN;
     END IF;
+    IF n.node_type = 'leaf' THEN
+        ret_code := 100;
+        ret_note := 'Ignoring global watermark in leaf';
+        RETURN;
+    END IF;
     IF v_wm IS NULL THEN
         IF n.node_type <> 'root' THEN
             ret_code := 500;
