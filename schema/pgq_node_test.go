@@ -55,12 +55,22 @@ func nodeScenarios(t *testing.T) map[string][]step {
 
 // TestPgqNodeDifferential runs every pgq_node scenario statement by
 // statement on Debian's pgq_node 3.5 and on pgqgo's, comparing results,
-// return codes and notes, and errors (message and SQLSTATE).
+// return codes and notes, and errors (message and SQLSTATE); pgqgo's
+// pgq_node runs once over pgqgo's pgq and once over Skytools' C extension
+// (pgqgo install --only pgq_node on a Skytools database).
 func TestPgqNodeDifferential(t *testing.T) {
 	for name, steps := range nodeScenarios(t) {
 		t.Run(name, func(t *testing.T) {
 			sky, ours := nodeDBs(t)
 			runDiffOn(t, sky, ours, steps)
+		})
+		t.Run(name+"/over_skytools_pgq", func(t *testing.T) {
+			sky, _ := nodeDBs(t)
+			mixed := pgtest.NewDB(t, pgtest.Skytools)
+			if err := schema.InstallComponent(context.Background(), pgtest.Conn(t, mixed), schema.Node); err != nil {
+				t.Fatal(err)
+			}
+			runDiffOn(t, sky, mixed, steps)
 		})
 	}
 }
