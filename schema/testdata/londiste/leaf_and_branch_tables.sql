@@ -1,0 +1,25 @@
+-- londiste differential scenario: leaf_and_branch_tables (one statement per line)
+select * from pgq_node.register_location('q','l1','dbname=l1',false);
+select * from pgq_node.register_location('q','r1','dbname=r1',false);
+select * from pgq_node.create_node('q','leaf','l1','w','r1',1,null);
+select * from pgq_node.register_location('qb','b1','dbname=b1',false);
+select * from pgq_node.register_location('qb','r1','dbname=r1',false);
+select * from pgq_node.create_node('qb','branch','b1','w','r1',1,null);
+create table public.a (id int primary key, v text);
+create table public.b (id int primary key, v text);
+create table public.c (id int primary key, v text);
+create function public.noop() returns trigger language plpgsql as $$ begin return null; end $$;
+create trigger _aaa after insert on public.c for each row execute procedure public.noop();
+select * from londiste.local_add_table('q', 'public.a');
+select * from londiste.global_add_table('q', 'public.a');
+select * from londiste.local_add_table('q', 'public.a', array['when=id>0', 'ignore=v']);
+select * from londiste.local_add_table('qb', 'public.b');
+select * from londiste.local_add_table('q', 'public.c');
+select c.relname, t.tgname, pg_get_triggerdef(t.oid) from pg_trigger t join pg_class c on c.oid = t.tgrelid where not t.tgisinternal and c.relnamespace = 'public'::regnamespace order by 1, 2;
+select table_name, local, merge_state, custom_snapshot, table_attrs, dropped_ddl, dest_table from londiste.table_info order by nr;
+select * from londiste.drop_table_triggers('q', 'public.b');
+select * from londiste.drop_table_triggers('q', 'public.b');
+select c.relname, t.tgname from pg_trigger t join pg_class c on c.oid = t.tgrelid where not t.tgisinternal and c.relnamespace = 'public'::regnamespace order by 1, 2;
+select * from londiste.local_remove_table('q', 'public.a');
+select table_name, local, merge_state from londiste.table_info order by nr;
+select * from londiste.root_notify_change('qb', 'x', 'y');

@@ -1,0 +1,22 @@
+-- londiste differential scenario: trigger_flags_and_names (one statement per line)
+select * from pgq_node.register_location('q','r1','dbname=r1',false);
+select * from pgq_node.create_node('q','root','r1','w',null,null,null);
+create table public.a (id int primary key, v text);
+create table public.b (id int primary key, v text);
+create table public.c (id int primary key, v text);
+create table public.d (id int primary key, v text);
+create table public.e (id int primary key, v text);
+create table public."Odd Name" (id int primary key, v text);
+create function public.noop() returns trigger language plpgsql as $$ begin return null; end $$;
+create trigger _aaa after insert on public.c for each row execute procedure public.noop();
+select * from londiste.local_add_table('q', 'public.c');
+select * from londiste.local_add_table('q', 'public.a', array['tgflags=BIS']);
+select * from londiste.local_add_table('q', 'public.b', array['skip', 'tgflags=BIUD']);
+select * from londiste.local_add_table('q', 'public.d', array['tgflags=X']);
+select * from londiste.local_add_table('q', 'public.e', array['merge_all', 'no_merge', 'virtual_table', 'ev_extra3=''x''']);
+select * from londiste.local_add_table('q', 'public.Odd Name', array['pkey=id']);
+select * from londiste.create_trigger('q', 'public.a', array['backup'], 'public.b', 'leaf');
+select c.relname, t.tgname, pg_get_triggerdef(t.oid) from pg_trigger t join pg_class c on c.oid = t.tgrelid where not t.tgisinternal and c.relnamespace = 'public'::regnamespace order by 1, 2;
+select table_name, local, merge_state, custom_snapshot, table_attrs, dropped_ddl, dest_table from londiste.table_info order by nr;
+select * from londiste.root_notify_change('q', 'x', 'y');
+select ev_type, ev_data, ev_extra1 from pgq.event_template order by ev_id;
