@@ -1,0 +1,26 @@
+-- londiste differential scenario: sequences_and_execute_on_leaf (one statement per line)
+select * from pgq_node.register_location('q','l1','dbname=l1',false);
+select * from pgq_node.register_location('q','r1','dbname=r1',false);
+select * from pgq_node.create_node('q','leaf','l1','w','r1',1,null);
+create sequence public.s1;
+select * from londiste.local_add_seq('q', 'public.s1');
+select * from londiste.global_update_seq('q', 'public.s1', 77);
+select * from londiste.local_add_seq('q', 'public.s1');
+select * from londiste.local_add_seq('q', 'public.s1');
+select last_value from public.s1;
+select * from londiste.get_seq_list('q');
+select * from londiste.root_check_seqs('q');
+select * from londiste.local_remove_seq('q', 'public.s1');
+select * from londiste.get_seq_list('q');
+select * from londiste.local_remove_seq('q', 'public.s1');
+select * from londiste.execute_start('q', 'a.sql', 'select 1', true);
+select * from londiste.execute_start('q', 'b.sql', 'select 1', false);
+select * from londiste.execute_finish('q', 'b.sql');
+select * from londiste.execute_start('q', 'b.sql', 'select 1', false);
+select * from londiste.execute_start('q', 'c.sql', 'select 1', false, 'Need-Table: x');
+select queue_name, execute_file, execute_sql, execute_attrs from londiste.applied_execute order by execute_file;
+update londiste.applied_execute set execute_time = now() - interval '4 months' where execute_file = 'b.sql';
+select londiste.periodic_maintenance();
+select execute_file from londiste.applied_execute order by 1;
+select londiste.set_session_replication_role('local', false), current_setting('session_replication_role');
+select ev_type, ev_data, ev_extra1, ev_extra2 from pgq.event_template order by ev_id;
