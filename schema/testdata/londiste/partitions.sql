@@ -1,0 +1,26 @@
+-- londiste differential scenario: partitions for the part handler (one statement per line)
+create table public.ev (id int primary key, ts timestamptz not null, v text);
+create index ev_ts_idx on public.ev (ts);
+grant select on public.ev to pgq_reader;
+select londiste.create_partition('public.ev', 'public.ev_2026_12', 'id', 'ts', '2026-12-02 10:00+00', 'month');
+select londiste.create_partition('public.ev', 'public.ev_2026_12', 'id', 'ts', '2026-12-02 10:00+00', 'month');
+select londiste.create_partition('public.ev', 'public.ev_2026_11_30', 'id', 'ts', '2026-11-30 10:00+00', 'day');
+select londiste.create_partition('public.ev', 'public.ev_2025', 'id', 'ts', '2025-06-02 10:00+00', 'year');
+select londiste.create_partition('public.ev', 'public.ev_x', 'id', 'ts', '2025-06-02 10:30+00', 'week');
+select londiste.create_partition('public.nope', 'public.nope_1', 'id', 'ts', '2025-06-02 10:30+00', 'day');
+select c.relname, pg_get_expr(c.relpartbound, c.oid), (select string_agg(conname || ':' || pg_get_constraintdef(k.oid), '; ' order by conname) from pg_constraint k where k.conrelid = c.oid) cons, (select string_agg(inhparent::regclass::text, ',') from pg_inherits where inhrelid = c.oid) parent, c.relacl from pg_class c where c.relname like 'ev%' and c.relkind = 'r' order by 1;
+select indexrelid::regclass, pg_get_indexdef(indexrelid) from pg_index where indrelid in (select oid from pg_class where relname like 'ev\_%') order by 1;
+select * from londiste.list_obsolete_partitions('public.ev', '1 year', 'month');
+select * from londiste.list_obsolete_partitions('public.ev', '10 days', 'day');
+select londiste.is_obsolete_partition('public.ev_2025', '1 month', 'year');
+select londiste.is_obsolete_partition('public.ev_2026_12', '1 month', 'month');
+select londiste.is_obsolete_partition('public.ev_2026_11_30', '1 day', 'day');
+select londiste.is_obsolete_partition('public.ev_h', '1 day', 'hour');
+select * from londiste.drop_obsolete_partitions('public.ev', '1 month', 'year');
+select relname from pg_class where relname like 'ev%' and relkind = 'r' order by 1;
+select londiste.create_partition('public.ev', 'public.ev_2026_12_02', 'id', 'ts', now(), 'day');
+select londiste.is_obsolete_partition('public.ev_2026_12_02', '1 hour', 'day') a, londiste.is_obsolete_partition('public.ev_2026_12_02', '1 day', 'day') b, londiste.is_obsolete_partition('public.ev_2026_12_02', '0', 'day') c, londiste.is_obsolete_partition('public.ev_2026_12_02', '-1 day', 'day') d;
+select londiste.is_obsolete_partition('public.ev_2026_12_02', '1 hour', 'month') e, londiste.is_obsolete_partition('public.ev_2026_12', '1 hour', 'month') f, londiste.is_obsolete_partition('public.ev_2026', '1 hour', 'year') g, londiste.is_obsolete_partition('public.ev_2026_12_02_10', '1 hour', 'hour') h, londiste.is_obsolete_partition('public.nope_2020', '1 hour', 'year') n, londiste.is_obsolete_partition('ev_2020', '1 hour', 'year') p;
+select * from londiste.list_obsolete_partitions('public.ev', '1 hour', 'day');
+select * from londiste.list_obsolete_partitions('ev', '1 hour', 'day');
+select londiste.is_obsolete_partition('public.ev_20x6', '1 hour', 'year'), londiste.is_obsolete_partition('public.ev2020', '1 hour', 'year'), londiste.is_obsolete_partition('public.ev_2020_01', '1 hour', 'year'), londiste.is_obsolete_partition('public.ev_2020', '1 hour', 'month');
