@@ -29,9 +29,9 @@ var skytoolsExtensions = []string{"londiste", "pgq_coop", "pgq_ext", "pgq_node",
 type adoption struct {
 	steps  []string
 	from21 bool
-	// node: the database has a pgq_node schema (Skytools'), whose functions
-	// are replaced with pgqgo's, its tables and rows kept
-	node bool
+	// components: Skytools' pgq_node and londiste schemas in the database,
+	// whose functions are replaced with pgqgo's, their tables and rows kept
+	components []Component
 }
 
 // adoptionPlan checks that the foreign pgq schema in the transaction's
@@ -110,37 +110,52 @@ func adoptionPlan(ctx context.Context, tx pgx.Tx, in Installed) (adoption, error
 	default:
 		steps = append(steps, "adopt "+what+": keep every table, queue, consumer, tick and event as it is")
 	}
-	if a.node, err = nodeAdoptable(ctx, tx); err != nil {
-		return a, err
-	}
-	if a.node {
-		steps = append(steps, "replace pgq_node's functions with pgqgo's (same names, arguments and results; its tables and rows stay)")
+	for _, c := range []Component{Node, Londiste} {
+		if a.from21 {
+			break // Skytools 2.1's londiste is left as it is (legacySteps)
+		}
+		ok, err := componentAdoptable(ctx, tx, c)
+		if err != nil {
+			return a, err
+		}
+		if ok {
+			a.components = append(a.components, c)
+			steps = append(steps, "replace "+string(c)+"'s functions with pgqgo's (same names, arguments and results; its tables and rows stay)")
+		}
 	}
 	a.steps = append(steps, "create pgq.pgqgo_schema")
 	return a, nil
 }
 
-// nodeAdoptable reports whether the database has a pgq_node schema, and
-// checks that its tables are pgq_node 3.5's (pgq_node35.txt) before pgqgo's
-// functions replace its own.
-func nodeAdoptable(ctx context.Context, tx pgx.Tx) (bool, error) {
+// adoptedComponents are the structure files of the component schemas an
+// adoption takes over, and the Skytools versions they describe.
+var adoptedComponents = map[Component]struct{ file, version string }{
+	Node:     {"sql/adopt/pgq_node35.txt", "pgq_node 3.5"},
+	Londiste: {"sql/adopt/londiste38.txt", "londiste 3.8"},
+}
+
+// componentAdoptable reports whether the database has the component's
+// schema (Skytools'), and checks that its tables are Skytools' before
+// pgqgo's functions replace its own.
+func componentAdoptable(ctx context.Context, tx pgx.Tx, c Component) (bool, error) {
 	var has bool
-	if err := tx.QueryRow(ctx, `SELECT pg_catalog.to_regnamespace('pgq_node') IS NOT NULL`).Scan(&has); err != nil {
-		return false, fmt.Errorf("adopt: look for pgq_node: %w", err)
+	if err := tx.QueryRow(ctx, `SELECT pg_catalog.to_regnamespace($1) IS NOT NULL`, string(c)).Scan(&has); err != nil {
+		return false, fmt.Errorf("adopt: look for %s: %w", c, err)
 	}
 	if !has {
 		return false, nil
 	}
-	rows, err := tx.Query(ctx, mustRead("sql/adopt/node_structure.sql"))
+	rows, err := tx.Query(ctx, mustRead("sql/adopt/component_structure.sql"), string(c))
 	if err != nil {
-		return false, fmt.Errorf("adopt: read pgq_node's structure: %w", err)
+		return false, fmt.Errorf("adopt: read %s's structure: %w", c, err)
 	}
 	have, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return false, fmt.Errorf("adopt: read pgq_node's structure: %w", err)
+		return false, fmt.Errorf("adopt: read %s's structure: %w", c, err)
 	}
-	if diff := structureDiff(expectedStructure("sql/adopt/pgq_node35.txt"), have); diff != "" {
-		return false, fmt.Errorf("%w: its pgq_node tables differ from pgq_node 3.5's:\n%s", ErrCannotAdopt, diff)
+	want := adoptedComponents[c]
+	if diff := structureDiff(expectedStructure(want.file), have); diff != "" {
+		return false, fmt.Errorf("%w: its %s tables differ from %s's:\n%s", ErrCannotAdopt, c, want.version, diff)
 	}
 	return true, nil
 }

@@ -129,17 +129,19 @@ func TestAdoptSkytools(t *testing.T) {
 	if err != nil || !in.Managed || in.Release != schema.Release {
 		t.Fatalf("after adoption: %+v %v", in, err)
 	}
-	// pgq_node's functions are pgqgo's now, over its rows
-	if err := schema.InstallComponent(ctx, fresh, schema.Node); err != nil {
-		t.Fatal(err)
-	}
-	nodeBodies := `select string_agg(p.oid::regprocedure::text || ' ' || md5(p.prosrc), E'\n' order by 1)
-		from pg_proc p where p.pronamespace = 'pgq_node'::regnamespace`
-	if got, want := pgtest.Scalar[string](t, conn, nodeBodies), pgtest.Scalar[string](t, fresh, nodeBodies); got != want {
-		t.Errorf("pgq_node functions after adoption differ from pgqgo's:\n%s", diffLines(want, got))
-	}
-	if !strings.Contains(strings.Join(res.Steps, "\n"), "replace pgq_node's functions with pgqgo's") {
-		t.Errorf("the plan does not say pgq_node's functions are replaced: %q", res.Steps)
+	// pgq_node's and londiste's functions are pgqgo's now, over their rows
+	for _, c := range []schema.Component{schema.Node, schema.Londiste} {
+		if err := schema.InstallComponent(ctx, fresh, c); err != nil {
+			t.Fatal(err)
+		}
+		bodies := `select string_agg(p.oid::regprocedure::text || ' ' || md5(p.prosrc), E'\n' order by 1)
+			from pg_proc p where p.pronamespace = $1::regnamespace`
+		if got, want := pgtest.Scalar[string](t, conn, bodies, string(c)), pgtest.Scalar[string](t, fresh, bodies, string(c)); got != want {
+			t.Errorf("%s functions after adoption differ from pgqgo's:\n%s", c, diffLines(want, got))
+		}
+		if !strings.Contains(strings.Join(res.Steps, "\n"), "replace "+string(c)+"'s functions with pgqgo's") {
+			t.Errorf("the plan does not say %s's functions are replaced: %q", c, res.Steps)
+		}
 	}
 	// pgq_node and londiste keep working on the adopted pgq
 	if v := pgtest.Scalar[string](t, conn, "select node_name from pgq_node.get_queue_locations('other') limit 1"); v != "n1" {

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -26,10 +27,22 @@ const (
 	// node type, cascaded consumers, subscribers, watermarks, takeover
 	// steps), beside a pgq schema.
 	Node Component = "pgq_node"
+	// Londiste is londiste: the replication bookkeeping (tables, sequences,
+	// copy states, EXECUTE scripts, pending foreign keys, the capture
+	// triggers), beside pgq and pgq_node.
+	Londiste Component = "londiste"
 )
 
 // components are the known components, in dependency order.
-var components = []Component{Coop, Ext, Node}
+var components = []Component{Coop, Ext, Node, Londiste}
+
+// Components lists the known components in the order they can be installed
+// (londiste after pgq_node).
+func Components() []Component { return slices.Clone(components) }
+
+// ErrNoNode is returned when londiste is installed in a database without a
+// pgq_node schema.
+var ErrNoNode = errors.New("the database has no pgq_node schema")
 
 // componentSQL returns the component's structure, functions and grants, in
 // the order they must run.
@@ -52,7 +65,7 @@ func componentSQL(c Component) (structure, functions, grants string) {
 // missing, so existing bookkeeping (pgq_ext's completed batches) is kept.
 func InstallComponent(ctx context.Context, db Beginner, c Component) error {
 	if !slices.Contains(components, c) {
-		return fmt.Errorf("unknown schema component %q (want %s, %s or %s)", c, Coop, Ext, Node)
+		return fmt.Errorf("unknown schema component %q (want %s, %s, %s or %s)", c, Coop, Ext, Node, Londiste)
 	}
 	tx, err := db.Begin(ctx)
 	if err != nil {
@@ -65,7 +78,16 @@ func InstallComponent(ctx context.Context, db Beginner, c Component) error {
 	if _, err := tx.Exec(ctx, `SET LOCAL check_function_bodies = off; SET LOCAL client_min_messages = warning`); err != nil {
 		return fmt.Errorf("install %s: session settings: %w", c, err)
 	}
-	if c == Coop || c == Node {
+	if c == Londiste {
+		var hasNode bool
+		if err := tx.QueryRow(ctx, `SELECT pg_catalog.to_regnamespace('pgq_node') IS NOT NULL`).Scan(&hasNode); err != nil {
+			return fmt.Errorf("install %s: %w", c, err)
+		}
+		if !hasNode {
+			return fmt.Errorf("install %s: %w; install it first (pgqgo install --with pgq_node,londiste)", c, ErrNoNode)
+		}
+	}
+	if c == Coop || c == Node || c == Londiste {
 		in, err := Inspect(ctx, tx)
 		if err != nil {
 			return err
@@ -135,6 +157,12 @@ func verifyComponent(ctx context.Context, tx pgx.Tx, c Component) error {
 		}
 	case Coop:
 		checks = []string{`SELECT pgq_coop.version()`}
+	case Londiste:
+		checks = []string{`SELECT londiste.version()`,
+			`SELECT count(*) FROM londiste.get_table_list('pgqgo install check')`,
+			`SELECT count(*) FROM londiste.get_seq_list('pgqgo install check')`,
+			`SELECT count(*) FROM londiste.get_valid_pending_fkeys('pgqgo install check')`,
+			`SELECT count(*) FROM londiste.applied_execute WHERE execute_file = ''`}
 	case Node:
 		checks = []string{`SELECT pgq_node.version()`,
 			`SELECT count(*) FROM pgq_node.get_node_info('pgqgo install check')`,

@@ -36,7 +36,9 @@ func TestLondiste3OnPgqgoSchemas(t *testing.T) {
 		if err := schema.InstallComponent(ctx, c, schema.Node); err != nil {
 			t.Fatal(err)
 		}
-		pgtest.Exec(t, c, schema.LondisteWIP())
+		if err := schema.InstallComponent(ctx, c, schema.Londiste); err != nil {
+			t.Fatal(err)
+		}
 		pgtest.Exec(t, c, "create table t (id int primary key, v text, n numeric); create sequence s")
 	}
 	dir := t.TempDir()

@@ -7,14 +7,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pgqgo/pgqgo/internal/pgtest"
 	"github.com/pgqgo/pgqgo/schema"
 )
 
 // TestLondisteDifferential runs the londiste scenarios (testdata/londiste)
 // statement by statement on Debian's londiste 3.8 (over Skytools' pgq and
-// pgq_node) and on pgqgo's londiste as far as it is written (over pgqgo's
-// pgq and pgq_node), comparing results, return codes, notes and errors.
+// pgq_node) and on pgqgo's (over pgqgo's pgq and pgq_node), comparing
+// results, return codes, notes and errors.
 func TestLondisteDifferential(t *testing.T) {
 	files, err := filepath.Glob("testdata/londiste/*.sql")
 	if err != nil || len(files) == 0 {
@@ -36,51 +38,85 @@ func TestLondisteDifferential(t *testing.T) {
 			pgtest.Exec(t, pgtest.Conn(t, sky), "create extension pgq_node; create extension londiste")
 			ours := pgtest.NewDB(t, pgtest.PgqGo)
 			conn := pgtest.Conn(t, ours)
-			if err := schema.InstallComponent(context.Background(), conn, schema.Node); err != nil {
-				t.Fatal(err)
+			for _, c := range []schema.Component{schema.Node, schema.Londiste} {
+				if err := schema.InstallComponent(context.Background(), conn, c); err != nil {
+					t.Fatal(err)
+				}
 			}
-			pgtest.Exec(t, conn, schema.LondisteWIP())
 			runDiffOn(t, sky, ours, steps)
 		})
 	}
 }
 
-// TestLondisteCatalogueSoFar: the londiste tables (columns, types,
-// defaults, keys, checks, references) are Debian's londiste 3.8's, and every
-// function written so far has Debian's signature, result, language and
-// volatility.
-func TestLondisteCatalogueSoFar(t *testing.T) {
+// TestLondisteCatalogue: pgqgo's londiste has Debian's londiste 3.8
+// functions (names, arguments, results, language, security definer,
+// volatility, who may run them), tables and sequences (columns, types,
+// defaults, keys, checks, references, triggers, grants) and roles.
+func TestLondisteCatalogue(t *testing.T) {
 	sky := pgtest.Conn(t, pgtest.NewDB(t, pgtest.Skytools))
 	pgtest.Exec(t, sky, "create extension pgq_node; create extension londiste")
 	ours := pgtest.Conn(t, pgtest.NewDB(t, pgtest.PgqGo))
-	if err := schema.InstallComponent(context.Background(), ours, schema.Node); err != nil {
-		t.Fatal(err)
-	}
-	pgtest.Exec(t, ours, schema.LondisteWIP())
-	written := pgtest.Column[string](t, ours, "select distinct proname::text from pg_proc where pronamespace = 'londiste'::regnamespace")
-	if len(written) < 15 {
-		t.Fatalf("only %d londiste functions", len(written))
+	for _, c := range []schema.Component{schema.Node, schema.Londiste} {
+		if err := schema.InstallComponent(context.Background(), ours, c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	queries := map[string]string{
 		"functions": `select p.proname || '(' || pg_get_function_arguments(p.oid) || ') -> ' || pg_get_function_result(p.oid)
 			|| ' ' || l.lanname || case when p.prosecdef then ' secdef' else '' end || ' ' || p.provolatile::text
+			|| ' ' || coalesce((select string_agg(g, ',' order by g) from (select case when a.grantee = 0 then 'public' else a.grantee::regrole::text end
+			           from aclexplode(p.proacl) a where a.privilege_type = 'EXECUTE' and a.grantee <> p.proowner) x(g)), '')
 			from pg_proc p join pg_language l on l.oid = p.prolang
-			where p.pronamespace = 'londiste'::regnamespace and p.proname = any ($1) order by 1`,
+			where p.pronamespace = 'londiste'::regnamespace order by 1`,
 		"columns": `select c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
 			|| case when a.attnotnull then ' not null' else '' end || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
 			from pg_class c join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
 			left join pg_attrdef d on d.adrelid = c.oid and d.adnum = a.attnum
-			where c.relnamespace = 'londiste'::regnamespace and c.relkind in ('r', 'S') and $1::text[] is not null
-			order by c.relname, a.attnum`,
+			where c.relnamespace = 'londiste'::regnamespace and c.relkind in ('r', 'S') order by c.relname, a.attnum`,
 		"constraints": `select c.relname || ' ' || k.conname || ' ' || regexp_replace(pg_get_constraintdef(k.oid), '\s+', ' ', 'g')
 			from pg_constraint k join pg_class c on c.oid = k.conrelid
-			where c.relnamespace = 'londiste'::regnamespace and $1::text[] is not null order by 1`,
+			where c.relnamespace = 'londiste'::regnamespace order by 1`,
+		"triggers": `select pg_get_triggerdef(t.oid) from pg_trigger t join pg_class c on c.oid = t.tgrelid
+			where c.relnamespace = 'londiste'::regnamespace and not t.tgisinternal order by 1`,
+		"grants": `select c.relname || ' ' || case when a.grantee = 0 then 'public' else a.grantee::regrole::text end || ' '
+			|| string_agg(a.privilege_type, ',' order by a.privilege_type)
+			from pg_class c, aclexplode(c.relacl) a
+			where c.relnamespace = 'londiste'::regnamespace and a.grantee <> c.relowner group by c.relname, a.grantee order by 1`,
+		"roles": `select r.rolname || ' in ' || coalesce((select string_agg(m.rolname, ',' order by m.rolname)
+			from pg_auth_members x join pg_roles m on m.oid = x.roleid where x.member = r.oid), '')
+			from pg_roles r where r.rolname like 'londiste%' order by 1`,
 	}
 	for what, sql := range queries {
-		want := strings.Join(pgtest.Column[string](t, sky, sql, written), "\n")
-		got := strings.Join(pgtest.Column[string](t, ours, sql, written), "\n")
+		want := strings.Join(pgtest.Column[string](t, sky, sql), "\n")
+		got := strings.Join(pgtest.Column[string](t, ours, sql), "\n")
 		if want != got {
 			t.Errorf("londiste %s differ from Debian's:\n%s", what, diffLines(want, got))
+		}
+	}
+}
+
+// TestComponentStructureFiles: the structures adoption expects of Skytools'
+// pgq_node and londiste (pgq_node35.txt, londiste38.txt) are what Debian's
+// extensions and pgqgo's own schemas both have.
+func TestComponentStructureFiles(t *testing.T) {
+	query, err := os.ReadFile("sql/adopt/component_structure.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sky := pgtest.Conn(t, pgtest.NewDB(t, pgtest.Skytools))
+	pgtest.Exec(t, sky, "create extension pgq_node; create extension londiste")
+	ours := pgtest.Conn(t, pgtest.NewDB(t, pgtest.PgqGo))
+	for _, c := range []schema.Component{schema.Node, schema.Londiste} {
+		if err := schema.InstallComponent(context.Background(), ours, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for c, file := range map[string]string{"pgq_node": "sql/adopt/pgq_node35.txt", "londiste": "sql/adopt/londiste38.txt"} {
+		want := readStructure(t, file)
+		for name, conn := range map[string]*pgx.Conn{"Debian's": sky, "pgqgo's": ours} {
+			if got := strings.Join(pgtest.Column[string](t, conn, string(query), c), "\n"); got != want {
+				t.Errorf("%s %s differs from %s:\n%s", name, c, file, diffLines(want, got))
+			}
 		}
 	}
 }

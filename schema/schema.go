@@ -417,13 +417,13 @@ func Install(ctx context.Context, db Beginner, opts InstallOptions) (Result, err
 	if err := run("functions", functionsSQL()); err != nil {
 		return res, err
 	}
-	if adopting.node {
-		// Skytools' pgq_node: pgqgo's functions and grants over its tables
-		_, functions, grants := componentSQL(Node)
-		if err := run("adopt: pgq_node functions", functions); err != nil {
+	for _, c := range adopting.components {
+		// Skytools' pgq_node and londiste: pgqgo's functions and grants over their tables
+		_, functions, grants := componentSQL(c)
+		if err := run("adopt: "+string(c)+" functions", functions); err != nil {
 			return res, err
 		}
-		if err := run("adopt: pgq_node grants", grants); err != nil {
+		if err := run("adopt: "+string(c)+" grants", grants); err != nil {
 			return res, err
 		}
 	}

@@ -56,7 +56,7 @@ BEGIN
     SELECT array_agg(DISTINCT m[1]) INTO words
       FROM pg_proc p JOIN pg_namespace ns ON ns.oid = p.pronamespace,
            regexp_matches(lower(p.prosrc), '([a-z_][a-z0-9_]*)', 'g') m
-     WHERE ns.nspname IN ('pgq', 'pgq_coop', 'pgq_ext', 'pgq_node');
+     WHERE ns.nspname IN ('pgq', 'pgq_coop', 'pgq_ext', 'pgq_node', 'londiste');
 
     -- functions and aggregates
     FOR r IN SELECT p.oid, p.proname, p.prokind, p.proretset, p.prorettype::regtype AS ret,
@@ -189,6 +189,8 @@ var definerCalls = map[string]string{
 	"pgq._trigger_fast_event(text,oid,text,text,text,json,text,text)": `select pgq._trigger_fast_event('q', 'public.evil_t'::pg_catalog.regclass, 'INSERT', '({n},row)', null, '{"id":{n},"v":"row"}', 'public', 'evil_t');
 		select pgq._trigger_fast_event('q', 'public.evil_t'::pg_catalog.regclass, 'UPDATE', '(-1,row)', '(-1,clean)', '{"id":-1,"v":"row"}', 'public', 'evil_t')`,
 	"pgq.create_queue(text)": "select pgq.create_queue('qnew{n}')",
+	// londiste (its one SECURITY DEFINER function)
+	"londiste.set_session_replication_role(text,boolean)": "select londiste.set_session_replication_role('replica', true)",
 	// pgq_node, on the root of queue nq (n1, worker w1; subscriber n2)
 	"pgq_node.change_consumer_provider(text,text,text)": "select * from pgq_node.change_consumer_provider('nq', 'w1', 'n2')",
 	"pgq_node.create_node(text,text,text,text,text,bigint,text)": `select * from pgq_node.register_location('nq{n}', 'n1', 'dbname=n1', false);
@@ -253,7 +255,7 @@ func TestSearchPathAttack(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.NewDB(t, pgtest.PgqGo)
 	owner := pgtest.Conn(t, dsn)
-	for _, c := range []schema.Component{schema.Coop, schema.Ext, schema.Node} {
+	for _, c := range []schema.Component{schema.Coop, schema.Ext, schema.Node, schema.Londiste} {
 		if err := schema.InstallComponent(ctx, owner, c); err != nil {
 			t.Fatal(err)
 		}
@@ -262,6 +264,7 @@ func TestSearchPathAttack(t *testing.T) {
 	if _, err := admin.Exec(ctx, "CREATE ROLE pgqgo_intruder LOGIN IN ROLE pgq_admin"); err != nil && !strings.Contains(err.Error(), "already exists") {
 		t.Fatal(err)
 	}
+	pgtest.Exec(t, admin, "GRANT londiste_writer TO pgqgo_intruder")
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +288,7 @@ func TestSearchPathAttack(t *testing.T) {
 	var defs []fn
 	rows, err := owner.Query(ctx, `select p.oid::regprocedure::text, coalesce(array_to_string(p.proconfig, ';'), '')
 		from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-		where p.prosecdef and n.nspname in ('pgq', 'pgq_coop', 'pgq_ext', 'pgq_node') order by 1`)
+		where p.prosecdef and n.nspname in ('pgq', 'pgq_coop', 'pgq_ext', 'pgq_node', 'londiste') order by 1`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -111,8 +112,8 @@ func installOrUpgradeCmd(upgrade bool) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would change without changing anything")
-	cmd.Flags().StringSliceVar(&with, "with", nil, "also install these schemas beside pgq: pgq_coop (cooperative consumers), pgq_ext (exactly-once bookkeeping), pgq_node (cascade bookkeeping)")
-	cmd.Flags().StringSliceVar(&only, "only", nil, "install only these schemas, not pgq: pgq_ext in a consumer's target database, or pgq_coop / pgq_node beside an existing (e.g. Skytools) pgq")
+	cmd.Flags().StringSliceVar(&with, "with", nil, "also install these schemas beside pgq: pgq_coop (cooperative consumers), pgq_ext (exactly-once bookkeeping), pgq_node (cascade bookkeeping), londiste (replication bookkeeping; with pgq_node)")
+	cmd.Flags().StringSliceVar(&only, "only", nil, "install only these schemas, not pgq: pgq_ext in a consumer's target database, or pgq_coop / pgq_node / londiste beside an existing (e.g. Skytools) pgq")
 	if upgrade {
 		cmd.Flags().BoolVar(&allDBs, "all-databases", false, "upgrade every database of the cluster that has a pgq schema (connect with --db to any of them)")
 	}
@@ -194,8 +195,8 @@ func installOne(cmd *cobra.Command, conn *pgx.Conn, upgrade, dryRun bool, with [
 func checkComponents(names []string) error {
 	for _, name := range names {
 		c := schema.Component(name)
-		if c != schema.Coop && c != schema.Ext && c != schema.Node {
-			return withCode(exitUsage, "unknown schema %q: choose from %s, %s, %s", name, schema.Coop, schema.Ext, schema.Node)
+		if !slices.Contains(schema.Components(), c) {
+			return withCode(exitUsage, "unknown schema %q: choose from %s, %s, %s, %s", name, schema.Coop, schema.Ext, schema.Node, schema.Londiste)
 		}
 	}
 	return nil
@@ -206,13 +207,17 @@ func installComponents(cmd *cobra.Command, conn schema.Beginner, out io.Writer, 
 	if err := checkComponents(names); err != nil {
 		return err
 	}
+	// in dependency order (londiste after pgq_node), whatever order given
+	slices.SortStableFunc(names, func(a, b string) int {
+		return slices.Index(schema.Components(), schema.Component(a)) - slices.Index(schema.Components(), schema.Component(b))
+	})
 	for _, name := range names {
 		if dryRun {
 			fmt.Fprintf(out, "would install or refresh schema %s\n", name)
 			continue
 		}
 		if err := schema.InstallComponent(cmd.Context(), conn, schema.Component(name)); err != nil {
-			if errors.Is(err, schema.ErrNoPgq) {
+			if errors.Is(err, schema.ErrNoPgq) || errors.Is(err, schema.ErrNoNode) {
 				return &exitErr{code: exitSchema, err: err}
 			}
 			return err
