@@ -242,6 +242,35 @@ func TestInstallAsNonSuperuser(t *testing.T) {
 	if _, err := app.Exec(ctx, "select * from pgq_node.drop_node('nq', 'leaf')"); err == nil {
 		t.Fatal("pgq_writer could drop a node")
 	}
+
+	// londiste too; a worker sets session_replication_role through
+	// londiste.set_session_replication_role, which runs with the owner's
+	// rights: a non-superuser owner needs the DBA's one-time
+	// GRANT SET ON PARAMETER (PostgreSQL 15+)
+	// (the owner may not create roles: the DBA makes londiste's two once,
+	// as Skytools' extension does; the install grants them their rights)
+	pgtest.Exec(t, admin, `DO $$ BEGIN
+		IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'londiste_reader') THEN CREATE ROLE londiste_reader IN ROLE pgq_reader; END IF;
+		IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'londiste_writer') THEN CREATE ROLE londiste_writer IN ROLE pgq_admin; END IF;
+		END $$`)
+	if err := schema.InstallComponent(ctx, owner, schema.Londiste); err != nil {
+		t.Fatalf("install londiste as owner: %v", err)
+	}
+	pgtest.Exec(t, admin, "GRANT londiste_writer TO pgqgo_worker")
+	pgtest.Exec(t, admin, "REVOKE SET ON PARAMETER session_replication_role FROM pgqgo_owner")
+	lw := pgtest.Conn(t, dbDSN+" user=pgqgo_worker")
+	pgtest.Exec(t, ops, "select pgq_node.create_node('nq2', 'root', 'root', 'w', null, null, null) from pgq_node.register_location('nq2', 'root', 'dbname=a', false)")
+	if r := pgtest.Scalar[string](t, lw, "select ret_note from londiste.global_add_table('nq2', 'public.captured')"); r != "Table added: public.captured" {
+		t.Fatalf("global_add_table as londiste_writer: %s", r)
+	}
+	if _, err := lw.Exec(ctx, "select londiste.set_session_replication_role('replica', true)"); err == nil {
+		t.Fatal("session_replication_role set through a non-superuser owner without the DBA's grant")
+	}
+	pgtest.Exec(t, admin, "GRANT SET ON PARAMETER session_replication_role TO pgqgo_owner")
+	if got := pgtest.Scalar[string](t, lw, `select current_setting('session_replication_role')
+		from (select londiste.set_session_replication_role('replica', false)) x`); got != "replica" {
+		t.Fatalf("session_replication_role after the grant: %s", got)
+	}
 }
 
 // TestHostileNames feeds names with quotes, spaces and SQL through every
