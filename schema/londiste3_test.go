@@ -20,10 +20,11 @@ import (
 
 // TestLondiste3OnPgqgoSchemas: Skytools' own londiste3 (Debian
 // python3-londiste) runs on pgqgo's pgq, pgq_node and londiste, with no
-// Skytools SQL installed: create-root and create-leaf, add-table and
-// add-seq on both, the copy and its hand-over to the main worker, a writer
-// inserting, updating and deleting throughout, an EXECUTE script carried to
-// the leaf, then compare (equal), status, members, tables, seqs and missing.
+// Skytools SQL installed: create-root and create-leaf, add-table of
+// pgbench's four tables and add-seq on both, the copies and their hand-over
+// to the main worker, a pgbench load (TPC-B) throughout, an EXECUTE script
+// carried to the leaf, then compare (equal for every table), status,
+// members, tables, seqs and missing.
 func TestLondiste3OnPgqgoSchemas(t *testing.T) {
 	if _, err := exec.LookPath("londiste"); err != nil {
 		t.Fatalf("londiste not installed (scripts/install-deps.sh installs python3-londiste): %v", err)
@@ -39,8 +40,28 @@ func TestLondiste3OnPgqgoSchemas(t *testing.T) {
 		if err := schema.InstallComponent(ctx, c, schema.Londiste); err != nil {
 			t.Fatal(err)
 		}
-		pgtest.Exec(t, c, "create table t (id int primary key, v text, n numeric); create sequence s")
+		pgtest.Exec(t, c, "create sequence s")
 	}
+	pgbench := func(dsn string, args ...string) {
+		t.Helper()
+		cfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.CommandContext(ctx, "/usr/lib/postgresql/15/bin/pgbench", append(args, "-h", cfg.Host,
+			"-p", fmt.Sprint(cfg.Port), "-U", cfg.User, cfg.Database)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("pgbench %v: %v\n%s", args, err, out)
+		}
+	}
+	// pgbench's tables: data on the root, empty on the leaf; history gets a
+	// key (londiste replicates tables with a primary key)
+	pgbench(src, "-i", "-q", "-s", "1")
+	pgbench(dst, "-i", "-q", "-I", "dtp")
+	for _, c := range []*pgx.Conn{srcConn, dstConn} {
+		pgtest.Exec(t, c, "alter table pgbench_history add column hid bigserial primary key")
+	}
+	tables := []string{"public.pgbench_accounts", "public.pgbench_branches", "public.pgbench_tellers", "public.pgbench_history"}
 	dir := t.TempDir()
 	londiste := func(ini string, args ...string) string {
 		t.Helper()
@@ -57,7 +78,7 @@ func TestLondiste3OnPgqgoSchemas(t *testing.T) {
 	nodeINI := func(name, dsn string) string {
 		path := filepath.Join(dir, name+".ini")
 		body := fmt.Sprintf("[londiste]\njob_name = l_%s\ndb = %s\nqueue_name = replika\nlogfile = %s\npidfile = %s\nloop_delay = 0.1\n"+
-			"local_wm_publish_period = 1\n", name, dsn, filepath.Join(dir, name+".log"), filepath.Join(dir, name+".pid"))
+			"local_wm_publish_period = 1\nparallel_copies = 4\n", name, dsn, filepath.Join(dir, name+".log"), filepath.Join(dir, name+".pid"))
 		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -66,6 +87,8 @@ func TestLondiste3OnPgqgoSchemas(t *testing.T) {
 	root, leaf := nodeINI("root", src), nodeINI("leaf", dst)
 	londiste(root, "create-root", "root", src)
 	londiste(leaf, "create-leaf", "leaf", dst, "--provider="+src)
+	// idle ticks every second: a copy waits for a tick after the load stops
+	pgtest.Exec(t, srcConn, "select pgq.set_queue_config('replika', 'ticker_idle_period', '1 second')")
 	for _, c := range []*pgx.Conn{srcConn, dstConn} {
 		if n := pgtest.Scalar[int64](t, c, "select count(*) from pg_extension where extname in ('pgq', 'pgq_node', 'londiste')"); n != 0 {
 			t.Fatalf("londiste installed %d of Skytools' extensions", n)
@@ -96,77 +119,64 @@ func TestLondiste3OnPgqgoSchemas(t *testing.T) {
 		t.Cleanup(func() { exec.Command("londiste", node, "-s").Run() })
 	}
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	londiste(root, "add-table", "public.t")
-	londiste(leaf, "add-table", "public.t")
+	londiste(root, append([]string{"add-table"}, tables...)...)
+	londiste(leaf, append([]string{"add-table"}, tables...)...)
 	londiste(root, "add-seq", "public.s")
 	londiste(leaf, "add-seq", "public.s")
 
-	// the writer
-	wctx, stopWriter := context.WithCancel(ctx)
-	var written int
-	wg.Add(1)
+	// the load: pgbench's TPC-B at 200 tps for 12 s, and the sequence used
+	pgtest.Exec(t, srcConn, "select nextval('s') from generate_series(1, 100)")
+	loadDone := make(chan struct{})
 	go func() {
-		defer wg.Done()
-		conn, err := pgx.Connect(ctx, src)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close(context.Background())
-		for i := 1; wctx.Err() == nil; i++ {
-			sql := "insert into t values ($1::int, 'row ' || $1::int || ', ünï', nextval('s'))"
-			switch {
-			case i%7 == 0:
-				sql = "delete from t where id = $1::int - 3"
-			case i%3 == 0:
-				sql = "update t set v = 'upd ' || $1::int, n = n + 1 where id = $1::int - 1"
-			}
-			if _, err := conn.Exec(ctx, sql, i); err != nil {
-				if wctx.Err() == nil {
-					t.Errorf("writer: %v", err)
-				}
-				return
-			}
-			written = i
-			time.Sleep(5 * time.Millisecond)
-		}
+		defer close(loadDone)
+		pgbench(src, "-n", "-c", "2", "-R", "200", "-T", "12")
 	}()
-	pgtest.Eventually(t, 90*time.Second, "the leaf replicating", func() bool {
-		return pgtest.Scalar[int64](t, dstConn, "select count(*) from t") > 50
+	pgtest.Eventually(t, 90*time.Second, "the leaf copying pgbench_accounts", func() bool {
+		return pgtest.Scalar[int64](t, dstConn, "select count(*) from pgbench_accounts") == 100000
 	})
 	londiste(leaf, "wait-sync")
 
 	// an EXECUTE script, run on the root and carried to the leaf
 	ddl := filepath.Join(dir, "add_note.sql")
-	if err := os.WriteFile(ddl, []byte("--*-- Local-Table: public.t\nalter table @public.t@ add column note text;\n"), 0o644); err != nil {
+	if err := os.WriteFile(ddl, []byte("--*-- Local-Table: public.pgbench_history\nalter table @public.pgbench_history@ add column note text;\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	londiste(root, "execute", ddl)
 	pgtest.Eventually(t, 60*time.Second, "the EXECUTE script applied on the leaf", func() bool {
-		return pgtest.Scalar[int64](t, dstConn, "select count(*) from information_schema.columns where table_name = 't' and column_name = 'note'") == 1
+		return pgtest.Scalar[int64](t, dstConn, "select count(*) from information_schema.columns where table_name = 'pgbench_history' and column_name = 'note'") == 1
 	})
-	time.Sleep(2 * time.Second)
-	stopWriter()
+	<-loadDone
 	same := func() bool {
-		q := "select count(*)::text || ' ' || coalesce(sum(hashtext(t::text)), 0)::text from t"
-		return pgtest.Scalar[string](t, srcConn, q) == pgtest.Scalar[string](t, dstConn, q)
+		for _, tbl := range tables {
+			q := "select count(*)::text || ' ' || coalesce(sum(hashtext(x::text)), 0)::text from " + tbl + " x"
+			if pgtest.Scalar[string](t, srcConn, q) != pgtest.Scalar[string](t, dstConn, q) {
+				return false
+			}
+		}
+		return true
 	}
-	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", same)
+	pgtest.Eventually(t, 90*time.Second, "the leaf equal to the root", same)
 	cmp := londiste(leaf, "compare")
-	m := regexp.MustCompile(`srcdb: (\d+ rows, checksum=-?\d+)[\s\S]*dstdb: (\d+ rows, checksum=-?\d+)`).FindStringSubmatch(cmp)
-	if m == nil || m[1] != m[2] {
-		t.Fatalf("londiste compare:\n%s", cmp)
+	m := regexp.MustCompile(`srcdb: (\d+ rows, checksum=-?\d+)\s*\n[^\n]*dstdb: (\d+ rows, checksum=-?\d+)`).FindAllStringSubmatch(cmp, -1)
+	if len(m) != len(tables) {
+		t.Fatalf("londiste compare: %d tables compared, want %d:\n%s", len(m), len(tables), cmp)
+	}
+	for _, p := range m {
+		if p[1] != p[2] {
+			t.Fatalf("londiste compare:\n%s", cmp)
+		}
 	}
 	pgtest.Eventually(t, 60*time.Second, "the sequence carried to the leaf", func() bool {
 		return pgtest.Scalar[int64](t, dstConn, "select last_value from s") >= pgtest.Scalar[int64](t, srcConn, "select last_value from s")
 	})
-	for cmd, want := range map[string]string{"status": "leaf (leaf)", "members": "leaf", "tables": "public.t", "seqs": "public.s", "missing": ""} {
+	for cmd, want := range map[string]string{"status": "leaf (leaf)", "members": "leaf", "tables": "public.pgbench_history", "seqs": "public.s", "missing": ""} {
 		if out := londiste(leaf, cmd); !strings.Contains(out, want) {
 			t.Errorf("londiste %s: %q not in\n%s", cmd, want, out)
 		}
 	}
-	if out := londiste(leaf, "tables"); !regexp.MustCompile(`public\.t\s+ok`).MatchString(out) {
-		t.Errorf("londiste tables: public.t not ok:\n%s", out)
+	if out := londiste(leaf, "tables"); len(regexp.MustCompile(`pgbench_\w+\s+ok`).FindAllString(out, -1)) != len(tables) {
+		t.Errorf("londiste tables: not every table ok:\n%s", out)
 	}
-	t.Logf("%d writes replicated by londiste3 on pgqgo's pgq, pgq_node and londiste; compare: %s = %s", written, m[1], m[2])
+	history := pgtest.Scalar[int64](t, dstConn, "select count(*) from pgbench_history")
+	t.Logf("londiste3 on pgqgo's pgq, pgq_node and londiste: pgbench replicated (%d transactions in history), compare equal for %d tables", history, len(m))
 }
