@@ -8,6 +8,7 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -44,8 +45,70 @@ func Components() []Component { return slices.Clone(components) }
 // pgq_node schema.
 var ErrNoNode = errors.New("the database has no pgq_node schema")
 
-// componentSQL returns the component's structure, functions and grants, in
-// the order they must run.
+// componentMigrations returns the numbered migrations of a component that
+// has them (sql/<component>/migrations: pgq_node, londiste), or nil for one
+// whose structure.sql is run as it is at every install (pgq_coop, pgq_ext).
+func componentMigrations(c Component) []Migration {
+	dir := path.Join("sql", string(c), "migrations")
+	if _, err := fs.Stat(files, dir); err != nil {
+		return nil
+	}
+	ms, err := migrationsIn(files, dir)
+	if err != nil {
+		panic(err) // embedded at build time
+	}
+	return ms
+}
+
+// componentLevelNote is what a component's schema comment says once pgqgo
+// has installed it: the last migration applied.
+var componentLevelNote = regexp.MustCompile(`^pgqgo \S+ migration (\d+)$`)
+
+// componentMigration reports the migration level of an installed component
+// schema: its last migration applied, 0 when the schema is not there. A
+// schema pgqgo did not install (Skytools' pgq_node or londiste) counts as
+// migration 1 once its tables are found to be Skytools' own; other tables
+// are refused (ErrCannotAdopt).
+func componentMigration(ctx context.Context, q pgx.Tx, c Component) (int, error) {
+	var exists bool
+	var note *string
+	err := q.QueryRow(ctx, `SELECT n.oid IS NOT NULL, pg_catalog.obj_description(n.oid, 'pg_namespace')
+		FROM (SELECT pg_catalog.to_regnamespace($1)::oid AS oid) n`, string(c)).Scan(&exists, &note)
+	if err != nil {
+		return 0, fmt.Errorf("%s: read its migration: %w", c, err)
+	}
+	if !exists {
+		return 0, nil
+	}
+	if note != nil {
+		if m := componentLevelNote.FindStringSubmatch(*note); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			return n, nil
+		}
+	}
+	if _, err := componentAdoptable(ctx, q, c); err != nil {
+		return 0, err
+	}
+	return 1, nil
+}
+
+// recordComponentMigration notes the component's migration level on its schema.
+func recordComponentMigration(ctx context.Context, tx pgx.Tx, c Component, n int) error {
+	_, err := tx.Exec(ctx, fmt.Sprintf(`COMMENT ON SCHEMA %s IS %s`, pgx.Identifier{string(c)}.Sanitize(),
+		quoteLiteral(fmt.Sprintf("pgqgo %s migration %d", c, n))))
+	if err != nil {
+		return fmt.Errorf("%s: record migration %d: %w", c, n, err)
+	}
+	return nil
+}
+
+// quoteLiteral quotes a string as an SQL literal (for utility statements,
+// which take no parameters).
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// componentSQL returns the component's structure (structure.sql; "" for a
+// component with migrations), functions and grants, in the order they must
+// run.
 func componentSQL(c Component) (structure, functions, grants string) {
 	dir := path.Join("sql", string(c))
 	var b strings.Builder
@@ -57,7 +120,10 @@ func componentSQL(c Component) (structure, functions, grants string) {
 		b.WriteString(mustRead(path.Join(dir, "functions", e.Name())))
 		b.WriteString("\n")
 	}
-	return mustRead(path.Join(dir, "structure.sql")), b.String(), mustRead(path.Join(dir, "grants.sql"))
+	if componentMigrations(c) == nil {
+		structure = mustRead(path.Join(dir, "structure.sql"))
+	}
+	return structure, b.String(), mustRead(path.Join(dir, "grants.sql"))
 }
 
 // InstallComponent installs a component schema, or refreshes its functions
@@ -97,7 +163,27 @@ func InstallComponent(ctx context.Context, db Beginner, c Component) error {
 		}
 	}
 	structure, functions, grants := componentSQL(c)
+	if ms := componentMigrations(c); ms != nil {
+		level, err := componentMigration(ctx, tx, c)
+		if err != nil {
+			return fmt.Errorf("install %s: %w", c, err)
+		}
+		if level > len(ms) {
+			return fmt.Errorf("install %s: %w: it is at migration %d, this binary knows %d", c, ErrNewerSchema, level, len(ms))
+		}
+		for _, m := range ms[level:] {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("install %s: migration %s: %w", c, m.Name, err)
+			}
+		}
+		if err := recordComponentMigration(ctx, tx, c, len(ms)); err != nil {
+			return fmt.Errorf("install %w", err)
+		}
+	}
 	for _, step := range []struct{ what, sql string }{{"structure", structure}, {"functions", functions}, {"grants", grants}} {
+		if step.sql == "" {
+			continue
+		}
 		if _, err := tx.Exec(ctx, step.sql); err != nil {
 			return fmt.Errorf("install %s: %s: %w", c, step.what, err)
 		}

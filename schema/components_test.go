@@ -238,3 +238,69 @@ func TestExt(t *testing.T) {
 		t.Fatal("unknown component accepted")
 	}
 }
+
+// TestComponentMigrations: pgq_node and londiste install through numbered
+// migrations (sql/<component>/migrations), the level noted on their
+// schema; installing again changes nothing; Debian's pgq_node and londiste
+// found in place count as migration 1 (their tables checked, rows kept,
+// functions replaced); changed tables are refused, and so is a level newer
+// than the binary's.
+func TestComponentMigrations(t *testing.T) {
+	ctx := context.Background()
+	note := func(c *pgx.Conn, s string) string {
+		return pgtest.Scalar[string](t, c, "select coalesce(obj_description($1::regnamespace, 'pg_namespace'), '')", s)
+	}
+	ours := pgtest.Conn(t, pgtest.NewDB(t, pgtest.PgqGo))
+	for _, c := range []schema.Component{schema.Node, schema.Londiste} {
+		if err := schema.InstallComponent(ctx, ours, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pgtest.Exec(t, ours, "select pgq_node.register_location('q', 'n1', 'dbname=x', false)")
+	for _, c := range []schema.Component{schema.Node, schema.Londiste} {
+		if err := schema.InstallComponent(ctx, ours, c); err != nil {
+			t.Fatalf("installing %s again: %v", c, err)
+		}
+		if got := note(ours, string(c)); got != "pgqgo "+string(c)+" migration 1" {
+			t.Errorf("%s schema note %q", c, got)
+		}
+	}
+	if n := pgtest.Scalar[int64](t, ours, "select count(*) from pgq_node.node_location"); n != 1 {
+		t.Fatalf("installing again lost rows: %d", n)
+	}
+
+	// Debian's, in place: taken as migration 1, rows kept, functions pgqgo's
+	sky := pgtest.Conn(t, pgtest.NewDB(t, pgtest.Skytools))
+	pgtest.Exec(t, sky, "create extension pgq_node; create extension londiste")
+	pgtest.Exec(t, sky, "select pgq_node.register_location('q', 'n1', 'dbname=x', false)")
+	for _, c := range []schema.Component{schema.Node, schema.Londiste} {
+		if err := schema.InstallComponent(ctx, sky, c); err != nil {
+			t.Fatalf("%s over Debian's: %v", c, err)
+		}
+		if got := note(sky, string(c)); got != "pgqgo "+string(c)+" migration 1" {
+			t.Errorf("%s schema note over Debian's %q", c, got)
+		}
+	}
+	if n := pgtest.Scalar[int64](t, sky, "select count(*) from pgq_node.node_location"); n != 1 {
+		t.Fatalf("installing over Debian's lost rows: %d", n)
+	}
+	if !strings.Contains(pgtest.Scalar[string](t, sky, "select prosrc from pg_proc where oid = 'pgq_node.version()'::regprocedure"), "'3.5'") {
+		t.Error("pgq_node.version() is not pgqgo's after the install")
+	}
+
+	// a changed table is refused, and nothing changes
+	changed := pgtest.Conn(t, pgtest.NewDB(t, pgtest.Skytools))
+	pgtest.Exec(t, changed, "create extension pgq_node; alter table pgq_node.node_location add column extra int")
+	if err := schema.InstallComponent(ctx, changed, schema.Node); !errors.Is(err, schema.ErrCannotAdopt) || !strings.Contains(err.Error(), "extra") {
+		t.Fatalf("install over a changed pgq_node: %v", err)
+	}
+	if got := note(changed, "pgq_node"); got != "" {
+		t.Fatalf("a refused install left a note: %q", got)
+	}
+
+	// a level this binary does not know
+	pgtest.Exec(t, ours, "comment on schema pgq_node is 'pgqgo pgq_node migration 9'")
+	if err := schema.InstallComponent(ctx, ours, schema.Node); !errors.Is(err, schema.ErrNewerSchema) {
+		t.Fatalf("install over a newer pgq_node: %v", err)
+	}
+}

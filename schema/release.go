@@ -67,7 +67,7 @@ func InstallRelease(ctx context.Context, db Beginner, version string) error {
 // (a directory holding sql/migrations, sql/functions, sql/roles.sql and
 // sql/grants.sql, as this package embeds them) for the given release.
 func Script(src fs.FS, release string) (string, error) {
-	migrations, err := migrationsIn(src)
+	migrations, err := migrationsIn(src, "sql/migrations")
 	if err != nil {
 		return "", err
 	}

@@ -48,17 +48,17 @@ type Migration struct {
 
 // Migrations returns the embedded migrations in order.
 func Migrations() []Migration {
-	ms, err := migrationsIn(files)
+	ms, err := migrationsIn(files, "sql/migrations")
 	if err != nil {
 		panic(err)
 	}
 	return ms
 }
 
-// migrationsIn reads the migrations of a schema source tree (the embedded
-// one, or an old release's: see Script).
-func migrationsIn(src fs.FS) ([]Migration, error) {
-	entries, err := fs.ReadDir(src, "sql/migrations")
+// migrationsIn reads the migrations in dir of a schema source tree (the
+// embedded one, or an old release's: see Script).
+func migrationsIn(src fs.FS, dir string) ([]Migration, error) {
+	entries, err := fs.ReadDir(src, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ func migrationsIn(src fs.FS) ([]Migration, error) {
 		if err != nil || !strings.HasSuffix(name, ".sql") {
 			return nil, fmt.Errorf("schema: bad migration file name %s", name)
 		}
-		body, err := fs.ReadFile(src, path.Join("sql/migrations", name))
+		body, err := fs.ReadFile(src, path.Join(dir, name))
 		if err != nil {
 			return nil, err
 		}
@@ -425,6 +425,9 @@ func Install(ctx context.Context, db Beginner, opts InstallOptions) (Result, err
 		}
 		if err := run("adopt: "+string(c)+" grants", grants); err != nil {
 			return res, err
+		}
+		if err := recordComponentMigration(ctx, tx, c, 1); err != nil { // Skytools' tables are migration 0001's
+			return res, fmt.Errorf("install: adopt: %w", err)
 		}
 	}
 	// 2.1's column-spec trigger, where tables still use it: pgqgo's, made from sqltriga

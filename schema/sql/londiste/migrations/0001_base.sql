@@ -5,9 +5,9 @@
 --   seq_info: the sequences replicated, their last value;
 --   applied_execute: the EXECUTE scripts applied on this node;
 --   pending_fkeys: foreign keys dropped for a copy, to restore after it.
-CREATE SCHEMA IF NOT EXISTS londiste;
+CREATE SCHEMA londiste;
 
-CREATE TABLE IF NOT EXISTS londiste.table_info (
+CREATE TABLE londiste.table_info (
     nr              serial  NOT NULL,
     queue_name      text    NOT NULL,
     table_name      text    NOT NULL,
@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS londiste.table_info (
     CHECK (dropped_ddl IS NULL OR merge_state IN ('in-copy', 'catching-up'))
 );
 
-CREATE TABLE IF NOT EXISTS londiste.seq_info (
+CREATE TABLE londiste.seq_info (
     nr         serial  NOT NULL,
     queue_name text    NOT NULL,
     seq_name   text    NOT NULL,
@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS londiste.seq_info (
     FOREIGN KEY (queue_name) REFERENCES pgq_node.node_info (queue_name) ON DELETE CASCADE
 );
 
-CREATE TABLE IF NOT EXISTS londiste.applied_execute (
+CREATE TABLE londiste.applied_execute (
     queue_name    text        NOT NULL,
     execute_file  text        NOT NULL PRIMARY KEY,
     execute_time  timestamptz NOT NULL DEFAULT now(),
@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS londiste.applied_execute (
     execute_attrs text
 );
 
-CREATE TABLE IF NOT EXISTS londiste.pending_fkeys (
+CREATE TABLE londiste.pending_fkeys (
     from_table text NOT NULL,
     to_table   text NOT NULL,
     fkey_name  text NOT NULL,

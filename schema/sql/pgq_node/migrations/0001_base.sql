@@ -5,9 +5,9 @@
 --   local_state: the cascaded consumers on this node (the worker and others)
 --                and where they read from;
 --   subscriber_info: the nodes that read this node's queue.
-CREATE SCHEMA IF NOT EXISTS pgq_node;
+CREATE SCHEMA pgq_node;
 
-CREATE TABLE IF NOT EXISTS pgq_node.node_location (
+CREATE TABLE pgq_node.node_location (
     queue_name    text    NOT NULL,
     node_name     text    NOT NULL,
     node_location text    NOT NULL,
@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS pgq_node.node_location (
     PRIMARY KEY (queue_name, node_name)
 );
 
-CREATE TABLE IF NOT EXISTS pgq_node.node_info (
+CREATE TABLE pgq_node.node_info (
     queue_name     text NOT NULL PRIMARY KEY,
     node_type      text NOT NULL CHECK (node_type IN ('root', 'branch', 'leaf')),
     node_name      text NOT NULL,
@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS pgq_node.node_info (
                 ELSE false END)
 );
 
-CREATE TABLE IF NOT EXISTS pgq_node.local_state (
+CREATE TABLE pgq_node.local_state (
     queue_name    text    NOT NULL,
     consumer_name text    NOT NULL,
     provider_node text    NOT NULL,
@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS pgq_node.local_state (
     FOREIGN KEY (queue_name, provider_node) REFERENCES pgq_node.node_location
 );
 
-CREATE TABLE IF NOT EXISTS pgq_node.subscriber_info (
+CREATE TABLE pgq_node.subscriber_info (
     queue_name      text NOT NULL,
     subscriber_node text NOT NULL,
     worker_name     text NOT NULL,
