@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -195,3 +197,45 @@ func executes(sql string) step           { return step{sql: sql, runResult: true
 func differs(why, sql string) step       { return step{sql: sql, differs: why} }
 func refuses(err, sql string) step       { return step{sql: sql, refuses: err} }
 func after(d time.Duration, s step) step { s.sleep = d; return s }
+
+// scenarioFiles reads the differential scenarios in testdata/<dir>: one
+// scenario per file (named after it), one statement per line, "--" lines
+// are comments.
+func scenarioFiles(t *testing.T, dir string) map[string][]step {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", dir, "*.sql"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no %s scenarios: %v", dir, err)
+	}
+	out := map[string][]step{}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var steps []step
+		for _, l := range strings.Split(string(raw), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "--") {
+				steps = append(steps, q(strings.TrimSuffix(l, ";")))
+			}
+		}
+		out[strings.TrimSuffix(filepath.Base(f), ".sql")] = steps
+	}
+	return out
+}
+
+// scenarioCalls lists the functions of schema that the scenarios of
+// testdata/<dir> call.
+func scenarioCalls(t *testing.T, dir, schema string) map[string]bool {
+	t.Helper()
+	called := map[string]bool{}
+	re := regexp.MustCompile(regexp.QuoteMeta(schema) + `\.(\w+)\(`)
+	for _, steps := range scenarioFiles(t, dir) {
+		for _, s := range steps {
+			for _, m := range re.FindAllStringSubmatch(s.sql, -1) {
+				called[m[1]] = true
+			}
+		}
+	}
+	return called
+}

@@ -26,9 +26,6 @@ import (
 // carried to the leaf, then compare (equal for every table), status,
 // members, tables, seqs and missing.
 func TestLondiste3OnPgqgoSchemas(t *testing.T) {
-	if _, err := exec.LookPath("londiste"); err != nil {
-		t.Fatalf("londiste not installed (scripts/install-deps.sh installs python3-londiste): %v", err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	src, dst := pgtest.NewDB(t, pgtest.PgqGo), pgtest.NewDB(t, pgtest.PgqGo)
@@ -63,28 +60,8 @@ func TestLondiste3OnPgqgoSchemas(t *testing.T) {
 	}
 	tables := []string{"public.pgbench_accounts", "public.pgbench_branches", "public.pgbench_tellers", "public.pgbench_history"}
 	dir := t.TempDir()
-	londiste := func(ini string, args ...string) string {
-		t.Helper()
-		cctx, cancel := context.WithTimeout(ctx, 120*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(cctx, "londiste", append([]string{ini}, args...)...)
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("londiste %s %v: %v\n%s", filepath.Base(ini), args, err, out)
-		}
-		return string(out)
-	}
-	nodeINI := func(name, dsn string) string {
-		path := filepath.Join(dir, name+".ini")
-		body := fmt.Sprintf("[londiste]\njob_name = l_%s\ndb = %s\nqueue_name = replika\nlogfile = %s\npidfile = %s\nloop_delay = 0.1\n"+
-			"local_wm_publish_period = 1\nparallel_copies = 4\n", name, dsn, filepath.Join(dir, name+".log"), filepath.Join(dir, name+".pid"))
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	root, leaf := nodeINI("root", src), nodeINI("leaf", dst)
+	londiste := pgtest.Londiste3(t, ctx, dir)
+	root, leaf := pgtest.LondisteINI(t, dir, "root", src, "parallel_copies = 4\n"), pgtest.LondisteINI(t, dir, "leaf", dst, "parallel_copies = 4\n")
 	londiste(root, "create-root", "root", src)
 	londiste(leaf, "create-leaf", "leaf", dst, "--provider="+src)
 	// idle ticks every second: a copy waits for a tick after the load stops

@@ -3,8 +3,6 @@ package schema_test
 import (
 	"context"
 	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -19,22 +17,8 @@ import (
 // pgq_node) and on pgqgo's (over pgqgo's pgq and pgq_node), comparing
 // results, return codes, notes and errors.
 func TestLondisteDifferential(t *testing.T) {
-	files, err := filepath.Glob("testdata/londiste/*.sql")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no londiste scenarios: %v", err)
-	}
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var steps []step
-		for _, l := range strings.Split(string(raw), "\n") {
-			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "--") {
-				steps = append(steps, q(strings.TrimSuffix(l, ";")))
-			}
-		}
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".sql"), func(t *testing.T) {
+	for name, steps := range scenarioFiles(t, "londiste") {
+		t.Run(name, func(t *testing.T) {
 			sky := pgtest.NewDB(t, pgtest.Skytools)
 			pgtest.Exec(t, pgtest.Conn(t, sky), "create extension pgq_node; create extension londiste")
 			ours := pgtest.NewDB(t, pgtest.PgqGo)
@@ -135,21 +119,7 @@ var londisteCatalogueFunctions = strings.Fields(`_coordinate_copy create_partiti
 	root_check_seqs root_notify_change set_session_replication_role split_fqname upgrade_schema version`)
 
 func TestLondisteDifferentialCoversCatalogue(t *testing.T) {
-	files, err := filepath.Glob("testdata/londiste/*.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	called := map[string]bool{}
-	re := regexp.MustCompile(`londiste\.(\w+)\(`)
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range re.FindAllStringSubmatch(string(raw), -1) {
-			called[m[1]] = true
-		}
-	}
+	called := scenarioCalls(t, "londiste", "londiste")
 	var missing []string
 	for _, f := range londisteCatalogueFunctions {
 		if !called[f] {

@@ -2,9 +2,6 @@ package schema_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -26,40 +23,13 @@ func nodeDBs(t *testing.T) (sky, ours string) {
 	return sky, ours
 }
 
-// nodeScenarios reads testdata/pgq_node: one scenario per file, one
-// statement per line.
-func nodeScenarios(t *testing.T) map[string][]step {
-	t.Helper()
-	files, err := filepath.Glob("testdata/pgq_node/*.sql")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no pgq_node scenarios: %v", err)
-	}
-	out := map[string][]step{}
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var steps []step
-		for _, l := range strings.Split(string(raw), "\n") {
-			l = strings.TrimSpace(l)
-			if l == "" || strings.HasPrefix(l, "--") {
-				continue
-			}
-			steps = append(steps, q(strings.TrimSuffix(l, ";")))
-		}
-		out[strings.TrimSuffix(filepath.Base(f), ".sql")] = steps
-	}
-	return out
-}
-
 // TestPgqNodeDifferential runs every pgq_node scenario statement by
 // statement on Debian's pgq_node 3.5 and on pgqgo's, comparing results,
 // return codes and notes, and errors (message and SQLSTATE); pgqgo's
 // pgq_node runs once over pgqgo's pgq and once over Skytools' C extension
 // (pgqgo install --only pgq_node on a Skytools database).
 func TestPgqNodeDifferential(t *testing.T) {
-	for name, steps := range nodeScenarios(t) {
+	for name, steps := range scenarioFiles(t, "pgq_node") {
 		t.Run(name, func(t *testing.T) {
 			sky, ours := nodeDBs(t)
 			runDiffOn(t, sky, ours, steps)
@@ -85,15 +55,7 @@ var nodeCatalogueFunctions = strings.Fields(`change_consumer_provider create_nod
 	unregister_location unregister_subscriber upgrade_schema version`)
 
 func TestPgqNodeDifferentialCoversCatalogue(t *testing.T) {
-	called := map[string]bool{}
-	re := regexp.MustCompile(`pgq_node\.(\w+)\(`)
-	for _, steps := range nodeScenarios(t) {
-		for _, s := range steps {
-			for _, m := range re.FindAllStringSubmatch(s.sql, -1) {
-				called[m[1]] = true
-			}
-		}
-	}
+	called := scenarioCalls(t, "pgq_node", "pgq_node")
 	var missing []string
 	for _, f := range nodeCatalogueFunctions {
 		if !called[f] {

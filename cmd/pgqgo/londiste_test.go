@@ -26,9 +26,6 @@ import (
 // londiste workers are never restarted; the leaf must end equal to the root
 // and londiste's own compare must agree.
 func TestLondisteThroughAdoption(t *testing.T) {
-	if _, err := exec.LookPath("londiste"); err != nil {
-		t.Fatalf("londiste not installed (scripts/install-deps.sh installs python3-londiste): %v", err)
-	}
 	ctx := context.Background()
 	src, dst := pgtest.NewDB(t, pgtest.Empty), pgtest.NewDB(t, pgtest.Empty)
 	srcConn, dstConn := pgtest.Conn(t, src), pgtest.Conn(t, dst)
@@ -36,30 +33,8 @@ func TestLondisteThroughAdoption(t *testing.T) {
 		pgtest.Exec(t, c, "create table t (id int primary key, v text, n numeric)")
 	}
 	dir := t.TempDir()
-	londiste := func(ini string, args ...string) string {
-		t.Helper()
-		cctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(cctx, "londiste", append([]string{ini}, args...)...)
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("londiste %s %v: %v\n%s", filepath.Base(ini), args, err, out)
-		}
-		return string(out)
-	}
-	nodeINI := func(name, dsn string) string {
-		path := filepath.Join(dir, name+".ini")
-		// the leaf publishes its watermark every second (default 5 minutes)
-		body := fmt.Sprintf("[londiste]\njob_name = l_%s\ndb = %s\nqueue_name = replika\nlogfile = %s\npidfile = %s\nloop_delay = 0.1\n"+
-			"local_wm_publish_period = 1\n",
-			name, dsn, filepath.Join(dir, name+".log"), filepath.Join(dir, name+".pid"))
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	root, leaf := nodeINI("root", src), nodeINI("leaf", dst)
+	londiste := pgtest.Londiste3(t, ctx, dir)
+	root, leaf := pgtest.LondisteINI(t, dir, "root", src, ""), pgtest.LondisteINI(t, dir, "leaf", dst, "")
 	londiste(root, "create-root", "root", src)
 	londiste(leaf, "create-leaf", "leaf", dst, "--provider="+src)
 	if pgtest.Scalar[int64](t, srcConn, "select count(*) from pg_extension where extname in ('pgq', 'pgq_node', 'londiste')") != 3 {
