@@ -688,11 +688,13 @@ func (c *Consumer) openAndRead(ctx context.Context, async string, minLag pgtype.
 	}
 	first := &eventChunk{}
 	for rows.Next() {
-		for _, f := range rows.FieldDescriptions() {
-			// text is the same in both formats; the others are decoded as binary
-			if f.Format != pgx.BinaryFormatCode && f.DataTypeOID != pgtype.TextOID {
-				rows.Close()
-				return nil, fmt.Errorf("pgq: the batch read returned column %s in text format", f.Name)
+		if len(first.events) == 0 {
+			for _, f := range rows.FieldDescriptions() {
+				// text is the same in both formats; the others are decoded as binary
+				if f.Format != pgx.BinaryFormatCode && f.DataTypeOID != pgtype.TextOID {
+					rows.Close()
+					return nil, fmt.Errorf("pgq: the batch read returned column %s in text format", f.Name)
+				}
 			}
 		}
 		if err := first.add(rows.RawValues()); err != nil {
