@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -224,9 +225,9 @@ func scenarioFiles(t *testing.T, dir string) map[string][]step {
 	return out
 }
 
-// scenarioCalls lists the functions of schema that the scenarios of
-// testdata/<dir> call.
-func scenarioCalls(t *testing.T, dir, schema string) map[string]bool {
+// uncalled lists, sorted, the functions of fns that no scenario of
+// testdata/<dir> calls as <schema>.<name>(.
+func uncalled(t *testing.T, dir, schema string, fns []string) []string {
 	t.Helper()
 	called := map[string]bool{}
 	re := regexp.MustCompile(regexp.QuoteMeta(schema) + `\.(\w+)\(`)
@@ -237,5 +238,12 @@ func scenarioCalls(t *testing.T, dir, schema string) map[string]bool {
 			}
 		}
 	}
-	return called
+	var missing []string
+	for _, f := range fns {
+		if !called[f] {
+			missing = append(missing, f)
+		}
+	}
+	sort.Strings(missing)
+	return missing
 }

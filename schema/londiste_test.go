@@ -1,7 +1,6 @@
 package schema_test
 
 import (
-	"context"
 	"os"
 	"strings"
 	"testing"
@@ -19,15 +18,7 @@ import (
 func TestLondisteDifferential(t *testing.T) {
 	for name, steps := range scenarioFiles(t, "londiste") {
 		t.Run(name, func(t *testing.T) {
-			sky := pgtest.NewDB(t, pgtest.Skytools)
-			pgtest.Exec(t, pgtest.Conn(t, sky), "create extension pgq_node; create extension londiste")
-			ours := pgtest.NewDB(t, pgtest.PgqGo)
-			conn := pgtest.Conn(t, ours)
-			for _, c := range []schema.Component{schema.Node, schema.Londiste} {
-				if err := schema.InstallComponent(context.Background(), conn, c); err != nil {
-					t.Fatal(err)
-				}
-			}
+			sky, ours := londisteDBs(t)
 			runDiffOn(t, sky, ours, steps)
 		})
 	}
@@ -38,45 +29,14 @@ func TestLondisteDifferential(t *testing.T) {
 // volatility, who may run them), tables and sequences (columns, types,
 // defaults, keys, checks, references, triggers, grants) and roles.
 func TestLondisteCatalogue(t *testing.T) {
-	sky := pgtest.Conn(t, pgtest.NewDB(t, pgtest.Skytools))
-	pgtest.Exec(t, sky, "create extension pgq_node; create extension londiste")
-	ours := pgtest.Conn(t, pgtest.NewDB(t, pgtest.PgqGo))
-	for _, c := range []schema.Component{schema.Node, schema.Londiste} {
-		if err := schema.InstallComponent(context.Background(), ours, c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	queries := map[string]string{
-		"functions": `select p.proname || '(' || pg_get_function_arguments(p.oid) || ') -> ' || pg_get_function_result(p.oid)
-			|| ' ' || l.lanname || case when p.prosecdef then ' secdef' else '' end || ' ' || p.provolatile::text
-			|| ' ' || coalesce((select string_agg(g, ',' order by g) from (select case when a.grantee = 0 then 'public' else a.grantee::regrole::text end
-			           from aclexplode(p.proacl) a where a.privilege_type = 'EXECUTE' and a.grantee <> p.proowner) x(g)), '')
-			from pg_proc p join pg_language l on l.oid = p.prolang
-			where p.pronamespace = 'londiste'::regnamespace order by 1`,
-		"columns": `select c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
-			|| case when a.attnotnull then ' not null' else '' end || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
-			from pg_class c join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
-			left join pg_attrdef d on d.adrelid = c.oid and d.adnum = a.attnum
-			where c.relnamespace = 'londiste'::regnamespace and c.relkind in ('r', 'S') order by c.relname, a.attnum`,
-		"constraints": `select c.relname || ' ' || k.conname || ' ' || regexp_replace(pg_get_constraintdef(k.oid), '\s+', ' ', 'g')
-			from pg_constraint k join pg_class c on c.oid = k.conrelid
-			where c.relnamespace = 'londiste'::regnamespace order by 1`,
-		"triggers": `select pg_get_triggerdef(t.oid) from pg_trigger t join pg_class c on c.oid = t.tgrelid
-			where c.relnamespace = 'londiste'::regnamespace and not t.tgisinternal order by 1`,
-		"grants": `select c.relname || ' ' || case when a.grantee = 0 then 'public' else a.grantee::regrole::text end || ' '
-			|| string_agg(a.privilege_type, ',' order by a.privilege_type)
-			from pg_class c, aclexplode(c.relacl) a
-			where c.relnamespace = 'londiste'::regnamespace and a.grantee <> c.relowner group by c.relname, a.grantee order by 1`,
-		"roles": `select r.rolname || ' in ' || coalesce((select string_agg(m.rolname, ',' order by m.rolname)
-			from pg_auth_members x join pg_roles m on m.oid = x.roleid where x.member = r.oid), '')
-			from pg_roles r where r.rolname like 'londiste%' order by 1`,
-	}
-	for what, sql := range queries {
-		want := strings.Join(pgtest.Column[string](t, sky, sql), "\n")
-		got := strings.Join(pgtest.Column[string](t, ours, sql), "\n")
-		if want != got {
-			t.Errorf("londiste %s differ from Debian's:\n%s", what, diffLines(want, got))
-		}
+	skyDSN, oursDSN := londisteDBs(t)
+	sky, ours := pgtest.Conn(t, skyDSN), pgtest.Conn(t, oursDSN)
+	compareCatalogue(t, sky, ours, schema.Londiste)
+	roles := `select r.rolname || ' in ' || coalesce((select string_agg(m.rolname, ',' order by m.rolname)
+		from pg_auth_members x join pg_roles m on m.oid = x.roleid where x.member = r.oid), '')
+		from pg_roles r where r.rolname like 'londiste%' order by 1`
+	if want, got := strings.Join(pgtest.Column[string](t, sky, roles), "\n"), strings.Join(pgtest.Column[string](t, ours, roles), "\n"); want != got {
+		t.Errorf("londiste roles differ from Debian's:\n%s", diffLines(want, got))
 	}
 }
 
@@ -88,14 +48,8 @@ func TestComponentStructureFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sky := pgtest.Conn(t, pgtest.NewDB(t, pgtest.Skytools))
-	pgtest.Exec(t, sky, "create extension pgq_node; create extension londiste")
-	ours := pgtest.Conn(t, pgtest.NewDB(t, pgtest.PgqGo))
-	for _, c := range []schema.Component{schema.Node, schema.Londiste} {
-		if err := schema.InstallComponent(context.Background(), ours, c); err != nil {
-			t.Fatal(err)
-		}
-	}
+	skyDSN, oursDSN := londisteDBs(t)
+	sky, ours := pgtest.Conn(t, skyDSN), pgtest.Conn(t, oursDSN)
 	for c, file := range map[string]string{"pgq_node": "sql/adopt/pgq_node35.txt", "londiste": "sql/adopt/londiste38.txt"} {
 		want := readStructure(t, file)
 		for name, conn := range map[string]*pgx.Conn{"Debian's": sky, "pgqgo's": ours} {
@@ -119,13 +73,7 @@ var londisteCatalogueFunctions = strings.Fields(`_coordinate_copy create_partiti
 	root_check_seqs root_notify_change set_session_replication_role split_fqname upgrade_schema version`)
 
 func TestLondisteDifferentialCoversCatalogue(t *testing.T) {
-	called := scenarioCalls(t, "londiste", "londiste")
-	var missing []string
-	for _, f := range londisteCatalogueFunctions {
-		if !called[f] {
-			missing = append(missing, f)
-		}
-	}
+	missing := uncalled(t, "londiste", "londiste", londisteCatalogueFunctions)
 	if len(missing) > 0 {
 		t.Fatalf("londiste functions no scenario calls: %v", missing)
 	}

@@ -2,7 +2,6 @@ package schema_test
 
 import (
 	"context"
-	"sort"
 	"strings"
 	"testing"
 
@@ -55,14 +54,7 @@ var nodeCatalogueFunctions = strings.Fields(`change_consumer_provider create_nod
 	unregister_location unregister_subscriber upgrade_schema version`)
 
 func TestPgqNodeDifferentialCoversCatalogue(t *testing.T) {
-	called := scenarioCalls(t, "pgq_node", "pgq_node")
-	var missing []string
-	for _, f := range nodeCatalogueFunctions {
-		if !called[f] {
-			missing = append(missing, f)
-		}
-	}
-	sort.Strings(missing)
+	missing := uncalled(t, "pgq_node", "pgq_node", nodeCatalogueFunctions)
 	if len(missing) > 0 {
 		t.Fatalf("pgq_node functions no scenario calls: %v", missing)
 	}
@@ -74,32 +66,5 @@ func TestPgqNodeDifferentialCoversCatalogue(t *testing.T) {
 // pgqgo's own helpers start with an underscore.
 func TestPgqNodeCatalogue(t *testing.T) {
 	sky, ours := nodeDBs(t)
-	queries := map[string]string{
-		"functions": `select p.proname || '(' || pg_get_function_arguments(p.oid) || ') -> ' || pg_get_function_result(p.oid)
-			|| ' ' || l.lanname || case when p.prosecdef then ' secdef' else '' end || ' ' || p.provolatile::text
-			|| ' ' || coalesce((select string_agg(g, ',' order by g) from (select case when a.grantee = 0 then 'public' else a.grantee::regrole::text end
-			           from aclexplode(p.proacl) a where a.privilege_type = 'EXECUTE' and a.grantee <> p.proowner) x(g)), '')
-			from pg_proc p join pg_language l on l.oid = p.prolang
-			where p.pronamespace = 'pgq_node'::regnamespace and p.proname not like '\_%' order by 1`,
-		"columns": `select c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
-			|| case when a.attnotnull then ' not null' else '' end || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
-			from pg_class c join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
-			left join pg_attrdef d on d.adrelid = c.oid and d.adnum = a.attnum
-			where c.relnamespace = 'pgq_node'::regnamespace and c.relkind = 'r' order by c.relname, a.attnum`,
-		"constraints": `select c.relname || ' ' || k.conname || ' ' || regexp_replace(pg_get_constraintdef(k.oid), '\s+', ' ', 'g')
-			from pg_constraint k join pg_class c on c.oid = k.conrelid
-			where c.relnamespace = 'pgq_node'::regnamespace order by 1`,
-		"indexes": `select indexdef from pg_indexes where schemaname = 'pgq_node' order by 1`,
-		"table grants": `select c.relname || ' ' || a.grantee::regrole::text || ' ' || string_agg(a.privilege_type, ',' order by a.privilege_type)
-			from pg_class c, aclexplode(c.relacl) a
-			where c.relnamespace = 'pgq_node'::regnamespace and a.grantee <> c.relowner group by c.relname, a.grantee order by 1`,
-	}
-	skyConn, ourConn := pgtest.Conn(t, sky), pgtest.Conn(t, ours)
-	for what, sql := range queries {
-		want := strings.Join(pgtest.Column[string](t, skyConn, sql), "\n")
-		got := strings.Join(pgtest.Column[string](t, ourConn, sql), "\n")
-		if want != got {
-			t.Errorf("pgq_node %s differ from Debian's:\n%s", what, diffLines(want, got))
-		}
-	}
+	compareCatalogue(t, pgtest.Conn(t, sky), pgtest.Conn(t, ours), schema.Node, "_watermarks")
 }
