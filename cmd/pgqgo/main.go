@@ -38,7 +38,7 @@ func rootCmd() *cobra.Command {
 		return withCode(exitUsage, "%v; see %s --help", err, cmd.CommandPath())
 	})
 	root.AddCommand(installCmd(), upgradeCmd(), versionCmd(), queueCmd(), consumerCmd(), statusCmd(),
-		produceCmd(), consumeCmd(), tickCmd(), retryCmd(), maintCmd(), tickerCmd(), demoCmd())
+		produceCmd(), consumeCmd(), tickCmd(), retryCmd(), maintCmd(), tickerCmd(), londisteCmd(), demoCmd())
 	// pgqgo --version: the binary's version, as `pgqgo version` prints it
 	// without a database
 	root.Version = fmt.Sprintf("%s (schema migration %d, PgQ API %s)", schema.Release, len(schema.Migrations()), schema.APILevel)

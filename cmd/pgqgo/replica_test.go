@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgqgo/pgqgo/internal/pgcluster"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
+)
+
+// replicaSetup is a root database on the suite's server and a leaf
+// database on a server of its own (a replica is another server in real
+// life), both with pgbench's tables; the root's pgbench tables hold data,
+// the leaf's are empty. history gets a key: londiste replicates tables
+// with primary keys.
+type replicaSetup struct {
+	ctx               context.Context
+	rootDSN, leafDSN  string
+	root, leaf        *pgx.Conn
+	rootINI, leafINI  string
+	dir               string
+	leafCluster       *pgcluster.Cluster
+	tables            []string
+	rootCfg, leafCfgs *pgx.ConnConfig
+}
+
+func newReplicaSetup(t *testing.T, scale int) *replicaSetup {
+	t.Helper()
+	ctx := context.Background()
+	s := &replicaSetup{ctx: ctx, dir: t.TempDir(),
+		tables: []string{"public.pgbench_accounts", "public.pgbench_branches", "public.pgbench_history", "public.pgbench_tellers"}}
+	s.rootDSN = pgtest.NewDB(t, pgtest.Empty)
+	s.leafCluster = pgtest.OwnCluster(t, pgcluster.Options{})
+	admin := pgtest.Conn(t, s.leafCluster.DSN("postgres"))
+	pgtest.Exec(t, admin, "create database leaf")
+	s.leafDSN = s.leafCluster.DSN("leaf")
+	s.root, s.leaf = pgtest.Conn(t, s.rootDSN), pgtest.Conn(t, s.leafDSN)
+	pgbench(t, ctx, s.rootDSN, "-i", "-q", "-s", fmt.Sprint(scale))
+	pgbench(t, ctx, s.leafDSN, "-i", "-q", "-I", "dtp")
+	for _, c := range []*pgx.Conn{s.root, s.leaf} {
+		pgtest.Exec(t, c, "alter table pgbench_history add column hid bigserial primary key")
+	}
+	s.rootINI = pgtest.LondisteINI(t, s.dir, "root", s.rootDSN, "parallel_copies = 4\n")
+	s.leafINI = pgtest.LondisteINI(t, s.dir, "leaf", s.leafDSN, "parallel_copies = 4\n")
+	return s
+}
+
+func pgbench(t *testing.T, ctx context.Context, dsn string, args ...string) string {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "/usr/lib/postgresql/15/bin/pgbench", append(args, "-h", cfg.Host,
+		"-p", fmt.Sprint(cfg.Port), "-U", cfg.User, cfg.Database)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("pgbench %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// startTicker runs pgqgo ticker for the root database until the test ends.
+func (s *replicaSetup) startTicker(t *testing.T) {
+	t.Helper()
+	cfg, _ := pgx.ParseConfig(s.rootDSN)
+	ini := filepath.Join(s.dir, "ticker.ini")
+	writeINI(t, ini, filepath.Join(s.dir, "ticker.pid"), filepath.Join(s.dir, "ticker.log"), cfg.Database)
+	s.background(t, "ticker", "-q", ini)
+}
+
+// background runs a pgqgo command in this process until the test ends.
+func (s *replicaSetup) background(t *testing.T, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(s.ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cmd := rootCmd()
+		cmd.SetArgs(args)
+		cmd.SetOut(os.Stderr)
+		cmd.SetErr(os.Stderr)
+		if err := cmd.ExecuteContext(ctx); err != nil && ctx.Err() == nil {
+			t.Errorf("pgqgo %v: %v", args, err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func (s *replicaSetup) cli(t *testing.T, ini string, args ...string) string {
+	t.Helper()
+	out, err := runCLI(t, append([]string{"londiste", ini}, args...)...)
+	if err != nil {
+		t.Fatalf("pgqgo londiste %s %v: %v\n%s", filepath.Base(ini), args, err, out)
+	}
+	return out
+}
+
+// same compares count and checksum of every table on both sides.
+func (s *replicaSetup) same(t *testing.T) bool {
+	for _, tbl := range s.tables {
+		q := "select count(*)::text || ' ' || coalesce(sum(hashtext(x::text)), 0)::text from " + tbl + " x"
+		if pgtest.Scalar[string](t, s.root, q) != pgtest.Scalar[string](t, s.leaf, q) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestLondisteRootToLeaf: pgqgo londiste alone (no Skytools code, no
+// Skytools SQL) replicates pgbench from a root on one server to a leaf on
+// another: create-root, create-leaf, add-table on both, the copies of four
+// tables at once while pgbench writes, a sequence, an EXECUTE that adds a
+// column followed by writes that use it, then compare (pgqgo's and
+// londiste3's, which must agree), status, tables, members, node-info.
+func TestLondisteRootToLeaf(t *testing.T) {
+	s := newReplicaSetup(t, 1)
+	for _, c := range []*pgx.Conn{s.root, s.leaf} {
+		pgtest.Exec(t, c, "create sequence s")
+	}
+	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
+	s.cli(t, s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
+	for _, c := range []*pgx.Conn{s.root, s.leaf} {
+		for _, sch := range []string{"pgq", "pgq_node", "londiste"} {
+			if pgtest.Scalar[int64](t, c, "select count(*) from pg_namespace where nspname = $1", sch) != 1 {
+				t.Fatalf("create-* did not install %s", sch)
+			}
+		}
+		if n := pgtest.Scalar[int64](t, c, "select count(*) from pg_extension where extname in ('pgq', 'pgq_node', 'londiste')"); n != 0 {
+			t.Fatalf("%d Skytools extensions installed", n)
+		}
+	}
+	s.startTicker(t)
+	s.background(t, "londiste", s.rootINI, "worker", "-q")
+	s.background(t, "londiste", s.leafINI, "worker", "-q")
+	s.cli(t, s.rootINI, "add-table", "--all")
+	s.cli(t, s.rootINI, "add-seq", "public.s")
+
+	loadDone := make(chan string)
+	go func() { loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "200", "-T", "8") }()
+	start := time.Now()
+	s.cli(t, s.leafINI, "add-table", "--all")
+	s.cli(t, s.leafINI, "add-seq", "--all")
+	s.cli(t, s.leafINI, "wait-sync", "--timeout", "90s")
+	t.Logf("4 tables (100k-row accounts) copied and in sync under load in %v", time.Since(start).Round(time.Millisecond))
+
+	// EXECUTE: a column added on the root and used at once
+	ddl := filepath.Join(s.dir, "add_note.sql")
+	if err := os.WriteFile(ddl, []byte("--*-- Local-Table: public.pgbench_history\nalter table @public.pgbench_history@ add column note text;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.cli(t, s.rootINI, "execute", ddl)
+	pgtest.Exec(t, s.root, "insert into pgbench_history (tid, bid, aid, delta, mtime, note) values (1, 1, 1, 1, now(), 'after the column')")
+	pgtest.Exec(t, s.root, "select nextval('s') from generate_series(1, 100)")
+	out := <-loadDone
+	t.Logf("pgbench: %s", regexp.MustCompile(`tps = [\d.]+`).FindString(out))
+	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
+	if n := pgtest.Scalar[int64](t, s.leaf, "select count(*) from pgbench_history where note = 'after the column'"); n != 1 {
+		t.Fatalf("row written with the new column: %d on the leaf", n)
+	}
+	// the same file again is skipped
+	s.cli(t, s.rootINI, "execute", ddl)
+
+	cmp := s.cli(t, s.leafINI, "compare")
+	m := regexp.MustCompile(`(?m)^(\S+): srcdb: (.*)\n\S+: dstdb: (.*)$`).FindAllStringSubmatch(cmp, -1)
+	if len(m) != len(s.tables) {
+		t.Fatalf("compare: %d tables, want %d:\n%s", len(m), len(s.tables), cmp)
+	}
+	ours := map[string]string{}
+	for _, p := range m {
+		if p[2] != p[3] {
+			t.Fatalf("compare differs:\n%s", cmp)
+		}
+		ours[p[1]] = p[2]
+	}
+	// londiste3's compare on the same node agrees, number for number
+	londiste := pgtest.Londiste3(t, s.ctx, s.dir)
+	theirs := londiste(s.leafINI, "compare")
+	tm := regexp.MustCompile(`srcdb: (\d+ rows, checksum=-?\d+)\s*\n[^\n]*dstdb: (\d+ rows, checksum=-?\d+)`).FindAllStringSubmatch(theirs, -1)
+	if len(tm) != len(s.tables) {
+		t.Fatalf("londiste3 compare: %d tables:\n%s", len(tm), theirs)
+	}
+	for _, p := range tm {
+		found := false
+		for _, v := range ours {
+			found = found || v == p[1]
+		}
+		if p[1] != p[2] || !found {
+			t.Fatalf("londiste3 compare disagrees:\nours:\n%s\ntheirs:\n%s", cmp, theirs)
+		}
+	}
+	pgtest.Eventually(t, 30*time.Second, "the sequence ahead on the leaf", func() bool {
+		return pgtest.Scalar[int64](t, s.leaf, "select last_value from s") >= pgtest.Scalar[int64](t, s.root, "select last_value from s")
+	})
+	st := s.cli(t, s.leafINI, "status")
+	for _, want := range []string{"Queue: replika   Local node: leaf", "\nroot (root)\n", "+--: leaf (leaf)", "Tables: 4/0/0"} {
+		if !strings.Contains(st, want) {
+			t.Errorf("status: %q missing:\n%s", want, st)
+		}
+	}
+	if _, err := runCLI(t, "londiste", s.leafINI, "status", "--check"); err != nil {
+		t.Errorf("status --check: %v", err)
+	}
+	if out := s.cli(t, s.leafINI, "tables"); len(regexp.MustCompile(`pgbench_\w+\s+ok`).FindAllString(out, -1)) != 4 {
+		t.Errorf("tables:\n%s", out)
+	}
+	if out := s.cli(t, s.leafINI, "members"); !strings.Contains(out, "root") || !strings.Contains(out, "leaf") {
+		t.Errorf("members:\n%s", out)
+	}
+	if out := s.cli(t, s.leafINI, "node-info"); !strings.Contains(out, "Node: leaf  Type: leaf  Queue: replika") || !strings.Contains(out, "Status: OK") {
+		t.Errorf("node-info:\n%s", out)
+	}
+	// londiste3's own tools read the same state
+	for cmd, want := range map[string]string{"status": "leaf (leaf)", "tables": "public.pgbench_history", "members": "root"} {
+		if out := londiste(s.leafINI, cmd); !strings.Contains(out, want) {
+			t.Errorf("londiste3 %s: %q missing:\n%s", cmd, want, out)
+		}
+	}
+	if n := pgtest.Scalar[int64](t, s.root, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'"); n != 0 {
+		t.Errorf("%d copy consumers left on the root", n)
+	}
+}

@@ -1,0 +1,333 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// CompareResult is one table's comparison.
+type CompareResult struct {
+	Table    string `json:"table"`
+	Source   string `json:"srcdb"` // "N rows, checksum=X" (compare_fmt)
+	Target   string `json:"dstdb"`
+	Equal    bool   `json:"equal"`
+	LockedMS int64  `json:"root_locked_ms"` // how long the provider's table was locked
+}
+
+// CompareOptions are compare's options.
+type CompareOptions struct {
+	CountOnly bool
+	// Force compares even when the leaf does not catch up within lock_timeout.
+	Force bool
+}
+
+// Compare checks that each table (all ok tables when none are named) has
+// the same rows here and on the provider: count(*) and the sum of
+// hashtext(row::text) over the common columns, as londiste3 compare does,
+// both sides at the same queue position and counted in parallel.
+//
+// The position: the leaf first catches up with the provider without any
+// lock; then the provider's table is locked IN SHARE MODE (writers wait,
+// at most lock_timeout to get it), a tick is forced, and as soon as this
+// node's worker has applied that tick both sides take their snapshots and
+// the lock is released. The lock is held for a tick and its apply, not for
+// the counting.
+func (a *Admin) Compare(ctx context.Context, opts CompareOptions, names ...string) ([]CompareResult, error) {
+	n, err := a.node(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n.Type == "root" {
+		return nil, errors.New("compare: run it on a subscriber node (the root has no provider)")
+	}
+	tables, err := a.okTables(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	var out []CompareResult
+	for _, t := range tables {
+		r, err := a.compareTable(ctx, n, t, opts)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", t.Name, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (a *Admin) okTables(ctx context.Context, names []string) ([]Table, error) {
+	all, err := tableList(ctx, a.db, a.cfg.Queue)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[fqName(n)] = true
+	}
+	var out []Table
+	for _, t := range all {
+		if !t.Local || isVirtual(t) {
+			continue
+		}
+		if len(want) > 0 && !want[t.Name] {
+			continue
+		}
+		delete(want, t.Name)
+		if t.MergeState != "ok" {
+			return nil, fmt.Errorf("table %s is not in sync (%s)", t.Name, stateName(t.MergeState))
+		}
+		out = append(out, t)
+	}
+	for n := range want {
+		return nil, fmt.Errorf("table %s is not replicated here", n)
+	}
+	return out, nil
+}
+
+// syncedSnapshots returns a REPEATABLE READ transaction on the provider and
+// one here that see the table at the same queue position.
+func (a *Admin) syncedSnapshots(ctx context.Context, n *NodeInfo, src string, force bool) (pgx.Tx, pgx.Tx, time.Duration, func(), error) {
+	prov, err := a.remote(ctx, n.ProviderLoc)
+	if err != nil {
+		return nil, nil, 0, nil, err
+	}
+	lockConn, err := a.remote(ctx, n.ProviderLoc)
+	if err != nil {
+		prov.Close(ctx)
+		return nil, nil, 0, nil, err
+	}
+	local, err := connect(ctx, a.cfg.DB)
+	if err != nil {
+		prov.Close(ctx)
+		lockConn.Close(ctx)
+		return nil, nil, 0, nil, err
+	}
+	cleanup := func() {
+		prov.Close(context.Background())
+		lockConn.Close(context.Background())
+		local.Close(context.Background())
+	}
+	fail := func(err error) (pgx.Tx, pgx.Tx, time.Duration, func(), error) {
+		cleanup()
+		return nil, nil, 0, nil, err
+	}
+	timeout := a.cfg.LockTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	lastTick := func(c *pgx.Conn) (int64, error) {
+		var t int64
+		err := c.QueryRow(ctx, "select last_tick_id from pgq.get_queue_info($1)", a.cfg.Queue).Scan(&t)
+		return t, err
+	}
+	completed := func() (int64, error) {
+		var t int64
+		err := local.QueryRow(ctx, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info($1)", a.cfg.Queue).Scan(&t)
+		return t, err
+	}
+	waitFor := func(tick int64, limit time.Duration) error {
+		deadline := time.Now().Add(limit)
+		for {
+			c, err := completed()
+			if err != nil {
+				return err
+			}
+			if c >= tick {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("this node's worker is at tick %d, not at the provider's %d after %v (is it running?)", c, tick, limit)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	// catch up without a lock first, so the locked wait is one tick
+	if t, err := lastTick(prov); err != nil {
+		return fail(err)
+	} else if err := waitFor(t, max(timeout, 60*time.Second)); err != nil && !force {
+		return fail(err)
+	}
+	ltx, err := lockConn.Begin(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	defer ltx.Rollback(context.Background())
+	if _, err := ltx.Exec(ctx, fmt.Sprintf("set local lock_timeout = %d", timeout.Milliseconds())); err != nil {
+		return fail(err)
+	}
+	if _, err := ltx.Exec(ctx, "lock table only "+quoteFQ(src)+" in share mode"); err != nil {
+		return fail(fmt.Errorf("lock on the provider: %w", err))
+	}
+	locked := time.Now()
+	before, err := lastTick(prov)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := prov.Exec(ctx, "select pgq.force_tick($1)", a.cfg.Queue); err != nil {
+		return fail(err)
+	}
+	// the next tick is cut while no writer of the table is running
+	var tick int64
+	deadline := time.Now().Add(timeout)
+	for {
+		if tick, err = lastTick(prov); err != nil {
+			return fail(err)
+		}
+		if tick > before {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fail(fmt.Errorf("no tick on the provider within %v (is its ticker running?)", timeout))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := waitFor(tick, max(timeout-time.Since(locked), time.Second)); err != nil && !force {
+		return fail(err)
+	}
+	ptx, err := prov.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := ptx.Exec(ctx, "select 1"); err != nil {
+		return fail(err)
+	}
+	dtx, err := local.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := dtx.Exec(ctx, "select 1"); err != nil {
+		return fail(err)
+	}
+	if err := ltx.Rollback(ctx); err != nil {
+		return fail(err)
+	}
+	return ptx, dtx, time.Since(locked), cleanup, nil
+}
+
+func (a *Admin) compareTable(ctx context.Context, n *NodeInfo, t Table, opts CompareOptions) (CompareResult, error) {
+	res := CompareResult{Table: t.Name}
+	prov, err := a.remote(ctx, n.ProviderLoc)
+	if err != nil {
+		return res, err
+	}
+	src := t.Name
+	pts, err := tableList(ctx, prov, a.cfg.Queue)
+	prov.Close(ctx)
+	if err != nil {
+		return res, err
+	}
+	for _, pt := range pts {
+		if pt.Name == t.Name {
+			src = pt.Dest()
+		}
+	}
+	ptx, dtx, locked, cleanup, err := a.syncedSnapshots(ctx, n, src, opts.Force)
+	if err != nil {
+		return res, err
+	}
+	defer cleanup()
+	res.LockedMS = locked.Milliseconds()
+	srcCols, err := columnsOf(ctx, ptx, src)
+	if err != nil {
+		return res, err
+	}
+	dstCols, err := columnsOf(ctx, dtx, t.Dest())
+	if err != nil {
+		return res, err
+	}
+	var common []string
+	for _, c := range srcCols {
+		if contains(dstCols, c) {
+			common = append(common, pgx.Identifier{c}.Sanitize())
+		}
+	}
+	if len(common) == 0 {
+		return res, errors.New("no common columns")
+	}
+	if len(common) != len(srcCols) || len(common) != len(dstCols) {
+		a.log.Warn("ignoring columns not on both sides", "table", t.Name)
+	}
+	q := "select count(1) as cnt, sum(hashtext(_COLS_::text)::bigint) as chksum from only _TABLE_"
+	if opts.CountOnly {
+		q = "select count(1) as cnt from only _TABLE_"
+	}
+	if a.cfg.CompareSQL != "" {
+		q = a.cfg.CompareSQL
+	}
+	q = strings.ReplaceAll(q, "_COLS_", "("+strings.Join(common, ",")+")")
+	type answer struct {
+		s   string
+		err error
+	}
+	run := func(tx pgx.Tx, table string, ch chan<- answer) {
+		// text results: numbers print as PostgreSQL (and londiste3) print them
+		rows, err := tx.Query(ctx, strings.ReplaceAll(q, "_TABLE_", quoteFQ(table)), pgx.QueryResultFormats{pgx.TextFormatCode})
+		if err != nil {
+			ch <- answer{err: err}
+			return
+		}
+		defer rows.Close()
+		if !rows.Next() {
+			ch <- answer{err: errors.New("compare query returned no row")}
+			return
+		}
+		raw := rows.RawValues()
+		m := map[string]string{}
+		for i, f := range rows.FieldDescriptions() {
+			if raw[i] == nil {
+				m[f.Name] = "None" // as Python prints NULL
+			} else {
+				m[f.Name] = string(raw[i])
+			}
+		}
+		ch <- answer{s: formatCompare(a.cfg.CompareFmt, opts.CountOnly, m)}
+	}
+	sc, dc := make(chan answer, 1), make(chan answer, 1)
+	go run(ptx, src, sc)
+	go run(dtx, t.Dest(), dc)
+	sa, da := <-sc, <-dc
+	if sa.err != nil {
+		return res, fmt.Errorf("provider: %w", sa.err)
+	}
+	if da.err != nil {
+		return res, fmt.Errorf("here: %w", da.err)
+	}
+	res.Source, res.Target, res.Equal = sa.s, da.s, sa.s == da.s
+	return res, nil
+}
+
+// formatCompare renders compare_fmt's %(name)s / %(name)d fields.
+func formatCompare(f string, countOnly bool, vals map[string]string) string {
+	if f == "" {
+		f = "%(cnt)d rows"
+		if !countOnly {
+			f += ", checksum=%(chksum)s"
+		}
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(f, "%(")
+		if i < 0 {
+			b.WriteString(f)
+			break
+		}
+		j := strings.Index(f[i:], ")")
+		if j < 0 || i+j+1 >= len(f) {
+			b.WriteString(f)
+			break
+		}
+		b.WriteString(f[:i])
+		b.WriteString(vals[f[i+2:i+j]])
+		f = f[i+j+2:] // skip the conversion letter
+	}
+	return b.String()
+}

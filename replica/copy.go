@@ -1,0 +1,317 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgqgo/pgqgo/pgq"
+)
+
+// copyTable brings one table in sync, from whatever state it is in, with
+// londiste3's protocol: in-copy (COPY from the provider under a snapshot,
+// its copy consumer registered just before), catching-up (the copy
+// consumer applies the table's events the snapshot did not see), then
+// wanna-sync/do-sync/ok with the main worker.
+func (w *Worker) copyTable(ctx context.Context, t Table, st *consumerState, log *slog.Logger) error {
+	db, err := connect(ctx, w.cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer db.Close(context.Background())
+	prov, err := connect(ctx, w.providerDSN(st.providerLocation))
+	if err != nil {
+		return fmt.Errorf("provider: %w", err)
+	}
+	defer prov.Close(context.Background())
+	name := w.copyName(t.Name)
+	if t.MergeState == "in-copy" {
+		if err := w.copyData(ctx, db, prov, t, st, log); err != nil {
+			return err
+		}
+	} else {
+		// resuming: the copy consumer must still be registered on both sides
+		var n int
+		if err := prov.QueryRow(ctx, "select count(*) from pgq.get_consumer_info($1) where consumer_name = $2", w.cfg.Queue, name).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			log.Warn("copy consumer gone from the provider: copying again", "state", t.MergeState)
+			if _, err := call(ctx, db, w.log, "select * from londiste.local_set_table_state($1, $2, null, 'in-copy')", w.cfg.Queue, t.Name); err != nil {
+				return err
+			}
+			t.MergeState = "in-copy"
+			if err := w.copyData(ctx, db, prov, t, st, log); err != nil {
+				return err
+			}
+		} else {
+			log.Info("resuming the copy", "state", t.MergeState)
+		}
+	}
+	// catching up, as a consumer of its own
+	c, err := pgq.NewConsumer(w.providerDSN(st.providerLocation), w.consumerConfig(name))
+	if err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var done atomic.Bool
+	r := &runner{w: w, name: name, copyTable: t.Name, db: db, ap: newApplier(), providerNode: st.providerNode, providerLoc: st.providerLocation}
+	err = c.Run(runCtx, pgq.BatchFunc(func(ctx context.Context, b *pgq.Batch) error {
+		err := r.batch(ctx, b)
+		if errors.Is(err, errCopyDone) {
+			done.Store(true)
+			cancel()
+		}
+		return err
+	}))
+	if !done.Load() {
+		if err == nil {
+			err = ctx.Err()
+		}
+		return err
+	}
+	if _, err := prov.Exec(ctx, "select pgq.unregister_consumer($1, $2)", w.cfg.Queue, name); err != nil {
+		return fmt.Errorf("unregister the copy consumer on the provider: %w", err)
+	}
+	w.setError(ctx, name, nil)
+	return nil
+}
+
+// columnsOf lists a table's columns in order.
+func columnsOf(ctx context.Context, db queryer, table string) ([]string, error) {
+	rows, err := db.Query(ctx, `select attname from pg_attribute where attrelid = londiste.find_table_oid($1)
+	   and attnum > 0 and not attisdropped order by attnum`, table)
+	if err != nil {
+		return nil, err
+	}
+	cols, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err == nil && len(cols) == 0 {
+		err = fmt.Errorf("table %s has no columns (or does not exist)", table)
+	}
+	return cols, err
+}
+
+type countingWriter struct {
+	w     io.Writer
+	bytes atomic.Int64
+	rows  atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.bytes.Add(int64(n))
+	for _, b := range p[:n] {
+		if b == '\n' {
+			c.rows.Add(1)
+		}
+	}
+	return n, err
+}
+
+// copyData does the in-copy step: a fresh copy consumer on the provider
+// (so its position is before the snapshot), the COPY, and catching-up with
+// the snapshot, committed together on the target.
+func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *consumerState, log *slog.Logger) error {
+	name := w.copyName(t.Name)
+	start := time.Now()
+	if _, err := prov.Exec(ctx, `select pgq.unregister_consumer($1, $2) from pgq.get_consumer_info($1) where consumer_name = $2`, w.cfg.Queue, name); err != nil {
+		return err
+	}
+	if _, err := prov.Exec(ctx, "select pgq.register_consumer($1, $2)", w.cfg.Queue, name); err != nil {
+		return fmt.Errorf("register the copy consumer: %w", err)
+	}
+	var pos int64
+	if err := prov.QueryRow(ctx, "select last_tick from pgq.get_consumer_info($1, $2)", w.cfg.Queue, name).Scan(&pos); err != nil {
+		return err
+	}
+	if _, err := db.Exec(ctx, "select * from pgq_node.unregister_consumer($1, $2)", w.cfg.Queue, name); err != nil {
+		return err
+	}
+	if _, err := call(ctx, db, w.log, "select * from pgq_node.register_consumer($1, $2, $3, $4)", w.cfg.Queue, name, st.providerNode, pos); err != nil {
+		return fmt.Errorf("register the copy consumer here: %w", err)
+	}
+	// the provider's name for the table
+	src := t.Name
+	pts, err := tableList(ctx, prov, w.cfg.Queue)
+	if err != nil {
+		return err
+	}
+	for _, pt := range pts {
+		if pt.Name == t.Name {
+			src = pt.Dest()
+		}
+	}
+	dest := t.Dest()
+	ptx, err := prov.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return err
+	}
+	defer ptx.Rollback(context.Background())
+	var snap string
+	if err := ptx.QueryRow(ctx, "select txid_current_snapshot()::text").Scan(&snap); err != nil {
+		return err
+	}
+	srcCols, err := columnsOf(ctx, ptx, src)
+	if err != nil {
+		return fmt.Errorf("provider: %w", err)
+	}
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, "select londiste.set_session_replication_role('replica', true)"); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, "lock table only "+quoteFQ(dest)+" in access exclusive mode"); err != nil {
+		return err
+	}
+	destCols, err := columnsOf(ctx, tx, dest)
+	if err != nil {
+		return err
+	}
+	var cols []string
+	for _, c := range srcCols {
+		if contains(destCols, c) {
+			cols = append(cols, pgx.Identifier{c}.Sanitize())
+		} else {
+			log.Warn("column missing here, not copied", "column", c)
+		}
+	}
+	for _, c := range destCols {
+		if !contains(srcCols, c) {
+			log.Warn("column missing on the provider, left to its default", "column", c)
+		}
+	}
+	if !t.Attrs().Has("skip_truncate") {
+		if _, err := tx.Exec(ctx, "truncate only "+quoteFQ(dest)); err != nil {
+			return err
+		}
+	}
+	// indexes and keys are built once after the COPY instead of row by row
+	restore, err := dropIndexes(ctx, tx, dest)
+	if err != nil {
+		return err
+	}
+	pr, pw := io.Pipe()
+	cw := &countingWriter{w: pw}
+	copyErr := make(chan error, 1)
+	go func() {
+		_, err := ptx.Conn().PgConn().CopyTo(ctx, cw, "copy (select "+strings.Join(cols, ", ")+" from only "+quoteFQ(src)+") to stdout")
+		pw.CloseWithError(err)
+		copyErr <- err
+	}()
+	progress := time.NewTicker(10 * time.Second)
+	defer progress.Stop()
+	go func() {
+		for range progress.C {
+			log.Info("copying", "rows", cw.rows.Load(), "bytes", cw.bytes.Load())
+		}
+	}()
+	_, err = tx.Conn().PgConn().CopyFrom(ctx, pr, "copy "+quoteFQ(dest)+" ("+strings.Join(cols, ", ")+") from stdin")
+	pr.CloseWithError(err)
+	if cerr := <-copyErr; cerr != nil {
+		return fmt.Errorf("copy out of the provider: %w", cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("copy into %s: %w", dest, err)
+	}
+	progress.Stop()
+	w.m.copyRows.WithLabelValues(t.Name).Add(float64(cw.rows.Load()))
+	w.m.copyBytes.WithLabelValues(t.Name).Add(float64(cw.bytes.Load()))
+	copied := time.Since(start)
+	for _, stmt := range restore {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("rebuild: %s: %w", stmt, err)
+		}
+	}
+	if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_state($1, $2, $3, 'catching-up')", w.cfg.Queue, t.Name, snap); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	_ = ptx.Rollback(ctx)
+	if _, err := db.Exec(ctx, "analyze "+quoteFQ(dest)); err != nil {
+		log.Warn("analyze", "err", err)
+	}
+	w.notify()
+	if _, err := prov.Exec(ctx, "select pgq.force_tick($1)", w.cfg.Queue); err != nil {
+		log.Warn("force_tick on the provider", "err", err)
+	}
+	log.Info("copied", "rows", cw.rows.Load(), "bytes", cw.bytes.Load(), "copy", copied.Round(time.Millisecond),
+		"with_indexes", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// dropIndexes drops a table's indexes and the constraints that own one
+// (primary key, unique, exclusion), inside the caller's transaction, and
+// returns the statements that make them again.
+func dropIndexes(ctx context.Context, tx pgx.Tx, table string) ([]string, error) {
+	q := quoteFQ(table)
+	var restore []string
+	rows, err := tx.Query(ctx, `select conname, pg_get_constraintdef(oid) from pg_constraint
+	  where conrelid = londiste.find_table_oid($1) and contype in ('p', 'u', 'x') order by contype <> 'p', conname`, table)
+	if err != nil {
+		return nil, err
+	}
+	type con struct{ name, def string }
+	cons, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (con, error) {
+		var c con
+		return c, r.Scan(&c.name, &c.def)
+	})
+	if err != nil {
+		return nil, err
+	}
+	irows, err := tx.Query(ctx, `select pg_get_indexdef(i.indexrelid), quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+	   from pg_index i join pg_class c on c.oid = i.indexrelid join pg_namespace n on n.oid = c.relnamespace
+	  where i.indrelid = londiste.find_table_oid($1)
+	    and not exists (select 1 from pg_constraint k where k.conindid = i.indexrelid and k.conrelid = i.indrelid)`, table)
+	if err != nil {
+		return nil, err
+	}
+	type idx struct{ def, name string }
+	idxs, err := pgx.CollectRows(irows, func(r pgx.CollectableRow) (idx, error) {
+		var i idx
+		return i, r.Scan(&i.def, &i.name)
+	})
+	if err != nil {
+		return nil, err
+	}
+	type step struct{ drop, restore string }
+	var steps []step
+	for _, c := range cons { // primary key first
+		n := pgx.Identifier{c.name}.Sanitize()
+		steps = append(steps, step{"alter table only " + q + " drop constraint " + n, "alter table only " + q + " add constraint " + n + " " + c.def})
+	}
+	for _, i := range idxs {
+		steps = append(steps, step{"drop index " + i.name, i.def})
+	}
+	for _, s := range steps {
+		// a key that a foreign key from outside the set still needs cannot
+		// go: it stays, and the COPY maintains it
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := sp.Exec(ctx, s.drop); err != nil {
+			if rerr := sp.Rollback(ctx); rerr != nil {
+				return nil, rerr
+			}
+			continue
+		}
+		if err := sp.Commit(ctx); err != nil {
+			return nil, err
+		}
+		restore = append(restore, s.restore)
+	}
+	return restore, nil
+}

@@ -1,0 +1,99 @@
+package replica
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pgqgo/pgqgo/pgq"
+)
+
+// Metrics are the worker's Prometheus metrics.
+type Metrics struct {
+	batches, events, skipped *prometheus.CounterVec
+	errors                   prometheus.Counter
+	lag                      prometheus.Gauge
+	lastTick                 prometheus.Gauge
+	batchSize                prometheus.Histogram
+	tables                   *prometheus.GaugeVec
+	copyRows, copyBytes      *prometheus.CounterVec
+	paused                   prometheus.Gauge
+}
+
+// NewMetrics makes the metrics and registers them with reg (nil: not
+// registered anywhere).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pgqgo_londiste_batches_total",
+			Help: "Batches applied, by consumer kind (main or copy)."}, []string{"kind"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pgqgo_londiste_events_total",
+			Help: "Events read from the provider, by consumer kind."}, []string{"kind"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pgqgo_londiste_events_skipped_total",
+			Help: "Events not applied (other tables, or already in a copy)."}, []string{"kind"}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "pgqgo_londiste_errors_total",
+			Help: "Failed batches."}),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "pgqgo_londiste_lag_seconds",
+			Help: "Age of the last applied batch's end tick when it was opened."}),
+		lastTick: prometheus.NewGauge(prometheus.GaugeOpts{Name: "pgqgo_londiste_last_tick",
+			Help: "The last tick applied by the main worker."}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "pgqgo_londiste_batch_events",
+			Help: "Events per applied batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 10)}),
+		tables: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "pgqgo_londiste_tables",
+			Help: "Local tables by copy state."}, []string{"state"}),
+		copyRows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pgqgo_londiste_copy_rows_total",
+			Help: "Rows copied, by table."}, []string{"table"}),
+		copyBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pgqgo_londiste_copy_bytes_total",
+			Help: "Bytes copied (COPY text), by table."}, []string{"table"}),
+		paused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "pgqgo_londiste_paused",
+			Help: "1 while the worker is paused."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.batches, m.events, m.skipped, m.errors, m.lag, m.lastTick, m.batchSize, m.tables,
+			m.copyRows, m.copyBytes, m.paused)
+	}
+	return m
+}
+
+func (m *Metrics) batch(copy bool, events, skipped int64, b *pgq.Batch) {
+	kind := "main"
+	if copy {
+		kind = "copy"
+	}
+	m.batches.WithLabelValues(kind).Inc()
+	m.events.WithLabelValues(kind).Add(float64(events))
+	m.skipped.WithLabelValues(kind).Add(float64(skipped))
+	if !copy {
+		m.batchSize.Observe(float64(events))
+		m.lag.Set(time.Since(b.TickTime).Seconds())
+		m.lastTick.Set(float64(b.TickID))
+	}
+}
+
+func (m *Metrics) observeTables(tables []Table) {
+	counts := map[string]float64{"missing": 0, "in-copy": 0, "catching-up": 0, "wanna-sync": 0, "do-sync": 0, "ok": 0}
+	for _, t := range tables {
+		if !t.Local {
+			continue
+		}
+		s := t.MergeState
+		switch {
+		case s == "":
+			s = "missing"
+		case s == "?":
+			s = "ok"
+		default:
+			if i := len(s); i > 0 {
+				for j := range s {
+					if s[j] == ':' {
+						s = s[:j]
+						break
+					}
+				}
+			}
+		}
+		counts[s]++
+	}
+	for s, n := range counts {
+		m.tables.WithLabelValues(s).Set(n)
+	}
+}

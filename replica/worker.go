@@ -1,0 +1,909 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgqgo/pgqgo/pgq"
+)
+
+// Worker is the replication daemon of one node (londiste3 worker): on a
+// leaf it applies the provider's batches to the local tables and copies
+// new tables; on the root it publishes sequences and the global watermark.
+type Worker struct {
+	cfg *Config
+	log *slog.Logger
+	m   *Metrics
+
+	mu     sync.Mutex
+	copies map[string]context.CancelFunc // running copy goroutines by table
+	wg     sync.WaitGroup
+	wake   chan struct{} // closed (and replaced) when a table state changes here
+	// okBatches counts the batches applied since a table was seen ok with a
+	// copy snapshot still attached (the snapshot is dropped after the second)
+	okBatches map[string]int
+	// ProviderOverride, when set, replaces the provider location from
+	// pgq_node (tests).
+	node *NodeInfo
+}
+
+// NewWorker makes the worker of the node in cfg.
+func NewWorker(cfg *Config, log *slog.Logger, m *Metrics) *Worker {
+	if log == nil {
+		log = slog.Default()
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	return &Worker{cfg: cfg, log: log.With("queue", cfg.Queue, "worker", cfg.Consumer), m: m,
+		copies: map[string]context.CancelFunc{}, wake: make(chan struct{}), okBatches: map[string]int{}}
+}
+
+// errFatal marks errors a retry cannot fix.
+type errFatal struct{ error }
+
+func (e errFatal) Unwrap() error { return e.error }
+
+// Run works until ctx ends, reconnecting and retrying after errors
+// (exception_sleep between attempts, shorter at first).
+func (w *Worker) Run(ctx context.Context) error {
+	backoff := min(time.Second, w.cfg.ExceptionSleep)
+	defer w.wg.Wait()
+	for {
+		err := w.runOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var fatal errFatal
+		if errors.As(err, &fatal) {
+			return err
+		}
+		w.log.Error("worker failed; retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, max(w.cfg.ExceptionSleep, time.Second))
+	}
+}
+
+func (w *Worker) runOnce(ctx context.Context) error {
+	db, err := connect(ctx, w.cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer db.Close(context.Background())
+	n, err := nodeInfo(ctx, db, w.cfg.Queue)
+	if err != nil {
+		return err
+	}
+	if !n.Exists {
+		return errFatal{fmt.Errorf("queue %s: %w", w.cfg.Queue, ErrNoNode)}
+	}
+	if n.WorkerName != w.cfg.Consumer {
+		return errFatal{fmt.Errorf("this node's worker is %q, the config's consumer_name/job_name is %q", n.WorkerName, w.cfg.Consumer)}
+	}
+	w.node = n
+	switch n.Type {
+	case "root":
+		return w.runRoot(ctx, db)
+	case "leaf":
+		if n.CombinedQueue != "" {
+			return errFatal{errors.New("merge leaves (combined queues) are not supported by pgqgo londiste yet")}
+		}
+		return w.runLeaf(ctx, db)
+	default:
+		return errFatal{fmt.Errorf("%s nodes are not supported by pgqgo londiste yet (root and leaf are)", n.Type)}
+	}
+}
+
+// consumerState is pgq_node.get_consumer_state.
+type consumerState struct {
+	completed        int64
+	providerNode     string
+	providerLocation string
+	paused, uptodate bool
+	curError         string
+}
+
+func getConsumerState(ctx context.Context, db queryer, queue, consumer string) (*consumerState, error) {
+	var s consumerState
+	var code int32
+	var note string
+	var completed *int64
+	var pnode, ploc, cerr *string
+	var paused, uptodate *bool
+	err := db.QueryRow(ctx, `select ret_code, ret_note, completed_tick, provider_node, provider_location, paused, uptodate, cur_error
+	   from pgq_node.get_consumer_state($1, $2)`, queue, consumer).Scan(&code, &note, &completed, &pnode, &ploc, &paused, &uptodate, &cerr)
+	if err != nil {
+		return nil, fmt.Errorf("pgq_node.get_consumer_state: %w", err)
+	}
+	if code >= 300 {
+		return nil, fmt.Errorf("pgq_node.get_consumer_state(%s): %d %s", consumer, code, note)
+	}
+	if completed != nil {
+		s.completed = *completed
+	}
+	if pnode != nil {
+		s.providerNode = *pnode
+	}
+	if ploc != nil {
+		s.providerLocation = *ploc
+	}
+	if cerr != nil {
+		s.curError = *cerr
+	}
+	s.paused = paused != nil && *paused
+	s.uptodate = uptodate != nil && *uptodate
+	return &s, nil
+}
+
+// runRoot: the root consumes nothing; it acknowledges pauses, publishes
+// sequence values (londiste.root_check_seqs every 10 loop delays, as
+// londiste3) and the global watermark.
+func (w *Worker) runRoot(ctx context.Context, db *pgx.Conn) error {
+	w.log.Info("root worker running", "node", w.node.Name)
+	var lastWM time.Time
+	for {
+		st, err := getConsumerState(ctx, db, w.cfg.Queue, w.cfg.Consumer)
+		if err != nil {
+			return err
+		}
+		if !st.uptodate {
+			if _, err := call(ctx, db, w.log, "select * from pgq_node.set_consumer_uptodate($1, $2, true)", w.cfg.Queue, w.cfg.Consumer); err != nil {
+				return err
+			}
+		}
+		if !st.paused {
+			if _, err := call(ctx, db, w.log, "select * from londiste.root_check_seqs($1)", w.cfg.Queue); err != nil {
+				return fmt.Errorf("root_check_seqs: %w", err)
+			}
+			if time.Since(lastWM) >= w.cfg.GlobalWMPublishPeriod {
+				if _, err := call(ctx, db, w.log, "select * from pgq_node.set_global_watermark($1, null)", w.cfg.Queue); err != nil {
+					return fmt.Errorf("set_global_watermark: %w", err)
+				}
+				lastWM = time.Now()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(10 * w.cfg.LoopDelay):
+		}
+	}
+}
+
+// providerDSN is a provider location plus remote_extra_connstr.
+func (w *Worker) providerDSN(loc string) string {
+	if w.cfg.RemoteExtraConnstr != "" {
+		return loc + " " + w.cfg.RemoteExtraConnstr
+	}
+	return loc
+}
+
+// runLeaf runs the main consumer against the provider until a pause or a
+// provider change, then starts again.
+func (w *Worker) runLeaf(ctx context.Context, db *pgx.Conn) error {
+	w.log.Info("leaf worker running", "node", w.node.Name)
+	for {
+		st, err := getConsumerState(ctx, db, w.cfg.Queue, w.cfg.Consumer)
+		if err != nil {
+			return err
+		}
+		if !st.uptodate {
+			if _, err := call(ctx, db, w.log, "select * from pgq_node.set_consumer_uptodate($1, $2, true)", w.cfg.Queue, w.cfg.Consumer); err != nil {
+				return err
+			}
+		}
+		if st.paused {
+			w.m.paused.Set(1)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(w.cfg.LoopDelay):
+			}
+			continue
+		}
+		w.m.paused.Set(0)
+		if st.providerLocation == "" {
+			return fmt.Errorf("provider %q has no location", st.providerNode)
+		}
+		runCtx, cancel := context.WithCancelCause(ctx)
+		watchDone := make(chan error, 1)
+		go func() { watchDone <- w.watch(runCtx, cancel, st) }()
+		err = w.runMain(runCtx, st)
+		cancel(nil)
+		werr := <-watchDone
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(context.Cause(runCtx), errStateChanged) {
+			continue
+		}
+		if err == nil || errors.Is(err, context.Canceled) {
+			err = werr
+		}
+		if err == nil {
+			err = context.Cause(runCtx)
+		}
+		return err
+	}
+}
+
+var errStateChanged = errors.New("consumer state changed")
+
+// runMain runs the main consumer on the provider.
+func (w *Worker) runMain(ctx context.Context, st *consumerState) error {
+	target, err := connect(ctx, w.cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer target.Close(context.Background())
+	c, err := pgq.NewConsumer(w.providerDSN(st.providerLocation), w.consumerConfig(w.cfg.Consumer))
+	if err != nil {
+		return err
+	}
+	r := &runner{w: w, name: w.cfg.Consumer, db: target, ap: newApplier(), providerNode: st.providerNode, providerLoc: st.providerLocation}
+	return c.Run(ctx, pgq.BatchFunc(r.batch))
+}
+
+func (w *Worker) consumerConfig(name string) pgq.ConsumerConfig {
+	fetch := w.cfg.FetchSize
+	if fetch <= 0 {
+		fetch = 10000
+	}
+	return pgq.ConsumerConfig{
+		Queue: w.cfg.Queue, Name: name, NoRegister: true, FetchSize: max(fetch, 1000),
+		MinLag: w.cfg.MinLag, PollInterval: max(w.cfg.LoopDelay, 10*time.Millisecond),
+		ErrorBackoff: min(time.Second, max(w.cfg.ExceptionSleep, 10*time.Millisecond)),
+		MaxBackoff: max(w.cfg.ExceptionSleep, time.Second), Logger: w.log,
+	}
+}
+
+// watch runs beside the main consumer: it acknowledges state changes, ends
+// the consumer on a pause or provider change, starts and resumes copies,
+// restores foreign keys and publishes the local watermark.
+func (w *Worker) watch(ctx context.Context, stop context.CancelCauseFunc, st *consumerState) error {
+	db, err := connect(ctx, w.cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer db.Close(context.Background())
+	prov, err := connect(ctx, w.providerDSN(st.providerLocation))
+	if err != nil {
+		return fmt.Errorf("provider %s: %w", st.providerNode, err)
+	}
+	defer prov.Close(context.Background())
+	if err := w.cleanCopyConsumers(ctx, db, prov); err != nil {
+		w.log.Warn("cleaning leftover copy consumers", "err", err)
+	}
+	var lastWM time.Time
+	for {
+		cur, err := getConsumerState(ctx, db, w.cfg.Queue, w.cfg.Consumer)
+		if err != nil {
+			stop(err)
+			return err
+		}
+		if cur.paused || !cur.uptodate || cur.providerLocation != st.providerLocation {
+			stop(errStateChanged)
+			return nil
+		}
+		if err := w.startCopies(ctx, db, prov, st); err != nil {
+			w.log.Warn("table sync", "err", err)
+		}
+		if err := w.restoreFkeys(ctx, db); err != nil {
+			w.log.Warn("restoring foreign keys", "err", err)
+		}
+		if time.Since(lastWM) >= w.cfg.LocalWMPublishPeriod && cur.completed > 0 {
+			if _, err := call(ctx, prov, w.log, "select * from pgq_node.set_subscriber_watermark($1, $2, $3)", w.cfg.Queue, w.node.Name, cur.completed); err != nil {
+				w.log.Warn("publishing the local watermark", "err", err)
+			} else {
+				lastWM = time.Now()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.changed():
+		case <-time.After(w.cfg.LoopDelay):
+		}
+	}
+}
+
+// notify wakes everything waiting for a table state change.
+func (w *Worker) notify() {
+	w.mu.Lock()
+	close(w.wake)
+	w.wake = make(chan struct{})
+	w.mu.Unlock()
+}
+
+// changed returns a channel closed at the next notify.
+func (w *Worker) changed() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.wake
+}
+
+// copyName is londiste3's copy consumer name for a table.
+func (w *Worker) copyName(table string) string { return w.cfg.Consumer + ".copy." + table }
+
+// startCopies starts a copy for tables waiting for one (state NULL, up to
+// parallel_copies at once, once the provider has the table ok) and resumes
+// any copy found half-way (in-copy, catching-up, wanna-sync, do-sync) that
+// no goroutine of this process runs: after a crash, or after taking over
+// from londiste3.
+func (w *Worker) startCopies(ctx context.Context, db, prov *pgx.Conn, st *consumerState) error {
+	tables, err := tableList(ctx, db, w.cfg.Queue)
+	if err != nil {
+		return err
+	}
+	w.m.observeTables(tables)
+	w.mu.Lock()
+	running := len(w.copies)
+	w.mu.Unlock()
+	var provState map[string]Table
+	for _, t := range tables {
+		if !t.Local || t.MergeState == "ok" || t.MergeState == "?" {
+			continue
+		}
+		if err := checkHandler(t); err != nil {
+			w.log.Error("table not copied", "table", t.Name, "err", err)
+			continue
+		}
+		w.mu.Lock()
+		_, busy := w.copies[t.Name]
+		w.mu.Unlock()
+		if busy {
+			continue
+		}
+		if t.MergeState == "" {
+			if running >= w.cfg.ParallelCopies {
+				continue
+			}
+			if provState == nil {
+				pts, err := tableList(ctx, prov, w.cfg.Queue)
+				if err != nil {
+					return err
+				}
+				provState = map[string]Table{}
+				for _, pt := range pts {
+					provState[pt.Name] = pt
+				}
+			}
+			pt, ok := provState[t.Name]
+			if !ok || !pt.Local {
+				w.log.Warn("table not available on the provider", "table", t.Name)
+				continue
+			}
+			if pt.MergeState != "ok" {
+				w.log.Info("table not ok on the provider yet, waiting", "table", t.Name)
+				continue
+			}
+			if err := w.dropFkeys(ctx, db, t.Dest()); err != nil {
+				return fmt.Errorf("%s: %w", t.Name, err)
+			}
+			if _, err := call(ctx, db, w.log, "select * from londiste.local_set_table_state($1, $2, null, 'in-copy')", w.cfg.Queue, t.Name); err != nil {
+				return err
+			}
+			t.MergeState = "in-copy"
+		}
+		running++
+		w.launchCopy(ctx, t, st)
+	}
+	return nil
+}
+
+// checkHandler refuses tables whose handler pgqgo does not have.
+func checkHandler(t Table) error {
+	h := t.Attrs().Get("handler")
+	if h == "" {
+		h = t.Attrs().Get("handlers")
+	}
+	name, _, _ := strings.Cut(h, "(")
+	switch name {
+	case "", "londiste":
+		return nil
+	case "vtable", "fake_local":
+		return nil
+	}
+	return fmt.Errorf("handler %q is not supported by pgqgo londiste (default handler and vtable only)", h)
+}
+
+func isVirtual(t Table) bool {
+	h, _, _ := strings.Cut(t.Attrs().Get("handler"), "(")
+	return h == "vtable" || h == "fake_local"
+}
+
+func (w *Worker) launchCopy(ctx context.Context, t Table, st *consumerState) {
+	cctx, cancel := context.WithCancel(ctx)
+	w.mu.Lock()
+	w.copies[t.Name] = cancel
+	w.mu.Unlock()
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer func() {
+			w.mu.Lock()
+			delete(w.copies, t.Name)
+			w.mu.Unlock()
+			cancel()
+			w.notify()
+		}()
+		log := w.log.With("table", t.Name)
+		err := w.copyTable(cctx, t, st, log)
+		switch {
+		case err == nil:
+			log.Info("table in sync")
+		case cctx.Err() != nil:
+		default:
+			log.Error("copy failed; retried at the next loop", "err", err)
+			w.setError(context.Background(), w.copyName(t.Name), err)
+			select {
+			case <-cctx.Done():
+			case <-time.After(min(w.cfg.ExceptionSleep, 5*time.Second)):
+			}
+		}
+	}()
+}
+
+// setError reports an error in pgq_node.local_state.cur_error (shown by
+// status); nil clears it.
+func (w *Worker) setError(ctx context.Context, consumer string, err error) {
+	db, cerr := connect(ctx, w.cfg.DB)
+	if cerr != nil {
+		return
+	}
+	defer db.Close(context.Background())
+	var msg any
+	if err != nil {
+		s := err.Error()
+		if len(s) > 1000 {
+			s = s[:1000]
+		}
+		msg = s
+	}
+	_, _ = db.Exec(ctx, "select * from pgq_node.set_consumer_error($1, $2, $3)", w.cfg.Queue, consumer, msg)
+}
+
+// cleanCopyConsumers unregisters, on the provider and here, copy consumers
+// of tables that are ok or gone (a copy that died between its last two
+// steps, in pgqgo or in londiste3: they would hold back rotation).
+func (w *Worker) cleanCopyConsumers(ctx context.Context, db, prov *pgx.Conn) error {
+	tables, err := tableList(ctx, db, w.cfg.Queue)
+	if err != nil {
+		return err
+	}
+	inFlight := map[string]bool{}
+	for _, t := range tables {
+		if t.Local && t.MergeState != "ok" && t.MergeState != "?" {
+			inFlight[w.copyName(t.Name)] = true
+		}
+	}
+	prefix := w.cfg.Consumer + ".copy."
+	rows, err := prov.Query(ctx, "select consumer_name from pgq.get_consumer_info($1) where consumer_name like $2", w.cfg.Queue, likePrefix(prefix))
+	if err != nil {
+		return err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if inFlight[n] {
+			continue
+		}
+		w.log.Info("unregistering a leftover copy consumer", "consumer", n)
+		if _, err := prov.Exec(ctx, "select pgq.unregister_consumer($1, $2)", w.cfg.Queue, n); err != nil {
+			return err
+		}
+		_, _ = db.Exec(ctx, "select * from pgq_node.unregister_consumer($1, $2)", w.cfg.Queue, n)
+	}
+	return nil
+}
+
+func likePrefix(p string) string {
+	return strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(p) + "%"
+}
+
+// dropFkeys drops the foreign keys to and from a table before its copy;
+// londiste keeps them in londiste.pending_fkeys until both ends are ok.
+func (w *Worker) dropFkeys(ctx context.Context, db *pgx.Conn, table string) error {
+	rows, err := db.Query(ctx, "select from_table, fkey_name from londiste.find_table_fkeys($1)", table)
+	if err != nil {
+		return err
+	}
+	type fk struct{ from, name string }
+	fks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (fk, error) {
+		var f fk
+		return f, r.Scan(&f.from, &f.name)
+	})
+	if err != nil {
+		return err
+	}
+	for _, f := range fks {
+		w.log.Info("dropping foreign key for the copy", "table", f.from, "fkey", f.name)
+		if _, err := db.Exec(ctx, "select londiste.drop_table_fkey($1, $2)", f.from, f.name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restoreFkeys restores the pending foreign keys whose tables are both ok.
+func (w *Worker) restoreFkeys(ctx context.Context, db *pgx.Conn) error {
+	rows, err := db.Query(ctx, "select from_table, fkey_name from londiste.get_valid_pending_fkeys($1)", w.cfg.Queue)
+	if err != nil {
+		return err
+	}
+	type fk struct{ from, name string }
+	fks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (fk, error) {
+		var f fk
+		return f, r.Scan(&f.from, &f.name)
+	})
+	if err != nil {
+		return err
+	}
+	for _, f := range fks {
+		w.log.Info("restoring foreign key", "table", f.from, "fkey", f.name)
+		if _, err := db.Exec(ctx, "select londiste.restore_table_fkey($1, $2)", f.from, f.name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runner applies one consumer's batches (the main worker's or a copy's) to
+// the target database, exactly once: the batch's end tick is recorded with
+// pgq_node.set_consumer_completed in the same target transaction.
+type runner struct {
+	w            *Worker
+	name         string
+	copyTable    string // set for a copy consumer
+	db           *pgx.Conn
+	ap           *applier
+	providerNode string
+	providerLoc  string
+	errorSet     bool
+	snap         *snapshot // the copy's snapshot (copy consumers)
+}
+
+// errCopyDone ends a copy consumer: its table is ok.
+var errCopyDone = errors.New("copy handed over")
+
+func (r *runner) batch(ctx context.Context, b *pgq.Batch) error {
+	err := r.apply(ctx, b)
+	if err != nil && !errors.Is(err, errCopyDone) && ctx.Err() == nil {
+		r.w.setError(context.Background(), r.name, err)
+		r.errorSet = true
+		r.w.m.errors.Inc()
+	} else if err == nil && r.errorSet {
+		r.w.setError(ctx, r.name, nil)
+		r.errorSet = false
+	}
+	return err
+}
+
+func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
+	w := r.w
+	st, err := getConsumerState(ctx, r.db, w.cfg.Queue, r.name)
+	if err != nil {
+		return err
+	}
+	switch st.completed {
+	case b.TickID: // applied before a crash: only the provider's finish was lost
+		return nil
+	case b.PrevTickID:
+	default:
+		return errFatal{fmt.Errorf("lost position: batch %d is ticks %d..%d, but %s has completed tick %d on the target",
+			b.ID, b.PrevTickID, b.TickID, r.name, st.completed)}
+	}
+	tables, err := r.sync(ctx, b)
+	if err != nil {
+		return err
+	}
+	tx, err := r.db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, "select londiste.set_session_replication_role('replica', true)"); err != nil {
+		return err
+	}
+	r.ap.reset(tx)
+	byName := map[string]*Table{}
+	snaps := map[string]*snapshot{}
+	for i := range tables {
+		t := &tables[i]
+		if !t.Local {
+			continue
+		}
+		if r.copyTable != "" {
+			if t.Name != r.copyTable || (t.MergeState != "catching-up" && !strings.HasPrefix(t.MergeState, "do-sync")) {
+				continue
+			}
+		} else if t.MergeState != "ok" && t.MergeState != "?" {
+			continue
+		}
+		byName[t.Name] = t
+		if t.CustomSnapshot != "" {
+			s, err := parseSnapshot(t.CustomSnapshot)
+			if err != nil {
+				return err
+			}
+			snaps[t.Name] = s
+		}
+	}
+	var events, skipped int64
+	for ev, err := range b.Events(ctx) {
+		if err != nil {
+			return err
+		}
+		events++
+		switch {
+		case strings.HasPrefix(ev.Type, "pgq."):
+			if r.copyTable == "" {
+				if err := r.cascadeEvent(ctx, tx, ev); err != nil {
+					return err
+				}
+			}
+		case strings.HasPrefix(ev.Type, "londiste."):
+			if r.copyTable == "" {
+				if err := r.londisteEvent(ctx, ev); err != nil {
+					return err
+				}
+			}
+		case ev.Type == "EXECUTE":
+			if r.copyTable == "" {
+				if err := r.execute(ctx, tx, ev, tables); err != nil {
+					return err
+				}
+			}
+		default:
+			t := byName[ev.Extra1]
+			if t == nil {
+				skipped++
+				continue
+			}
+			if s := snaps[t.Name]; s != nil && s.sees(ev.TxID) {
+				skipped++
+				continue
+			}
+			if isVirtual(*t) {
+				continue
+			}
+			if err := r.ap.row(ctx, t.Dest(), ev); err != nil {
+				return fmt.Errorf("[ev_id=%d,ev_txid=%d] %s: %w", ev.ID, ev.TxID, t.Name, err)
+			}
+		}
+	}
+	if err := r.ap.flush(ctx); err != nil {
+		return err
+	}
+	// the copy snapshot, kept while batches could hold rows the copy has:
+	// the main worker drops it from the second batch after the hand-off
+	if r.copyTable == "" {
+		for name, t := range byName {
+			if t.CustomSnapshot == "" {
+				delete(w.okBatches, name)
+				continue
+			}
+			w.okBatches[name]++
+			if w.okBatches[name] > 1 {
+				if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_state($1, $2, null, 'ok')", w.cfg.Queue, name); err != nil {
+					return err
+				}
+				delete(w.okBatches, name)
+			}
+		}
+	}
+	if _, err := call(ctx, tx, w.log, "select * from pgq_node.set_consumer_completed($1, $2, $3)", w.cfg.Queue, r.name, b.TickID); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	w.m.batch(r.copyTable != "", events, skipped, b)
+	return nil
+}
+
+// sync runs the table state machine's batch-time steps and returns the
+// tables to apply with. Main worker: a copy that caught up (wanna-sync:T)
+// is told to stop at this batch's end (do-sync:<this tick>), and the batch
+// waits while any table is in do-sync. Copy consumer: the batch that ends
+// at the do-sync tick makes the table ok and is left to the main worker.
+func (r *runner) sync(ctx context.Context, b *pgq.Batch) ([]Table, error) {
+	w := r.w
+	for {
+		tables, err := tableList(ctx, r.db, w.cfg.Queue)
+		if err != nil {
+			return nil, err
+		}
+		wait := false
+		if r.copyTable == "" {
+			for _, t := range tables {
+				if !t.Local {
+					continue
+				}
+				if tick, ok := stateTick(t.MergeState, "wanna-sync:"); ok && b.TickID >= tick {
+					w.log.Info("copy caught up: hand-off at this batch's end", "table", t.Name, "tick", b.TickID)
+					if _, err := call(ctx, r.db, w.log, "select * from londiste.local_set_table_state($1, $2, $3, $4)",
+						w.cfg.Queue, t.Name, nullIfEmpty(t.CustomSnapshot), "do-sync:"+strconv.FormatInt(b.TickID, 10)); err != nil {
+						return nil, err
+					}
+					w.notify()
+					wait = true
+				}
+				if strings.HasPrefix(t.MergeState, "do-sync:") {
+					wait = true
+				}
+			}
+		} else {
+			var t *Table
+			for i := range tables {
+				if tables[i].Name == r.copyTable && tables[i].Local {
+					t = &tables[i]
+				}
+			}
+			if t == nil {
+				return nil, fmt.Errorf("%w: table %s was removed", errCopyDone, r.copyTable)
+			}
+			if tick, ok := stateTick(t.MergeState, "do-sync:"); ok {
+				switch {
+				case b.TickID == tick:
+					return nil, r.handOver(ctx, *t)
+				case b.TickID > tick:
+					return nil, errFatal{fmt.Errorf("table %s: copy at tick %d passed the hand-off tick %d", t.Name, b.TickID, tick)}
+				}
+				return tables, nil
+			}
+			if _, ok := stateTick(t.MergeState, "wanna-sync:"); ok {
+				wait = true
+			} else if t.MergeState == "catching-up" {
+				last, err := r.providerLastTick(ctx, b)
+				if err != nil {
+					return nil, err
+				}
+				if b.TickID < last {
+					return tables, nil
+				}
+				// at the provider's head: ask the main worker to take over
+				// at the end of this batch or later
+				if _, err := call(ctx, r.db, w.log, "select * from londiste.local_set_table_state($1, $2, $3, $4)",
+					w.cfg.Queue, t.Name, nullIfEmpty(t.CustomSnapshot), "wanna-sync:"+strconv.FormatInt(b.TickID, 10)); err != nil {
+					return nil, err
+				}
+				w.notify()
+				r.forceTick(ctx, b)
+				wait = true
+			} else {
+				return nil, fmt.Errorf("table %s: copy consumer in state %s", t.Name, stateName(t.MergeState))
+			}
+		}
+		if !wait {
+			return tables, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-w.changed():
+		case <-time.After(min(w.cfg.LoopDelay, 100*time.Millisecond)):
+		}
+	}
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func stateTick(state, prefix string) (int64, bool) {
+	if !strings.HasPrefix(state, prefix) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(state[len(prefix):], 10, 64)
+	return n, err == nil
+}
+
+// providerLastTick is the provider queue's newest tick, read in the batch's
+// own transaction.
+func (r *runner) providerLastTick(ctx context.Context, b *pgq.Batch) (int64, error) {
+	var last int64
+	err := b.Tx().QueryRow(ctx, "select last_tick_id from pgq.get_queue_info($1)", r.w.cfg.Queue).Scan(&last)
+	return last, err
+}
+
+func (r *runner) forceTick(ctx context.Context, b *pgq.Batch) {
+	prov, err := connect(ctx, r.w.providerDSN(r.providerLoc))
+	if err != nil {
+		return
+	}
+	defer prov.Close(context.Background())
+	_, _ = prov.Exec(ctx, "select pgq.force_tick($1)", r.w.cfg.Queue)
+}
+
+// handOver makes the copy's table ok and retires its consumer: the target
+// side in one transaction with the state, then the provider's.
+func (r *runner) handOver(ctx context.Context, t Table) error {
+	w := r.w
+	tx, err := r.db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_state($1, $2, $3, 'ok')", w.cfg.Queue, t.Name, nullIfEmpty(t.CustomSnapshot)); err != nil {
+		return err
+	}
+	if _, err := call(ctx, tx, w.log, "select * from pgq_node.unregister_consumer($1, $2)", w.cfg.Queue, r.name); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	w.notify()
+	return errCopyDone
+}
+
+// cascadeEvent handles pgq.* events on a leaf: member locations.
+func (r *runner) cascadeEvent(ctx context.Context, tx pgx.Tx, ev *pgq.Event) error {
+	w := r.w
+	switch ev.Type {
+	case "pgq.location-info":
+		if ev.Extra1 != w.cfg.Queue {
+			return nil
+		}
+		dead := ev.Extra3 == "1" || ev.Extra3 == "t" || ev.Extra3 == "true"
+		_, err := call(ctx, tx, w.log, "select * from pgq_node.register_location($1, $2, $3, $4)", w.cfg.Queue, ev.Data, ev.Extra2, dead)
+		return err
+	case "pgq.unregister-location":
+		if ev.Extra1 != w.cfg.Queue {
+			return nil
+		}
+		_, err := call(ctx, tx, w.log, "select * from pgq_node.unregister_location($1, $2)", w.cfg.Queue, ev.Data)
+		return err
+	}
+	return nil // pgq.global-watermark, pgq.tick-id: nothing to do on a leaf
+}
+
+// londisteEvent keeps the set in step with the root's: tables and
+// sequences added and removed, sequence values.
+func (r *runner) londisteEvent(ctx context.Context, ev *pgq.Event) error {
+	w := r.w
+	if err := r.ap.flush(ctx); err != nil {
+		return err
+	}
+	tx := r.ap.tx
+	var err error
+	switch ev.Type {
+	case "londiste.add-table":
+		if registered(ev.Data, w.cfg.RegisterOnlyTables, w.cfg.RegisterSkipTables) {
+			_, err = call(ctx, tx, w.log, "select * from londiste.global_add_table($1, $2)", w.cfg.Queue, ev.Data)
+		}
+	case "londiste.remove-table":
+		_, err = call(ctx, tx, w.log, "select * from londiste.global_remove_table($1, $2)", w.cfg.Queue, ev.Data)
+	case "londiste.remove-seq":
+		_, err = call(ctx, tx, w.log, "select * from londiste.global_remove_seq($1, $2)", w.cfg.Queue, ev.Data)
+	case "londiste.update-seq":
+		if registered(ev.Extra1, w.cfg.RegisterOnlySeqs, w.cfg.RegisterSkipSeqs) {
+			v, perr := strconv.ParseInt(ev.Data, 10, 64)
+			if perr != nil {
+				return fmt.Errorf("londiste.update-seq %s: value %q: %w", ev.Extra1, ev.Data, perr)
+			}
+			_, err = call(ctx, tx, w.log, "select * from londiste.global_update_seq($1, $2, $3)", w.cfg.Queue, ev.Extra1, v)
+		}
+	default:
+		w.log.Warn("unknown londiste event ignored", "type", ev.Type, "ev_id", ev.ID)
+	}
+	return err
+}
