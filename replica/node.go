@@ -114,15 +114,15 @@ type queryer interface {
 
 // NodeInfo is pgq_node.get_node_info's answer.
 type NodeInfo struct {
-	Type, Name, WorkerName        string
-	ProviderNode, ProviderLoc     string
-	CombinedQueue, CombinedType   string
-	GlobalWatermark, LocalWM      int64
-	WorkerLastTick                int64
-	WorkerPaused, WorkerUptodate  bool
-	NodeAttrs                     string
-	Exists                        bool
-	WorkerLastTickTime            *time.Time
+	Type, Name, WorkerName       string
+	ProviderNode, ProviderLoc    string
+	CombinedQueue, CombinedType  string
+	GlobalWatermark, LocalWM     int64
+	WorkerLastTick               int64
+	WorkerPaused, WorkerUptodate bool
+	NodeAttrs                    string
+	Exists                       bool
+	WorkerLastTickTime           *time.Time
 }
 
 func nodeInfo(ctx context.Context, db queryer, queue string) (*NodeInfo, error) {

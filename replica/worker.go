@@ -265,7 +265,7 @@ func (w *Worker) consumerConfig(name string) pgq.ConsumerConfig {
 		Queue: w.cfg.Queue, Name: name, NoRegister: true, FetchSize: max(fetch, 1000),
 		MinLag: w.cfg.MinLag, PollInterval: max(w.cfg.LoopDelay, 10*time.Millisecond),
 		ErrorBackoff: min(time.Second, max(w.cfg.ExceptionSleep, 10*time.Millisecond)),
-		MaxBackoff: max(w.cfg.ExceptionSleep, time.Second), Logger: w.log,
+		MaxBackoff:   max(w.cfg.ExceptionSleep, time.Second), Logger: w.log,
 	}
 }
 

@@ -256,9 +256,13 @@ func londisteTree(path string) *cobra.Command {
 		root.AddCommand(c)
 	}
 	root.AddCommand(&cobra.Command{Use: "tag-dead NODE...", Short: "mark nodes dead on every live node", Args: cobra.MinimumNArgs(1),
-		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error { return a.TagDead(cmd.Context(), true, args...) })},
+		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error {
+			return a.TagDead(cmd.Context(), true, args...)
+		})},
 		&cobra.Command{Use: "tag-alive NODE...", Short: "mark nodes alive again on every live node", Args: cobra.MinimumNArgs(1),
-			RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error { return a.TagDead(cmd.Context(), false, args...) })})
+			RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error {
+				return a.TagDead(cmd.Context(), false, args...)
+			})})
 	var waitTimeout time.Duration
 	for _, name := range []string{"wait-root", "wait-provider"} {
 		c := &cobra.Command{Use: name, Short: "wait until this node's worker has passed the " + strings.TrimPrefix(name, "wait-") + "'s current tick", Args: cobra.NoArgs,
@@ -269,7 +273,9 @@ func londisteTree(path string) *cobra.Command {
 		root.AddCommand(c)
 	}
 	root.AddCommand(&cobra.Command{Use: "drop-node NODE", Short: "remove a leaf node from the cascade", Args: cobra.ExactArgs(1),
-		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error { return a.DropNode(cmd.Context(), args[0]) })})
+		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error {
+			return a.DropNode(cmd.Context(), args[0])
+		})})
 
 	var ato replica.AddTableOptions
 	addTable := &cobra.Command{Use: "add-table TABLE... | --all", Short: "replicate tables", Args: cobra.ArbitraryArgs,
@@ -295,7 +301,9 @@ func londisteTree(path string) *cobra.Command {
 	root.AddCommand(addTable)
 
 	root.AddCommand(&cobra.Command{Use: "remove-table TABLE...", Short: "stop replicating tables", Args: cobra.MinimumNArgs(1),
-		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error { return a.RemoveTable(cmd.Context(), args...) })})
+		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error {
+			return a.RemoveTable(cmd.Context(), args...)
+		})})
 	var handler string
 	var handlerArgs []string
 	ch := &cobra.Command{Use: "change-handler TABLE --handler=H", Short: "change a table's handler", Args: cobra.ExactArgs(1),
@@ -307,10 +315,14 @@ func londisteTree(path string) *cobra.Command {
 	root.AddCommand(ch)
 	var allSeqs bool
 	addSeq := &cobra.Command{Use: "add-seq SEQ... | --all", Short: "replicate sequences", Args: cobra.ArbitraryArgs,
-		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error { return a.AddSeq(cmd.Context(), allSeqs, args...) })}
+		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error {
+			return a.AddSeq(cmd.Context(), allSeqs, args...)
+		})}
 	addSeq.Flags().BoolVar(&allSeqs, "all", false, "every sequence listed by missing")
 	root.AddCommand(addSeq, &cobra.Command{Use: "remove-seq SEQ...", Short: "stop replicating sequences", Args: cobra.MinimumNArgs(1),
-		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error { return a.RemoveSeq(cmd.Context(), args...) })})
+		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error {
+			return a.RemoveSeq(cmd.Context(), args...)
+		})})
 
 	var namesOnly bool
 	tables := &cobra.Command{Use: "tables", Short: "this node's tables and their copy states", Args: cobra.NoArgs,
@@ -364,14 +376,20 @@ func londisteTree(path string) *cobra.Command {
 			return nil
 		})})
 	root.AddCommand(&cobra.Command{Use: "resync TABLE...", Short: "copy tables again", Args: cobra.MinimumNArgs(1),
-		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error { return a.Resync(cmd.Context(), args...) })})
+		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error {
+			return a.Resync(cmd.Context(), args...)
+		})})
 	var syncTimeout time.Duration
 	waitSync := &cobra.Command{Use: "wait-sync", Short: "wait until every table is in sync", Args: cobra.NoArgs,
-		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, _ []string) error { return a.WaitSync(cmd.Context(), syncTimeout) })}
+		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, _ []string) error {
+			return a.WaitSync(cmd.Context(), syncTimeout)
+		})}
 	waitSync.Flags().DurationVar(&syncTimeout, "timeout", 0, "give up after this long (0: wait forever)")
 	root.AddCommand(waitSync)
 	root.AddCommand(&cobra.Command{Use: "execute FILE...", Short: "run SQL files on the root and, at the same queue position, on every node", Args: cobra.MinimumNArgs(1),
-		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error { return a.Execute(cmd.Context(), args...) })})
+		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error {
+			return a.Execute(cmd.Context(), args...)
+		})})
 	root.AddCommand(&cobra.Command{Use: "show-handlers [NAME...]", Short: "the table handlers pgqgo has", Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprint(cmd.OutOrStdout(), replica.HandlerHelp)
