@@ -55,34 +55,62 @@ func (w *Worker) copyTable(ctx context.Context, t Table, st *consumerState, log 
 			log.Info("resuming the copy", "state", t.MergeState)
 		}
 	}
-	// catching up, as a consumer of its own
-	c, err := pgq.NewConsumer(w.providerDSN(st.providerLocation), w.consumerConfig(name))
-	if err != nil {
-		return err
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var done atomic.Bool
-	r := &runner{w: w, name: name, copyTable: t.Name, db: db, ap: newApplier(), providerNode: st.providerNode, providerLoc: st.providerLocation}
-	err = c.Run(runCtx, pgq.BatchFunc(func(ctx context.Context, b *pgq.Batch) error {
-		err := r.batch(ctx, b)
-		if errors.Is(err, errCopyDone) {
-			done.Store(true)
-			cancel()
+	for {
+		done, err := w.catchUp(ctx, db, t, st)
+		if err != nil {
+			return err
 		}
-		return err
-	}))
-	if !done.Load() {
-		if err == nil {
-			err = ctx.Err()
+		if done {
+			break
 		}
-		return err
+		log.Warn("copy consumer out of step: copying again")
+		if _, err := call(ctx, db, w.log, "select * from londiste.local_set_table_state($1, $2, null, 'in-copy')", w.cfg.Queue, t.Name); err != nil {
+			return err
+		}
+		if err := w.copyData(ctx, db, prov, t, st, log); err != nil {
+			return err
+		}
 	}
 	if _, err := prov.Exec(ctx, "select pgq.unregister_consumer($1, $2)", w.cfg.Queue, name); err != nil {
 		return fmt.Errorf("unregister the copy consumer on the provider: %w", err)
 	}
 	w.setError(ctx, name, nil)
 	return nil
+}
+
+// catchUp runs the copy consumer until its table is handed over (true) or
+// its position is found out of step (false: copy again).
+func (w *Worker) catchUp(ctx context.Context, db *pgx.Conn, t Table, st *consumerState) (bool, error) {
+	name := w.copyName(t.Name)
+	c, err := pgq.NewConsumer(w.providerDSN(st.providerLocation), w.consumerConfig(name))
+	if err != nil {
+		return false, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var done, recopy atomic.Bool
+	r := &runner{w: w, name: name, copyTable: t.Name, db: db, ap: newApplier(), providerNode: st.providerNode, providerLoc: st.providerLocation}
+	err = c.Run(runCtx, pgq.BatchFunc(func(ctx context.Context, b *pgq.Batch) error {
+		err := r.batch(ctx, b)
+		switch {
+		case errors.Is(err, errCopyDone):
+			done.Store(true)
+			cancel()
+		case errors.Is(err, errRecopy):
+			recopy.Store(true)
+			cancel()
+		}
+		return err
+	}))
+	switch {
+	case done.Load():
+		return true, nil
+	case recopy.Load():
+		return false, nil
+	case err == nil:
+		err = ctx.Err()
+	}
+	return false, err
 }
 
 // columnsOf lists a table's columns in order.
@@ -168,7 +196,7 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 		return err
 	}
 	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, "select londiste.set_session_replication_role('replica', true)"); err != nil {
+	if _, err := tx.Exec(ctx, "select londiste.set_session_replication_role('replica', true), set_config('synchronous_commit', 'on', true)"); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, "lock table only "+quoteFQ(dest)+" in access exclusive mode"); err != nil {

@@ -297,6 +297,9 @@ func (w *Worker) watch(ctx context.Context, stop context.CancelCauseFunc, st *co
 			stop(errStateChanged)
 			return nil
 		}
+		if err := w.nudgeHandOffs(ctx, db, prov, cur.completed); err != nil {
+			w.log.Warn("forcing a tick for a hand-off", "err", err)
+		}
 		if err := w.startCopies(ctx, db, prov, st); err != nil {
 			w.log.Warn("table sync", "err", err)
 		}
@@ -332,6 +335,24 @@ func (w *Worker) changed() <-chan struct{} {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.wake
+}
+
+// nudgeHandOffs forces a tick on the provider when a copy waits in
+// wanna-sync:T and the main worker already stands at T or past it: the
+// hand-off happens at the main worker's next batch, and an idle queue would
+// otherwise cut one only at its next idle tick (ticker_idle_period).
+func (w *Worker) nudgeHandOffs(ctx context.Context, db, prov *pgx.Conn, completed int64) error {
+	tables, err := tableList(ctx, db, w.cfg.Queue)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if tick, ok := stateTick(t.MergeState, "wanna-sync:"); ok && t.Local && tick <= completed {
+			_, err := prov.Exec(ctx, "select pgq.force_tick($1)", w.cfg.Queue)
+			return err
+		}
+	}
+	return nil
 }
 
 // copyName is londiste3's copy consumer name for a table.
@@ -580,6 +601,9 @@ type runner struct {
 // errCopyDone ends a copy consumer: its table is ok.
 var errCopyDone = errors.New("copy handed over")
 
+// errRecopy ends a copy consumer whose table must be copied again.
+var errRecopy = errors.New("copy out of step")
+
 func (r *runner) batch(ctx context.Context, b *pgq.Batch) error {
 	err := r.apply(ctx, b)
 	if err != nil && !errors.Is(err, errCopyDone) && ctx.Err() == nil {
@@ -604,6 +628,12 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 		return nil
 	case b.PrevTickID:
 	default:
+		if r.copyTable != "" {
+			// a copy consumer out of step (its positions are kept apart,
+			// one per database): the copy is simply done again
+			return fmt.Errorf("%w: copy consumer %s at tick %d here, batch %d..%d on the provider",
+				errRecopy, r.name, st.completed, b.PrevTickID, b.TickID)
+		}
 		return errFatal{fmt.Errorf("lost position: batch %d is ticks %d..%d, but %s has completed tick %d on the target",
 			b.ID, b.PrevTickID, b.TickID, r.name, st.completed)}
 	}
@@ -616,7 +646,10 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 		return err
 	}
 	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, "select londiste.set_session_replication_role('replica', true)"); err != nil {
+	// the target commit must be on disk before the provider's finish_batch:
+	// with synchronous_commit off a crash here would lose applied batches
+	// the provider no longer has
+	if _, err := tx.Exec(ctx, "select londiste.set_session_replication_role('replica', true), set_config('synchronous_commit', 'on', true)"); err != nil {
 		return err
 	}
 	r.ap.reset(tx)
@@ -842,6 +875,9 @@ func (r *runner) handOver(ctx context.Context, t Table) error {
 		return err
 	}
 	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, "select set_config('synchronous_commit', 'on', true)"); err != nil {
+		return err
+	}
 	if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_state($1, $2, $3, 'ok')", w.cfg.Queue, t.Name, nullIfEmpty(t.CustomSnapshot)); err != nil {
 		return err
 	}

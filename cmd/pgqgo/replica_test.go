@@ -229,3 +229,77 @@ func TestLondisteRootToLeaf(t *testing.T) {
 		t.Errorf("%d copy consumers left on the root", n)
 	}
 }
+
+// startWorkerProcess runs `pgqgo londiste INI worker` as a process of its
+// own (this test binary doubling as pgqgo), to be killed with SIGKILL.
+func startWorkerProcess(t *testing.T, ini string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "londiste", ini, "worker", "-q")
+	cmd.Env = append(os.Environ(), "PGQGO_TEST_RUN_MAIN=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go cmd.Wait() //nolint:errcheck // killed on purpose
+	return cmd
+}
+
+// TestLondisteWorkerKilled: the leaf's worker is killed with SIGKILL again
+// and again while it copies pgbench's tables and applies a pgbench load,
+// and the leaf's server is crashed once; restarted each time with no
+// manual step, it ends with every table equal to the root's and no copy
+// consumer left behind.
+func TestLondisteWorkerKilled(t *testing.T) {
+	s := newReplicaSetup(t, 1)
+	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
+	s.cli(t, s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
+	s.startTicker(t)
+	s.background(t, "londiste", s.rootINI, "worker", "-q")
+	s.cli(t, s.rootINI, "add-table", "--all")
+	// the worker logs to its file: a slow copy makes kills land in it
+	loadDone := make(chan string)
+	go func() { loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "150", "-T", "15") }()
+	worker := startWorkerProcess(t, s.leafINI)
+	t.Cleanup(func() { _ = worker.Process.Kill() })
+	s.cli(t, s.leafINI, "add-table", "--all")
+	kills, crashed := 0, false
+	states := map[string]bool{}
+	deadline := time.Now().Add(14 * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		time.Sleep(time.Duration(150+(i*137)%700) * time.Millisecond)
+		for _, st := range pgtest.Column[string](t, s.leaf, "select coalesce(merge_state, 'NULL') from londiste.get_table_list('replika')") {
+			states[strings.SplitN(st, ":", 2)[0]] = true
+		}
+		_ = worker.Process.Kill()
+		kills++
+		if !crashed && kills == 10 {
+			if err := s.leafCluster.Crash(s.ctx); err != nil {
+				t.Fatal(err)
+			}
+			s.leaf = pgtest.Conn(t, s.leafDSN)
+			crashed = true
+		}
+		worker = startWorkerProcess(t, s.leafINI)
+	}
+	<-loadDone
+	t.Cleanup(func() {
+		if t.Failed() {
+			data, _ := os.ReadFile(filepath.Join(s.dir, "leaf.log"))
+			if len(data) > 20000 {
+				data = data[len(data)-20000:]
+			}
+			t.Logf("leaf worker log (end):\n%s", data)
+			t.Logf("root consumers: %v", pgtest.Column[string](t, s.root, "select consumer_name || ' last_tick=' || last_tick || ' next=' || coalesce(next_tick::text, '-') from pgq.get_consumer_info('replika')"))
+			t.Logf("leaf local_state: %v", pgtest.Column[string](t, s.leaf, "select consumer_name || ' ' || coalesce(last_tick_id::text, '-') || ' ' || coalesce(cur_error, '') from pgq_node.get_consumer_info('replika')"))
+		}
+	})
+	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
+	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
+	cmp := s.cli(t, s.leafINI, "compare")
+	if strings.Contains(cmp, "do not match") {
+		t.Fatalf("compare:\n%s", cmp)
+	}
+	pgtest.Eventually(t, 10*time.Second, "no copy consumer left on the root", func() bool {
+		return pgtest.Scalar[int64](t, s.root, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'") == 0
+	})
+	t.Logf("%d SIGKILLs of the leaf worker and a crash of the leaf's server; table states seen: %v; leaf equal", kills, states)
+}
