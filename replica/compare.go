@@ -268,17 +268,18 @@ func (a *Admin) compareTable(ctx context.Context, n *NodeInfo, t Table, opts Com
 		s   string
 		err error
 	}
-	run := func(tx pgx.Tx, table string, ch chan<- answer) {
+	query := func(tx pgx.Tx, table string) answer {
 		// text results: numbers print as PostgreSQL (and londiste3) print them
 		rows, err := tx.Query(ctx, strings.ReplaceAll(q, "_TABLE_", quoteFQ(table)), pgx.QueryResultFormats{pgx.TextFormatCode})
 		if err != nil {
-			ch <- answer{err: err}
-			return
+			return answer{err: err}
 		}
 		defer rows.Close()
 		if !rows.Next() {
-			ch <- answer{err: errors.New("compare query returned no row")}
-			return
+			if err := rows.Err(); err != nil {
+				return answer{err: err}
+			}
+			return answer{err: errors.New("compare query returned no row")}
 		}
 		raw := rows.RawValues()
 		m := map[string]string{}
@@ -289,8 +290,11 @@ func (a *Admin) compareTable(ctx context.Context, n *NodeInfo, t Table, opts Com
 				m[f.Name] = string(raw[i])
 			}
 		}
-		ch <- answer{s: formatCompare(a.cfg.CompareFmt, opts.CountOnly, m)}
+		return answer{s: formatCompare(a.cfg.CompareFmt, opts.CountOnly, m)}
 	}
+	// the answer is sent after the query's rows are closed: the
+	// connections are closed once both are in
+	run := func(tx pgx.Tx, table string, ch chan<- answer) { ch <- query(tx, table) }
 	sc, dc := make(chan answer, 1), make(chan answer, 1)
 	go run(ptx, src, sc)
 	go run(dtx, t.Dest(), dc)

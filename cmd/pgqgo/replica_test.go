@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -78,8 +79,9 @@ func (s *replicaSetup) startTicker(t *testing.T) {
 	s.background(t, "ticker", "-q", ini)
 }
 
-// background runs a pgqgo command in this process until the test ends.
-func (s *replicaSetup) background(t *testing.T, args ...string) {
+// background runs a pgqgo command in this process until the test ends or
+// the returned function is called.
+func (s *replicaSetup) background(t *testing.T, args ...string) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(s.ctx)
 	done := make(chan struct{})
@@ -93,7 +95,9 @@ func (s *replicaSetup) background(t *testing.T, args ...string) {
 			t.Errorf("pgqgo %v: %v", args, err)
 		}
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
 }
 
 func (s *replicaSetup) cli(t *testing.T, ini string, args ...string) string {
@@ -302,4 +306,112 @@ func TestLondisteWorkerKilled(t *testing.T) {
 		return pgtest.Scalar[int64](t, s.root, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'") == 0
 	})
 	t.Logf("%d SIGKILLs of the leaf worker and a crash of the leaf's server; table states seen: %v; leaf equal", kills, states)
+}
+
+// TestLondiste3LeafTakenOver: a leaf run by Skytools' londiste3 (on
+// pgqgo's schemas) is killed with SIGKILL, main worker and copy processes,
+// while it copies pgbench's tables under load; pgqgo londiste is started on
+// the same ini and finishes every table from the state it finds, without
+// copying an ok table again and without leaving a copy consumer behind;
+// then the reverse: pgqgo stopped, londiste3's worker started again, and it
+// carries on. Both tools' compare agree at the end.
+func TestLondiste3LeafTakenOver(t *testing.T) {
+	s := newReplicaSetup(t, 5)
+	for _, dsn := range []string{s.rootDSN, s.leafDSN} {
+		if out, err := runCLI(t, "install", "--db", dsn, "--with", "pgq_node,londiste"); err != nil {
+			t.Fatalf("install: %v\n%s", err, out)
+		}
+	}
+	pgtest.Exec(t, s.root, "create table extra (id int primary key, v text)")
+	pgtest.Exec(t, s.leaf, "create table extra (id int primary key, v text)")
+	pgtest.Exec(t, s.root, "insert into extra select g, md5(g::text) from generate_series(1, 1000) g")
+	s.tables = append(s.tables, "public.extra")
+	londiste := pgtest.Londiste3(t, s.ctx, s.dir)
+	londiste(s.rootINI, "create-root", "root", s.rootDSN)
+	londiste(s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
+	s.startTicker(t)
+	londiste(s.rootINI, "worker", "-d")
+	t.Cleanup(func() { exec.Command("londiste", s.rootINI, "-s").Run() })
+	londiste(s.rootINI, "add-table", "--all")
+	loadDone := make(chan string)
+	go func() { loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "150", "-T", "25") }()
+
+	// londiste3 copies the pgbench tables, one at a time (parallel_copies
+	// is 4 in the ini, but its copy processes still take seconds each)
+	londiste(s.leafINI, "worker", "-d")
+	londiste(s.leafINI, "add-table", "public.pgbench_accounts", "public.pgbench_branches", "public.pgbench_history", "public.pgbench_tellers")
+	killLeaf := func() {
+		_ = exec.Command("pkill", "-9", "-f", "londiste "+s.leafINI).Run()
+		pgtest.Eventually(t, 10*time.Second, "londiste3's leaf processes gone", func() bool {
+			return exec.Command("pgrep", "-f", "londiste "+s.leafINI).Run() != nil
+		})
+	}
+	// kill once a table is ok and another half-way (or, if londiste3 is
+	// quicker than that, a table half-way)
+	halfway := func(needOK bool) bool {
+		states := pgtest.Column[string](t, s.leaf, "select coalesce(merge_state, 'NULL') from londiste.get_table_list('replika') where local")
+		ok, half := false, false
+		for _, st := range states {
+			ok = ok || st == "ok"
+			half = half || (st != "NULL" && st != "ok")
+		}
+		return half && (ok || !needOK)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for !halfway(true) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	pgtest.Eventually(t, 30*time.Second, "a table half-way through its copy", func() bool { return halfway(false) })
+	killLeaf()
+	before := pgtest.Column[string](t, s.leaf, "select table_name || '=' || coalesce(merge_state, 'NULL') from londiste.get_table_list('replika') where local order by 1")
+	okBefore := pgtest.Column[string](t, s.leaf, "select table_name from londiste.get_table_list('replika') where local and merge_state = 'ok'")
+	// an ok table must not be copied again: a marker row only the leaf has
+	// would be wiped by a copy (and stays, since the table is ok)
+	for _, tbl := range okBefore {
+		if tbl == "public.pgbench_branches" {
+			pgtest.Exec(t, s.leaf, "set session_replication_role = replica; insert into pgbench_branches values (-1, 0, 'leaf only'); reset session_replication_role")
+		}
+	}
+	// a fifth table added by pgqgo while nothing runs: state NULL
+	s.cli(t, s.leafINI, "add-table", "public.extra")
+	t.Logf("londiste3 killed with tables %v", before)
+
+	stopWorker := s.background(t, "londiste", s.leafINI, "worker", "-q")
+	s.cli(t, s.leafINI, "wait-sync", "--timeout", "90s")
+	if n := pgtest.Scalar[int64](t, s.leaf, "select count(*) from pgbench_branches where bid = -1"); slices.Contains(okBefore, "public.pgbench_branches") && n != 1 {
+		t.Errorf("pgbench_branches was ok when pgqgo took over, but was copied again")
+	}
+	pgtest.Exec(t, s.leaf, "set session_replication_role = replica; delete from pgbench_branches where bid = -1; reset session_replication_role")
+	pgtest.Eventually(t, 30*time.Second, "no copy consumer left on the root", func() bool {
+		return pgtest.Scalar[int64](t, s.root, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'") == 0
+	})
+	t.Logf("pgqgo finished the copies: %v", pgtest.Column[string](t, s.leaf, "select table_name || '=' || merge_state from londiste.get_table_list('replika') where local order by 1"))
+	<-loadDone
+	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
+	compareBoth := func() {
+		t.Helper()
+		ours := s.cli(t, s.leafINI, "compare")
+		if strings.Contains(ours, "do not match") || strings.Count(ours, "srcdb:") != len(s.tables) {
+			t.Fatalf("pgqgo compare:\n%s", ours)
+		}
+		theirs := londiste(s.leafINI, "compare")
+		tm := regexp.MustCompile(`srcdb: (\d+ rows, checksum=-?\d+)\s*\n[^\n]*dstdb: (\d+ rows, checksum=-?\d+)`).FindAllStringSubmatch(theirs, -1)
+		if len(tm) != len(s.tables) {
+			t.Fatalf("londiste3 compare:\n%s", theirs)
+		}
+		for _, p := range tm {
+			if p[1] != p[2] || !strings.Contains(ours, p[1]) {
+				t.Fatalf("compare: pgqgo and londiste3 disagree:\n%s\n%s", ours, theirs)
+			}
+		}
+	}
+	compareBoth()
+
+	// and back: londiste3's worker continues from pgqgo's position
+	stopWorker()
+	londiste(s.leafINI, "worker", "-d")
+	t.Cleanup(func() { exec.Command("londiste", s.leafINI, "-s").Run() })
+	pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "150", "-T", "4")
+	pgtest.Eventually(t, 60*time.Second, "londiste3 applying again: the leaf equal to the root", func() bool { return s.same(t) })
+	compareBoth()
 }

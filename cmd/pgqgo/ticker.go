@@ -165,8 +165,8 @@ func tickerLogger(cfg ticker.Config, stdout io.Writer, quiet, verbose bool) (*sl
 // replaces a stale one.
 func writePidFile(path string) error {
 	if pid, err := readPid(path); err == nil {
-		if pid != os.Getpid() && syscall.Kill(pid, 0) == nil {
-			return fmt.Errorf("ticker: already running with pid %d (pidfile %s)", pid, path)
+		if pid != os.Getpid() && alive(pid) {
+			return fmt.Errorf("already running with pid %d (pidfile %s)", pid, path)
 		}
 	}
 	tmp := path + ".tmp"
@@ -174,6 +174,23 @@ func writePidFile(path string) error {
 		return fmt.Errorf("pidfile: %w", err)
 	}
 	return os.Rename(tmp, path)
+}
+
+// alive reports whether a process exists and is not a zombie (a killed
+// daemon nobody reaped still answers kill -0).
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true // no /proc: trust kill -0
+	}
+	// pid (comm) state ...: comm may hold spaces and parentheses
+	if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && i+2 < len(stat) {
+		return stat[i+2] != 'Z'
+	}
+	return true
 }
 
 func readPid(path string) (int, error) {
@@ -190,14 +207,14 @@ func readPid(path string) (int, error) {
 
 func signalRunning(pidfile string, sig syscall.Signal) error {
 	if pidfile == "" {
-		return errors.New("ticker: no pidfile in the config")
+		return errors.New("no pidfile in the config")
 	}
 	pid, err := readPid(pidfile)
 	if err != nil {
-		return fmt.Errorf("ticker: not running? %w", err)
+		return fmt.Errorf("not running? %w", err)
 	}
 	if err := syscall.Kill(pid, sig); err != nil {
-		return fmt.Errorf("ticker: signal pid %d: %w", pid, err)
+		return fmt.Errorf("signal pid %d: %w", pid, err)
 	}
 	return nil
 }
@@ -209,8 +226,8 @@ func startDaemon(pidfile string) error {
 	if err != nil {
 		return err
 	}
-	if pid, err := readPid(pidfile); err == nil && syscall.Kill(pid, 0) == nil {
-		return fmt.Errorf("ticker: already running with pid %d (pidfile %s)", pid, pidfile)
+	if pid, err := readPid(pidfile); err == nil && alive(pid) {
+		return fmt.Errorf("already running with pid %d (pidfile %s)", pid, pidfile)
 	}
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
@@ -222,7 +239,7 @@ func startDaemon(pidfile string) error {
 	child.Stdin, child.Stdout, child.Stderr = devnull, devnull, devnull
 	child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := child.Start(); err != nil {
-		return fmt.Errorf("ticker: daemonize: %w", err)
+		return fmt.Errorf("daemonize: %w", err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- child.Wait() }()
@@ -233,9 +250,9 @@ func startDaemon(pidfile string) error {
 		}
 		select {
 		case err := <-exited:
-			return fmt.Errorf("ticker: daemon exited at start-up (see its logfile): %v", err)
+			return fmt.Errorf("daemon exited at start-up (see its logfile): %v", err)
 		case <-deadline:
-			return errors.New("ticker: daemon did not write its pidfile within 10s")
+			return errors.New("daemon did not write its pidfile within 10s")
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
