@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -39,7 +40,11 @@ type ConsumerConfig struct {
 	// closes MinCount events or MinInterval of time. Zero values: any tick.
 	MinCount    int
 	MinInterval time.Duration
-	MinLag      time.Duration
+	// Collect, when set, is asked before each batch is opened for that
+	// batch's MinCount and MinInterval (instead of the fixed ones): for
+	// example big batches while the consumer lags, any tick once it keeps up.
+	Collect func() (minCount int, minInterval time.Duration)
+	MinLag  time.Duration
 
 	// FetchSize is how many events are read at a time (default 1000); a
 	// batch bigger than this streams through a cursor.
@@ -591,9 +596,13 @@ func (c *Consumer) nextBatch(ctx context.Context) (*Batch, error) {
 		}
 		return pgtype.Interval{Microseconds: d.Microseconds(), Valid: true}
 	}
+	count, every := c.cfg.MinCount, c.cfg.MinInterval
+	if c.cfg.Collect != nil {
+		count, every = c.cfg.Collect()
+	}
 	var minCount pgtype.Int4
-	if c.cfg.MinCount > 0 {
-		minCount = pgtype.Int4{Int32: int32(c.cfg.MinCount), Valid: true}
+	if count > 0 {
+		minCount = pgtype.Int4{Int32: int32(min(count, math.MaxInt32)), Valid: true}
 	}
 	// one round trip: open the batch, describe it, get its SQL; without
 	// StableBatchIDs, committed without waiting for a WAL flush (a crash
@@ -621,19 +630,19 @@ func (c *Consumer) nextBatch(ctx context.Context) (*Batch, error) {
 			FROM pgq_coop.next_batch_custom($1, $2, $3, $4, $5, $6, $7) AS n(id)
 			LEFT JOIN LATERAL pgq.get_batch_info(n.id) i ON n.id IS NOT NULL`+async,
 			c.cfg.Queue, c.cfg.Name, c.cfg.Subconsumer, interval(c.cfg.MinLag), minCount,
-			interval(c.cfg.MinInterval), interval(c.cfg.DeadInterval))
+			interval(every), interval(c.cfg.DeadInterval))
 	} else {
 		if c.readSQL == "" {
 			c.readSQL = c.lookUpReadSQL(ctx)
 		}
 		if c.readSQL != "" {
-			return c.openAndRead(ctx, async, interval(c.cfg.MinLag), minCount, interval(c.cfg.MinInterval))
+			return c.openAndRead(ctx, async, interval(c.cfg.MinLag), minCount, interval(every))
 		}
 		// next_batch_custom describes the batch itself
 		row = c.conn.QueryRow(ctx, nextBatchSQL+`,
 			CASE WHEN n.batch_id IS NOT NULL THEN pgq.batch_event_sql(n.batch_id) END
 			FROM pgq.next_batch_custom($1, $2, $3, $4, $5) AS n`+async,
-			c.cfg.Queue, c.cfg.Name, interval(c.cfg.MinLag), minCount, interval(c.cfg.MinInterval))
+			c.cfg.Queue, c.cfg.Name, interval(c.cfg.MinLag), minCount, interval(every))
 	}
 	if err := row.Scan(&id, &prevTick, &tick, &tickTime, &lag, &hasMore, &sql); err != nil {
 		return nil, fmt.Errorf("pgq: next batch for %s on queue %q: %w", c.fullName(), c.cfg.Queue, err)

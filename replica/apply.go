@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -12,62 +13,84 @@ import (
 	"github.com/pgqgo/pgqgo/pgq"
 )
 
-// applier turns row events into statements on the target and sends them
-// pipelined: one statement text per table, operation and column set (pgx
-// prepares each text once per connection and keeps it), values as text
-// parameters, in the events' order, flushed every flushEvery statements and
-// before anything that is not a row change.
+// applier turns row events into changes of the target tables. Events are
+// buffered per table (order kept within a table; in replica mode, with no
+// triggers or foreign key checks firing, the order between tables does not
+// change the outcome) and flushed at the end of the batch, before any event
+// that is not a row change (EXECUTE, TRUNCATE, londiste.*), and when the
+// buffer is full. At a flush each table is applied one of two ways:
+//
+//   - statements: one INSERT, UPDATE or DELETE per event, prepared once per
+//     table, operation and column set, sent pipelined in event order;
+//   - bulk, for a table with bulkMin events or more, whose events all carry
+//     whole rows (logutriga, jsontriga) with one column set, and whose only
+//     unique index is its primary key: the net change per key (insert,
+//     update or delete, from the first and last event of each key) goes
+//     into a temporary table with COPY and is merged with three set-based
+//     statements. The end state is the same as applying the events one by
+//     one: uniqueness is by primary key only, so no intermediate state can
+//     matter.
 type applier struct {
 	tx      pgx.Tx
-	batch   *pgx.Batch
 	texts   map[string]string // statement text by table/op/columns
+	bufs    map[string]*tableBuf
+	order   []string // tables in first-seen order
+	pending int
+	info    map[string]*tableInfo // by destination table; reset after EXECUTE
 	applied int64
+	bulked  int64
+	temps   int // staging tables made on the connection
 }
 
-const flushEvery = 2000
+const (
+	flushEvery = 20000 // buffered events
+	bulkMin    = 64    // a table's events in a flush for the bulk path
+	pipeMax    = 2000  // statements per pipelined round trip
+)
+
+type tableBuf struct {
+	dest    string
+	changes []*pgq.Change
+	ids     []int64
+}
+
+// tableInfo is what the bulk path needs to know of a target table.
+type tableInfo struct {
+	bulkable bool     // the primary key is its only unique index
+	pkey     []string // primary key columns
+	temp     string   // the session's staging table, once made
+}
 
 func newApplier() *applier {
-	return &applier{texts: map[string]string{}, batch: &pgx.Batch{}}
+	return &applier{texts: map[string]string{}, bufs: map[string]*tableBuf{}, info: map[string]*tableInfo{}}
 }
 
 func (a *applier) reset(tx pgx.Tx) {
 	a.tx = tx
-	a.batch = &pgx.Batch{}
+	a.bufs = map[string]*tableBuf{}
+	a.order = a.order[:0]
+	a.pending = 0
 }
 
-// flush sends the queued statements and reads their results.
-func (a *applier) flush(ctx context.Context) error {
-	if a.batch.Len() == 0 {
-		return nil
+// forget drops what is known of the tables' definitions (after DDL). The
+// staging tables are dropped with the DDL's transaction in mind: they are
+// made again from the new definitions.
+func (a *applier) forget(ctx context.Context) error {
+	for _, ti := range a.info {
+		if ti.temp != "" {
+			if _, err := a.tx.Exec(ctx, "drop table if exists "+ti.temp); err != nil {
+				return err
+			}
+		}
 	}
-	n := a.batch.Len()
-	err := a.tx.SendBatch(ctx, a.batch).Close()
-	a.batch = &pgx.Batch{}
-	if err != nil {
-		return err
-	}
-	a.applied += int64(n)
+	a.info = map[string]*tableInfo{}
 	return nil
 }
 
-func (a *applier) queue(ctx context.Context, sql string, args []any) error {
-	a.batch.Queue(sql, args...)
-	if a.batch.Len() >= flushEvery {
-		return a.flush(ctx)
-	}
-	return nil
-}
+// rolledBack forgets staging tables a failed transaction took with it.
+func (a *applier) rolledBack() { a.info = map[string]*tableInfo{} }
 
-// exec runs a statement that is not a row change, after the queued ones.
-func (a *applier) exec(ctx context.Context, sql string, args ...any) error {
-	if err := a.flush(ctx); err != nil {
-		return err
-	}
-	_, err := a.tx.Exec(ctx, sql, args...)
-	return err
-}
-
-// row applies one logutriga, sqltriga or jsontriga row event to dest.
+// row buffers one logutriga, sqltriga or jsontriga row event for dest.
 func (a *applier) row(ctx context.Context, dest string, ev *pgq.Event) error {
 	c, err := pgq.DecodeChange(ev)
 	if err != nil {
@@ -76,17 +99,98 @@ func (a *applier) row(ctx context.Context, dest string, ev *pgq.Event) error {
 	if c.Op == "TRUNCATE" {
 		return a.exec(ctx, "truncate only "+quoteFQ(dest)+" cascade")
 	}
-	keys := c.PKey
-	var where map[string]*string
-	if len(keys) == 0 && c.Where != nil { // sqltriga: the key is in Where
+	b := a.bufs[dest]
+	if b == nil {
+		b = &tableBuf{dest: dest}
+		a.bufs[dest] = b
+		a.order = append(a.order, dest)
+	}
+	b.changes = append(b.changes, c)
+	b.ids = append(b.ids, ev.ID)
+	a.pending++
+	if a.pending >= flushEvery {
+		return a.flush(ctx)
+	}
+	return nil
+}
+
+// exec runs a statement that is not a row change, after the buffered ones.
+func (a *applier) exec(ctx context.Context, sql string, args ...any) error {
+	if err := a.flush(ctx); err != nil {
+		return err
+	}
+	_, err := a.tx.Exec(ctx, sql, args...)
+	return err
+}
+
+// flush applies everything buffered.
+func (a *applier) flush(ctx context.Context) error {
+	if a.pending == 0 {
+		return nil
+	}
+	batch := &pgx.Batch{}
+	send := func() error {
+		if batch.Len() == 0 {
+			return nil
+		}
+		err := a.tx.SendBatch(ctx, batch).Close()
+		batch = &pgx.Batch{}
+		return err
+	}
+	for _, dest := range a.order {
+		b := a.bufs[dest]
+		if len(b.changes) >= bulkMin {
+			ok, err := a.bulk(ctx, b)
+			if err != nil {
+				return fmt.Errorf("%s: %w", dest, err)
+			}
+			if ok {
+				a.bulked += int64(len(b.changes))
+				continue
+			}
+		}
+		for i, c := range b.changes {
+			sql, args, err := a.statement(dest, c)
+			if err != nil {
+				return fmt.Errorf("[ev_id=%d] %w", b.ids[i], err)
+			}
+			if sql == "" {
+				continue
+			}
+			batch.Queue(sql, args...)
+			if batch.Len() >= pipeMax {
+				if err := send(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := send(); err != nil {
+		return err
+	}
+	a.applied += int64(a.pending)
+	a.bufs = map[string]*tableBuf{}
+	a.order = a.order[:0]
+	a.pending = 0
+	return nil
+}
+
+// keysOf returns the change's key columns and where their values are.
+func keysOf(c *pgq.Change) ([]string, map[string]*string) {
+	if len(c.PKey) == 0 && c.Where != nil { // sqltriga: the key is in Where
+		keys := make([]string, 0, len(c.Where))
 		for k := range c.Where {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		where = c.Where
-	} else {
-		where = c.Row
+		return keys, c.Where
 	}
+	return c.PKey, c.Row
+}
+
+// statement is the SQL of one event.
+func (a *applier) statement(dest string, c *pgq.Change) (string, []any, error) {
+	keys, where := keysOf(c)
 	switch c.Op {
 	case "INSERT":
 		key := "I\x00" + dest + "\x00" + strings.Join(c.Columns, "\x00")
@@ -104,27 +208,27 @@ func (a *applier) row(ctx context.Context, dest string, ev *pgq.Event) error {
 		for i, col := range c.Columns {
 			args[i] = c.Row[col]
 		}
-		return a.queue(ctx, sql, args)
+		return sql, args, nil
 	case "UPDATE", "DELETE":
 		if len(keys) == 0 {
-			return fmt.Errorf("event %d: %s on %s without a primary key", ev.ID, c.Op, dest)
+			return "", nil, fmt.Errorf("%s on %s without a primary key", c.Op, dest)
 		}
 		var set []string
 		if c.Op == "UPDATE" {
 			for _, col := range c.Columns {
-				if !contains(keys, col) || c.Where != nil {
+				if c.Where != nil || !slices.Contains(keys, col) {
 					set = append(set, col)
 				}
 			}
 			if len(set) == 0 { // only key columns: nothing to change
-				return nil
+				return "", nil, nil
 			}
 		}
 		key := c.Op[:1] + "\x00" + dest + "\x00" + strings.Join(set, "\x00") + "\x00\x00" + strings.Join(keys, "\x00")
 		sql, ok := a.texts[key]
-		n := 0
-		ph := func() string { n++; return "$" + strconv.Itoa(n) }
 		if !ok {
+			n := 0
+			ph := func() string { n++; return "$" + strconv.Itoa(n) }
 			var b strings.Builder
 			if c.Op == "UPDATE" {
 				b.WriteString("update only " + quoteFQ(dest) + " set ")
@@ -154,11 +258,200 @@ func (a *applier) row(ctx context.Context, dest string, ev *pgq.Event) error {
 		for _, k := range keys {
 			v, ok := where[k]
 			if !ok || v == nil {
-				return fmt.Errorf("event %d: %s on %s: no value for key column %s", ev.ID, c.Op, dest, k)
+				return "", nil, fmt.Errorf("%s on %s: no value for key column %s", c.Op, dest, k)
 			}
 			args = append(args, v)
 		}
-		return a.queue(ctx, sql, args)
+		return sql, args, nil
 	}
-	return fmt.Errorf("event %d: unknown operation %q", ev.ID, c.Op)
+	return "", nil, fmt.Errorf("unknown operation %q", c.Op)
+}
+
+// tableInfo reads (once) whether dest can take the bulk path.
+func (a *applier) tableInfo(ctx context.Context, dest string) (*tableInfo, error) {
+	if ti := a.info[dest]; ti != nil {
+		return ti, nil
+	}
+	ti := &tableInfo{}
+	var others int
+	err := a.tx.QueryRow(ctx, `select coalesce((select array_agg(a.attname order by k.ord)
+	          from pg_index i, unnest(i.indkey) with ordinality k(attnum, ord), pg_attribute a
+	         where i.indrelid = c.oid and i.indisprimary and a.attrelid = c.oid and a.attnum = k.attnum), '{}'),
+	       (select count(*) from pg_index i where i.indrelid = c.oid and (i.indisunique or i.indisexclusion) and not i.indisprimary)
+	     + (select count(*) from pg_constraint x where x.conrelid = c.oid and x.contype = 'x')
+	  from pg_class c where c.oid = londiste.find_table_oid($1)`, dest).Scan(&ti.pkey, &others)
+	if err != nil {
+		return nil, err
+	}
+	ti.bulkable = len(ti.pkey) > 0 && others == 0
+	a.info[dest] = ti
+	return ti, nil
+}
+
+// net is a key's change over the buffered events.
+type net struct {
+	existed bool        // the row was there before the first event
+	row     *pgq.Change // the last whole row, nil when deleted
+}
+
+// bulk applies a table's buffered events as net changes; false when the
+// table or its events do not allow it (then they go as statements).
+func (a *applier) bulk(ctx context.Context, b *tableBuf) (bool, error) {
+	ti, err := a.tableInfo(ctx, b.dest)
+	if err != nil || !ti.bulkable {
+		return false, err
+	}
+	cols := b.changes[0].Columns
+	for _, c := range b.changes {
+		// whole rows with one column set, keyed by the table's primary key
+		if c.Where != nil || !slices.Equal(c.Columns, cols) || !slices.Equal(c.PKey, ti.pkey) {
+			return false, nil
+		}
+	}
+	nets := map[string]*net{}
+	var order []string
+	var kb strings.Builder
+	for _, c := range b.changes {
+		kb.Reset()
+		for _, k := range ti.pkey {
+			v := c.Row[k]
+			if v == nil {
+				return false, nil
+			}
+			kb.WriteString(strconv.Itoa(len(*v)))
+			kb.WriteByte(':')
+			kb.WriteString(*v)
+		}
+		key := kb.String()
+		n := nets[key]
+		if n == nil {
+			n = &net{existed: c.Op != "INSERT"}
+			nets[key] = n
+			order = append(order, key)
+		}
+		if c.Op == "DELETE" {
+			n.row = nil
+		} else {
+			n.row = c
+		}
+	}
+	if ti.temp == "" {
+		a.temps++
+		ti.temp = pgx.Identifier{fmt.Sprintf("pgqgo_stage_%d", a.temps)}.Sanitize()
+		if _, err := a.tx.Exec(ctx, "create temp table if not exists "+ti.temp+
+			" on commit delete rows as select * from only "+quoteFQ(b.dest)+" with no data"); err != nil {
+			return false, err
+		}
+		if _, err := a.tx.Exec(ctx, "alter table "+ti.temp+" add column pgqgo_op \"char\""); err != nil {
+			return false, err
+		}
+	} else if _, err := a.tx.Exec(ctx, "truncate "+ti.temp); err != nil {
+		return false, err
+	}
+	var buf bytes.Buffer
+	var ins, upd, del int
+	for _, key := range order {
+		n := nets[key]
+		var op byte
+		switch {
+		case n.existed && n.row != nil:
+			op, upd = 'U', upd+1
+		case !n.existed && n.row != nil:
+			op, ins = 'I', ins+1
+		case n.existed:
+			op, del = 'D', del+1
+		default:
+			continue // inserted and deleted within the buffer
+		}
+		row := n.row
+		if row == nil { // a delete: the key is enough; the last event has it
+			row = lastOf(b.changes, ti.pkey, key)
+		}
+		for _, col := range cols {
+			copyText(&buf, row.Row[col])
+			buf.WriteByte('\t')
+		}
+		buf.WriteByte(op)
+		buf.WriteByte('\n')
+	}
+	qcols := make([]string, len(cols))
+	for i, c := range cols {
+		qcols[i] = pgx.Identifier{c}.Sanitize()
+	}
+	if _, err := a.tx.Conn().PgConn().CopyFrom(ctx, &buf, "copy "+ti.temp+" ("+strings.Join(qcols, ", ")+", pgqgo_op) from stdin"); err != nil {
+		return false, err
+	}
+	var on []string
+	for _, k := range ti.pkey {
+		q := pgx.Identifier{k}.Sanitize()
+		on = append(on, "t."+q+" = s."+q)
+	}
+	match := strings.Join(on, " and ")
+	dest := quoteFQ(b.dest)
+	if del > 0 {
+		if _, err := a.tx.Exec(ctx, "delete from only "+dest+" t using "+ti.temp+" s where s.pgqgo_op = 'D' and "+match); err != nil {
+			return false, err
+		}
+	}
+	if upd > 0 {
+		var set []string
+		for _, c := range cols {
+			if !slices.Contains(ti.pkey, c) {
+				q := pgx.Identifier{c}.Sanitize()
+				set = append(set, q+" = s."+q)
+			}
+		}
+		if len(set) > 0 {
+			if _, err := a.tx.Exec(ctx, "update only "+dest+" t set "+strings.Join(set, ", ")+" from "+ti.temp+" s where s.pgqgo_op = 'U' and "+match); err != nil {
+				return false, err
+			}
+		}
+	}
+	if ins > 0 {
+		if _, err := a.tx.Exec(ctx, "insert into "+dest+" ("+strings.Join(qcols, ", ")+") select "+strings.Join(qcols, ", ")+" from "+ti.temp+" where pgqgo_op = 'I'"); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// lastOf finds a change of the key (for a deleted row's key values).
+func lastOf(changes []*pgq.Change, pkey []string, key string) *pgq.Change {
+	var kb strings.Builder
+	for i := len(changes) - 1; i >= 0; i-- {
+		kb.Reset()
+		for _, k := range pkey {
+			v := changes[i].Row[k]
+			kb.WriteString(strconv.Itoa(len(*v)))
+			kb.WriteByte(':')
+			kb.WriteString(*v)
+		}
+		if kb.String() == key {
+			return changes[i]
+		}
+	}
+	return changes[len(changes)-1]
+}
+
+// copyText writes a value in COPY's text format.
+func copyText(buf *bytes.Buffer, v *string) {
+	if v == nil {
+		buf.WriteString(`\N`)
+		return
+	}
+	s := *v
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			buf.WriteString(`\\`)
+		case '\t':
+			buf.WriteString(`\t`)
+		case '\n':
+			buf.WriteString(`\n`)
+		case '\r':
+			buf.WriteString(`\r`)
+		default:
+			buf.WriteByte(c)
+		}
+	}
 }

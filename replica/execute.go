@@ -154,8 +154,12 @@ func (r *runner) execute(ctx context.Context, tx pgx.Tx, ev *pgq.Event, tables [
 		}
 		w.log.Info("EXECUTE applied", "file", name)
 	}
-	// the table definitions may have changed: statement texts are rebuilt
-	// from the events, and pgx re-prepares on a changed result type
+	// the table definitions may have changed: what the applier knows of
+	// them is read again (statement texts come from the events, and pgx
+	// re-prepares a statement whose result changed)
+	if err := r.ap.forget(ctx); err != nil {
+		return err
+	}
 	_, err = tx.Exec(ctx, "select londiste.set_session_replication_role('replica', true)")
 	return err
 }

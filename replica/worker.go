@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -248,13 +249,35 @@ func (w *Worker) runMain(ctx context.Context, st *consumerState) error {
 		return err
 	}
 	defer target.Close(context.Background())
-	c, err := pgq.NewConsumer(w.providerDSN(st.providerLocation), w.consumerConfig(w.cfg.Consumer))
+	r := &runner{w: w, name: w.cfg.Consumer, db: target, ap: newApplier(), providerNode: st.providerNode, providerLoc: st.providerLocation}
+	cfg := w.consumerConfig(w.cfg.Consumer)
+	cfg.Collect = r.collect
+	c, err := pgq.NewConsumer(w.providerDSN(st.providerLocation), cfg)
 	if err != nil {
 		return err
 	}
-	r := &runner{w: w, name: w.cfg.Consumer, db: target, ap: newApplier(), providerNode: st.providerNode, providerLoc: st.providerLocation}
 	return c.Run(ctx, pgq.BatchFunc(r.batch))
 }
+
+// collect sizes the main worker's next batch: while the backlog behind
+// the last batch spans lagCollect or more (the last batch's lag less the
+// provider's ticker lag) and no table is being copied (a copy's hand-off
+// needs batches that end where the copy stands), a batch spans nine tenths
+// of that backlog (at most 30 s of ticks) or collectEvents events, so the
+// per-batch costs (two commits, a round trip per table) are paid once per
+// thousands of events instead of once per tick. Keeping up: any tick.
+func (r *runner) collect() (int, time.Duration) {
+	backlog := time.Duration(r.backlog.Load())
+	if r.copying.Load() || backlog < lagCollect {
+		return 0, 0
+	}
+	return collectEvents, min(backlog*9/10, 30*time.Second)
+}
+
+const (
+	lagCollect    = 2 * time.Second
+	collectEvents = 100000
+)
 
 func (w *Worker) consumerConfig(name string) pgq.ConsumerConfig {
 	fetch := w.cfg.FetchSize
@@ -262,7 +285,7 @@ func (w *Worker) consumerConfig(name string) pgq.ConsumerConfig {
 		fetch = 10000
 	}
 	return pgq.ConsumerConfig{
-		Queue: w.cfg.Queue, Name: name, NoRegister: true, FetchSize: max(fetch, 1000),
+		Queue: w.cfg.Queue, Name: name, NoRegister: true, FetchSize: max(fetch, 10000),
 		MinLag: w.cfg.MinLag, PollInterval: max(w.cfg.LoopDelay, 10*time.Millisecond),
 		ErrorBackoff: min(time.Second, max(w.cfg.ExceptionSleep, 10*time.Millisecond)),
 		MaxBackoff:   max(w.cfg.ExceptionSleep, time.Second), Logger: w.log,
@@ -595,7 +618,8 @@ type runner struct {
 	providerNode string
 	providerLoc  string
 	errorSet     bool
-	snap         *snapshot // the copy's snapshot (copy consumers)
+	backlog      atomic.Int64 // time span of the ticks past the last batch (main worker)
+	copying      atomic.Bool  // some local table is not ok (main worker)
 }
 
 // errCopyDone ends a copy consumer: its table is ok.
@@ -606,6 +630,9 @@ var errRecopy = errors.New("copy out of step")
 
 func (r *runner) batch(ctx context.Context, b *pgq.Batch) error {
 	err := r.apply(ctx, b)
+	if err != nil {
+		r.ap.rolledBack()
+	}
 	if err != nil && !errors.Is(err, errCopyDone) && ctx.Err() == nil {
 		r.w.setError(context.Background(), r.name, err)
 		r.errorSet = true
@@ -640,6 +667,18 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 	tables, err := r.sync(ctx, b)
 	if err != nil {
 		return err
+	}
+	if r.copyTable == "" {
+		var head time.Duration
+		if err := b.Tx().QueryRow(ctx, "select ticker_lag from pgq.get_queue_info($1)", w.cfg.Queue).Scan(&head); err != nil {
+			return err
+		}
+		r.backlog.Store(int64(b.Lag - head))
+		copying := false
+		for _, t := range tables {
+			copying = copying || (t.Local && t.MergeState != "ok" && t.MergeState != "?")
+		}
+		r.copying.Store(copying)
 	}
 	tx, err := r.db.Begin(ctx)
 	if err != nil {
