@@ -48,6 +48,7 @@ Replication commands:
   execute FILE...                       run SQL on the root and on every node at the same position
   show-handlers                         the table handlers pgqgo has
   compare [TABLE...]                    count and checksum both sides (exit code: tables that differ)
+  repair [TABLE...] [--apply]           fix rows that differ (fix.TABLE.sql, or applied with --apply)
   worker [-d]                           the replication daemon
 
 Daemon control (on the worker's pidfile): -s stop, -k kill, -r reload.
@@ -434,6 +435,32 @@ func londisteTree(path string) *cobra.Command {
 	compare.Flags().BoolVar(&cmpOpts.Force, "force", false, "compare even if this node does not catch up in time")
 	compare.Flags().BoolVar(&cmpJSON, "json", false, "JSON output")
 	root.AddCommand(compare)
+
+	var rep replica.RepairOptions
+	var repJSON bool
+	repair := &cobra.Command{Use: "repair [TABLE...]", Short: "find and fix rows that differ from the provider", Args: cobra.ArbitraryArgs,
+		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error {
+			res, err := a.Repair(cmd.Context(), rep, args...)
+			out := cmd.OutOrStdout()
+			if repJSON {
+				if res == nil {
+					res = []replica.RepairResult{}
+				}
+				if jerr := json.NewEncoder(out).Encode(res); jerr != nil {
+					return jerr
+				}
+			} else {
+				for _, r := range res {
+					fmt.Fprintln(out, r.Line())
+				}
+			}
+			return err
+		})}
+	repair.Flags().BoolVar(&rep.Apply, "apply", false, "apply the fixes here (otherwise written to fix.TABLE.sql)")
+	repair.Flags().BoolVar(&rep.Force, "force", false, "repair even if this node does not catch up in time")
+	repair.Flags().BoolVar(&repJSON, "json", false, "JSON output")
+	repair.Flags().String("sort-bufsize", "", "accepted for londiste3 compatibility (nothing is sorted on disk)")
+	root.AddCommand(repair)
 
 	root.AddCommand(workerCmd(env))
 	return root

@@ -475,3 +475,73 @@ newline \ backslash ''quote'' ü', n = n * 1.5 where id % 3 = 0;
 		t.Fatalf("compare:\n%s", out)
 	}
 }
+
+// TestLondisteRepair: 1,000 differences injected on the leaf (rows missing,
+// extra and changed, the first and last keys of the order among them,
+// NULLs both ways), in an integer-keyed table and a text-keyed one; repair
+// writes them as fix.TABLE.sql, repair --apply fixes them, compare is then
+// equal, and a second repair finds nothing.
+func TestLondisteRepair(t *testing.T) {
+	s := newReplicaSetup(t, 1)
+	s.tables = []string{"public.pgbench_accounts", "public.words"}
+	for _, c := range []*pgx.Conn{s.root, s.leaf} {
+		pgtest.Exec(t, c, "create table words (w text primary key, n int, note text)")
+	}
+	pgtest.Exec(t, s.root, "insert into words select 'w' || g || chr(64 + g % 58), g, case when g % 4 = 0 then null else 'n' || g end from generate_series(1, 2000) g")
+	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
+	s.cli(t, s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
+	s.startTicker(t)
+	s.background(t, "londiste", s.rootINI, "worker", "-q")
+	s.background(t, "londiste", s.leafINI, "worker", "-q")
+	s.cli(t, s.rootINI, "add-table", "public.pgbench_accounts", "public.words")
+	s.cli(t, s.leafINI, "add-table", "public.pgbench_accounts", "public.words")
+	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
+	pgtest.Exec(t, s.leaf, `set session_replication_role = replica;
+		delete from pgbench_accounts where aid in (1, 100000) or aid % 1000 = 7;               -- 102 missing, first and last
+		update pgbench_accounts set abalance = 42 where aid % 1000 = 500;                       -- 100 changed
+		update pgbench_accounts set filler = null where aid % 1000 = 600;                       -- 100 NULL here
+		insert into pgbench_accounts select g, 1, 0, 'extra' from generate_series(100001, 100199) g; -- 199 extra, past the last
+		insert into pgbench_accounts values (0, 1, 0, 'before the first');                      -- 1 extra, before the first
+		delete from words where n % 20 = 1;                                                      -- 100 missing
+		update words set note = 'x''\' || n where n % 20 = 2;                                   -- 100 changed
+		update words set note = 'was null' where n % 20 = 4;                                    -- 100 NULL on the root
+		insert into words select 'zz' || g, g, null from generate_series(1, 100) g;             -- 100 extra, last
+		insert into words select '0' || g, g, null from generate_series(1, 100) g;              -- 100 extra, first
+		reset session_replication_role`)
+	if out, err := runCLI(t, "londiste", s.leafINI, "compare"); err == nil || !strings.Contains(out, "do not match") {
+		t.Fatalf("compare before the repair: %v\n%s", err, out)
+	}
+	// the fixes as files (in the working directory, as londiste3)
+	wd, _ := os.Getwd()
+	if err := os.Chdir(s.dir); err != nil {
+		t.Fatal(err)
+	}
+	out := s.cli(t, s.leafINI, "repair")
+	_ = os.Chdir(wd)
+	for _, want := range []string{
+		"finished public.pgbench_accounts: src: 100000 rows, dst: 100098 rows, missed: 102 inserts, 200 updates, 200 deletes",
+		"finished public.words: src: 2000 rows, dst: 2100 rows, missed: 100 inserts, 200 updates, 200 deletes",
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("repair: %q missing:\n%s", want, out)
+		}
+	}
+	fix, err := os.ReadFile(filepath.Join(s.dir, "fix.public.words.sql"))
+	if err != nil || strings.Count(string(fix), "\n") != 500 {
+		t.Fatalf("fix.public.words.sql: %v, %d lines", err, strings.Count(string(fix), "\n"))
+	}
+	out = s.cli(t, s.leafINI, "repair", "--apply")
+	if !strings.Contains(out, "missed: 102 inserts, 200 updates, 200 deletes") {
+		t.Fatalf("repair --apply:\n%s", out)
+	}
+	if out := s.cli(t, s.leafINI, "compare"); strings.Contains(out, "do not match") {
+		t.Fatalf("compare after the repair:\n%s", out)
+	}
+	if !s.same(t) {
+		t.Fatal("tables differ after the repair")
+	}
+	out = s.cli(t, s.leafINI, "repair")
+	if strings.Count(out, "missed: 0 inserts, 0 updates, 0 deletes") != 2 {
+		t.Fatalf("second repair:\n%s", out)
+	}
+}
