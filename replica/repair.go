@@ -27,9 +27,9 @@ type RepairOptions struct {
 type RepairResult struct {
 	Table            string `json:"table"`
 	SrcRows, DstRows int64
-	Inserts          int64 `json:"inserts"`
-	Updates          int64 `json:"updates"`
-	Deletes          int64 `json:"deletes"`
+	Inserts          int64  `json:"inserts"`
+	Updates          int64  `json:"updates"`
+	Deletes          int64  `json:"deletes"`
 	FixFile          string `json:"fix_file,omitempty"`
 }
 
