@@ -2,6 +2,7 @@ package replica
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -58,6 +59,7 @@ type tableBuf struct {
 type tableInfo struct {
 	bulkable bool     // the primary key is its only unique index
 	pkey     []string // primary key columns
+	intKey   bool     // every key column is an integer
 	temp     string   // the session's staging table, once made
 }
 
@@ -278,8 +280,11 @@ func (a *applier) tableInfo(ctx context.Context, dest string) (*tableInfo, error
 	          from pg_index i, unnest(i.indkey) with ordinality k(attnum, ord), pg_attribute a
 	         where i.indrelid = c.oid and i.indisprimary and a.attrelid = c.oid and a.attnum = k.attnum), '{}'),
 	       (select count(*) from pg_index i where i.indrelid = c.oid and (i.indisunique or i.indisexclusion) and not i.indisprimary)
-	     + (select count(*) from pg_constraint x where x.conrelid = c.oid and x.contype = 'x')
-	  from pg_class c where c.oid = londiste.find_table_oid($1)`, dest).Scan(&ti.pkey, &others)
+	     + (select count(*) from pg_constraint x where x.conrelid = c.oid and x.contype = 'x'),
+	       coalesce((select bool_and(a.atttypid in ('int2'::regtype, 'int4'::regtype, 'int8'::regtype))
+	          from pg_index i, unnest(i.indkey) k(attnum), pg_attribute a
+	         where i.indrelid = c.oid and i.indisprimary and a.attrelid = c.oid and a.attnum = k.attnum), false)
+	  from pg_class c where c.oid = londiste.find_table_oid($1)`, dest).Scan(&ti.pkey, &others, &ti.intKey)
 	if err != nil {
 		return nil, err
 	}
@@ -347,6 +352,16 @@ func (a *applier) bulk(ctx context.Context, b *tableBuf) (bool, error) {
 		}
 	} else if _, err := a.tx.Exec(ctx, "truncate "+ti.temp); err != nil {
 		return false, err
+	}
+	if ti.intKey && len(ti.pkey) == 1 {
+		// in key order: the merge then visits the table's pages (and the
+		// key's index) in order, each once, instead of at random
+		num := make(map[string]int64, len(order))
+		for _, k := range order {
+			_, v, _ := strings.Cut(k, ":")
+			num[k], _ = strconv.ParseInt(v, 10, 64)
+		}
+		slices.SortFunc(order, func(x, y string) int { return cmp.Compare(num[x], num[y]) })
 	}
 	var buf bytes.Buffer
 	var ins, upd, del int
