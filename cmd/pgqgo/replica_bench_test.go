@@ -221,3 +221,97 @@ func runCLIb(b *testing.B, args ...string) (string, error) {
 	err := cmd.ExecuteContext(context.Background())
 	return out.String(), err
 }
+
+// BenchmarkLondisteEmptyTables: the fixed cost of a table's copy. One root
+// (pgqgo ticker, pgqgo root worker) and two leaves on another server, each
+// with default settings: leaf_go (pgqgo londiste) adds 50 empty tables at
+// once, leaf_py (Debian's londiste3) 10 of them; each is timed from
+// add-table to wait-sync. Reported: pgqgo's total for 50, londiste3's for
+// 10 and per table (issue 18 asks <= 10 s for the 50).
+//
+//	go test ./cmd/pgqgo -run '^$' -bench LondisteEmptyTables -benchtime 1x -timeout 30m
+func BenchmarkLondisteEmptyTables(b *testing.B) {
+	for range b.N {
+		ctx := context.Background()
+		dir := b.TempDir()
+		rootCl := pgtest.OwnCluster(b, pgcluster.Options{Durable: true})
+		leafCl := pgtest.OwnCluster(b, pgcluster.Options{Durable: true})
+		pgtest.Exec(b, pgtest.Conn(b, rootCl.DSN("postgres")), "create database root")
+		for _, db := range []string{"leaf_py", "leaf_go"} {
+			pgtest.Exec(b, pgtest.Conn(b, leafCl.DSN("postgres")), "create database "+db)
+		}
+		rootDSN, pyDSN, goDSN := rootCl.DSN("root"), leafCl.DSN("leaf_py"), leafCl.DSN("leaf_go")
+		var names []string
+		for i := 1; i <= 50; i++ {
+			names = append(names, fmt.Sprintf("public.e%02d", i))
+		}
+		for _, dsn := range []string{rootDSN, pyDSN, goDSN} {
+			c := pgtest.Conn(b, dsn)
+			for _, n := range names {
+				pgtest.Exec(b, c, "create table "+n+" (id int primary key, v text)")
+			}
+			if out, err := runCLIb(b, "install", "--db", dsn, "--with", "pgq_node,londiste"); err != nil {
+				b.Fatalf("install: %v\n%s", err, out)
+			}
+		}
+		ini := func(name, dsn string) string {
+			path := filepath.Join(dir, name+".ini")
+			body := fmt.Sprintf("[londiste]\njob_name = l_%s\ndb = %s\nqueue_name = replika\nlogfile = %s\npidfile = %s\n",
+				name, dsn, filepath.Join(dir, name+".log"), filepath.Join(dir, name+".pid"))
+			if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			return path
+		}
+		rootINI, pyINI, goINI := ini("root", rootDSN), ini("leaf_py", pyDSN), ini("leaf_go", goDSN)
+		londiste := pgtest.Londiste3(b, ctx, dir)
+		cli := func(args ...string) {
+			b.Helper()
+			if out, err := runCLIb(b, append([]string{"londiste"}, args...)...); err != nil {
+				b.Fatalf("pgqgo londiste %v: %v\n%s", args, err, out)
+			}
+		}
+		cli(rootINI, "create-root", "root", rootDSN)
+		londiste(pyINI, "create-leaf", "leaf_py", pyDSN, "--provider="+rootDSN)
+		cli(goINI, "create-leaf", "leaf_go", goDSN, "--provider="+rootDSN)
+		rcfg, _ := pgx.ParseConfig(rootDSN)
+		tini := filepath.Join(dir, "ticker.ini")
+		if err := os.WriteFile(tini, []byte(fmt.Sprintf("[pgqd]\nbase_connstr = host=%s port=%d user=%s\ninitial_database = postgres\ndatabase_list = root\nlogfile = %s\nsyslog = 0\n",
+			rcfg.Host, rcfg.Port, rcfg.User, filepath.Join(dir, "ticker.log"))), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		procs := []*exec.Cmd{
+			exec.Command(os.Args[0], "ticker", "-q", tini),
+			exec.Command(os.Args[0], "londiste", rootINI, "worker", "-q"),
+			exec.Command(os.Args[0], "londiste", goINI, "worker", "-q"),
+		}
+		for _, p := range procs {
+			p.Env = append(os.Environ(), "PGQGO_TEST_RUN_MAIN=1")
+			if err := p.Start(); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = p.Process.Kill(); _ = p.Wait() })
+		}
+		londiste(pyINI, "worker", "-d")
+		b.Cleanup(func() { _ = exec.Command("londiste", pyINI, "-s").Run() })
+		cli(rootINI, "add-table", "--all")
+		time.Sleep(2 * time.Second) // the workers settled
+
+		start := time.Now()
+		cli(append([]string{goINI, "add-table"}, names...)...)
+		cli(goINI, "wait-sync", "--timeout", "10m")
+		goTime := time.Since(start)
+		b.Logf("pgqgo: 50 empty tables to ok in %v", goTime.Round(time.Millisecond))
+		start = time.Now()
+		londiste(pyINI, append([]string{"add-table"}, names[:10]...)...)
+		// londiste3 copies them one after the other: longer than the runner's limit
+		if out, err := exec.Command("londiste", pyINI, "wait-sync").CombinedOutput(); err != nil {
+			b.Fatalf("londiste3 wait-sync: %v\n%s", err, out)
+		}
+		pyTime := time.Since(start)
+		b.Logf("empty tables to ok: pgqgo 50 in %v (%v each), londiste3 10 in %v (%v each)",
+			goTime.Round(time.Millisecond), (goTime / 50).Round(time.Millisecond), pyTime.Round(time.Millisecond), (pyTime / 10).Round(time.Millisecond))
+		b.ReportMetric(goTime.Seconds(), "pgqgo-s/50tables")
+		b.ReportMetric(pyTime.Seconds()/10, "londiste3-s/table")
+	}
+}
