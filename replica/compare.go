@@ -172,7 +172,7 @@ func (a *Admin) syncedSnapshots(ctx context.Context, n *NodeInfo, src string, fo
 	if err != nil {
 		return fail(err)
 	}
-	if _, err := prov.Exec(ctx, "select pgq.force_tick($1)", a.cfg.Queue); err != nil {
+	if err := tickNow(ctx, prov, a.cfg.Queue); err != nil {
 		return fail(err)
 	}
 	// the next tick is cut while no writer of the table is running

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -113,6 +114,63 @@ func (w *Worker) catchUp(ctx context.Context, db *pgx.Conn, t Table, st *consume
 	return false, err
 }
 
+// copyAppName starts the application_name of a copy's session; the
+// provider's row estimate follows.
+const copyAppName = "pgqgo londiste copy ~"
+
+// CopyProgress is a running COPY into a table here.
+type CopyProgress struct {
+	Table        string        `json:"table"`
+	Rows         int64         `json:"rows"`
+	Bytes        int64         `json:"bytes"`
+	EstimateRows int64         `json:"estimated_rows"`
+	Elapsed      time.Duration `json:"elapsed_ns"`
+}
+
+// ETA is the time left at the rate so far (0 when unknown).
+func (p CopyProgress) ETA() time.Duration {
+	if p.Rows == 0 || p.EstimateRows <= p.Rows {
+		return 0
+	}
+	return time.Duration(float64(p.Elapsed) * float64(p.EstimateRows-p.Rows) / float64(p.Rows))
+}
+
+func (p CopyProgress) String() string {
+	s := fmt.Sprintf("%d rows, %.1f MB", p.Rows, float64(p.Bytes)/1e6)
+	if p.EstimateRows > 0 {
+		s = fmt.Sprintf("%d/%d rows (%.0f%%), %.1f MB", p.Rows, p.EstimateRows, 100*float64(min(p.Rows, p.EstimateRows))/float64(p.EstimateRows), float64(p.Bytes)/1e6)
+	}
+	if eta := p.ETA(); eta > 0 {
+		s += ", ETA " + eta.Round(time.Second).String()
+	}
+	return s
+}
+
+// copyProgress lists the copies running into db's tables.
+func copyProgress(ctx context.Context, db queryer) ([]CopyProgress, error) {
+	rows, err := db.Query(ctx, `select p.relid::regclass::text, p.tuples_processed, p.bytes_processed,
+	        substr(a.application_name, length($1) + 1), extract(epoch from clock_timestamp() - a.xact_start)::float8
+	   from pg_stat_progress_copy p join pg_stat_activity a on a.pid = p.pid
+	  where a.application_name like $2 and a.datname = current_database()`, copyAppName, likePrefix(copyAppName))
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (CopyProgress, error) {
+		var p CopyProgress
+		var est string
+		var secs float64
+		err := r.Scan(&p.Table, &p.Rows, &p.Bytes, &est, &secs)
+		p.EstimateRows, _ = strconv.ParseInt(est, 10, 64)
+		p.Elapsed = time.Duration(secs * float64(time.Second))
+		return p, err
+	})
+}
+
+// Progress lists the copies running into this node's tables.
+func (a *Admin) Progress(ctx context.Context) ([]CopyProgress, error) {
+	return copyProgress(ctx, a.db)
+}
+
 // columnsOf lists a table's columns in order.
 func columnsOf(ctx context.Context, db queryer, table string) ([]string, error) {
 	rows, err := db.Query(ctx, `select attname from pg_attribute where attrelid = londiste.find_table_oid($1)
@@ -202,6 +260,13 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 	if _, err := tx.Exec(ctx, "lock table only "+quoteFQ(dest)+" in access exclusive mode"); err != nil {
 		return err
 	}
+	// the provider's row estimate, in the session's application_name: status
+	// (any process) reads the COPY's progress from pg_stat_progress_copy
+	var estimate float64
+	_ = ptx.QueryRow(ctx, "select greatest(reltuples, 0) from pg_class where oid = londiste.find_table_oid($1)", src).Scan(&estimate)
+	if _, err := tx.Exec(ctx, "select set_config('application_name', $1, true)", fmt.Sprintf("%s%.0f", copyAppName, estimate)); err != nil {
+		return err
+	}
 	destCols, err := columnsOf(ctx, tx, dest)
 	if err != nil {
 		return err
@@ -272,7 +337,7 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 		log.Warn("analyze", "err", err)
 	}
 	w.notify()
-	if _, err := prov.Exec(ctx, "select pgq.force_tick($1)", w.cfg.Queue); err != nil {
+	if err := tickNow(ctx, prov, w.cfg.Queue); err != nil {
 		log.Warn("force_tick on the provider", "err", err)
 	}
 	log.Info("copied", "rows", cw.rows.Load(), "bytes", cw.bytes.Load(), "copy", copied.Round(time.Millisecond),

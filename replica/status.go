@@ -31,6 +31,7 @@ type NodeStatus struct {
 // TableStatus is a table that is not ok yet.
 type TableStatus struct {
 	Name, State string
+	Progress    *CopyProgress `json:",omitempty"` // the running COPY, if any
 }
 
 // Status reads every member of the cascade (in parallel) as londiste3
@@ -161,6 +162,12 @@ func (a *Admin) readNodeStatus(ctx context.Context, location string, ns *NodeSta
 	if err != nil {
 		return err
 	}
+	progress := map[string]CopyProgress{}
+	if ps, err := copyProgress(ctx, db); err == nil {
+		for _, p := range ps {
+			progress[p.Table] = p
+		}
+	}
 	for _, t := range tables {
 		switch {
 		case !t.Local:
@@ -169,7 +176,14 @@ func (a *Admin) readNodeStatus(ctx context.Context, location string, ns *NodeSta
 			ns.TablesOK++
 		default:
 			ns.TablesHalf++
-			ns.Copies = append(ns.Copies, TableStatus{Name: t.Name, State: stateName(t.MergeState)})
+			ts := TableStatus{Name: t.Name, State: stateName(t.MergeState)}
+			// pg_stat_progress_copy names the table as regclass text
+			for _, name := range []string{t.Dest(), strings.TrimPrefix(t.Dest(), "public.")} {
+				if p, ok := progress[name]; ok {
+					ts.Progress = &p
+				}
+			}
+			ns.Copies = append(ns.Copies, ts)
 		}
 	}
 	return nil
@@ -224,7 +238,11 @@ func (n *NodeStatus) Lines() []string {
 		lines = append(lines, fmt.Sprintf("Attr: %s=%s", k, n.Attrs[k]))
 	}
 	for _, c := range n.Copies {
-		lines = append(lines, fmt.Sprintf("Copy: %s %s", c.Name, c.State))
+		if c.Progress != nil {
+			lines = append(lines, fmt.Sprintf("Copy: %s %s %s", c.Name, c.State, c.Progress))
+		} else {
+			lines = append(lines, fmt.Sprintf("Copy: %s %s", c.Name, c.State))
+		}
 	}
 	cs := make([]string, 0, len(n.Errors))
 	for c := range n.Errors {

@@ -597,6 +597,13 @@ func (a *Admin) Resync(ctx context.Context, args ...string) error {
 
 // WaitSync waits until every local table is ok (0: no time limit).
 func (a *Admin) WaitSync(ctx context.Context, limit time.Duration) error {
+	return a.WaitSyncProgress(ctx, limit, nil)
+}
+
+// WaitSyncProgress is WaitSync calling show, about once a second, with
+// the tables not in sync yet and the copies running.
+func (a *Admin) WaitSyncProgress(ctx context.Context, limit time.Duration, show func(pending []string, copies []CopyProgress)) error {
+	var lastShow time.Time
 	var deadline time.Time
 	if limit > 0 {
 		deadline = time.Now().Add(limit)
@@ -616,6 +623,11 @@ func (a *Admin) WaitSync(ctx context.Context, limit time.Duration) error {
 			return nil
 		}
 		sort.Strings(pending)
+		if show != nil && time.Since(lastShow) >= time.Second {
+			ps, _ := copyProgress(ctx, a.db)
+			show(pending, ps)
+			lastShow = time.Now()
+		}
 		if !deadline.IsZero() && time.Now().After(deadline) {
 			return fmt.Errorf("not in sync after %v: %s", limit, strings.Join(pending, ", "))
 		}

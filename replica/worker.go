@@ -371,10 +371,23 @@ func (w *Worker) nudgeHandOffs(ctx context.Context, db, prov *pgx.Conn, complete
 	}
 	for _, t := range tables {
 		if tick, ok := stateTick(t.MergeState, "wanna-sync:"); ok && t.Local && tick <= completed {
-			_, err := prov.Exec(ctx, "select pgq.force_tick($1)", w.cfg.Queue)
-			return err
+			return tickNow(ctx, prov, w.cfg.Queue)
 		}
 	}
+	return nil
+}
+
+// tickNow asks for a tick on the provider (pgq.force_tick, as londiste3)
+// and, where this role may, cuts it at once with pgq.ticker (which on pgqgo
+// also wakes the consumers waiting for it): a hand-off step then waits for
+// no ticker round (an idle database is looked at every half second, pgqd
+// ticks every second).
+func tickNow(ctx context.Context, prov *pgx.Conn, queue string) error {
+	if _, err := prov.Exec(ctx, "select pgq.force_tick($1)", queue); err != nil {
+		return err
+	}
+	// not allowed (no pgq_admin rights) or busy: the ticker will do it
+	_, _ = prov.Exec(ctx, "select pgq.ticker($1)", queue)
 	return nil
 }
 
@@ -902,7 +915,7 @@ func (r *runner) forceTick(ctx context.Context, b *pgq.Batch) {
 		return
 	}
 	defer prov.Close(context.Background())
-	_, _ = prov.Exec(ctx, "select pgq.force_tick($1)", r.w.cfg.Queue)
+	_ = tickNow(ctx, prov, r.w.cfg.Queue)
 }
 
 // handOver makes the copy's table ok and retires its consumer: the target

@@ -383,7 +383,22 @@ func londisteTree(path string) *cobra.Command {
 	var syncTimeout time.Duration
 	waitSync := &cobra.Command{Use: "wait-sync", Short: "wait until every table is in sync", Args: cobra.NoArgs,
 		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, _ []string) error {
-			return a.WaitSync(cmd.Context(), syncTimeout)
+			// on a terminal, a progress line rewritten in place
+			f, ok := cmd.ErrOrStderr().(*os.File)
+			if !ok || !isTerminal(f) {
+				return a.WaitSync(cmd.Context(), syncTimeout)
+			}
+			defer fmt.Fprintln(f)
+			return a.WaitSyncProgress(cmd.Context(), syncTimeout, func(pending []string, copies []replica.CopyProgress) {
+				line := fmt.Sprintf("waiting for %d table(s)", len(pending))
+				for _, c := range copies {
+					line += fmt.Sprintf(" | %s: %s", c.Table, c)
+				}
+				if len(copies) == 0 && len(pending) > 0 {
+					line += ": " + strings.Join(pending, ", ")
+				}
+				fmt.Fprintf(f, "\r\033[K%s", line)
+			})
 		})}
 	waitSync.Flags().DurationVar(&syncTimeout, "timeout", 0, "give up after this long (0: wait forever)")
 	root.AddCommand(waitSync)
@@ -619,4 +634,10 @@ func unescape(s string) string {
 		return s
 	}
 	return v
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

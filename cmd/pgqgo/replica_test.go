@@ -545,3 +545,38 @@ func TestLondisteRepair(t *testing.T) {
 		t.Fatalf("second repair:\n%s", out)
 	}
 }
+
+// TestLondisteCopyProgress: while a table is being copied, status shows
+// the COPY's progress (rows so far of the provider's estimate, bytes, ETA),
+// read by another process from pg_stat_progress_copy.
+func TestLondisteCopyProgress(t *testing.T) {
+	s := newReplicaSetup(t, 1)
+	pgtest.Exec(t, s.root, "create table slow (id int primary key, v text); insert into slow select g, md5(g::text) from generate_series(1, 4000) g; analyze slow")
+	// on the leaf every copied row waits a millisecond (an ALWAYS trigger
+	// fires in replica mode, and COPY fires row triggers)
+	pgtest.Exec(t, s.leaf, `create table slow (id int primary key, v text);
+		create function slowly() returns trigger language plpgsql as $$ begin perform pg_sleep(0.001); return new; end $$;
+		create trigger slowly before insert on slow for each row execute function slowly();
+		alter table slow enable always trigger slowly`)
+	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
+	s.cli(t, s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
+	s.startTicker(t)
+	s.background(t, "londiste", s.leafINI, "worker", "-q")
+	s.cli(t, s.rootINI, "add-table", "public.slow")
+	s.cli(t, s.leafINI, "add-table", "public.slow")
+	re := regexp.MustCompile(`Copy: public\.slow in-copy (\d+)/4000 rows \(\d+%\), [\d.]+ MB, ETA \d+s`)
+	var seen string
+	pgtest.Eventually(t, 30*time.Second, "status showing the copy's progress", func() bool {
+		out, _ := runCLI(t, "londiste", s.leafINI, "status")
+		if m := re.FindStringSubmatch(out); m != nil && m[1] != "0" {
+			seen = m[0]
+			return true
+		}
+		return false
+	})
+	t.Logf("status during the copy: %s", seen)
+	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
+	if n := pgtest.Scalar[int64](t, s.leaf, "select count(*) from slow"); n != 4000 {
+		t.Fatalf("%d rows copied", n)
+	}
+}
