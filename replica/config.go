@@ -31,7 +31,7 @@ type Config struct {
 	// LoopDelay is the pause between idle work loops (default 1 s).
 	LoopDelay time.Duration
 	// ParallelCopies is how many tables are copied at once: as written in
-	// the ini, 4 when it is not (londiste3's default is 1, each copy being a
+	// the ini, 8 when it is not (londiste3's default is 1, each copy being a
 	// process of its own; pgqgo's are goroutines of the worker).
 	ParallelCopies int
 	// LocalOnly asks the provider only for events of the tables this node
@@ -142,7 +142,7 @@ func ParseConfig(path string, data []byte, set map[string]string) (*Config, erro
 		}
 	}
 	cfg := &Config{
-		Path: path, LoopDelay: time.Second, ParallelCopies: 4, LockTimeout: 10 * time.Second,
+		Path: path, LoopDelay: time.Second, ParallelCopies: 8, LockTimeout: 10 * time.Second,
 		ExceptionSleep: 20 * time.Second, ConnectionLifetime: 1200 * time.Second, FetchSize: 300,
 		GlobalWMPublishPeriod: 300 * time.Second, LocalWMPublishPeriod: 300 * time.Second,
 	}

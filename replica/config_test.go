@@ -38,7 +38,7 @@ use_skylog = 0
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.JobName != "leaf" || cfg.Consumer != "leaf" || cfg.LoopDelay != 100*time.Millisecond || cfg.ParallelCopies != 4 ||
+	if cfg.JobName != "leaf" || cfg.Consumer != "leaf" || cfg.LoopDelay != 100*time.Millisecond || cfg.ParallelCopies != 8 ||
 		cfg.LockTimeout != 10*time.Second || cfg.LocalWMPublishPeriod != 300*time.Second {
 		t.Errorf("defaults %+v", cfg)
 	}

@@ -995,3 +995,64 @@ func (r *runner) londisteEvent(ctx context.Context, ev *pgq.Event) error {
 	}
 	return err
 }
+
+// Rewind moves the worker's position on the provider back (or forward) to
+// the tick this node has completed (londiste3 worker --rewind): after the
+// provider's consumer was moved or recreated.
+func (w *Worker) Rewind(ctx context.Context) error {
+	db, err := connect(ctx, w.cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer db.Close(context.Background())
+	st, err := getConsumerState(ctx, db, w.cfg.Queue, w.cfg.Consumer)
+	if err != nil {
+		return err
+	}
+	if st.completed == 0 {
+		return errors.New("rewind: no completed tick on this node")
+	}
+	prov, err := connect(ctx, w.providerDSN(st.providerLocation))
+	if err != nil {
+		return fmt.Errorf("provider: %w", err)
+	}
+	defer prov.Close(context.Background())
+	if _, err := prov.Exec(ctx, "select pgq.register_consumer_at($1, $2, $3)", w.cfg.Queue, w.cfg.Consumer, st.completed); err != nil {
+		return fmt.Errorf("rewind to tick %d: %w", st.completed, err)
+	}
+	w.log.Info("provider position set to this node's completed tick", "tick", st.completed)
+	return nil
+}
+
+// Reset records the provider's position of the worker as this node's
+// completed tick (londiste3 worker --reset): the opposite of Rewind, after
+// this node's state was lost or restored from elsewhere.
+func (w *Worker) Reset(ctx context.Context) error {
+	db, err := connect(ctx, w.cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer db.Close(context.Background())
+	st, err := getConsumerState(ctx, db, w.cfg.Queue, w.cfg.Consumer)
+	if err != nil {
+		return err
+	}
+	prov, err := connect(ctx, w.providerDSN(st.providerLocation))
+	if err != nil {
+		return fmt.Errorf("provider: %w", err)
+	}
+	defer prov.Close(context.Background())
+	var last int64
+	err = prov.QueryRow(ctx, "select last_tick from pgq.get_consumer_info($1, $2)", w.cfg.Queue, w.cfg.Consumer).Scan(&last)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errors.New("reset: the worker is not registered on the provider")
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := call(ctx, db, w.log, "select * from pgq_node.set_consumer_completed($1, $2, $3)", w.cfg.Queue, w.cfg.Consumer, last); err != nil {
+		return err
+	}
+	w.log.Info("completed tick set to the provider's position", "tick", last)
+	return nil
+}

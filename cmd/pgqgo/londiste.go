@@ -482,8 +482,8 @@ func londisteTree(path string) *cobra.Command {
 }
 
 func workerCmd(env *londisteEnv) *cobra.Command {
-	var daemonize, stop, kill, reload bool
-	c := &cobra.Command{Use: "worker [-d | -s | -k | -r]", Short: "the replication daemon", Args: cobra.NoArgs,
+	var daemonize, stop, kill, reload, rewind, reset bool
+	c := &cobra.Command{Use: "worker [-d | -s | -k | -r | --rewind | --reset]", Short: "the replication daemon", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := env.config()
 			if err != nil {
@@ -496,6 +496,17 @@ func workerCmd(env *londisteEnv) *cobra.Command {
 				return signalRunning(cfg.PidFile, syscall.SIGTERM)
 			case reload:
 				return signalRunning(cfg.PidFile, syscall.SIGHUP)
+			case rewind || reset:
+				log, closeLog, err := env.logger(cfg, cmd.ErrOrStderr())
+				if err != nil {
+					return err
+				}
+				defer closeLog()
+				w := replica.NewWorker(cfg, log, nil)
+				if rewind {
+					return w.Rewind(cmd.Context())
+				}
+				return w.Reset(cmd.Context())
 			}
 			if daemonize && os.Getenv(daemonEnv) == "" {
 				if cfg.PidFile == "" {
@@ -545,6 +556,9 @@ func workerCmd(env *londisteEnv) *cobra.Command {
 	f.BoolVarP(&stop, "stop", "s", false, "stop the running worker (SIGINT)")
 	f.BoolVarP(&kill, "kill", "k", false, "kill the running worker (SIGTERM)")
 	f.BoolVarP(&reload, "reload", "r", false, "signal the running worker (SIGHUP)")
+	f.BoolVar(&rewind, "rewind", false, "set the position on the provider to this node's completed tick, and exit")
+	f.BoolVar(&reset, "reset", false, "set this node's completed tick to the position on the provider, and exit")
+	c.MarkFlagsMutuallyExclusive("daemon", "stop", "kill", "reload", "rewind", "reset")
 	return c
 }
 

@@ -443,6 +443,25 @@ func TestLondisteApplyEdgeCases(t *testing.T) {
 	s.cli(t, s.leafINI, "add-table", "--all")
 	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
 	stop()
+	// worker --reset and --rewind: each side's position put right from the other's
+	provPos := func() int64 {
+		return pgtest.Scalar[int64](t, s.root, "select last_tick from pgq.get_consumer_info('replika', 'l_leaf')")
+	}
+	leafPos := func() int64 {
+		return pgtest.Scalar[int64](t, s.leaf, "select completed_tick from pgq_node.get_consumer_state('replika', 'l_leaf')")
+	}
+	pos := provPos()
+	pgtest.Exec(t, s.leaf, "select * from pgq_node.set_consumer_completed('replika', 'l_leaf', $1)", pos-1)
+	s.cli(t, s.leafINI, "worker", "--reset")
+	if leafPos() != pos {
+		t.Fatalf("worker --reset: completed tick %d, want the provider's %d", leafPos(), pos)
+	}
+	earlier := pgtest.Scalar[int64](t, s.root, "select max(tick_id) from pgq.tick where tick_id < $1", pos)
+	pgtest.Exec(t, s.root, "select pgq.register_consumer_at('replika', 'l_leaf', $1)", earlier)
+	s.cli(t, s.leafINI, "worker", "--rewind")
+	if provPos() != pos {
+		t.Fatalf("worker --rewind: provider position %d, want the leaf's %d", provPos(), pos)
+	}
 	pgtest.Exec(t, s.root, `begin;
 		-- t: updated twice, deleted, deleted and inserted again, inserted and deleted
 		update t set v = 'tab	and
