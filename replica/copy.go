@@ -263,7 +263,8 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 	// the provider's row estimate, in the session's application_name: status
 	// (any process) reads the COPY's progress from pg_stat_progress_copy
 	var estimate float64
-	_ = ptx.QueryRow(ctx, "select greatest(reltuples, 0) from pg_class where oid = londiste.find_table_oid($1)", src).Scan(&estimate)
+	var size int64
+	_ = ptx.QueryRow(ctx, "select greatest(reltuples, 0), pg_relation_size(oid) from pg_class where oid = londiste.find_table_oid($1)", src).Scan(&estimate, &size)
 	if _, err := tx.Exec(ctx, "select set_config('application_name', $1, true)", fmt.Sprintf("%s%.0f", copyAppName, estimate)); err != nil {
 		return err
 	}
@@ -289,10 +290,14 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 			return err
 		}
 	}
-	// indexes and keys are built once after the COPY instead of row by row
-	restore, err := dropIndexes(ctx, tx, dest)
-	if err != nil {
-		return err
+	// for a big table, indexes and keys are built once after the COPY
+	// instead of row by row; a small one (under 8 MB on the provider) keeps
+	// them, which costs less than the DDL
+	var restore []string
+	if size >= 8<<20 {
+		if restore, err = dropIndexes(ctx, tx, dest); err != nil {
+			return err
+		}
 	}
 	pr, pw := io.Pipe()
 	cw := &countingWriter{w: pw}
@@ -333,8 +338,10 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 		return err
 	}
 	_ = ptx.Rollback(ctx)
-	if _, err := db.Exec(ctx, "analyze "+quoteFQ(dest)); err != nil {
-		log.Warn("analyze", "err", err)
+	if cw.rows.Load() > 0 {
+		if _, err := db.Exec(ctx, "analyze "+quoteFQ(dest)); err != nil {
+			log.Warn("analyze", "err", err)
+		}
 	}
 	w.notify()
 	if err := tickNow(ctx, prov, w.cfg.Queue); err != nil {

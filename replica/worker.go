@@ -798,6 +798,11 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 		return err
 	}
 	w.m.batch(r.copyTable != "", events, skipped, b)
+	if r.copyTable == "" && r.copying.Load() {
+		// a copy may wait in wanna-sync for a tick past this batch: the
+		// watcher looks now instead of after its loop delay
+		w.notify()
+	}
 	return nil
 }
 

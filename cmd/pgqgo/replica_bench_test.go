@@ -227,7 +227,8 @@ func runCLIb(b *testing.B, args ...string) (string, error) {
 // leaves on another server, each with default settings: leaf_go (pgqgo londiste) adds 50 empty tables at
 // once, leaf_py (Debian's londiste3) 10 of them; each is timed from
 // add-table to wait-sync. Reported: pgqgo's total for 50, londiste3's for
-// 10 and per table (issue 18 asks <= 10 s for the 50).
+// 10 and per table (issue 18 asks <= 10 s for the 50). PGQGO_BENCH_ONLY_PGQGO=1
+// leaves londiste3 out.
 //
 //	go test ./cmd/pgqgo -run '^$' -bench LondisteEmptyTables -benchtime 1x -timeout 30m
 func BenchmarkLondisteEmptyTables(b *testing.B) {
@@ -305,6 +306,9 @@ func BenchmarkLondisteEmptyTables(b *testing.B) {
 		cli(goINI, "wait-sync", "--timeout", "10m")
 		goTime := time.Since(start)
 		b.Logf("pgqgo: 50 empty tables to ok in %v", goTime.Round(time.Millisecond))
+		if os.Getenv("PGQGO_BENCH_ONLY_PGQGO") == "1" { // londiste3's part takes minutes
+			continue
+		}
 		start = time.Now()
 		londiste(pyINI, append([]string{"add-table"}, names[:10]...)...)
 		// londiste3 copies them one after the other: longer than the runner's limit
