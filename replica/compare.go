@@ -38,20 +38,28 @@ type CompareOptions struct {
 // the lock is released. The lock is held for a tick and its apply, not for
 // the counting.
 func (a *Admin) Compare(ctx context.Context, opts CompareOptions, names ...string) ([]CompareResult, error) {
+	return eachOKTable(ctx, a, "compare", names, func(n *NodeInfo, t Table) (CompareResult, error) {
+		return a.compareTable(ctx, n, t, opts)
+	})
+}
+
+// eachOKTable runs fn for each named table (all when none are) of a
+// subscriber node, every one of them ok, and collects the results.
+func eachOKTable[R any](ctx context.Context, a *Admin, what string, names []string, fn func(*NodeInfo, Table) (R, error)) ([]R, error) {
 	n, err := a.node(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if n.Type == "root" {
-		return nil, errors.New("compare: run it on a subscriber node (the root has no provider)")
+		return nil, fmt.Errorf("%s: run it on a subscriber node (the root has no provider)", what)
 	}
 	tables, err := a.okTables(ctx, names)
 	if err != nil {
 		return nil, err
 	}
-	var out []CompareResult
+	var out []R
 	for _, t := range tables {
-		r, err := a.compareTable(ctx, n, t, opts)
+		r, err := fn(n, t)
 		if err != nil {
 			return out, fmt.Errorf("%s: %w", t.Name, err)
 		}
@@ -213,22 +221,35 @@ func (a *Admin) syncedSnapshots(ctx context.Context, n *NodeInfo, src string, fo
 	return ptx, dtx, time.Since(locked), cleanup, nil
 }
 
-func (a *Admin) compareTable(ctx context.Context, n *NodeInfo, t Table, opts CompareOptions) (CompareResult, error) {
-	res := CompareResult{Table: t.Name}
+// providerTable is the provider's name for a table (its dest_table there).
+func (a *Admin) providerTable(ctx context.Context, n *NodeInfo, t Table) (string, error) {
 	prov, err := a.remote(ctx, n.ProviderLoc)
 	if err != nil {
-		return res, err
+		return "", err
 	}
-	src := t.Name
-	pts, err := tableList(ctx, prov, a.cfg.Queue)
-	prov.Close(ctx)
+	defer prov.Close(ctx)
+	return providerName(ctx, prov, a.cfg.Queue, t.Name)
+}
+
+// providerName reads a table's local name on the provider.
+func providerName(ctx context.Context, prov queryer, queue, table string) (string, error) {
+	pts, err := tableList(ctx, prov, queue)
 	if err != nil {
-		return res, err
+		return "", err
 	}
 	for _, pt := range pts {
-		if pt.Name == t.Name {
-			src = pt.Dest()
+		if pt.Name == table {
+			return pt.Dest(), nil
 		}
+	}
+	return table, nil
+}
+
+func (a *Admin) compareTable(ctx context.Context, n *NodeInfo, t Table, opts CompareOptions) (CompareResult, error) {
+	res := CompareResult{Table: t.Name}
+	src, err := a.providerTable(ctx, n, t)
+	if err != nil {
+		return res, err
 	}
 	ptx, dtx, locked, cleanup, err := a.syncedSnapshots(ctx, n, src, opts.Force)
 	if err != nil {

@@ -225,15 +225,9 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 		return fmt.Errorf("register the copy consumer here: %w", err)
 	}
 	// the provider's name for the table
-	src := t.Name
-	pts, err := tableList(ctx, prov, w.cfg.Queue)
+	src, err := providerName(ctx, prov, w.cfg.Queue, t.Name)
 	if err != nil {
 		return err
-	}
-	for _, pt := range pts {
-		if pt.Name == t.Name {
-			src = pt.Dest()
-		}
 	}
 	dest := t.Dest()
 	ptx, err := prov.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})

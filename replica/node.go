@@ -203,6 +203,22 @@ func ensureSchemas(ctx context.Context, db *pgx.Conn, log *slog.Logger) error {
 	return nil
 }
 
+// prepareNode installs the schemas where missing and reports whether the
+// node exists already (then create-* has nothing to do, as in londiste3).
+func (a *Admin) prepareNode(ctx context.Context) (bool, error) {
+	if err := ensureSchemas(ctx, a.db, a.log); err != nil {
+		return false, err
+	}
+	n, err := nodeInfo(ctx, a.db, a.cfg.Queue)
+	if err != nil {
+		return false, err
+	}
+	if n.Exists {
+		a.log.Info("node is already initialized", "type", n.Type, "name", n.Name)
+	}
+	return n.Exists, nil
+}
+
 // CreateRoot makes the local database the root node name, reachable by
 // others at location (londiste3 create-root).
 func (a *Admin) CreateRoot(ctx context.Context, name, location string) error {
@@ -210,16 +226,8 @@ func (a *Admin) CreateRoot(ctx context.Context, name, location string) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureSchemas(ctx, a.db, a.log); err != nil {
+	if done, err := a.prepareNode(ctx); err != nil || done {
 		return err
-	}
-	n, err := nodeInfo(ctx, a.db, a.cfg.Queue)
-	if err != nil {
-		return err
-	}
-	if n.Exists {
-		a.log.Info("node is already initialized", "type", n.Type, "name", n.Name)
-		return nil
 	}
 	if _, err := call(ctx, a.db, a.log, "select * from pgq_node.register_location($1, $2, $3, false)", a.cfg.Queue, name, location); err != nil {
 		return fmt.Errorf("register_location: %w", err)
@@ -326,16 +334,8 @@ func (a *Admin) CreateLeaf(ctx context.Context, name, location, provider string)
 	if provider == "" {
 		return errors.New("the provider's connect string is needed: --provider or initial_provider_location")
 	}
-	if err := ensureSchemas(ctx, a.db, a.log); err != nil {
+	if done, err := a.prepareNode(ctx); err != nil || done {
 		return err
-	}
-	n, err := nodeInfo(ctx, a.db, a.cfg.Queue)
-	if err != nil {
-		return err
-	}
-	if n.Exists {
-		a.log.Info("node is already initialized", "type", n.Type, "name", n.Name)
-		return nil
 	}
 	root, err := a.findRoot(ctx, provider)
 	if err != nil {

@@ -46,26 +46,9 @@ func (r RepairResult) Line() string {
 // update of the changed columns, delete), run here in replica mode with
 // Apply or written to fix.<table>.sql.
 func (a *Admin) Repair(ctx context.Context, opts RepairOptions, names ...string) ([]RepairResult, error) {
-	n, err := a.node(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if n.Type == "root" {
-		return nil, errors.New("repair: run it on a subscriber node (the root has no provider)")
-	}
-	tables, err := a.okTables(ctx, names)
-	if err != nil {
-		return nil, err
-	}
-	var out []RepairResult
-	for _, t := range tables {
-		r, err := a.repairTable(ctx, n, t, opts)
-		if err != nil {
-			return out, fmt.Errorf("%s: %w", t.Name, err)
-		}
-		out = append(out, r)
-	}
-	return out, nil
+	return eachOKTable(ctx, a, "repair", names, func(n *NodeInfo, t Table) (RepairResult, error) {
+		return a.repairTable(ctx, n, t, opts)
+	})
 }
 
 // keyOrder is how rows are ordered for the merge: by the key itself when
@@ -80,20 +63,9 @@ type keyOrder struct {
 
 func (a *Admin) repairTable(ctx context.Context, n *NodeInfo, t Table, opts RepairOptions) (RepairResult, error) {
 	res := RepairResult{Table: t.Name}
-	prov, err := a.remote(ctx, n.ProviderLoc)
+	src, err := a.providerTable(ctx, n, t)
 	if err != nil {
 		return res, err
-	}
-	src := t.Name
-	pts, err := tableList(ctx, prov, a.cfg.Queue)
-	prov.Close(ctx)
-	if err != nil {
-		return res, err
-	}
-	for _, pt := range pts {
-		if pt.Name == t.Name {
-			src = pt.Dest()
-		}
 	}
 	ptx, dtx, _, cleanup, err := a.syncedSnapshots(ctx, n, src, opts.Force)
 	if err != nil {

@@ -575,30 +575,20 @@ func likePrefix(p string) string {
 // dropFkeys drops the foreign keys to and from a table before its copy;
 // londiste keeps them in londiste.pending_fkeys until both ends are ok.
 func (w *Worker) dropFkeys(ctx context.Context, db *pgx.Conn, table string) error {
-	rows, err := db.Query(ctx, "select from_table, fkey_name from londiste.find_table_fkeys($1)", table)
-	if err != nil {
-		return err
-	}
-	type fk struct{ from, name string }
-	fks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (fk, error) {
-		var f fk
-		return f, r.Scan(&f.from, &f.name)
-	})
-	if err != nil {
-		return err
-	}
-	for _, f := range fks {
-		w.log.Info("dropping foreign key for the copy", "table", f.from, "fkey", f.name)
-		if _, err := db.Exec(ctx, "select londiste.drop_table_fkey($1, $2)", f.from, f.name); err != nil {
-			return err
-		}
-	}
-	return nil
+	return w.eachFkey(ctx, db, "dropping foreign key for the copy",
+		"select from_table, fkey_name from londiste.find_table_fkeys($1)", table, "select londiste.drop_table_fkey($1, $2)")
 }
 
 // restoreFkeys restores the pending foreign keys whose tables are both ok.
 func (w *Worker) restoreFkeys(ctx context.Context, db *pgx.Conn) error {
-	rows, err := db.Query(ctx, "select from_table, fkey_name from londiste.get_valid_pending_fkeys($1)", w.cfg.Queue)
+	return w.eachFkey(ctx, db, "restoring foreign key",
+		"select from_table, fkey_name from londiste.get_valid_pending_fkeys($1)", w.cfg.Queue, "select londiste.restore_table_fkey($1, $2)")
+}
+
+// eachFkey runs do (from_table, fkey_name) for each foreign key list
+// returns, one statement (and transaction) each.
+func (w *Worker) eachFkey(ctx context.Context, db *pgx.Conn, what, list, arg, do string) error {
+	rows, err := db.Query(ctx, list, arg)
 	if err != nil {
 		return err
 	}
@@ -611,8 +601,8 @@ func (w *Worker) restoreFkeys(ctx context.Context, db *pgx.Conn) error {
 		return err
 	}
 	for _, f := range fks {
-		w.log.Info("restoring foreign key", "table", f.from, "fkey", f.name)
-		if _, err := db.Exec(ctx, "select londiste.restore_table_fkey($1, $2)", f.from, f.name); err != nil {
+		w.log.Info(what, "table", f.from, "fkey", f.name)
+		if _, err := db.Exec(ctx, do, f.from, f.name); err != nil {
 			return err
 		}
 	}
@@ -1001,27 +991,34 @@ func (r *runner) londisteEvent(ctx context.Context, ev *pgq.Event) error {
 	return err
 }
 
+// both connects to this node and to the worker's provider.
+func (w *Worker) both(ctx context.Context) (db, prov *pgx.Conn, st *consumerState, err error) {
+	if db, err = connect(ctx, w.cfg.DB); err != nil {
+		return nil, nil, nil, err
+	}
+	if st, err = getConsumerState(ctx, db, w.cfg.Queue, w.cfg.Consumer); err == nil {
+		prov, err = connect(ctx, w.providerDSN(st.providerLocation))
+	}
+	if err != nil {
+		db.Close(context.Background())
+		return nil, nil, nil, fmt.Errorf("provider: %w", err)
+	}
+	return db, prov, st, nil
+}
+
 // Rewind moves the worker's position on the provider back (or forward) to
 // the tick this node has completed (londiste3 worker --rewind): after the
 // provider's consumer was moved or recreated.
 func (w *Worker) Rewind(ctx context.Context) error {
-	db, err := connect(ctx, w.cfg.DB)
+	db, prov, st, err := w.both(ctx)
 	if err != nil {
 		return err
 	}
 	defer db.Close(context.Background())
-	st, err := getConsumerState(ctx, db, w.cfg.Queue, w.cfg.Consumer)
-	if err != nil {
-		return err
-	}
+	defer prov.Close(context.Background())
 	if st.completed == 0 {
 		return errors.New("rewind: no completed tick on this node")
 	}
-	prov, err := connect(ctx, w.providerDSN(st.providerLocation))
-	if err != nil {
-		return fmt.Errorf("provider: %w", err)
-	}
-	defer prov.Close(context.Background())
 	if _, err := prov.Exec(ctx, "select pgq.register_consumer_at($1, $2, $3)", w.cfg.Queue, w.cfg.Consumer, st.completed); err != nil {
 		return fmt.Errorf("rewind to tick %d: %w", st.completed, err)
 	}
@@ -1033,19 +1030,11 @@ func (w *Worker) Rewind(ctx context.Context) error {
 // completed tick (londiste3 worker --reset): the opposite of Rewind, after
 // this node's state was lost or restored from elsewhere.
 func (w *Worker) Reset(ctx context.Context) error {
-	db, err := connect(ctx, w.cfg.DB)
+	db, prov, _, err := w.both(ctx)
 	if err != nil {
 		return err
 	}
 	defer db.Close(context.Background())
-	st, err := getConsumerState(ctx, db, w.cfg.Queue, w.cfg.Consumer)
-	if err != nil {
-		return err
-	}
-	prov, err := connect(ctx, w.providerDSN(st.providerLocation))
-	if err != nil {
-		return fmt.Errorf("provider: %w", err)
-	}
 	defer prov.Close(context.Background())
 	var last int64
 	err = prov.QueryRow(ctx, "select last_tick from pgq.get_consumer_info($1, $2)", w.cfg.Queue, w.cfg.Consumer).Scan(&last)

@@ -43,98 +43,20 @@ func BenchmarkLondisteCatchUp(b *testing.B) {
 }
 
 func benchCatchUp(b *testing.B, tk string, txs int) {
-	ctx := context.Background()
-	dir := b.TempDir()
-	rootCl := pgtest.OwnCluster(b, pgcluster.Options{Durable: true})
-	leafCl := pgtest.OwnCluster(b, pgcluster.Options{Durable: true})
-	for _, c := range []struct {
-		cl *pgcluster.Cluster
-		db string
-	}{{rootCl, "root"}, {leafCl, "leaf_py"}, {leafCl, "leaf_go"}} {
-		pgtest.Exec(b, pgtest.Conn(b, c.cl.DSN("postgres")), "create database "+c.db)
-	}
-	rootDSN, pyDSN, goDSN := rootCl.DSN("root"), leafCl.DSN("leaf_py"), leafCl.DSN("leaf_go")
-	root := pgtest.Conn(b, rootDSN)
-	for _, dsn := range []string{rootDSN, pyDSN, goDSN} {
-		// pgbench's initial data is the same everywhere: the leaves start
-		// in sync (add-table --expect-sync), no copy in the measurement
-		benchPgbench(b, dsn, "-i", "-q", "-s", "10")
-		c := pgtest.Conn(b, dsn)
-		pgtest.Exec(b, c, "alter table pgbench_history add column hid bigserial primary key")
-		if out, err := runCLIb(b, "install", "--db", dsn, "--with", "pgq_node,londiste"); err != nil {
-			b.Fatalf("install: %v\n%s", err, out)
-		}
-	}
-	ini := func(name, dsn string) string {
-		return pgtest.LondisteINI(b, dir, name, dsn, "")
-	}
-	rootINI, pyINI, goINI := ini("root", rootDSN), ini("leaf_py", pyDSN), ini("leaf_go", goDSN)
-	londiste := pgtest.Londiste3(b, ctx, dir)
-	cli := func(args ...string) {
-		b.Helper()
-		if out, err := runCLIb(b, append([]string{"londiste"}, args...)...); err != nil {
-			b.Fatalf("pgqgo londiste %v: %v\n%s", args, err, out)
-		}
-	}
-	cli(rootINI, "create-root", "root", rootDSN)
-	londiste(pyINI, "create-leaf", "leaf_py", pyDSN, "--provider="+rootDSN)
-	cli(goINI, "create-leaf", "leaf_go", goDSN, "--provider="+rootDSN)
-
-	// the root's ticker
-	rcfg, _ := pgx.ParseConfig(rootDSN)
-	tini := filepath.Join(dir, "ticker.ini")
-	body := fmt.Sprintf("[pgqd]\nbase_connstr = host=%s port=%d user=%s\ninitial_database = postgres\ndatabase_list = root\nlogfile = %s\nsyslog = 0\n",
-		rcfg.Host, rcfg.Port, rcfg.User, filepath.Join(dir, "ticker.log"))
-	if err := os.WriteFile(tini, []byte(body), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	var tcmd *exec.Cmd
+	// pgbench's initial data is the same everywhere: the leaves start in
+	// sync (add-table --expect-sync), no copy in the measurement
+	n := newBenchNodes(b, benchSetup{scale: 10, ticker: tk})
 	if tk == "pgqd" {
-		tcmd = exec.Command("pgqd", "-q", tini)
-	} else {
-		tcmd = exec.Command(os.Args[0], "ticker", "-q", tini)
-		tcmd.Env = append(os.Environ(), "PGQGO_TEST_RUN_MAIN=1")
+		pgtest.Exec(b, n.root, "select pgq.set_queue_config('replika', 'ticker_max_count', '500')")
 	}
-	if err := tcmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = tcmd.Process.Kill(); _ = tcmd.Wait() })
-	if tk == "pgqd" {
-		pgtest.Exec(b, root, "select pgq.set_queue_config('replika', 'ticker_max_count', '500')")
-	}
-	rootWorker := exec.Command(os.Args[0], "londiste", rootINI, "worker", "-q")
-	rootWorker.Env = append(os.Environ(), "PGQGO_TEST_RUN_MAIN=1")
-	if err := rootWorker.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = rootWorker.Process.Kill(); _ = rootWorker.Wait() })
-	cli(rootINI, "add-table", "--all")
-	londiste(pyINI, "add-table", "--all", "--expect-sync")
-	cli(goINI, "add-table", "--all", "--expect-sync")
-
-	// both workers pass the current tick once, then stop
-	startPy := func() { londiste(pyINI, "worker", "-d") }
-	stopPy := func() {
-		_ = exec.Command("londiste", pyINI, "-s").Run()
-		pgtest.Eventually(b, 30*time.Second, "londiste3 stopped", func() bool {
-			return exec.Command("pgrep", "-f", "londiste "+pyINI).Run() != nil
-		})
-	}
-	var goWorker *exec.Cmd
-	startGo := func() {
-		goWorker = exec.Command(os.Args[0], "londiste", goINI, "worker", "-q")
-		goWorker.Env = append(os.Environ(), "PGQGO_TEST_RUN_MAIN=1")
-		if err := goWorker.Start(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	stopGo := func() { _ = goWorker.Process.Signal(os.Interrupt); _ = goWorker.Wait() }
+	n.londiste(n.pyINI, "add-table", "--all", "--expect-sync")
+	n.cli(n.goINI, "add-table", "--all", "--expect-sync")
 	lastTick := func() int64 {
-		return pgtest.Scalar[int64](b, root, "select last_tick_id from pgq.get_queue_info('replika')")
+		return pgtest.Scalar[int64](b, n.root, "select last_tick_id from pgq.get_queue_info('replika')")
 	}
 	completed := func(dsn string) int64 {
 		c := pgtest.Conn(b, dsn)
-		defer c.Close(ctx)
+		defer c.Close(context.Background())
 		return pgtest.Scalar[int64](b, c, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')")
 	}
 	waitTick := func(dsn string, tick int64, limit time.Duration) time.Duration {
@@ -144,38 +66,38 @@ func benchCatchUp(b *testing.B, tk string, txs int) {
 	}
 	forceTick := func() int64 {
 		before := lastTick()
-		pgtest.Exec(b, root, "select pgq.force_tick('replika')")
+		pgtest.Exec(b, n.root, "select pgq.force_tick('replika')")
 		pgtest.Eventually(b, 30*time.Second, "a tick", func() bool { return lastTick() > before })
 		return lastTick()
 	}
-	startPy()
-	startGo()
+	// both workers pass the current tick once, then stop
+	stopPy, stopGo := n.startPy(b), n.startGo(b)
 	t0 := forceTick()
-	waitTick(pyDSN, t0, 60*time.Second)
-	waitTick(goDSN, t0, 60*time.Second)
+	waitTick(n.pyDSN, t0, 60*time.Second)
+	waitTick(n.goDSN, t0, 60*time.Second)
 	stopPy()
 	stopGo()
 
 	// the backlog
 	start := time.Now()
-	out := benchPgbench(b, rootDSN, "-n", "-c", "4", "-j", "2", "-t", strconv.Itoa(txs/4))
+	out := benchPgbench(b, n.rootDSN, "-n", "-c", "4", "-j", "2", "-t", strconv.Itoa(txs/4))
 	loadTime := time.Since(start)
 	target := forceTick()
 	ev := int64(txs) * 4
 	b.Logf("backlog: %d pgbench transactions (%d row events) in %v (%s); root's last tick %d",
 		txs, ev, loadTime.Round(time.Millisecond), strings.TrimSpace(tpsOf(out)), target)
 
-	startGo()
-	goTime := waitTick(goDSN, target, 30*time.Minute)
+	stopGo = n.startGo(b)
+	goTime := waitTick(n.goDSN, target, 30*time.Minute)
 	stopGo()
-	startPy()
-	pyTime := waitTick(pyDSN, target, 60*time.Minute)
+	stopPy = n.startPy(b)
+	pyTime := waitTick(n.pyDSN, target, 60*time.Minute)
 	stopPy()
-	for _, dsn := range []string{goDSN, pyDSN} {
+	for _, dsn := range []string{n.goDSN, n.pyDSN} {
 		c := pgtest.Conn(b, dsn)
 		for _, tbl := range []string{"pgbench_accounts", "pgbench_history"} {
 			q := "select count(*)::text || ' ' || coalesce(sum(hashtext(x::text)), 0)::text from " + tbl + " x"
-			if pgtest.Scalar[string](b, c, q) != pgtest.Scalar[string](b, root, q) {
+			if pgtest.Scalar[string](b, c, q) != pgtest.Scalar[string](b, n.root, q) {
 				b.Fatalf("%s: %s differs from the root", dsn, tbl)
 			}
 		}
@@ -232,113 +154,69 @@ func runCLIb(b *testing.B, args ...string) (string, error) {
 //
 //	go test ./cmd/pgqgo -run '^$' -bench LondisteEmptyTables -benchtime 1x -timeout 30m
 func BenchmarkLondisteEmptyTables(b *testing.B) {
+	var names []string
+	for i := 1; i <= 50; i++ {
+		names = append(names, fmt.Sprintf("public.e%02d", i))
+	}
 	for range b.N {
-		ctx := context.Background()
-		dir := b.TempDir()
-		rootCl := pgtest.OwnCluster(b, pgcluster.Options{Durable: true})
-		leafCl := pgtest.OwnCluster(b, pgcluster.Options{Durable: true})
-		pgtest.Exec(b, pgtest.Conn(b, rootCl.DSN("postgres")), "create database root")
-		for _, db := range []string{"leaf_py", "leaf_go"} {
-			pgtest.Exec(b, pgtest.Conn(b, leafCl.DSN("postgres")), "create database "+db)
-		}
-		rootDSN, pyDSN, goDSN := rootCl.DSN("root"), leafCl.DSN("leaf_py"), leafCl.DSN("leaf_go")
-		var names []string
-		for i := 1; i <= 50; i++ {
-			names = append(names, fmt.Sprintf("public.e%02d", i))
-		}
-		for _, dsn := range []string{rootDSN, pyDSN, goDSN} {
+		n := newBenchNodes(b, benchSetup{prepare: func(b *testing.B, dsn string) {
 			c := pgtest.Conn(b, dsn)
-			for _, n := range names {
-				pgtest.Exec(b, c, "create table "+n+" (id int primary key, v text)")
+			for _, t := range names {
+				pgtest.Exec(b, c, "create table "+t+" (id int primary key, v text)")
 			}
-			if out, err := runCLIb(b, "install", "--db", dsn, "--with", "pgq_node,londiste"); err != nil {
-				b.Fatalf("install: %v\n%s", err, out)
-			}
-		}
-		ini := func(name, dsn string) string {
-			path := filepath.Join(dir, name+".ini")
-			body := fmt.Sprintf("[londiste]\njob_name = l_%s\ndb = %s\nqueue_name = replika\nlogfile = %s\npidfile = %s\n",
-				name, dsn, filepath.Join(dir, name+".log"), filepath.Join(dir, name+".pid"))
-			if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-				b.Fatal(err)
-			}
-			return path
-		}
-		rootINI, pyINI, goINI := ini("root", rootDSN), ini("leaf_py", pyDSN), ini("leaf_go", goDSN)
-		londiste := pgtest.Londiste3(b, ctx, dir)
-		cli := func(args ...string) {
-			b.Helper()
-			if out, err := runCLIb(b, append([]string{"londiste"}, args...)...); err != nil {
-				b.Fatalf("pgqgo londiste %v: %v\n%s", args, err, out)
-			}
-		}
-		cli(rootINI, "create-root", "root", rootDSN)
-		londiste(pyINI, "create-leaf", "leaf_py", pyDSN, "--provider="+rootDSN)
-		cli(goINI, "create-leaf", "leaf_go", goDSN, "--provider="+rootDSN)
-		rcfg, _ := pgx.ParseConfig(rootDSN)
-		tini := filepath.Join(dir, "ticker.ini")
-		if err := os.WriteFile(tini, []byte(fmt.Sprintf("[pgqd]\nbase_connstr = host=%s port=%d user=%s\ninitial_database = postgres\ndatabase_list = root\nlogfile = %s\nsyslog = 0\n",
-			rcfg.Host, rcfg.Port, rcfg.User, filepath.Join(dir, "ticker.log"))), 0o644); err != nil {
-			b.Fatal(err)
-		}
-		procs := []*exec.Cmd{
-			exec.Command(os.Args[0], "ticker", "-q", tini),
-			exec.Command(os.Args[0], "londiste", rootINI, "worker", "-q"),
-			exec.Command(os.Args[0], "londiste", goINI, "worker", "-q"),
-		}
-		for _, p := range procs {
-			p.Env = append(os.Environ(), "PGQGO_TEST_RUN_MAIN=1")
-			if err := p.Start(); err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = p.Process.Kill(); _ = p.Wait() })
-		}
-		londiste(pyINI, "worker", "-d")
-		b.Cleanup(func() { _ = exec.Command("londiste", pyINI, "-s").Run() })
-		cli(rootINI, "add-table", "--all")
+		}})
 		// an idle tick every second: londiste3's copy waits for ticks (with
 		// the default 60 s a table takes minutes); pgqgo forces its own
-		pgtest.Exec(b, pgtest.Conn(b, rootDSN), "select pgq.set_queue_config('replika', 'ticker_idle_period', '1 second')")
+		pgtest.Exec(b, n.root, "select pgq.set_queue_config('replika', 'ticker_idle_period', '1 second')")
+		n.startGo(b)
+		n.startPy(b)
 		time.Sleep(2 * time.Second) // the workers settled
 
 		start := time.Now()
-		cli(append([]string{goINI, "add-table"}, names...)...)
-		cli(goINI, "wait-sync", "--timeout", "10m")
+		n.cli(append([]string{n.goINI, "add-table"}, names...)...)
+		n.cli(n.goINI, "wait-sync", "--timeout", "10m")
 		goTime := time.Since(start)
 		b.Logf("pgqgo: 50 empty tables to ok in %v", goTime.Round(time.Millisecond))
+		b.ReportMetric(goTime.Seconds(), "pgqgo-s/50tables")
 		if os.Getenv("PGQGO_BENCH_ONLY_PGQGO") == "1" { // londiste3's part takes minutes
 			continue
 		}
 		start = time.Now()
-		londiste(pyINI, append([]string{"add-table"}, names[:10]...)...)
+		n.londiste(n.pyINI, append([]string{"add-table"}, names[:10]...)...)
 		// londiste3 copies them one after the other: longer than the runner's limit
-		if out, err := exec.Command("londiste", pyINI, "wait-sync").CombinedOutput(); err != nil {
+		if out, err := exec.Command("londiste", n.pyINI, "wait-sync").CombinedOutput(); err != nil {
 			b.Fatalf("londiste3 wait-sync: %v\n%s", err, out)
 		}
 		pyTime := time.Since(start)
 		b.Logf("empty tables to ok: pgqgo 50 in %v (%v each), londiste3 10 in %v (%v each)",
 			goTime.Round(time.Millisecond), (goTime / 50).Round(time.Millisecond), pyTime.Round(time.Millisecond), (pyTime / 10).Round(time.Millisecond))
-		b.ReportMetric(goTime.Seconds(), "pgqgo-s/50tables")
 		b.ReportMetric(pyTime.Seconds()/10, "londiste3-s/table")
 	}
 }
 
-// benchNodes is a durable root server with pgbench at the given scale and
-// a durable leaf server with two leaf databases, leaf_py (Debian's
-// londiste3) and leaf_go (pgqgo londiste), both with pgbench's tables
-// (the leaves' empty when empty is set, else the same initial data),
-// pgqgo's schemas everywhere, the root created and its tables added.
+// benchNodes is a durable root server and a durable leaf server with two
+// leaf databases, leaf_py (Debian's londiste3) and leaf_go (pgqgo
+// londiste), pgqgo's schemas everywhere, the root node created with its
+// ticker and root worker running and its tables added.
 type benchNodes struct {
-	dir                    string
-	rootDSN, pyDSN, goDSN  string
-	rootINI, pyINI, goINI  string
-	root                   *pgx.Conn
-	londiste               func(ini string, args ...string) string
-	cli                    func(args ...string)
-	startTicker, startRoot func()
+	dir                   string
+	rootDSN, pyDSN, goDSN string
+	rootINI, pyINI, goINI string
+	root                  *pgx.Conn
+	londiste              func(ini string, args ...string) string
+	cli                   func(args ...string)
 }
 
-func newBenchNodes(b *testing.B, scale int, emptyLeaves bool, extraINI string) *benchNodes {
+// benchSetup says what the nodes hold.
+type benchSetup struct {
+	scale       int                            // pgbench scale on the root (0: no pgbench tables)
+	emptyLeaves bool                           // the leaves' pgbench tables without data (else the root's initial data)
+	extraINI    string                         // more lines for every node's ini
+	ticker      string                         // "pgqd" (Debian's) or "" (pgqgo ticker)
+	prepare     func(b *testing.B, dsn string) // run on every database before the nodes are made
+}
+
+func newBenchNodes(b *testing.B, set benchSetup) *benchNodes {
 	ctx := context.Background()
 	n := &benchNodes{dir: b.TempDir()}
 	rootCl := pgtest.OwnCluster(b, pgcluster.Options{Durable: true})
@@ -350,12 +228,17 @@ func newBenchNodes(b *testing.B, scale int, emptyLeaves bool, extraINI string) *
 	n.rootDSN, n.pyDSN, n.goDSN = rootCl.DSN("root"), leafCl.DSN("leaf_py"), leafCl.DSN("leaf_go")
 	n.root = pgtest.Conn(b, n.rootDSN)
 	for _, dsn := range []string{n.rootDSN, n.pyDSN, n.goDSN} {
-		if dsn != n.rootDSN && emptyLeaves {
-			benchPgbench(b, dsn, "-i", "-q", "-I", "dtp")
-		} else {
-			benchPgbench(b, dsn, "-i", "-q", "-s", strconv.Itoa(scale))
+		if set.scale > 0 {
+			if dsn != n.rootDSN && set.emptyLeaves {
+				benchPgbench(b, dsn, "-i", "-q", "-I", "dtp")
+			} else {
+				benchPgbench(b, dsn, "-i", "-q", "-s", strconv.Itoa(set.scale))
+			}
+			pgtest.Exec(b, pgtest.Conn(b, dsn), "alter table pgbench_history add column hid bigserial primary key")
 		}
-		pgtest.Exec(b, pgtest.Conn(b, dsn), "alter table pgbench_history add column hid bigserial primary key")
+		if set.prepare != nil {
+			set.prepare(b, dsn)
+		}
 		if out, err := runCLIb(b, "install", "--db", dsn, "--with", "pgq_node,londiste"); err != nil {
 			b.Fatalf("install: %v\n%s", err, out)
 		}
@@ -363,7 +246,7 @@ func newBenchNodes(b *testing.B, scale int, emptyLeaves bool, extraINI string) *
 	ini := func(name, dsn string) string {
 		path := filepath.Join(n.dir, name+".ini")
 		body := fmt.Sprintf("[londiste]\njob_name = l_%s\ndb = %s\nqueue_name = replika\nlogfile = %s\npidfile = %s\n%s",
-			name, dsn, filepath.Join(n.dir, name+".log"), filepath.Join(n.dir, name+".pid"), extraINI)
+			name, dsn, filepath.Join(n.dir, name+".log"), filepath.Join(n.dir, name+".pid"), set.extraINI)
 		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 			b.Fatal(err)
 		}
@@ -386,28 +269,36 @@ func newBenchNodes(b *testing.B, scale int, emptyLeaves bool, extraINI string) *
 		rcfg.Host, rcfg.Port, rcfg.User, filepath.Join(n.dir, "ticker.log"))), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	for _, args := range [][]string{{"ticker", "-q", tini}, {"londiste", n.rootINI, "worker", "-q"}} {
-		p := exec.Command(os.Args[0], args...)
-		p.Env = append(os.Environ(), "PGQGO_TEST_RUN_MAIN=1")
+	if set.ticker == "pgqd" {
+		p := exec.Command("pgqd", "-q", tini)
 		if err := p.Start(); err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { _ = p.Process.Kill(); _ = p.Wait() })
+	} else {
+		n.startProc(b, "ticker", "-q", tini)
 	}
+	n.startProc(b, "londiste", n.rootINI, "worker", "-q")
 	n.cli(n.rootINI, "add-table", "--all")
 	return n
 }
 
-// startGo starts pgqgo's leaf worker as a process; the returned function stops it.
-func (n *benchNodes) startGo(b *testing.B) func() {
-	p := exec.Command(os.Args[0], "londiste", n.goINI, "worker", "-q")
+// startProc runs pgqgo (this test binary) as a process until the
+// benchmark ends or the returned function is called.
+func (n *benchNodes) startProc(b *testing.B, args ...string) (stop func()) {
+	p := exec.Command(os.Args[0], args...)
 	p.Env = append(os.Environ(), "PGQGO_TEST_RUN_MAIN=1")
 	if err := p.Start(); err != nil {
 		b.Fatal(err)
 	}
-	stop := func() { _ = p.Process.Signal(os.Interrupt); _ = p.Wait() }
+	stop = func() { _ = p.Process.Signal(os.Interrupt); _ = p.Wait() }
 	b.Cleanup(func() { _ = p.Process.Kill() })
 	return stop
+}
+
+// startGo starts pgqgo's leaf worker as a process; the returned function stops it.
+func (n *benchNodes) startGo(b *testing.B) func() {
+	return n.startProc(b, "londiste", n.goINI, "worker", "-q")
 }
 
 // startPy starts londiste3's leaf worker; the returned function stops it
@@ -432,7 +323,7 @@ func BenchmarkLondisteSteadyLag(b *testing.B) {
 		secs = v
 	}
 	for range b.N {
-		n := newBenchNodes(b, 10, false, "loop_delay = 0.1\n")
+		n := newBenchNodes(b, benchSetup{scale: 10, extraINI: "loop_delay = 0.1\n"})
 		pgtest.Exec(b, n.root, "create table probe (id bigserial primary key, committed timestamptz, arrived timestamptz)")
 		for _, dsn := range []string{n.pyDSN, n.goDSN} {
 			c := pgtest.Conn(b, dsn)
@@ -491,7 +382,7 @@ func BenchmarkLondisteCopy(b *testing.B) {
 		scale = v
 	}
 	for range b.N {
-		n := newBenchNodes(b, scale, true, "")
+		n := newBenchNodes(b, benchSetup{scale: scale, emptyLeaves: true})
 		// an idle tick every second, as in BenchmarkLondisteEmptyTables
 		pgtest.Exec(b, n.root, "select pgq.set_queue_config('replika', 'ticker_idle_period', '1 second')")
 		load := func(secs int) chan struct{} {
