@@ -1,9 +1,11 @@
 package schema_test
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -76,5 +78,51 @@ func TestLondisteDifferentialCoversCatalogue(t *testing.T) {
 	missing := uncalled(t, "londiste", "londiste", londisteCatalogueFunctions)
 	if len(missing) > 0 {
 		t.Fatalf("londiste functions no scenario calls: %v", missing)
+	}
+}
+
+// TestLondisteGlobalAddConcurrently: a worker applying the root's
+// londiste.add-table and an admin syncing the set may add the same table
+// (and update the same sequence) in two transactions at once; the second
+// waits for the first and then finds the table added, as it would one
+// after the other (londiste3's add-table failed on this race with a
+// duplicate key).
+func TestLondisteGlobalAddConcurrently(t *testing.T) {
+	_, ours := londisteDBs(t)
+	ctx := context.Background()
+	setup := pgtest.Conn(t, ours)
+	pgtest.Exec(t, setup, "select * from pgq_node.register_location('q', 'n', 'dbname=n', false)")
+	pgtest.Exec(t, setup, "select * from pgq_node.create_node('q', 'root', 'n', 'w', null, null, null)")
+	a, b := pgtest.Conn(t, ours), pgtest.Conn(t, ours)
+	txA, err := a.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgtest.Exec(t, a, "select * from londiste.global_add_table('q', 'public.t')")
+	pgtest.Exec(t, a, "select * from londiste.global_update_seq('q', 'public.s', 10)")
+	type res struct {
+		code int
+		note string
+		err  error
+	}
+	done := make(chan res, 1)
+	go func() {
+		var r res
+		r.err = b.QueryRow(ctx, "select ret_code, ret_note from londiste.global_add_table('q', 't')").Scan(&r.code, &r.note)
+		if r.err == nil {
+			_, r.err = b.Exec(ctx, "select * from londiste.global_update_seq('q', 'public.s', 20)")
+		}
+		done <- r
+	}()
+	time.Sleep(200 * time.Millisecond) // b waits on a's row
+	if err := txA.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil || r.code != 200 || r.note != "Table already added: public.t" {
+		t.Fatalf("concurrent global_add_table: %d %q %v", r.code, r.note, r.err)
+	}
+	if v := pgtest.Scalar[int64](t, setup, "select last_value from londiste.seq_info where seq_name = 'public.s'"); v != 20 {
+		t.Fatalf("sequence value %d after the concurrent update, want 20", v)
 	}
 }

@@ -17,7 +17,15 @@ BEGIN
         ret_note := 'Table already added: ' || v_name;
         RETURN;
     END IF;
-    INSERT INTO londiste.table_info (queue_name, table_name) VALUES (i_queue_name, v_name);
+    -- a worker applying the root's londiste.add-table and an admin syncing
+    -- the set may add the same table at once: the second finds it added
+    INSERT INTO londiste.table_info (queue_name, table_name) VALUES (i_queue_name, v_name)
+        ON CONFLICT (queue_name, table_name) DO NOTHING;
+    IF NOT FOUND THEN
+        ret_code := 200;
+        ret_note := 'Table already added: ' || v_name;
+        RETURN;
+    END IF;
     ret_code := 200;
     ret_note := 'Table added: ' || i_table_name; -- the name as given, as londiste does
 END

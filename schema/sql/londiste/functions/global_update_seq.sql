@@ -12,8 +12,10 @@ BEGIN
      WHERE queue_name = i_queue_name AND seq_name = v_name
     RETURNING local INTO v_local;
     IF NOT FOUND THEN
-        INSERT INTO londiste.seq_info (queue_name, seq_name, last_value) VALUES (i_queue_name, v_name, i_value);
-        v_local := false;
+        -- the same sequence may be added by a worker and an admin at once
+        INSERT INTO londiste.seq_info (queue_name, seq_name, last_value) VALUES (i_queue_name, v_name, i_value)
+            ON CONFLICT (queue_name, seq_name) DO UPDATE SET last_value = excluded.last_value
+        RETURNING local INTO v_local;
     END IF;
     IF v_local AND NOT EXISTS (SELECT 1 FROM pgq_node.node_info n
                                 WHERE n.queue_name = i_queue_name AND n.node_type = 'root') THEN
