@@ -232,6 +232,14 @@ func TestLondisteRootToLeaf(t *testing.T) {
 	if n := pgtest.Scalar[int64](t, s.root, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'"); n != 0 {
 		t.Errorf("%d copy consumers left on the root", n)
 	}
+	// the leaf's tables refuse local writes (the deny trigger), with the
+	// trigger arguments londiste3 gives them
+	if _, err := s.leaf.Exec(s.ctx, "update pgbench_branches set bbalance = 0 where bid = 1"); err == nil {
+		t.Error("a local write on a leaf table was accepted")
+	}
+	if def := pgtest.Scalar[string](t, s.leaf, "select pg_get_triggerdef(oid) from pg_trigger where tgname = '_londiste_replika' and tgrelid = 'pgbench_branches'::regclass"); !strings.Contains(def, "pgq.logutriga('replika', 'deny')") {
+		t.Errorf("leaf trigger: %s", def)
+	}
 }
 
 // startWorkerProcess runs `pgqgo londiste INI worker` as a process of its
