@@ -418,3 +418,77 @@ func BenchmarkLondisteCopy(b *testing.B) {
 		b.ReportMetric(pyTime.Seconds(), "londiste3-s")
 	}
 }
+
+// BenchmarkLondisteCompare: compare of pgbench scale 10 (the leaves start
+// with the root's data) while pgbench runs 500 tps on the root, first by
+// pgqgo then by londiste3, each timed; pgbench logs every transaction, and
+// the longest one that ended during each compare is reported (issue 18
+// asks pgqgo's time <= 0.5x londiste3's and the root's longest statement
+// <= 0.5 s).
+//
+//	go test ./cmd/pgqgo -run '^$' -bench LondisteCompare -benchtime 1x -timeout 30m
+func BenchmarkLondisteCompare(b *testing.B) {
+	for range b.N {
+		n := newBenchNodes(b, benchSetup{scale: 10, extraINI: "loop_delay = 0.1\n"})
+		n.londiste(n.pyINI, "add-table", "--all", "--expect-sync")
+		n.cli(n.goINI, "add-table", "--all", "--expect-sync")
+		n.startGo(b)
+		n.startPy(b)
+		time.Sleep(3 * time.Second)
+		logDir := b.TempDir()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			cfg, _ := pgx.ParseConfig(n.rootDSN)
+			cmd := exec.Command("/usr/lib/postgresql/15/bin/pgbench", "-n", "-c", "4", "-j", "2", "-R", "500", "-T", "60",
+				"-l", "--log-prefix", filepath.Join(logDir, "tx"), "-h", cfg.Host, "-p", strconv.Itoa(int(cfg.Port)), "-U", cfg.User, cfg.Database)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Errorf("pgbench: %v\n%s", err, out)
+			}
+		}()
+		time.Sleep(5 * time.Second)
+		t0 := time.Now()
+		out, err := runCLIb(b, "londiste", n.goINI, "compare")
+		goTime := time.Since(t0)
+		if err != nil || strings.Contains(out, "do not match") {
+			b.Fatalf("pgqgo compare: %v\n%s", err, out)
+		}
+		time.Sleep(3 * time.Second)
+		t1 := time.Now()
+		if out, err := exec.Command("londiste", n.pyINI, "compare").CombinedOutput(); err != nil {
+			b.Fatalf("londiste3 compare: %v\n%s", err, out)
+		}
+		pyTime := time.Since(t1)
+		t1end := time.Now()
+		<-done
+		// the longest transaction that ended in each window
+		longest := func(from, to time.Time) time.Duration {
+			var worst time.Duration
+			files, _ := filepath.Glob(filepath.Join(logDir, "tx*"))
+			for _, f := range files {
+				data, _ := os.ReadFile(f)
+				for _, ln := range strings.Split(string(data), "\n") {
+					fs := strings.Fields(ln)
+					if len(fs) < 6 {
+						continue
+					}
+					lat, _ := strconv.ParseInt(fs[2], 10, 64)
+					sec, _ := strconv.ParseInt(fs[4], 10, 64)
+					usec, _ := strconv.ParseInt(fs[5], 10, 64)
+					end := time.Unix(sec, usec*1000)
+					if end.After(from) && end.Before(to) {
+						worst = max(worst, time.Duration(lat)*time.Microsecond)
+					}
+				}
+			}
+			return worst
+		}
+		goWorst, pyWorst := longest(t0, t0.Add(goTime)), longest(t1, t1end)
+		b.Logf("compare of pgbench scale 10 (4 tables) at 500 tps: pgqgo %v (root's longest transaction meanwhile %v), londiste3 %v (%v): %.2fx the time",
+			goTime.Round(time.Millisecond), goWorst.Round(time.Millisecond), pyTime.Round(time.Millisecond), pyWorst.Round(time.Millisecond), goTime.Seconds()/pyTime.Seconds())
+		b.ReportMetric(goTime.Seconds(), "pgqgo-s")
+		b.ReportMetric(pyTime.Seconds(), "londiste3-s")
+		b.ReportMetric(float64(goWorst.Milliseconds()), "pgqgo-worst-ms")
+		b.ReportMetric(float64(pyWorst.Milliseconds()), "londiste3-worst-ms")
+	}
+}
