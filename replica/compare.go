@@ -245,26 +245,45 @@ func providerName(ctx context.Context, prov queryer, queue, table string) (strin
 	return table, nil
 }
 
-func (a *Admin) compareTable(ctx context.Context, n *NodeInfo, t Table, opts CompareOptions) (CompareResult, error) {
-	res := CompareResult{Table: t.Name}
+// synced is a table seen on both sides at the same queue position.
+type synced struct {
+	src              string // the provider's name for the table
+	ptx, dtx         pgx.Tx // REPEATABLE READ on the provider and here
+	locked           time.Duration
+	srcCols, dstCols []string
+	cleanup          func()
+}
+
+// syncTable finds the provider's table, takes both sides' snapshots at one
+// position (syncedSnapshots) and reads both sides' columns.
+func (a *Admin) syncTable(ctx context.Context, n *NodeInfo, t Table, force bool) (*synced, error) {
 	src, err := a.providerTable(ctx, n, t)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	ptx, dtx, locked, cleanup, err := a.syncedSnapshots(ctx, n, src, opts.Force)
+	s := &synced{src: src}
+	if s.ptx, s.dtx, s.locked, s.cleanup, err = a.syncedSnapshots(ctx, n, src, force); err != nil {
+		return nil, err
+	}
+	if s.srcCols, err = columnsOf(ctx, s.ptx, src); err == nil {
+		s.dstCols, err = columnsOf(ctx, s.dtx, t.Dest())
+	}
+	if err != nil {
+		s.cleanup()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (a *Admin) compareTable(ctx context.Context, n *NodeInfo, t Table, opts CompareOptions) (CompareResult, error) {
+	res := CompareResult{Table: t.Name}
+	sy, err := a.syncTable(ctx, n, t, opts.Force)
 	if err != nil {
 		return res, err
 	}
-	defer cleanup()
-	res.LockedMS = locked.Milliseconds()
-	srcCols, err := columnsOf(ctx, ptx, src)
-	if err != nil {
-		return res, err
-	}
-	dstCols, err := columnsOf(ctx, dtx, t.Dest())
-	if err != nil {
-		return res, err
-	}
+	defer sy.cleanup()
+	res.LockedMS = sy.locked.Milliseconds()
+	src, ptx, dtx, srcCols, dstCols := sy.src, sy.ptx, sy.dtx, sy.srcCols, sy.dstCols
 	var common []string
 	for _, c := range srcCols {
 		if contains(dstCols, c) {

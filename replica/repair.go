@@ -63,15 +63,12 @@ type keyOrder struct {
 
 func (a *Admin) repairTable(ctx context.Context, n *NodeInfo, t Table, opts RepairOptions) (RepairResult, error) {
 	res := RepairResult{Table: t.Name}
-	src, err := a.providerTable(ctx, n, t)
+	sy, err := a.syncTable(ctx, n, t, opts.Force)
 	if err != nil {
 		return res, err
 	}
-	ptx, dtx, _, cleanup, err := a.syncedSnapshots(ctx, n, src, opts.Force)
-	if err != nil {
-		return res, err
-	}
-	defer cleanup()
+	defer sy.cleanup()
+	src, ptx, dtx, srcCols, dstCols := sy.src, sy.ptx, sy.dtx, sy.srcCols, sy.dstCols
 	// key and columns
 	var pkey []string
 	var intKey bool
@@ -84,14 +81,6 @@ func (a *Admin) repairTable(ctx context.Context, n *NodeInfo, t Table, opts Repa
 	}
 	if len(pkey) == 0 {
 		return res, errors.New("no primary key")
-	}
-	srcCols, err := columnsOf(ctx, ptx, src)
-	if err != nil {
-		return res, err
-	}
-	dstCols, err := columnsOf(ctx, dtx, t.Dest())
-	if err != nil {
-		return res, err
 	}
 	cols := slices.Clone(pkey)
 	for _, c := range srcCols {
