@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pgqgo/pgqgo/replica"
+	"github.com/pgqgo/pgqgo/ticker"
 )
 
 const londisteHelp = `Table replication, a drop-in for londiste3: reads londiste3's ini file ([londiste]
@@ -116,24 +117,8 @@ func (e *londisteEnv) config() (*replica.Config, error) {
 
 // logger logs to stderr (unless quiet) and to the config's logfile.
 func (e *londisteEnv) logger(cfg *replica.Config, stderr io.Writer) (*slog.Logger, func(), error) {
-	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
-	if e.verbose > 0 {
-		opts.Level = slog.LevelDebug
-	}
-	var hs []slog.Handler
-	if !e.quiet {
-		hs = append(hs, slog.NewTextHandler(stderr, opts))
-	}
-	closer := func() {}
-	if cfg.LogFile != "" {
-		f, err := os.OpenFile(cfg.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
-		if err != nil {
-			return nil, nil, fmt.Errorf("logfile: %w", err)
-		}
-		hs = append(hs, slog.NewTextHandler(f, opts))
-		closer = func() { f.Close() }
-	}
-	return slog.New(slog.NewMultiHandler(hs...)), closer, nil
+	// the ticker's logger, with the worker's logfile and no syslog
+	return tickerLogger(ticker.Config{LogFile: cfg.LogFile, LogFormat: "text"}, stderr, e.quiet, e.verbose > 0)
 }
 
 func londisteTree(path string) *cobra.Command {
