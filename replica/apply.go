@@ -38,9 +38,9 @@ type applier struct {
 	order   []string // tables in first-seen order
 	pending int
 	info    map[string]*tableInfo // by destination table; reset after EXECUTE
-	applied int64
-	bulked  int64
-	temps   int // staging tables made on the connection
+	applied int64                 // events applied since the counters were last read
+	bulked  int64                 // of which through the bulk path
+	temps   int                   // staging tables made on the connection
 }
 
 const (
@@ -90,7 +90,10 @@ func (a *applier) forget(ctx context.Context) error {
 }
 
 // rolledBack forgets staging tables a failed transaction took with it.
-func (a *applier) rolledBack() { a.info = map[string]*tableInfo{} }
+func (a *applier) rolledBack() {
+	a.info = map[string]*tableInfo{}
+	a.applied, a.bulked = 0, 0
+}
 
 // row buffers one logutriga, sqltriga or jsontriga row event for dest.
 func (a *applier) row(ctx context.Context, dest string, ev *pgq.Event) error {

@@ -17,6 +17,7 @@ type Metrics struct {
 	batchSize                prometheus.Histogram
 	tables                   *prometheus.GaugeVec
 	copyRows, copyBytes      *prometheus.CounterVec
+	rows                     *prometheus.CounterVec
 	paused                   prometheus.Gauge
 }
 
@@ -44,12 +45,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Rows copied, by table."}, []string{"table"}),
 		copyBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pgqgo_londiste_copy_bytes_total",
 			Help: "Bytes copied (COPY text), by table."}, []string{"table"}),
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pgqgo_londiste_row_events_applied_total",
+			Help: "Row events applied, by path: statement (one per event) or bulk (net change per key)."}, []string{"path"}),
 		paused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "pgqgo_londiste_paused",
 			Help: "1 while the worker is paused."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.batches, m.events, m.skipped, m.errors, m.lag, m.lastTick, m.batchSize, m.tables,
-			m.copyRows, m.copyBytes, m.paused)
+			m.copyRows, m.copyBytes, m.rows, m.paused)
 	}
 	return m
 }

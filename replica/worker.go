@@ -31,9 +31,7 @@ type Worker struct {
 	// okBatches counts the batches applied since a table was seen ok with a
 	// copy snapshot still attached (the snapshot is dropped after the second)
 	okBatches map[string]int
-	// ProviderOverride, when set, replaces the provider location from
-	// pgq_node (tests).
-	node *NodeInfo
+	node      *NodeInfo // this node, as read at start-up
 }
 
 // NewWorker makes the worker of the node in cfg.
@@ -788,6 +786,9 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 		return err
 	}
 	w.m.batch(r.copyTable != "", events, skipped, b)
+	w.m.rows.WithLabelValues("statement").Add(float64(r.ap.applied - r.ap.bulked))
+	w.m.rows.WithLabelValues("bulk").Add(float64(r.ap.bulked))
+	r.ap.applied, r.ap.bulked = 0, 0
 	if r.copyTable == "" && r.copying.Load() {
 		// a copy may wait in wanna-sync for a tick past this batch: the
 		// watcher looks now instead of after its loop delay

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -496,10 +499,30 @@ newline \ backslash ''quote'' ü', n = n * 1.5 where id % 3 = 0;
 		delete from q where id % 7 = 0;
 		commit`)
 	pgtest.Exec(t, s.root, "update t set v = 'later' where id = 1")
-	s.background(t, "londiste", s.leafINI, "worker", "-q")
+	// this run of the worker serves its metrics: both apply paths were taken
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	metricsINI := pgtest.LondisteINI(t, s.dir, "leaf", s.leafDSN, "metrics_addr = "+addr+"\n")
+	s.background(t, "londiste", metricsINI, "worker", "-q")
 	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
 	if out := s.cli(t, s.leafINI, "compare"); strings.Contains(out, "do not match") {
 		t.Fatalf("compare:\n%s", out)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, path := range []string{"bulk", "statement"} {
+		m := regexp.MustCompile(`pgqgo_londiste_row_events_applied_total\{path="` + path + `"\} (\d+)`).FindStringSubmatch(string(body))
+		if m == nil || m[1] == "0" {
+			t.Errorf("no row events applied through the %s path:\n%s", path, body)
+		}
 	}
 }
 
