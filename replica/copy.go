@@ -243,14 +243,11 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 	if err != nil {
 		return fmt.Errorf("provider: %w", err)
 	}
-	tx, err := db.Begin(ctx)
+	tx, err := durableTx(ctx, db, true)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, "select londiste.set_session_replication_role('replica', true), set_config('synchronous_commit', 'on', true)"); err != nil {
-		return err
-	}
 	if _, err := tx.Exec(ctx, "lock table only "+quoteFQ(dest)+" in access exclusive mode"); err != nil {
 		return err
 	}

@@ -681,17 +681,11 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 		}
 		r.copying.Store(copying)
 	}
-	tx, err := r.db.Begin(ctx)
+	tx, err := durableTx(ctx, r.db, true)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.Background())
-	// the target commit must be on disk before the provider's finish_batch:
-	// with synchronous_commit off a crash here would lose applied batches
-	// the provider no longer has
-	if _, err := tx.Exec(ctx, "select londiste.set_session_replication_role('replica', true), set_config('synchronous_commit', 'on', true)"); err != nil {
-		return err
-	}
 	r.ap.reset(tx)
 	byName := map[string]*Table{}
 	snaps := map[string]*snapshot{}
@@ -914,18 +908,36 @@ func (r *runner) forceTick(ctx context.Context, b *pgq.Batch) {
 	_ = tickNow(ctx, prov, r.w.cfg.Queue)
 }
 
+// durableTx begins a transaction on the target whose commit is on disk
+// before it returns, whatever the server's synchronous_commit: what it
+// records must be there before the provider lets the batch go (with it off,
+// a crash would lose batches the provider no longer has). With replica,
+// triggers and foreign key checks are off in it (replica mode).
+func durableTx(ctx context.Context, db *pgx.Conn, replica bool) (pgx.Tx, error) {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sql := "select set_config('synchronous_commit', 'on', true)"
+	if replica {
+		sql += ", londiste.set_session_replication_role('replica', true)"
+	}
+	if _, err := tx.Exec(ctx, sql); err != nil {
+		_ = tx.Rollback(context.Background())
+		return nil, err
+	}
+	return tx, nil
+}
+
 // handOver makes the copy's table ok and retires its consumer: the target
 // side in one transaction with the state, then the provider's.
 func (r *runner) handOver(ctx context.Context, t Table) error {
 	w := r.w
-	tx, err := r.db.Begin(ctx)
+	tx, err := durableTx(ctx, r.db, false)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, "select set_config('synchronous_commit', 'on', true)"); err != nil {
-		return err
-	}
 	if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_state($1, $2, $3, 'ok')", w.cfg.Queue, t.Name, nullIfEmpty(t.CustomSnapshot)); err != nil {
 		return err
 	}
