@@ -34,6 +34,14 @@ type Config struct {
 	// the ini, 8 when it is not (londiste3's default is 1, each copy being a
 	// process of its own; pgqgo's are goroutines of the worker).
 	ParallelCopies int
+	// CopyStreams is how many ranges a big table's copy is split into,
+	// each read under the same exported snapshot and written by its own
+	// connection: threaded_copy_pool_size when it is over 1, else 4.
+	// Tables of at least splitCopySize on the provider are split, and
+	// those matching SplitCopyTables (threaded_copy_tables) whatever
+	// their size.
+	CopyStreams     int
+	SplitCopyTables []string
 	// LocalOnly asks the provider only for events of the tables this node
 	// replicates (and control events); LocalOnlyDropExecute also leaves
 	// EXECUTE events out.
@@ -88,7 +96,7 @@ var ignoredKeys = map[string]bool{
 	"logdatefmt_file_verbose": true, "exception_quiet": true, "exception_grace": true, "exception_reset": true,
 	"sql_retry": true, "sql_retry_max_count": true, "sql_retry_max_time": true, "sql_retry_formula_a": true,
 	"sql_retry_formula_b": true, "sql_retry_formula_cap": true, "keepalive_stats": true, "pgq_autocommit": true,
-	"threaded_copy_tables": true, "threaded_copy_pool_size": true, "config_format": true,
+	"config_format": true,
 	"shard_hash_func": true, "shard_info_sql": true, "obfuscator_map": true, "obfuscator_key": true,
 	// defaults skytools puts in every section
 	"job_name": true, "service_name": true, "host_name": true, "config_dir": true, "config_file": true,
@@ -142,7 +150,7 @@ func ParseConfig(path string, data []byte, set map[string]string) (*Config, erro
 		}
 	}
 	cfg := &Config{
-		Path: path, LoopDelay: time.Second, ParallelCopies: 8, LockTimeout: 10 * time.Second,
+		Path: path, LoopDelay: time.Second, ParallelCopies: 8, CopyStreams: 4, LockTimeout: 10 * time.Second,
 		ExceptionSleep: 20 * time.Second, ConnectionLifetime: 1200 * time.Second, FetchSize: 300,
 		GlobalWMPublishPeriod: 300 * time.Second, LocalWMPublishPeriod: 300 * time.Second,
 	}
@@ -204,6 +212,14 @@ func ParseConfig(path string, data []byte, set map[string]string) (*Config, erro
 			seconds(k, &cfg.LoopDelay)
 		case "parallel_copies":
 			integer(k, &cfg.ParallelCopies, 1)
+		case "threaded_copy_pool_size":
+			var n int
+			integer(k, &n, 1)
+			if n > 1 {
+				cfg.CopyStreams = n
+			}
+		case "threaded_copy_tables":
+			cfg.SplitCopyTables = list(k)
 		case "local_only":
 			boolean(k, &cfg.LocalOnly)
 		case "local_only_drop_execute":

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -148,10 +149,12 @@ func (p CopyProgress) String() string {
 
 // copyProgress lists the copies running into db's tables.
 func copyProgress(ctx context.Context, db queryer) ([]CopyProgress, error) {
-	rows, err := db.Query(ctx, `select p.relid::regclass::text, p.tuples_processed, p.bytes_processed,
-	        substr(a.application_name, length($1) + 1), extract(epoch from clock_timestamp() - a.xact_start)::float8
+	// a split copy is several sessions into the same table
+	rows, err := db.Query(ctx, `select p.relid::regclass::text, sum(p.tuples_processed)::int8, sum(p.bytes_processed)::int8,
+	        max(substr(a.application_name, length($1) + 1)), max(extract(epoch from clock_timestamp() - a.xact_start))::float8
 	   from pg_stat_progress_copy p join pg_stat_activity a on a.pid = p.pid
-	  where a.application_name like $2 and a.datname = current_database()`, copyAppName, likePrefix(copyAppName))
+	  where a.application_name like $2 and a.datname = current_database()
+	  group by p.relid`, copyAppName, likePrefix(copyAppName))
 	if err != nil {
 		return nil, err
 	}
@@ -185,22 +188,25 @@ func columnsOf(ctx context.Context, db queryer, table string) ([]string, error) 
 	return cols, err
 }
 
+// countingWriter counts the rows and bytes of one or more COPY streams.
 type countingWriter struct {
-	w     io.Writer
 	bytes atomic.Int64
 	rows  atomic.Int64
 }
 
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.bytes.Add(int64(n))
-	for _, b := range p[:n] {
-		if b == '\n' {
-			c.rows.Add(1)
-		}
-	}
-	return n, err
+// countTo passes writes on to w, counting them in c.
+func countTo(w io.Writer, c *countingWriter) io.Writer {
+	return writerFunc(func(p []byte) (int, error) {
+		n, err := w.Write(p)
+		c.bytes.Add(int64(n))
+		c.rows.Add(int64(bytes.Count(p[:n], []byte{'\n'})))
+		return n, err
+	})
 }
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // copyData does the in-copy step: a fresh copy consumer on the provider
 // (so its position is before the snapshot), the COPY, and catching-up with
@@ -235,6 +241,11 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 		return err
 	}
 	defer ptx.Rollback(context.Background())
+	// the lock (before the snapshot) keeps the table from being rewritten
+	// under a split copy, whose ranges are physical
+	if _, err := ptx.Exec(ctx, "lock table only "+quoteFQ(src)+" in access share mode"); err != nil {
+		return fmt.Errorf("provider: %w", err)
+	}
 	var snap string
 	if err := ptx.QueryRow(ctx, "select txid_current_snapshot()::text").Scan(&snap); err != nil {
 		return err
@@ -243,6 +254,26 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 	if err != nil {
 		return fmt.Errorf("provider: %w", err)
 	}
+	// the provider's row estimate, in the session's application_name: status
+	// (any process) reads the COPY's progress from pg_stat_progress_copy
+	var estimate float64
+	var size, blocks int64
+	var version int
+	if err := ptx.QueryRow(ctx, `select greatest(reltuples, 0), pg_relation_size(oid), pg_relation_size(oid) / current_setting('block_size')::int8,
+	        current_setting('server_version_num')::int from pg_class where oid = londiste.find_table_oid($1)`, src).Scan(&estimate, &size, &blocks, &version); err != nil {
+		return fmt.Errorf("provider: %w", err)
+	}
+	streams := 1
+	if version >= 140000 && blocks >= 2 && (size >= splitCopySize || matchesAny(w.cfg.SplitCopyTables, t.Name)) {
+		streams = int(min(int64(w.cfg.CopyStreams), blocks))
+	}
+	var exported string
+	if streams > 1 {
+		if err := ptx.QueryRow(ctx, "select pg_export_snapshot()").Scan(&exported); err != nil {
+			return fmt.Errorf("provider: export the snapshot: %w", err)
+		}
+	}
+	appName := fmt.Sprintf("%s%.0f", copyAppName, estimate)
 	tx, err := durableTx(ctx, db, true)
 	if err != nil {
 		return err
@@ -251,12 +282,7 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 	if _, err := tx.Exec(ctx, "lock table only "+quoteFQ(dest)+" in access exclusive mode"); err != nil {
 		return err
 	}
-	// the provider's row estimate, in the session's application_name: status
-	// (any process) reads the COPY's progress from pg_stat_progress_copy
-	var estimate float64
-	var size int64
-	_ = ptx.QueryRow(ctx, "select greatest(reltuples, 0), pg_relation_size(oid) from pg_class where oid = londiste.find_table_oid($1)", src).Scan(&estimate, &size)
-	if _, err := tx.Exec(ctx, "select set_config('application_name', $1, true)", fmt.Sprintf("%s%.0f", copyAppName, estimate)); err != nil {
+	if _, err := tx.Exec(ctx, "select set_config('application_name', $1, true)", appName); err != nil {
 		return err
 	}
 	destCols, err := columnsOf(ctx, tx, dest)
@@ -283,43 +309,67 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 	}
 	// for a big table, indexes and keys are built once after the COPY
 	// instead of row by row; a small one (under 8 MB on the provider) keeps
-	// them, which costs less than the DDL
+	// them, which costs less than the DDL. What an earlier split copy
+	// dropped and did not live to rebuild is in dropped_ddl.
 	var restore []string
-	if size >= 8<<20 {
-		if restore, err = dropIndexes(ctx, tx, dest); err != nil {
+	if t.DroppedDDL != "" {
+		restore = append(restore, t.DroppedDDL)
+	}
+	if size >= 8<<20 || streams > 1 {
+		dropped, err := dropIndexes(ctx, tx, dest)
+		if err != nil {
 			return err
 		}
+		restore = append(restore, dropped...)
 	}
-	pr, pw := io.Pipe()
-	cw := &countingWriter{w: pw}
-	copyErr := make(chan error, 1)
-	go func() {
-		_, err := ptx.Conn().PgConn().CopyTo(ctx, cw, "copy (select "+strings.Join(cols, ", ")+" from only "+quoteFQ(src)+") to stdout")
-		pw.CloseWithError(err)
-		copyErr <- err
-	}()
+	script := strings.Join(restore, ";\n")
+	cw := &countingWriter{}
 	progress := time.NewTicker(10 * time.Second)
 	defer progress.Stop()
 	go func() {
 		for range progress.C {
-			log.Info("copying", "rows", cw.rows.Load(), "bytes", cw.bytes.Load())
+			log.Info("copying", "rows", cw.rows.Load(), "bytes", cw.bytes.Load(), "streams", streams)
 		}
 	}()
-	_, err = tx.Conn().PgConn().CopyFrom(ctx, pr, "copy "+quoteFQ(dest)+" ("+strings.Join(cols, ", ")+") from stdin")
-	pr.CloseWithError(err)
-	if cerr := <-copyErr; cerr != nil {
-		return fmt.Errorf("copy out of the provider: %w", cerr)
-	}
-	if err != nil {
-		return fmt.Errorf("copy into %s: %w", dest, err)
+	selectCols := "select " + strings.Join(cols, ", ") + " from only " + quoteFQ(src)
+	into := "copy " + quoteFQ(dest) + " (" + strings.Join(cols, ", ") + ") from stdin"
+	if streams == 1 {
+		if err := pipeCopy(ctx, ptx.Conn(), tx.Conn(), "copy ("+selectCols+") to stdout", into, cw); err != nil {
+			return err
+		}
+	} else {
+		// the truncate and the dropped DDL commit first; each range is
+		// then its own transaction, and a crash leaves the table in-copy
+		// with dropped_ddl saying what to rebuild
+		if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_struct($1, $2, $3)", w.cfg.Queue, t.Name, nullIfEmpty(script)); err != nil {
+			return err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return err
+		}
+		if err := w.copyRanges(ctx, st, exported, selectCols, into, blocks, streams, appName, cw); err != nil {
+			return err
+		}
+		if tx, err = durableTx(ctx, db, true); err != nil {
+			return err
+		}
+		defer tx.Rollback(context.Background())
+		if _, err := tx.Exec(ctx, "lock table only "+quoteFQ(dest)+" in access exclusive mode"); err != nil {
+			return err
+		}
 	}
 	progress.Stop()
 	w.m.copyRows.WithLabelValues(t.Name).Add(float64(cw.rows.Load()))
 	w.m.copyBytes.WithLabelValues(t.Name).Add(float64(cw.bytes.Load()))
 	copied := time.Since(start)
-	for _, stmt := range restore {
-		if _, err := tx.Exec(ctx, stmt); err != nil {
-			return fmt.Errorf("rebuild: %s: %w", stmt, err)
+	if script != "" {
+		if _, err := tx.Exec(ctx, script); err != nil {
+			return fmt.Errorf("rebuild the indexes and keys of %s: %w", dest, err)
+		}
+	}
+	if t.DroppedDDL != "" || streams > 1 {
+		if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_struct($1, $2, null)", w.cfg.Queue, t.Name); err != nil {
+			return err
 		}
 	}
 	if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_state($1, $2, $3, 'catching-up')", w.cfg.Queue, t.Name, snap); err != nil {
@@ -338,9 +388,100 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 	if err := tickNow(ctx, prov, w.cfg.Queue); err != nil {
 		log.Warn("force_tick on the provider", "err", err)
 	}
-	log.Info("copied", "rows", cw.rows.Load(), "bytes", cw.bytes.Load(), "copy", copied.Round(time.Millisecond),
+	log.Info("copied", "rows", cw.rows.Load(), "bytes", cw.bytes.Load(), "streams", streams, "copy", copied.Round(time.Millisecond),
 		"with_indexes", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// splitCopySize is the provider size from which a table's copy is split
+// into CopyStreams ranges.
+const splitCopySize = 64 << 20
+
+// pipeCopy streams a COPY TO on from into a COPY FROM on to.
+func pipeCopy(ctx context.Context, from, to *pgx.Conn, out, in string, cw *countingWriter) error {
+	pr, pw := io.Pipe()
+	copyErr := make(chan error, 1)
+	go func() {
+		_, err := from.PgConn().CopyTo(ctx, countTo(pw, cw), out)
+		pw.CloseWithError(err)
+		copyErr <- err
+	}()
+	_, err := to.PgConn().CopyFrom(ctx, pr, in)
+	pr.CloseWithError(err)
+	if cerr := <-copyErr; cerr != nil {
+		return fmt.Errorf("copy out of the provider: %w", cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("copy in: %w", err)
+	}
+	return nil
+}
+
+// copyRanges copies a table as streams ranges of its pages (the last one
+// open-ended), each read by its own provider session under the exported
+// snapshot and written in its own target transaction, all at once.
+func (w *Worker) copyRanges(ctx context.Context, st *consumerState, snapshot, selectCols, into string, blocks int64, streams int, appName string, cw *countingWriter) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, streams)
+	for i := range streams {
+		lo, hi := blocks*int64(i)/int64(streams), blocks*int64(i+1)/int64(streams)
+		where := fmt.Sprintf(" where ctid >= '(%d,0)'::tid", lo)
+		if i < streams-1 {
+			where += fmt.Sprintf(" and ctid < '(%d,0)'::tid", hi)
+		}
+		go func() {
+			err := w.copyRange(ctx, st, snapshot, "copy ("+selectCols+where+") to stdout", into, appName, cw)
+			if err != nil {
+				cancel()
+				err = fmt.Errorf("range from page %d: %w", lo, err)
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range streams {
+		if err := <-errs; err != nil && (first == nil || errors.Is(first, context.Canceled)) {
+			first = err
+		}
+	}
+	return first
+}
+
+func (w *Worker) copyRange(ctx context.Context, st *consumerState, snapshot, out, in, appName string, cw *countingWriter) error {
+	prov, err := connect(ctx, w.providerDSN(st.providerLocation))
+	if err != nil {
+		return fmt.Errorf("provider: %w", err)
+	}
+	defer prov.Close(context.Background())
+	db, err := connect(ctx, w.cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer db.Close(context.Background())
+	ptx, err := prov.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return err
+	}
+	defer ptx.Rollback(context.Background())
+	if _, err := ptx.Exec(ctx, "set transaction snapshot "+quoteLiteral(snapshot)); err != nil {
+		return fmt.Errorf("provider: import the snapshot: %w", err)
+	}
+	// committed without waiting for the flush: the final transaction (the
+	// state change) is durable, and commits after all of them
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, `select set_config('synchronous_commit', 'off', true), set_config('application_name', $1, true),
+	       londiste.set_session_replication_role('replica', true)`, appName); err != nil {
+		return err
+	}
+	if err := pipeCopy(ctx, ptx.Conn(), tx.Conn(), out, in, cw); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // dropIndexes drops a table's indexes and the constraints that own one

@@ -207,6 +207,22 @@ func (a *Admin) expand(ctx context.Context, kind string, existing, all, force bo
 	return out, nil
 }
 
+// matchesAny tells whether a table name matches one of globs (a glob
+// without a schema matches the name in any schema).
+func matchesAny(globs []string, table string) bool {
+	bare := table[strings.IndexByte(table, '.')+1:]
+	for _, g := range globs {
+		name := table
+		if !strings.Contains(g, ".") {
+			name = bare
+		}
+		if ok, _ := regexp.MatchString("^"+globToRegexp(g)+"$", name); ok {
+			return true
+		}
+	}
+	return false
+}
+
 func globToRegexp(g string) string {
 	var b strings.Builder
 	for _, r := range g {
@@ -515,12 +531,42 @@ func (a *Admin) RemoveTable(ctx context.Context, args ...string) error {
 	if err != nil {
 		return err
 	}
-	for _, t := range names {
-		if _, err := call(ctx, a.db, a.log, "select * from londiste.local_remove_table($1, $2)", a.cfg.Queue, t); err != nil {
-			return fmt.Errorf("%s: %w", t, err)
+	ddl := map[string]Table{}
+	for _, t := range mustTables(ctx, a) {
+		if t.DroppedDDL != "" {
+			ddl[t.Name] = t
+		}
+	}
+	for _, name := range names {
+		if err := a.removeTable(ctx, name, ddl[name]); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// removeTable unregisters a table; indexes and keys that a split copy
+// dropped and has not rebuilt yet are rebuilt first, in the same
+// transaction.
+func (a *Admin) removeTable(ctx context.Context, name string, t Table) error {
+	tx, err := a.db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+	if t.DroppedDDL != "" {
+		if _, err := tx.Exec(ctx, "lock table only "+quoteFQ(t.Dest())+" in access exclusive mode"); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, t.DroppedDDL); err != nil {
+			return fmt.Errorf("rebuild the indexes and keys its copy dropped: %w", err)
+		}
+		a.log.Info("rebuilt the indexes and keys its copy had dropped", "table", name)
+	}
+	if _, err := call(ctx, tx, a.log, "select * from londiste.local_remove_table($1, $2)", a.cfg.Queue, name); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // ChangeHandler sets a table's handler (londiste3 change-handler).

@@ -630,3 +630,63 @@ func TestLondisteCopyProgress(t *testing.T) {
 		t.Fatalf("%d rows copied", n)
 	}
 }
+
+// TestLondisteSplitCopy: pgbench_accounts (threaded_copy_tables) is copied
+// as three page ranges read under one exported snapshot, each written by
+// its own session, while pgbench writes on the root. The worker is killed
+// while one range is held up (an ALWAYS trigger sleeps on one row): the
+// table is then in-copy without its primary key and index, which
+// dropped_ddl remembers; restarted, the worker copies it again, rebuilds
+// both once, and the leaf ends equal to the root.
+func TestLondisteSplitCopy(t *testing.T) {
+	s := newReplicaSetup(t, 1)
+	s.leafINI = pgtest.LondisteINI(t, s.dir, "leaf", s.leafDSN,
+		"parallel_copies = 4\nthreaded_copy_tables = pgbench_acc*\nthreaded_copy_pool_size = 3\n")
+	pgtest.Exec(t, s.leaf, `create index accounts_bid on pgbench_accounts (bid);
+		create function hold() returns trigger language plpgsql as $$
+		begin if new.aid = 50 then perform pg_sleep(60); end if; return new; end $$;
+		create trigger hold before insert on pgbench_accounts for each row execute function hold();
+		alter table pgbench_accounts enable always trigger hold`)
+	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
+	s.cli(t, s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
+	s.startTicker(t)
+	s.background(t, "londiste", s.rootINI, "worker", "-q")
+	s.cli(t, s.rootINI, "add-table", "--all")
+	loadDone := make(chan string)
+	go func() { loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "100", "-T", "12") }()
+	worker := startWorkerProcess(t, s.leafINI)
+	t.Cleanup(func() { _ = worker.Process.Kill() })
+	s.cli(t, s.leafINI, "add-table", "--all")
+	indexes := "select count(*) from pg_index where indrelid = 'pgbench_accounts'::regclass"
+	pgtest.Eventually(t, 30*time.Second, "a range of the split copy held up by the trigger", func() bool {
+		return pgtest.Scalar[int64](t, s.leaf, `select count(*) from pg_stat_activity
+			where application_name like 'pgqgo londiste copy%' and wait_event = 'PgSleep'`) == 1
+	})
+	if ddl := pgtest.Scalar[string](t, s.leaf, "select coalesce(dropped_ddl, '') from londiste.table_info where table_name = 'public.pgbench_accounts'"); !strings.Contains(ddl, "PRIMARY KEY") || !strings.Contains(ddl, "accounts_bid") {
+		t.Fatalf("dropped_ddl during the split copy: %q", ddl)
+	}
+	if n := pgtest.Scalar[int64](t, s.leaf, indexes); n != 0 {
+		t.Fatalf("%d indexes on pgbench_accounts during its split copy, want 0", n)
+	}
+	_ = worker.Process.Kill()
+	pgtest.Exec(t, s.leaf, "select pg_terminate_backend(pid) from pg_stat_activity where application_name like 'pgqgo londiste%'")
+	pgtest.Exec(t, s.leaf, "drop trigger hold on pgbench_accounts")
+	if st := pgtest.Scalar[string](t, s.leaf, "select coalesce(merge_state, 'NULL') from londiste.table_info where table_name = 'public.pgbench_accounts'"); st != "in-copy" {
+		t.Fatalf("pgbench_accounts is %s after the kill, want in-copy", st)
+	}
+	worker = startWorkerProcess(t, s.leafINI)
+	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
+	<-loadDone
+	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
+	if n := pgtest.Scalar[int64](t, s.leaf, indexes); n != 2 {
+		t.Fatalf("%d indexes on pgbench_accounts after the copy, want 2 (primary key, accounts_bid)", n)
+	}
+	if ddl := pgtest.Scalar[string](t, s.leaf, "select coalesce(dropped_ddl, '') from londiste.table_info where table_name = 'public.pgbench_accounts'"); ddl != "" {
+		t.Fatalf("dropped_ddl left after the copy: %q", ddl)
+	}
+	log, _ := os.ReadFile(filepath.Join(s.dir, "leaf.log"))
+	if !regexp.MustCompile(`msg=copied .*table=public.pgbench_accounts.* rows=100000 .*streams=3`).Match(log) &&
+		!regexp.MustCompile(`msg=copied .*rows=100000 .*streams=3`).Match(log) {
+		t.Fatalf("no split copy of 100000 rows in 3 streams in the worker's log:\n%s", log)
+	}
+}
