@@ -96,7 +96,7 @@ var ignoredKeys = map[string]bool{
 	"logdatefmt_file_verbose": true, "exception_quiet": true, "exception_grace": true, "exception_reset": true,
 	"sql_retry": true, "sql_retry_max_count": true, "sql_retry_max_time": true, "sql_retry_formula_a": true,
 	"sql_retry_formula_b": true, "sql_retry_formula_cap": true, "keepalive_stats": true, "pgq_autocommit": true,
-	"config_format": true,
+	"config_format":   true,
 	"shard_hash_func": true, "shard_info_sql": true, "obfuscator_map": true, "obfuscator_key": true,
 	// defaults skytools puts in every section
 	"job_name": true, "service_name": true, "host_name": true, "config_dir": true, "config_file": true,
