@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -36,7 +37,9 @@ type Config struct {
 	ParallelCopies int
 	// CopyStreams is how many ranges a big table's copy is split into,
 	// each read under the same exported snapshot and written by its own
-	// connection: threaded_copy_pool_size when it is over 1, else 4.
+	// connection: threaded_copy_pool_size when it is over 1, else the
+	// worker machine's CPUs (at least 2, at most 8: the worker usually
+	// runs beside the server it writes to).
 	// Tables of at least splitCopySize on the provider are split, and
 	// those matching SplitCopyTables (threaded_copy_tables) whatever
 	// their size.
@@ -150,7 +153,7 @@ func ParseConfig(path string, data []byte, set map[string]string) (*Config, erro
 		}
 	}
 	cfg := &Config{
-		Path: path, LoopDelay: time.Second, ParallelCopies: 8, CopyStreams: 4, LockTimeout: 10 * time.Second,
+		Path: path, LoopDelay: time.Second, ParallelCopies: 8, CopyStreams: min(max(runtime.NumCPU(), 2), 8), LockTimeout: 10 * time.Second,
 		ExceptionSleep: 20 * time.Second, ConnectionLifetime: 1200 * time.Second, FetchSize: 300,
 		GlobalWMPublishPeriod: 300 * time.Second, LocalWMPublishPeriod: 300 * time.Second,
 	}

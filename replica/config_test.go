@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,21 @@ use_skylog = 0
 	if cfg.JobName != "leaf" || cfg.Consumer != "leaf" || cfg.LoopDelay != 100*time.Millisecond || cfg.ParallelCopies != 8 ||
 		cfg.LockTimeout != 10*time.Second || cfg.LocalWMPublishPeriod != 300*time.Second {
 		t.Errorf("defaults %+v", cfg)
+	}
+	// londiste3's split-copy keys map onto pgqgo's page ranges
+	cfg, err = ParseConfig("/x/leaf.ini", []byte("[londiste]\ndb = dbname=x\nqueue_name = q\nthreaded_copy_tables = public.big*, logs\nthreaded_copy_pool_size = 3\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CopyStreams != 3 || strings.Join(cfg.SplitCopyTables, "|") != "public.big*|logs" {
+		t.Errorf("split copy: %d streams, tables %v", cfg.CopyStreams, cfg.SplitCopyTables)
+	}
+	if !matchesAny(cfg.SplitCopyTables, "public.bigone") || !matchesAny(cfg.SplitCopyTables, "app.logs") || matchesAny(cfg.SplitCopyTables, "app.bigone") {
+		t.Error("threaded_copy_tables globs matched wrongly")
+	}
+	cfg, _ = ParseConfig("/x/leaf.ini", []byte("[londiste]\ndb = dbname=x\nqueue_name = q\nthreaded_copy_pool_size = 1\n"), nil)
+	if want := min(max(runtime.NumCPU(), 2), 8); cfg.CopyStreams != want {
+		t.Errorf("threaded_copy_pool_size = 1 gave %d streams, want pgqgo's default %d (CPUs)", cfg.CopyStreams, want)
 	}
 }
 

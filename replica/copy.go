@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -194,7 +195,8 @@ type countingWriter struct {
 	rows  atomic.Int64
 }
 
-// countTo passes writes on to w, counting them in c.
+// countTo passes writes on to w, counting their bytes and rows (the
+// newlines of COPY's text format) in c.
 func countTo(w io.Writer, c *countingWriter) io.Writer {
 	return writerFunc(func(p []byte) (int, error) {
 		n, err := w.Write(p)
@@ -289,19 +291,7 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 	if err != nil {
 		return err
 	}
-	var cols []string
-	for _, c := range srcCols {
-		if contains(destCols, c) {
-			cols = append(cols, pgx.Identifier{c}.Sanitize())
-		} else {
-			log.Warn("column missing here, not copied", "column", c)
-		}
-	}
-	for _, c := range destCols {
-		if !contains(srcCols, c) {
-			log.Warn("column missing on the provider, left to its default", "column", c)
-		}
-	}
+	cols := copyColumns(log, srcCols, destCols)
 	if !t.Attrs().Has("skip_truncate") {
 		if _, err := tx.Exec(ctx, "truncate only "+quoteFQ(dest)); err != nil {
 			return err
@@ -402,7 +392,13 @@ func pipeCopy(ctx context.Context, from, to *pgx.Conn, out, in string, cw *count
 	pr, pw := io.Pipe()
 	copyErr := make(chan error, 1)
 	go func() {
-		_, err := from.PgConn().CopyTo(ctx, countTo(pw, cw), out)
+		// CopyTo writes a row at a time and CopyFrom sends what each read
+		// returns as one message: the buffer makes those 256 KB, not a row
+		bw := bufio.NewWriterSize(pw, 256<<10)
+		_, err := from.PgConn().CopyTo(ctx, countTo(bw, cw), out)
+		if err == nil {
+			err = bw.Flush()
+		}
 		pw.CloseWithError(err)
 		copyErr <- err
 	}()

@@ -28,10 +28,14 @@ type Worker struct {
 	copies map[string]context.CancelFunc // running copy goroutines by table
 	wg     sync.WaitGroup
 	wake   chan struct{} // closed (and replaced) when a table state changes here
-	// okBatches counts the batches applied since a table was seen ok with a
-	// copy snapshot still attached (the snapshot is dropped after the second)
-	okBatches map[string]int
-	node      *NodeInfo // this node, as read at start-up
+	// filterUntil is, per table seen ok with a copy snapshot still
+	// attached, the tick after which every tick sees all the snapshot
+	// sees: the snapshot is dropped once the main worker passed it
+	filterUntil map[string]int64
+	// quick lists the small tables the main worker copies in its batch
+	// (quickcopy.go); noQuick those that failed to, given the normal copy
+	quick, noQuick map[string]bool
+	node           *NodeInfo // this node, as read at start-up
 }
 
 // NewWorker makes the worker of the node in cfg.
@@ -43,7 +47,8 @@ func NewWorker(cfg *Config, log *slog.Logger, m *Metrics) *Worker {
 		m = NewMetrics(nil)
 	}
 	return &Worker{cfg: cfg, log: log.With("queue", cfg.Queue, "worker", cfg.Consumer), m: m,
-		copies: map[string]context.CancelFunc{}, wake: make(chan struct{}), okBatches: map[string]int{}}
+		copies: map[string]context.CancelFunc{}, wake: make(chan struct{}), filterUntil: map[string]int64{},
+		quick: map[string]bool{}, noQuick: map[string]bool{}}
 }
 
 // errFatal marks errors a retry cannot fix.
@@ -248,6 +253,11 @@ func (w *Worker) runMain(ctx context.Context, st *consumerState) error {
 	}
 	defer target.Close(context.Background())
 	r := &runner{w: w, name: w.cfg.Consumer, db: target, ap: newApplier(), providerNode: st.providerNode, providerLoc: st.providerLocation}
+	defer func() {
+		if r.prov != nil {
+			r.prov.Close(context.Background())
+		}
+	}()
 	cfg := w.consumerConfig(w.cfg.Consumer)
 	cfg.Collect = r.collect
 	c, err := pgq.NewConsumer(w.providerDSN(st.providerLocation), cfg)
@@ -407,6 +417,7 @@ func (w *Worker) startCopies(ctx context.Context, db, prov *pgx.Conn, st *consum
 	running := len(w.copies)
 	w.mu.Unlock()
 	var provState map[string]Table
+	quickAdded := false
 	for _, t := range tables {
 		if !t.Local || t.MergeState == "ok" || t.MergeState == "?" {
 			continue
@@ -417,14 +428,12 @@ func (w *Worker) startCopies(ctx context.Context, db, prov *pgx.Conn, st *consum
 		}
 		w.mu.Lock()
 		_, busy := w.copies[t.Name]
+		busy = busy || w.quick[t.Name]
 		w.mu.Unlock()
 		if busy {
 			continue
 		}
 		if t.MergeState == "" {
-			if running >= w.cfg.ParallelCopies {
-				continue
-			}
 			if provState == nil {
 				pts, err := tableList(ctx, prov, w.cfg.Queue)
 				if err != nil {
@@ -444,6 +453,20 @@ func (w *Worker) startCopies(ctx context.Context, db, prov *pgx.Conn, st *consum
 				w.log.Info("table not ok on the provider yet, waiting", "table", t.Name)
 				continue
 			}
+			quick, err := w.quickEligible(ctx, db, prov, t, pt.Dest())
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.Name, err)
+			}
+			if quick {
+				w.mu.Lock()
+				w.quick[t.Name] = true
+				w.mu.Unlock()
+				quickAdded = true
+				continue
+			}
+			if running >= w.cfg.ParallelCopies {
+				continue
+			}
 			if err := w.dropFkeys(ctx, db, t.Dest()); err != nil {
 				return fmt.Errorf("%s: %w", t.Name, err)
 			}
@@ -454,6 +477,10 @@ func (w *Worker) startCopies(ctx context.Context, db, prov *pgx.Conn, st *consum
 		}
 		running++
 		w.launchCopy(ctx, t, st)
+	}
+	if quickAdded {
+		// the main worker copies them at its next batch: one now
+		return tickNow(ctx, prov, w.cfg.Queue)
 	}
 	return nil
 }
@@ -619,6 +646,7 @@ type runner struct {
 	providerNode string
 	providerLoc  string
 	errorSet     bool
+	prov         *pgx.Conn    // the main worker's own provider session (quick copies)
 	backlog      atomic.Int64 // time span of the ticks past the last batch (main worker)
 	copying      atomic.Bool  // some local table is not ok (main worker)
 }
@@ -687,6 +715,12 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 	}
 	defer tx.Rollback(context.Background())
 	r.ap.reset(tx)
+	var quick []string
+	if r.copyTable == "" {
+		if quick, err = r.quickCopy(ctx, tx, tables); err != nil {
+			return err
+		}
+	}
 	byName := map[string]*Table{}
 	snaps := map[string]*snapshot{}
 	for i := range tables {
@@ -757,19 +791,30 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 		return err
 	}
 	// the copy snapshot, kept while batches could hold rows the copy has:
-	// the main worker drops it from the second batch after the hand-off
+	// until the batches start at ticks made after the snapshot
 	if r.copyTable == "" {
+		var last int64
 		for name, t := range byName {
 			if t.CustomSnapshot == "" {
-				delete(w.okBatches, name)
+				delete(w.filterUntil, name)
 				continue
 			}
-			w.okBatches[name]++
-			if w.okBatches[name] > 1 {
+			until, ok := w.filterUntil[name]
+			if !ok {
+				// taken before now (by a copy, or before a restart)
+				if last == 0 {
+					if last, err = r.providerLastTick(ctx, b); err != nil {
+						return err
+					}
+				}
+				until = last + 1
+				w.filterUntil[name] = until
+			}
+			if b.TickID > until {
 				if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_state($1, $2, null, 'ok')", w.cfg.Queue, name); err != nil {
 					return err
 				}
-				delete(w.okBatches, name)
+				delete(w.filterUntil, name)
 			}
 		}
 	}
@@ -778,6 +823,14 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return err
+	}
+	if len(quick) > 0 {
+		w.mu.Lock()
+		for _, name := range quick {
+			delete(w.quick, name)
+		}
+		w.mu.Unlock()
+		w.notify()
 	}
 	w.m.batch(r.copyTable != "", events, skipped, b)
 	w.m.rows.WithLabelValues("statement").Add(float64(r.ap.applied - r.ap.bulked))

@@ -402,6 +402,17 @@ func BenchmarkLondisteCopy(b *testing.B) {
 		<-loadDone
 		stopGo()
 		b.Logf("pgqgo: pgbench scale %d copied and in sync under load in %v", scale, goTime.Round(time.Millisecond))
+		if log, err := os.ReadFile(filepath.Join(n.dir, "leaf_go.log")); err == nil {
+			for _, line := range strings.Split(string(log), "\n") {
+				if strings.Contains(line, "msg=copied") {
+					b.Logf("pgqgo worker: %s", line)
+				}
+			}
+		}
+		if os.Getenv("PGQGO_BENCH_ONLY_PGQGO") == "1" {
+			b.ReportMetric(goTime.Seconds(), "pgqgo-s")
+			continue
+		}
 		stopPy := n.startPy(b)
 		loadDone = load(30)
 		start = time.Now()

@@ -159,6 +159,17 @@ func TestLondisteRootToLeaf(t *testing.T) {
 	s.cli(t, s.leafINI, "add-seq", "--all")
 	s.cli(t, s.leafINI, "wait-sync", "--timeout", "90s")
 	t.Logf("4 tables (100k-row accounts) copied and in sync under load in %v", time.Since(start).Round(time.Millisecond))
+	// the three small tables were copied in the main worker's batch (no
+	// copy consumer), pgbench_accounts (13 MB) by a copy goroutine
+	log, _ := os.ReadFile(filepath.Join(s.dir, "leaf.log"))
+	for _, want := range []string{`msg="copied in the main worker's batch" .*table=public.pgbench_branches`,
+		`msg="copied in the main worker's batch" .*table=public.pgbench_tellers`,
+		`msg="copied in the main worker's batch" .*table=public.pgbench_history`,
+		`msg=copied .*table=public.pgbench_accounts rows=100000 `} {
+		if !regexp.MustCompile(want).Match(log) {
+			t.Errorf("worker's log: no %q", want)
+		}
+	}
 
 	// EXECUTE: a column added on the root and used at once
 	ddl := filepath.Join(s.dir, "add_note.sql")
@@ -601,7 +612,8 @@ func TestLondisteRepair(t *testing.T) {
 // read by another process from pg_stat_progress_copy.
 func TestLondisteCopyProgress(t *testing.T) {
 	s := newReplicaSetup(t, 1)
-	pgtest.Exec(t, s.root, "create table slow (id int primary key, v text); insert into slow select g, md5(g::text) from generate_series(1, 4000) g; analyze slow")
+	// over 1 MB: copied by a copy goroutine, not in the main worker's batch
+	pgtest.Exec(t, s.root, "create table slow (id int primary key, v text); insert into slow select g, repeat(md5(g::text), 10) from generate_series(1, 4000) g; analyze slow")
 	// on the leaf every copied row waits a millisecond (an ALWAYS trigger
 	// fires in replica mode, and COPY fires row triggers)
 	pgtest.Exec(t, s.leaf, `create table slow (id int primary key, v text);
@@ -641,7 +653,22 @@ func TestLondisteCopyProgress(t *testing.T) {
 func TestLondisteSplitCopy(t *testing.T) {
 	s := newReplicaSetup(t, 1)
 	s.leafINI = pgtest.LondisteINI(t, s.dir, "leaf", s.leafDSN,
-		"parallel_copies = 4\nthreaded_copy_tables = pgbench_acc*\nthreaded_copy_pool_size = 3\n")
+		"parallel_copies = 4\nthreaded_copy_tables = pgbench_acc*, typed, tagged\nthreaded_copy_pool_size = 3\n")
+	// typed: awkward values of built-in types; tagged: an enum, and a
+	// column whose type differs on the leaf
+	for i, c := range []*pgx.Conn{s.root, s.leaf} {
+		note := "varchar(20)"
+		if i == 1 {
+			note = "text"
+		}
+		pgtest.Exec(t, c, `create type mood as enum ('sad', 'ok', 'glad');
+			create table typed (id int primary key, b bytea, j jsonb, a int[], ts timestamptz, n numeric, s text);
+			create table tagged (id int primary key, m mood, note `+note+`)`)
+	}
+	pgtest.Exec(t, s.root, `insert into typed select g, decode(md5(g::text), 'hex'), jsonb_build_object('g', g, 't', E'a\tb'),
+			array[g, null, -g], '2026-01-01'::timestamptz + g * interval '1 minute', g / 7.0, case when g % 5 = 0 then null else E'x\ny\\z' || g end
+		  from generate_series(1, 3000) g;
+		insert into tagged select g, (array['sad', 'ok', 'glad', null])[g % 4 + 1]::mood, 'n' || g from generate_series(1, 3000) g`)
 	pgtest.Exec(t, s.leaf, `create index accounts_bid on pgbench_accounts (bid);
 		create function hold() returns trigger language plpgsql as $$
 		begin if new.aid = 50 then perform pg_sleep(60); end if; return new; end $$;
@@ -684,7 +711,18 @@ func TestLondisteSplitCopy(t *testing.T) {
 	if ddl := pgtest.Scalar[string](t, s.leaf, "select coalesce(dropped_ddl, '') from londiste.table_info where table_name = 'public.pgbench_accounts'"); ddl != "" {
 		t.Fatalf("dropped_ddl left after the copy: %q", ddl)
 	}
+	for _, tbl := range []string{"typed", "tagged"} {
+		q := "select count(*) || ' ' || md5(string_agg(x::text, ',' order by id)) from " + tbl + " x"
+		if r, l := pgtest.Scalar[string](t, s.root, q), pgtest.Scalar[string](t, s.leaf, q); r != l || !strings.HasPrefix(r, "3000 ") {
+			t.Errorf("%s: root %s, leaf %s", tbl, r, l)
+		}
+	}
 	log, _ := os.ReadFile(filepath.Join(s.dir, "leaf.log"))
+	for _, want := range []string{`table=public.typed rows=3000 .*streams=3`, `table=public.tagged rows=3000 .*streams=3`} {
+		if !regexp.MustCompile(`msg=copied .*` + want).Match(log) {
+			t.Errorf("no log line %q in the worker's log", want)
+		}
+	}
 	if !regexp.MustCompile(`msg=copied .*table=public.pgbench_accounts.* rows=100000 .*streams=3`).Match(log) &&
 		!regexp.MustCompile(`msg=copied .*rows=100000 .*streams=3`).Match(log) {
 		t.Fatalf("no split copy of 100000 rows in 3 streams in the worker's log:\n%s", log)
