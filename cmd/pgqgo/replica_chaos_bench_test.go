@@ -181,6 +181,7 @@ func chaosRun(b *testing.B, length time.Duration, kills int) {
 			// the moment a table is seen in the copy state this kill
 			// aims at, or the slot's end
 			want := copyStates[(k/2)%len(copyStates)]
+			state = "slot end, " + want + " not seen"
 			for time.Now().Before(next) {
 				if st := copyState(); strings.Contains(","+st+",", ","+want+",") {
 					state = want

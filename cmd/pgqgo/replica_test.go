@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -726,5 +728,159 @@ func TestLondisteSplitCopy(t *testing.T) {
 	if !regexp.MustCompile(`msg=copied .*table=public.pgbench_accounts.* rows=100000 .*streams=3`).Match(log) &&
 		!regexp.MustCompile(`msg=copied .*rows=100000 .*streams=3`).Match(log) {
 		t.Fatalf("no split copy of 100000 rows in 3 streams in the worker's log:\n%s", log)
+	}
+}
+
+// TestLondiste3SixStatesTakenOver: londiste3's leaf is stopped dead (kill
+// -9 of every process) with one table in each of the six states of the
+// copy protocol, under load: pgbench_branches ok, pgbench_accounts
+// in-copy, pgbench_tellers catching-up, extra do-sync, pgbench_history
+// wanna-sync, extra2 NULL. Its copy processes are frozen (SIGSTOP) at the
+// right moments to get there: the one of extra once it asked for its
+// hand-off (the main worker then sets do-sync and waits for it, as
+// londiste3 does), the one of pgbench_history let go on only then, so
+// that its wanna-sync is left unanswered. pgqgo's worker then finishes
+// every table, does not copy the ok one again, leaves no copy consumer,
+// and both tools' compare agree.
+func TestLondiste3SixStatesTakenOver(t *testing.T) {
+	s := newReplicaSetup(t, 5)
+	for _, c := range []*pgx.Conn{s.root, s.leaf} {
+		pgtest.Exec(t, c, "create table extra (id int primary key, v text); create table extra2 (id int primary key, v text)")
+	}
+	pgtest.Exec(t, s.root, "insert into extra select g, md5(g::text) from generate_series(1, 1000) g; insert into extra2 select * from extra")
+	s.tables = append(s.tables, "public.extra", "public.extra2")
+	londiste := pgtest.Londiste3(t, s.ctx, s.dir)
+	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
+	londiste(s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
+	s.startTicker(t)
+	s.background(t, "londiste", s.rootINI, "worker", "-q")
+	s.cli(t, s.rootINI, "add-table", "--all")
+	killLeaf := func() {
+		_ = exec.Command("pkill", "-9", "-f", "londiste "+s.leafINI).Run()
+		pgtest.Eventually(t, 10*time.Second, "londiste3's leaf processes gone", func() bool {
+			return exec.Command("pgrep", "-f", "londiste "+s.leafINI).Run() != nil
+		})
+	}
+	t.Cleanup(killLeaf)
+	loadCtx, stopLoad := context.WithCancel(s.ctx)
+	defer stopLoad()
+	loadDone := make(chan string)
+	go func() { loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "100", "-T", "45") }()
+	writer := pgtest.Conn(t, s.rootDSN)
+	go func() { // the extra tables are written to as well
+		for i := 0; loadCtx.Err() == nil; i++ {
+			_, _ = writer.Exec(loadCtx, "update extra set v = $1 where id = $2; update extra2 set v = $1 where id = $2", fmt.Sprint(i), i%1000+1)
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	londiste(s.leafINI, "worker", "-d")
+	londiste(s.leafINI, "add-table", "public.pgbench_branches")
+	pgtest.Eventually(t, 60*time.Second, "pgbench_branches ok under londiste3", func() bool {
+		return pgtest.Scalar[string](t, s.leaf, "select coalesce(merge_state, '') from londiste.table_info where table_name = 'public.pgbench_branches'") == "ok"
+	})
+	// a marker row only the leaf has: a copy would wipe it
+	pgtest.Exec(t, s.leaf, "set session_replication_role = replica; insert into pgbench_branches values (-1, 0, 'leaf only'); reset session_replication_role")
+
+	londiste(s.leafINI, "add-table", "public.pgbench_accounts", "public.pgbench_tellers", "public.extra", "public.pgbench_history")
+	copyPid := func(table string) int {
+		out, _ := exec.Command("pgrep", "-f", "londiste "+s.leafINI+" copy "+table).Output()
+		f := strings.Fields(string(out))
+		if len(f) != 1 {
+			return 0
+		}
+		pid, _ := strconv.Atoi(f[0])
+		return pid
+	}
+	frozen := map[string]bool{}
+	freeze := func(table string, sig syscall.Signal) bool {
+		// only the copy process proper, registered on the leaf: before it
+		// is (while it daemonizes) the main worker waits for it
+		if pgtest.Scalar[int64](t, s.leaf, "select count(*) from pgq_node.local_state where queue_name = 'replika' and consumer_name = $1", "l_leaf.copy."+table) != 1 {
+			return false
+		}
+		if pid := copyPid(table); pid != 0 && syscall.Kill(pid, sig) == nil {
+			frozen[table] = sig == syscall.SIGSTOP
+			return true
+		}
+		return false
+	}
+	want := map[string]string{"public.pgbench_accounts": "in-copy", "public.pgbench_tellers": "catching-up",
+		"public.extra": "do-sync", "public.pgbench_history": "wanna-sync", "public.pgbench_branches": "ok"}
+	reached := func(states map[string]string) bool {
+		for tbl, st := range want {
+			if strings.SplitN(states[tbl], ":", 2)[0] != st {
+				return false
+			}
+		}
+		return true
+	}
+	historyLetGo := false
+	var states map[string]string
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		states = map[string]string{}
+		for _, row := range pgtest.Column[string](t, s.leaf, "select table_name || '=' || coalesce(merge_state, 'NULL') from londiste.get_table_list('replika') where local") {
+			name, st, _ := strings.Cut(row, "=")
+			states[name] = st
+		}
+		if reached(states) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("six states not reached: %v (frozen copies: %v)", states, frozen)
+		}
+		if !frozen["public.pgbench_accounts"] && states["public.pgbench_accounts"] == "in-copy" {
+			freeze("public.pgbench_accounts", syscall.SIGSTOP)
+		}
+		if !frozen["public.pgbench_tellers"] && states["public.pgbench_tellers"] == "catching-up" {
+			freeze("public.pgbench_tellers", syscall.SIGSTOP)
+		}
+		if !frozen["public.extra"] && strings.HasPrefix(states["public.extra"], "wanna-sync:") {
+			freeze("public.extra", syscall.SIGSTOP)
+		}
+		switch {
+		case !historyLetGo && !frozen["public.pgbench_history"]:
+			freeze("public.pgbench_history", syscall.SIGSTOP) // held until extra is in do-sync
+		case !historyLetGo && strings.HasPrefix(states["public.extra"], "do-sync:"):
+			historyLetGo = freeze("public.pgbench_history", syscall.SIGCONT)
+		case historyLetGo && !frozen["public.pgbench_history"] && strings.HasPrefix(states["public.pgbench_history"], "wanna-sync:"):
+			freeze("public.pgbench_history", syscall.SIGSTOP)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	killLeaf()
+	// the sixth: a table added while nothing runs stays NULL
+	s.cli(t, s.leafINI, "add-table", "public.extra2")
+	states["public.extra2"] = pgtest.Scalar[string](t, s.leaf, "select coalesce(merge_state, 'NULL') from londiste.table_info where table_name = 'public.extra2'")
+	if states["public.extra2"] != "NULL" {
+		t.Fatalf("extra2 is %s", states["public.extra2"])
+	}
+	t.Logf("londiste3 killed with the tables in %v", states)
+
+	s.background(t, "londiste", s.leafINI, "worker", "-q")
+	s.cli(t, s.leafINI, "wait-sync", "--timeout", "90s")
+	if n := pgtest.Scalar[int64](t, s.leaf, "select count(*) from pgbench_branches where bid = -1"); n != 1 {
+		t.Errorf("pgbench_branches was ok when pgqgo took over, but was copied again")
+	}
+	pgtest.Exec(t, s.leaf, "set session_replication_role = replica; delete from pgbench_branches where bid = -1; reset session_replication_role")
+	pgtest.Eventually(t, 30*time.Second, "no copy consumer left on the root", func() bool {
+		return pgtest.Scalar[int64](t, s.root, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'") == 0
+	})
+	<-loadDone
+	stopLoad()
+	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
+	ours := s.cli(t, s.leafINI, "compare")
+	if strings.Contains(ours, "do not match") || strings.Count(ours, "srcdb:") != len(s.tables) {
+		t.Fatalf("pgqgo compare:\n%s", ours)
+	}
+	theirs := londiste(s.leafINI, "compare")
+	tm := regexp.MustCompile(`srcdb: (\d+ rows, checksum=-?\d+)\s*\n[^\n]*dstdb: (\d+ rows, checksum=-?\d+)`).FindAllStringSubmatch(theirs, -1)
+	if len(tm) != len(s.tables) {
+		t.Fatalf("londiste3 compare:\n%s", theirs)
+	}
+	for _, p := range tm {
+		if p[1] != p[2] || !strings.Contains(ours, p[1]) {
+			t.Fatalf("compare: pgqgo and londiste3 disagree:\n%s\n%s", ours, theirs)
+		}
 	}
 }
