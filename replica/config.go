@@ -86,6 +86,10 @@ type Config struct {
 	HandlerModules []string
 	// MetricsAddr (pgqgo key): serve Prometheus /metrics there.
 	MetricsAddr string
+	// TrustedRoles (pgqgo key, as the ticker's): roles besides the
+	// worker's own and superusers whose pgq, pgq_node and londiste schemas
+	// the worker calls.
+	TrustedRoles []string
 	// Ignored lists the keys read and left alone.
 	Ignored []string
 }
@@ -271,6 +275,8 @@ func ParseConfig(path string, data []byte, set map[string]string) (*Config, erro
 			cfg.HandlerModules = list(k)
 		case "metrics_addr":
 			cfg.MetricsAddr = val(k)
+		case "trusted_roles":
+			cfg.TrustedRoles = list(k)
 		default:
 			if ignoredKeys[k.Name()] {
 				if _, isDefault := defaults[k.Name()]; !isDefault {

@@ -86,6 +86,9 @@ func (w *Worker) runOnce(ctx context.Context) error {
 		return err
 	}
 	defer db.Close(context.Background())
+	if err := w.checkTrust(ctx, db, "this node"); err != nil {
+		return err
+	}
 	n, err := nodeInfo(ctx, db, w.cfg.Queue)
 	if err != nil {
 		return err
@@ -221,6 +224,9 @@ func (w *Worker) runLeaf(ctx context.Context, db *pgx.Conn) error {
 		if st.providerLocation == "" {
 			return fmt.Errorf("provider %q has no location", st.providerNode)
 		}
+		if err := w.checkProviderTrust(ctx, st); err != nil {
+			return err
+		}
 		runCtx, cancel := context.WithCancelCause(ctx)
 		watchDone := make(chan error, 1)
 		go func() { watchDone <- w.watch(runCtx, cancel, st) }()
@@ -244,6 +250,33 @@ func (w *Worker) runLeaf(ctx context.Context, db *pgx.Conn) error {
 }
 
 var errStateChanged = errors.New("consumer state changed")
+
+// trustCheckPeriod is how often a running worker checks the owners of the
+// schemas it calls again.
+const trustCheckPeriod = time.Minute
+
+// checkTrust refuses to work on a database whose pgq, pgq_node or londiste
+// schema holds anything owned by a role the worker does not trust (its
+// own, a superuser, trusted_roles): the worker calls their functions, and
+// often with more rights than their owners have.
+func (w *Worker) checkTrust(ctx context.Context, db *pgx.Conn, where string) error {
+	for _, schema := range []string{"pgq", "pgq_node", "londiste"} {
+		if err := pgq.CheckSchemaTrust(ctx, db, schema, w.cfg.TrustedRoles); err != nil {
+			w.m.errors.Inc()
+			return fmt.Errorf("%s: refusing to call its functions (see trusted_roles): %w", where, err)
+		}
+	}
+	return nil
+}
+
+func (w *Worker) checkProviderTrust(ctx context.Context, st *consumerState) error {
+	prov, err := connect(ctx, w.providerDSN(st.providerLocation))
+	if err != nil {
+		return fmt.Errorf("provider %s: %w", st.providerNode, err)
+	}
+	defer prov.Close(context.Background())
+	return w.checkTrust(ctx, prov, "provider "+st.providerNode)
+}
 
 // runMain runs the main consumer on the provider.
 func (w *Worker) runMain(ctx context.Context, st *consumerState) error {
@@ -318,7 +351,21 @@ func (w *Worker) watch(ctx context.Context, stop context.CancelCauseFunc, st *co
 		w.log.Warn("cleaning leftover copy consumers", "err", err)
 	}
 	var lastWM time.Time
+	lastTrust := time.Now()
 	for {
+		if time.Since(lastTrust) >= trustCheckPeriod {
+			// the schemas' owners, again (they were checked at the start)
+			for _, c := range []struct {
+				db    *pgx.Conn
+				where string
+			}{{db, "this node"}, {prov, "provider " + st.providerNode}} {
+				if err := w.checkTrust(ctx, c.db, c.where); err != nil {
+					stop(err)
+					return err
+				}
+			}
+			lastTrust = time.Now()
+		}
 		cur, err := getConsumerState(ctx, db, w.cfg.Queue, w.cfg.Consumer)
 		if err != nil {
 			stop(err)

@@ -884,3 +884,45 @@ func TestLondiste3SixStatesTakenOver(t *testing.T) {
 		}
 	}
 }
+
+// TestLondisteWorkerRefusesUntrustedSchema: a function slipped into the
+// leaf's londiste schema by a role the worker does not trust makes the
+// worker refuse the node (nothing copied, an error naming the function
+// and its owner) until the role is listed in trusted_roles; the same for
+// the provider's pgq_node schema.
+func TestLondisteWorkerRefusesUntrustedSchema(t *testing.T) {
+	s := newReplicaSetup(t, 1)
+	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
+	s.cli(t, s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
+	s.startTicker(t)
+	s.background(t, "londiste", s.rootINI, "worker", "-q")
+	s.cli(t, s.rootINI, "add-table", "public.pgbench_branches")
+	s.cli(t, s.leafINI, "add-table", "public.pgbench_branches")
+	for _, c := range []struct {
+		conn   *pgx.Conn
+		schema string
+		where  string
+	}{{s.leaf, "londiste", "this node"}, {s.root, "pgq_node", "provider root"}} {
+		pgtest.Exec(t, c.conn, "do $$ begin if not exists (select 1 from pg_roles where rolname = 'mallory') then create role mallory; end if; end $$")
+		pgtest.Exec(t, c.conn, "create function "+c.schema+".evil() returns int language sql as 'select 1'; alter function "+c.schema+".evil() owner to mallory")
+		logFile := filepath.Join(s.dir, "leaf.log")
+		_ = os.Remove(logFile)
+		stop := s.background(t, "londiste", s.leafINI, "worker", "-q")
+		pgtest.Eventually(t, 20*time.Second, "the worker refusing "+c.where, func() bool {
+			log, _ := os.ReadFile(logFile)
+			return strings.Contains(string(log), c.where+": refusing to call its functions") &&
+				strings.Contains(string(log), "function "+c.schema+".evil() (owner mallory)")
+		})
+		time.Sleep(time.Second)
+		if st := pgtest.Scalar[string](t, s.leaf, "select coalesce(merge_state, 'NULL') from londiste.table_info where table_name = 'public.pgbench_branches'"); st != "NULL" {
+			t.Fatalf("untrusted %s: the worker worked anyway (pgbench_branches %s)", c.where, st)
+		}
+		stop()
+		pgtest.Exec(t, c.conn, "drop function "+c.schema+".evil()")
+	}
+	// trusted_roles lets a role's objects be
+	pgtest.Exec(t, s.leaf, "create function londiste.helper() returns int language sql as 'select 1'; alter function londiste.helper() owner to mallory")
+	s.leafINI = pgtest.LondisteINI(t, s.dir, "leaf", s.leafDSN, "trusted_roles = mallory\n")
+	s.background(t, "londiste", s.leafINI, "worker", "-q")
+	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
+}
