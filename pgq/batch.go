@@ -29,6 +29,7 @@ type Batch struct {
 	Lag time.Duration
 
 	sql         string      // pgq.batch_event_sql, once needed
+	filter      string      // ConsumerConfig.Filter's condition for this batch
 	first       *eventChunk // the first chunk, read when the batch was opened
 	tables      string      // the queue's queue_data_pfx, once a big event needed it
 	tx          *batchTx
@@ -99,7 +100,7 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 				fail(err)
 				return
 			}
-			if err := query(chunkSQL(b.sql, b.cfg) + ` LIMIT ` + strconv.Itoa(size+1)); err != nil {
+			if err := query(chunkSQL(b.sql, b.cfg, b.filter) + ` LIMIT ` + strconv.Itoa(size+1)); err != nil {
 				fail(err)
 				return
 			}
@@ -138,7 +139,7 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 					fail(err)
 					return
 				}
-				for _, sql := range []string{`DECLARE ` + cursor + ` NO SCROLL CURSOR FOR ` + chunkSQL(b.sql, b.cfg),
+				for _, sql := range []string{`DECLARE ` + cursor + ` NO SCROLL CURSOR FOR ` + chunkSQL(b.sql, b.cfg, b.filter),
 					`MOVE FORWARD ` + strconv.Itoa(size) + ` IN ` + cursor} {
 					if _, err := b.tx.Exec(ctx, sql, pgx.QueryExecModeExec); err != nil {
 						fail(err)
@@ -183,8 +184,9 @@ func (c *eventChunk) add(v [][]byte) error {
 // order) into the chunk form: an event whose fields pass the chunk's share
 // of FetchBytes (never below 8 KiB: a FetchSize far above the default must
 // not turn ordinary events into one query each) comes without them, flagged
-// "big", to be read on its own.
-func chunkSQL(events string, cfg *ConsumerConfig) string {
+// "big", to be read on its own. A filter ("": none) keeps the events
+// that meet it.
+func chunkSQL(events string, cfg *ConsumerConfig, filter string) string {
 	inline := max(cfg.FetchBytes/cfg.FetchSize, 8<<10)
 	// both pgq implementations end the batch SQL with "order by 1"
 	// (ev_id); anything else is ordered here, as the chunks rely on it
@@ -192,6 +194,10 @@ func chunkSQL(events string, cfg *ConsumerConfig) string {
 	if !strings.HasSuffix(strings.ToLower(strings.TrimSpace(events)), "order by 1") &&
 		!strings.HasSuffix(events, orderedByID) {
 		order = ` ORDER BY ev_id`
+	}
+	where := ""
+	if filter != "" {
+		where = ` WHERE (` + filter + `)`
 	}
 	// OFFSET 0 keeps the subquery whole, so "big" is computed once per
 	// row rather than once per column that uses it
@@ -202,7 +208,7 @@ func chunkSQL(events string, cfg *ConsumerConfig) string {
 		`FROM (SELECT ev.*, coalesce(octet_length(ev.ev_type), 0) + coalesce(octet_length(ev.ev_data), 0) + ` +
 		`coalesce(octet_length(ev.ev_extra1), 0) + coalesce(octet_length(ev.ev_extra2), 0) + ` +
 		`coalesce(octet_length(ev.ev_extra3), 0) + coalesce(octet_length(ev.ev_extra4), 0) > ` +
-		strconv.Itoa(inline) + ` AS big FROM (` + events + `) ev` + order + ` OFFSET 0) ev`
+		strconv.Itoa(inline) + ` AS big FROM (` + events + `) ev` + where + order + ` OFFSET 0) ev`
 }
 
 // eventSQL fetches the batch's own SQL (pgq.batch_event_sql) unless it has

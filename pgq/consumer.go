@@ -46,6 +46,14 @@ type ConsumerConfig struct {
 	Collect func() (minCount int, minInterval time.Duration)
 	MinLag  time.Duration
 
+	// Filter, when set, is asked before each batch is opened for an SQL
+	// condition on the event columns (ev_type, ev_extra1, ...): only the
+	// batch's events that meet it are read, the server leaving the others
+	// out (as the extra_where of pgq.get_batch_cursor). The batch still
+	// spans its ticks; the events left out are not seen by the handler.
+	// The condition is SQL text: quote everything that comes from data.
+	Filter func(ctx context.Context) (string, error)
+
 	// FetchSize is how many events are read at a time (default 1000); a
 	// batch bigger than this streams through a cursor.
 	FetchSize int
@@ -600,6 +608,14 @@ func (c *Consumer) nextBatch(ctx context.Context) (*Batch, error) {
 	if c.cfg.Collect != nil {
 		count, every = c.cfg.Collect()
 	}
+	filter := ""
+	if c.cfg.Filter != nil {
+		f, err := c.cfg.Filter(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("pgq: the event filter of %s: %w", c.fullName(), err)
+		}
+		filter = f
+	}
 	var minCount pgtype.Int4
 	if count > 0 {
 		minCount = pgtype.Int4{Int32: int32(min(count, math.MaxInt32)), Valid: true}
@@ -632,10 +648,10 @@ func (c *Consumer) nextBatch(ctx context.Context) (*Batch, error) {
 			c.cfg.Queue, c.cfg.Name, c.cfg.Subconsumer, interval(c.cfg.MinLag), minCount,
 			interval(every), interval(c.cfg.DeadInterval))
 	} else {
-		if c.readSQL == "" {
+		if c.readSQL == "" && filter == "" {
 			c.readSQL = c.lookUpReadSQL(ctx)
 		}
-		if c.readSQL != "" {
+		if c.readSQL != "" && filter == "" {
 			return c.openAndRead(ctx, async, interval(c.cfg.MinLag), minCount, interval(every))
 		}
 		// next_batch_custom describes the batch itself
@@ -650,7 +666,9 @@ func (c *Consumer) nextBatch(ctx context.Context) (*Batch, error) {
 	if !id.Valid {
 		return nil, nil
 	}
-	return c.opened(id.Int64, prevTick.Int64, tick.Int64, tickTime.Time, lag, hasMore.Bool, sql.String), nil
+	b := c.opened(id.Int64, prevTick.Int64, tick.Int64, tickTime.Time, lag, hasMore.Bool, sql.String)
+	b.filter = filter
+	return b, nil
 }
 
 // opened makes the Batch of a batch just opened.
@@ -736,7 +754,7 @@ func (c *Consumer) lookUpReadSQL(ctx context.Context) string {
 	if !ok {
 		schema, table = "public", pfx
 	}
-	return chunkSQL(openBatchSQL(pgx.Identifier{schema, table}.Sanitize()), &c.cfg) + ` LIMIT ` + strconv.Itoa(c.cfg.FetchSize+1)
+	return chunkSQL(openBatchSQL(pgx.Identifier{schema, table}.Sanitize()), &c.cfg, "") + ` LIMIT ` + strconv.Itoa(c.cfg.FetchSize+1)
 }
 
 // orderedByID ends openBatchSQL: its rows come in ev_id order.

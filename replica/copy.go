@@ -85,7 +85,12 @@ func (w *Worker) copyTable(ctx context.Context, t Table, st *consumerState, log 
 // its position is found out of step (false: copy again).
 func (w *Worker) catchUp(ctx context.Context, db *pgx.Conn, t Table, st *consumerState) (bool, error) {
 	name := w.copyName(t.Name)
-	c, err := pgq.NewConsumer(w.providerDSN(st.providerLocation), w.consumerConfig(name))
+	cfg := w.consumerConfig(name)
+	// a copy consumer applies its table's events only: the provider
+	// leaves the others out
+	filter := "ev_extra1 = " + quoteLiteral(t.Name)
+	cfg.Filter = func(context.Context) (string, error) { return filter, nil }
+	c, err := pgq.NewConsumer(w.providerDSN(st.providerLocation), cfg)
 	if err != nil {
 		return false, err
 	}

@@ -30,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pgqgo_londiste_events_total",
 			Help: "Events read from the provider, by consumer kind."}, []string{"kind"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pgqgo_londiste_events_skipped_total",
-			Help: "Events not applied (other tables, or already in a copy)."}, []string{"kind"}),
+			Help: "Events read and not applied, by consumer kind and reason: other_table (not replicated here, or not this copy's) or in_copy (a table being copied, or rows its copy has)."}, []string{"kind", "reason"}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "pgqgo_londiste_errors_total",
 			Help: "Failed batches."}),
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "pgqgo_londiste_lag_seconds",
@@ -57,14 +57,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) batch(copy bool, events, skipped int64, b *pgq.Batch) {
+func (m *Metrics) batch(copy bool, events, otherTable, inCopy int64, b *pgq.Batch) {
 	kind := "main"
 	if copy {
 		kind = "copy"
 	}
 	m.batches.WithLabelValues(kind).Inc()
 	m.events.WithLabelValues(kind).Add(float64(events))
-	m.skipped.WithLabelValues(kind).Add(float64(skipped))
+	m.skipped.WithLabelValues(kind, "other_table").Add(float64(otherTable))
+	m.skipped.WithLabelValues(kind, "in_copy").Add(float64(inCopy))
 	if !copy {
 		m.batchSize.Observe(float64(events))
 		m.lag.Set(time.Since(b.TickTime).Seconds())

@@ -293,6 +293,9 @@ func (w *Worker) runMain(ctx context.Context, st *consumerState) error {
 	}()
 	cfg := w.consumerConfig(w.cfg.Consumer)
 	cfg.Collect = r.collect
+	if w.cfg.LocalOnly {
+		cfg.Filter = r.localOnly
+	}
 	c, err := pgq.NewConsumer(w.providerDSN(st.providerLocation), cfg)
 	if err != nil {
 		return err
@@ -313,6 +316,31 @@ func (r *runner) collect() (int, time.Duration) {
 		return 0, 0
 	}
 	return collectEvents, min(backlog*9/10, 30*time.Second)
+}
+
+// localOnly is the main worker's server-side event filter with
+// local_only: the events of the tables this node replicates (in any
+// state: a table can become ok within the batch), control events, and
+// EXECUTE unless local_only_drop_execute.
+func (r *runner) localOnly(ctx context.Context) (string, error) {
+	tables, err := tableList(ctx, r.db, r.w.cfg.Queue)
+	if err != nil {
+		return "", err
+	}
+	var names []string
+	for _, t := range tables {
+		if t.Local {
+			names = append(names, quoteLiteral(t.Name))
+		}
+	}
+	f := "ev_type like 'pgq.%' or ev_type like 'londiste.%'"
+	if !r.w.cfg.LocalOnlyDropExecute {
+		f += " or ev_type = 'EXECUTE'"
+	}
+	if len(names) > 0 {
+		f += " or ev_extra1 in (" + strings.Join(names, ", ") + ")"
+	}
+	return f, nil
 }
 
 const (
@@ -770,10 +798,14 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 	}
 	byName := map[string]*Table{}
 	snaps := map[string]*snapshot{}
+	local := map[string]bool{}
 	for i := range tables {
 		t := &tables[i]
 		if !t.Local {
 			continue
+		}
+		if r.copyTable == "" {
+			local[t.Name] = true
 		}
 		if r.copyTable != "" {
 			if t.Name != r.copyTable || (t.MergeState != "catching-up" && !strings.HasPrefix(t.MergeState, "do-sync")) {
@@ -791,7 +823,7 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 			snaps[t.Name] = s
 		}
 	}
-	var events, skipped int64
+	var events, skipped, inCopy int64
 	for ev, err := range b.Events(ctx) {
 		if err != nil {
 			return err
@@ -819,11 +851,15 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 		default:
 			t := byName[ev.Extra1]
 			if t == nil {
-				skipped++
+				if local[ev.Extra1] {
+					inCopy++ // not ok yet: its copy has it, or will
+				} else {
+					skipped++
+				}
 				continue
 			}
 			if s := snaps[t.Name]; s != nil && s.sees(ev.TxID) {
-				skipped++
+				inCopy++
 				continue
 			}
 			if isVirtual(*t) {
@@ -879,7 +915,7 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 		w.mu.Unlock()
 		w.notify()
 	}
-	w.m.batch(r.copyTable != "", events, skipped, b)
+	w.m.batch(r.copyTable != "", events, skipped, inCopy, b)
 	w.m.rows.WithLabelValues("statement").Add(float64(r.ap.applied - r.ap.bulked))
 	w.m.rows.WithLabelValues("bulk").Add(float64(r.ap.bulked))
 	r.ap.applied, r.ap.bulked = 0, 0

@@ -926,3 +926,59 @@ func TestLondisteWorkerRefusesUntrustedSchema(t *testing.T) {
 	s.background(t, "londiste", s.leafINI, "worker", "-q")
 	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
 }
+
+// TestLondisteLocalOnly: with local_only the provider sends the leaf the
+// events of the tables it replicates and the control events only: a
+// pgbench load writes four tables, the leaf replicates two of them, and
+// its worker skips no event (none of the others reached it), while an
+// EXECUTE still arrives; copy consumers get their own table's events only.
+func TestLondisteLocalOnly(t *testing.T) {
+	s := newReplicaSetup(t, 1)
+	s.tables = []string{"public.pgbench_branches", "public.pgbench_tellers"}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	// tellers in threaded_copy_tables: copied by a copy consumer, not in the main worker's batch
+	s.leafINI = pgtest.LondisteINI(t, s.dir, "leaf", s.leafDSN, "local_only = 1\nmetrics_addr = "+addr+"\nthreaded_copy_tables = pgbench_tellers\n")
+	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
+	s.cli(t, s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
+	s.startTicker(t)
+	s.background(t, "londiste", s.rootINI, "worker", "-q")
+	s.background(t, "londiste", s.leafINI, "worker", "-q")
+	s.cli(t, s.rootINI, "add-table", "--all")
+	// branches in the main worker's batch, tellers by a copy consumer
+	s.cli(t, s.leafINI, "add-table", "public.pgbench_branches")
+	s.cli(t, s.leafINI, "add-table", "public.pgbench_tellers")
+	loadDone := make(chan string)
+	go func() { loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "200", "-T", "6") }()
+	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
+	<-loadDone
+	ddl := filepath.Join(s.dir, "note.sql")
+	if err := os.WriteFile(ddl, []byte("alter table pgbench_tellers add column note text;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.cli(t, s.rootINI, "execute", ddl)
+	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
+	pgtest.Eventually(t, 30*time.Second, "the EXECUTE applied on the leaf", func() bool {
+		return pgtest.Scalar[int64](t, s.leaf, "select count(*) from pg_attribute where attrelid = 'pgbench_tellers'::regclass and attname = 'note'") == 1
+	})
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, kind := range []string{"main", "copy"} {
+		read := regexp.MustCompile(`pgqgo_londiste_events_total\{kind="` + kind + `"\} (\d+)`).FindStringSubmatch(string(body))
+		other := regexp.MustCompile(`pgqgo_londiste_events_skipped_total\{kind="` + kind + `",reason="other_table"\} (\d+)`).FindStringSubmatch(string(body))
+		if read == nil || read[1] == "0" || other == nil {
+			t.Fatalf("%s consumer: no events read or no skip count:\n%s", kind, body)
+		}
+		if other[1] != "0" {
+			t.Errorf("the %s consumer skipped %s events of other tables: they were sent although local_only", kind, other[1])
+		}
+	}
+}
