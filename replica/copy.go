@@ -24,7 +24,7 @@ import (
 // consumer applies the table's events the snapshot did not see), then
 // wanna-sync/do-sync/ok with the main worker.
 func (w *Worker) copyTable(ctx context.Context, t Table, st *consumerState, log *slog.Logger) error {
-	db, err := connect(ctx, w.cfg.DB)
+	db, err := connect(ctx, w.conf().DB)
 	if err != nil {
 		return err
 	}
@@ -42,12 +42,12 @@ func (w *Worker) copyTable(ctx context.Context, t Table, st *consumerState, log 
 	} else {
 		// resuming: the copy consumer must still be registered on both sides
 		var n int
-		if err := prov.QueryRow(ctx, "select count(*) from pgq.get_consumer_info($1) where consumer_name = $2", w.cfg.Queue, name).Scan(&n); err != nil {
+		if err := prov.QueryRow(ctx, "select count(*) from pgq.get_consumer_info($1) where consumer_name = $2", w.conf().Queue, name).Scan(&n); err != nil {
 			return err
 		}
 		if n == 0 {
 			log.Warn("copy consumer gone from the provider: copying again", "state", t.MergeState)
-			if _, err := call(ctx, db, w.log, "select * from londiste.local_set_table_state($1, $2, null, 'in-copy')", w.cfg.Queue, t.Name); err != nil {
+			if _, err := call(ctx, db, w.log, "select * from londiste.local_set_table_state($1, $2, null, 'in-copy')", w.conf().Queue, t.Name); err != nil {
 				return err
 			}
 			t.MergeState = "in-copy"
@@ -67,14 +67,14 @@ func (w *Worker) copyTable(ctx context.Context, t Table, st *consumerState, log 
 			break
 		}
 		log.Warn("copy consumer out of step: copying again")
-		if _, err := call(ctx, db, w.log, "select * from londiste.local_set_table_state($1, $2, null, 'in-copy')", w.cfg.Queue, t.Name); err != nil {
+		if _, err := call(ctx, db, w.log, "select * from londiste.local_set_table_state($1, $2, null, 'in-copy')", w.conf().Queue, t.Name); err != nil {
 			return err
 		}
 		if err := w.copyData(ctx, db, prov, t, st, log); err != nil {
 			return err
 		}
 	}
-	if _, err := prov.Exec(ctx, "select pgq.unregister_consumer($1, $2)", w.cfg.Queue, name); err != nil {
+	if _, err := prov.Exec(ctx, "select pgq.unregister_consumer($1, $2)", w.conf().Queue, name); err != nil {
 		return fmt.Errorf("unregister the copy consumer on the provider: %w", err)
 	}
 	w.setError(ctx, name, nil)
@@ -221,24 +221,24 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *consumerState, log *slog.Logger) error {
 	name := w.copyName(t.Name)
 	start := time.Now()
-	if _, err := prov.Exec(ctx, `select pgq.unregister_consumer($1, $2) from pgq.get_consumer_info($1) where consumer_name = $2`, w.cfg.Queue, name); err != nil {
+	if _, err := prov.Exec(ctx, `select pgq.unregister_consumer($1, $2) from pgq.get_consumer_info($1) where consumer_name = $2`, w.conf().Queue, name); err != nil {
 		return err
 	}
-	if _, err := prov.Exec(ctx, "select pgq.register_consumer($1, $2)", w.cfg.Queue, name); err != nil {
+	if _, err := prov.Exec(ctx, "select pgq.register_consumer($1, $2)", w.conf().Queue, name); err != nil {
 		return fmt.Errorf("register the copy consumer: %w", err)
 	}
 	var pos int64
-	if err := prov.QueryRow(ctx, "select last_tick from pgq.get_consumer_info($1, $2)", w.cfg.Queue, name).Scan(&pos); err != nil {
+	if err := prov.QueryRow(ctx, "select last_tick from pgq.get_consumer_info($1, $2)", w.conf().Queue, name).Scan(&pos); err != nil {
 		return err
 	}
-	if _, err := db.Exec(ctx, "select * from pgq_node.unregister_consumer($1, $2)", w.cfg.Queue, name); err != nil {
+	if _, err := db.Exec(ctx, "select * from pgq_node.unregister_consumer($1, $2)", w.conf().Queue, name); err != nil {
 		return err
 	}
-	if _, err := call(ctx, db, w.log, "select * from pgq_node.register_consumer($1, $2, $3, $4)", w.cfg.Queue, name, st.providerNode, pos); err != nil {
+	if _, err := call(ctx, db, w.log, "select * from pgq_node.register_consumer($1, $2, $3, $4)", w.conf().Queue, name, st.providerNode, pos); err != nil {
 		return fmt.Errorf("register the copy consumer here: %w", err)
 	}
 	// the provider's name for the table
-	src, err := providerName(ctx, prov, w.cfg.Queue, t.Name)
+	src, err := providerName(ctx, prov, w.conf().Queue, t.Name)
 	if err != nil {
 		return err
 	}
@@ -271,8 +271,8 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 		return fmt.Errorf("provider: %w", err)
 	}
 	streams := 1
-	if version >= 140000 && blocks >= 2 && (size >= splitCopySize || matchesAny(w.cfg.SplitCopyTables, t.Name)) {
-		streams = int(min(int64(w.cfg.CopyStreams), blocks))
+	if version >= 140000 && blocks >= 2 && (size >= splitCopySize || matchesAny(w.conf().SplitCopyTables, t.Name)) {
+		streams = int(min(int64(w.conf().CopyStreams), blocks))
 	}
 	var exported string
 	if streams > 1 {
@@ -336,7 +336,7 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 		// the truncate and the dropped DDL commit first; each range is
 		// then its own transaction, and a crash leaves the table in-copy
 		// with dropped_ddl saying what to rebuild
-		if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_struct($1, $2, $3)", w.cfg.Queue, t.Name, nullIfEmpty(script)); err != nil {
+		if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_struct($1, $2, $3)", w.conf().Queue, t.Name, nullIfEmpty(script)); err != nil {
 			return err
 		}
 		if err := tx.Commit(ctx); err != nil {
@@ -363,11 +363,11 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 		}
 	}
 	if t.DroppedDDL != "" || streams > 1 {
-		if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_struct($1, $2, null)", w.cfg.Queue, t.Name); err != nil {
+		if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_struct($1, $2, null)", w.conf().Queue, t.Name); err != nil {
 			return err
 		}
 	}
-	if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_state($1, $2, $3, 'catching-up')", w.cfg.Queue, t.Name, snap); err != nil {
+	if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_state($1, $2, $3, 'catching-up')", w.conf().Queue, t.Name, snap); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -380,7 +380,7 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 		}
 	}
 	w.notify()
-	if err := tickNow(ctx, prov, w.cfg.Queue); err != nil {
+	if err := tickNow(ctx, prov, w.conf().Queue); err != nil {
 		log.Warn("force_tick on the provider", "err", err)
 	}
 	log.Info("copied", "rows", cw.rows.Load(), "bytes", cw.bytes.Load(), "streams", streams, "copy", copied.Round(time.Millisecond),
@@ -455,7 +455,7 @@ func (w *Worker) copyRange(ctx context.Context, st *consumerState, snapshot, out
 		return fmt.Errorf("provider: %w", err)
 	}
 	defer prov.Close(context.Background())
-	db, err := connect(ctx, w.cfg.DB)
+	db, err := connect(ctx, w.conf().DB)
 	if err != nil {
 		return err
 	}

@@ -131,7 +131,7 @@ func (r *runner) execute(ctx context.Context, tx pgx.Tx, ev *pgq.Event, tables [
 			tmap[t.Name] = t.Dest()
 		}
 	}
-	_, seqs, err := localMaps(ctx, tx, w.cfg.Queue)
+	_, seqs, err := localMaps(ctx, tx, w.conf().Queue)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func (r *runner) execute(ctx context.Context, tx pgx.Tx, ev *pgq.Event, tables [
 	if ev.Extra2 != "" {
 		extra = ev.Extra2
 	}
-	res, err := call(ctx, tx, w.log, "select * from londiste.execute_start($1, $2, $3, false, $4)", w.cfg.Queue, name, ev.Data, extra)
+	res, err := call(ctx, tx, w.log, "select * from londiste.execute_start($1, $2, $3, false, $4)", w.conf().Queue, name, ev.Data, extra)
 	if err != nil {
 		return fmt.Errorf("EXECUTE %s: %w", name, err)
 	}
@@ -149,7 +149,7 @@ func (r *runner) execute(ctx context.Context, tx pgx.Tx, ev *pgq.Event, tables [
 		if err := runScript(ctx, tx, attrs, ev.Data, tmap, seqs); err != nil {
 			return fmt.Errorf("EXECUTE %s: %w", name, err)
 		}
-		if _, err := call(ctx, tx, w.log, "select * from londiste.execute_finish($1, $2)", w.cfg.Queue, name); err != nil {
+		if _, err := call(ctx, tx, w.log, "select * from londiste.execute_finish($1, $2)", w.conf().Queue, name); err != nil {
 			return fmt.Errorf("EXECUTE %s: %w", name, err)
 		}
 		w.log.Info("EXECUTE applied", "file", name)

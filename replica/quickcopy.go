@@ -37,7 +37,7 @@ func (w *Worker) quickEligible(ctx context.Context, db, prov *pgx.Conn, t Table,
 		return false, nil
 	}
 	ok, err := func() (bool, error) {
-		if isVirtual(t) || t.Attrs().Has("skip_truncate") || matchesAny(w.cfg.SplitCopyTables, t.Name) {
+		if isVirtual(t) || t.Attrs().Has("skip_truncate") || matchesAny(w.conf().SplitCopyTables, t.Name) {
 			return false, nil
 		}
 		var fkeys int
@@ -98,10 +98,10 @@ func (r *runner) quickCopy(ctx context.Context, tx pgx.Tx, tables []Table) (copi
 		return nil, err
 	}
 	defer ptx.Rollback(context.Background())
-	if _, err := ptx.Exec(ctx, "select set_config('lock_timeout', $1, true)", fmt.Sprintf("%dms", w.cfg.LockTimeout.Milliseconds())); err != nil {
+	if _, err := ptx.Exec(ctx, "select set_config('lock_timeout', $1, true)", fmt.Sprintf("%dms", w.conf().LockTimeout.Milliseconds())); err != nil {
 		return nil, err
 	}
-	pts, err := tableList(ctx, ptx, w.cfg.Queue)
+	pts, err := tableList(ctx, ptx, w.conf().Queue)
 	if err != nil {
 		return nil, err
 	}
@@ -154,12 +154,12 @@ func (r *runner) quickCopy(ctx context.Context, tx pgx.Tx, tables []Table) (copi
 	// any tick made after this one sees everything S sees (the margin of
 	// one covers a tick being made right now with an older snapshot)
 	var last int64
-	if err := r.prov.QueryRow(ctx, "select last_tick_id from pgq.get_queue_info($1)", w.cfg.Queue).Scan(&last); err != nil {
+	if err := r.prov.QueryRow(ctx, "select last_tick_id from pgq.get_queue_info($1)", w.conf().Queue).Scan(&last); err != nil {
 		return nil, fmt.Errorf("provider: %w", err)
 	}
 	for _, i := range idx {
 		t := &tables[i]
-		if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_state($1, $2, $3, 'ok')", w.cfg.Queue, t.Name, snap); err != nil {
+		if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_state($1, $2, $3, 'ok')", w.conf().Queue, t.Name, snap); err != nil {
 			return nil, err
 		}
 		t.MergeState, t.CustomSnapshot = "ok", snap

@@ -20,7 +20,10 @@ import (
 // leaf it applies the provider's batches to the local tables and copies
 // new tables; on the root it publishes sequences and the global watermark.
 type Worker struct {
-	cfg *Config
+	cfg atomic.Pointer[Config] // swapped by Reload
+	// reloaded is set by Reload: the watcher restarts the main consumer
+	// with the new settings
+	reloaded atomic.Bool
 	log *slog.Logger
 	m   *Metrics
 
@@ -46,9 +49,43 @@ func NewWorker(cfg *Config, log *slog.Logger, m *Metrics) *Worker {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	return &Worker{cfg: cfg, log: log.With("queue", cfg.Queue, "worker", cfg.Consumer), m: m,
+	w := &Worker{log: log.With("queue", cfg.Queue, "worker", cfg.Consumer), m: m,
 		copies: map[string]context.CancelFunc{}, wake: make(chan struct{}), filterUntil: map[string]int64{},
 		quick: map[string]bool{}, noQuick: map[string]bool{}}
+	w.cfg.Store(cfg)
+	return w
+}
+
+// conf is the worker's configuration as last (re)loaded.
+func (w *Worker) conf() *Config { return w.cfg.Load() }
+
+// Reload takes a re-read configuration (SIGHUP, londiste3's reload): the
+// keys a running worker can change (loop_delay, parallel_copies,
+// threaded_copy_*, lock_timeout, exception_sleep, pgq_lazy_fetch,
+// pgq_keep_lag, local_only*, watermark periods, register_*, trusted_roles,
+// ...) apply from the next loop, the main consumer being restarted with
+// them. A change of a key that names what the worker is (db, queue_name,
+// job_name/consumer_name, pidfile, logfile, metrics_addr) is refused,
+// the running configuration kept: those need a restart.
+func (w *Worker) Reload(cfg *Config) error {
+	old := w.conf()
+	var fixed []string
+	for _, k := range []struct {
+		name     string
+		was, now string
+	}{{"db", old.DB, cfg.DB}, {"queue_name", old.Queue, cfg.Queue}, {"consumer_name", old.Consumer, cfg.Consumer},
+		{"pidfile", old.PidFile, cfg.PidFile}, {"logfile", old.LogFile, cfg.LogFile}, {"metrics_addr", old.MetricsAddr, cfg.MetricsAddr}} {
+		if k.was != k.now {
+			fixed = append(fixed, k.name)
+		}
+	}
+	if len(fixed) > 0 {
+		return fmt.Errorf("reload: %s changed; restart the worker for that (configuration unchanged)", strings.Join(fixed, ", "))
+	}
+	w.cfg.Store(cfg)
+	w.reloaded.Store(true)
+	w.notify()
+	return nil
 }
 
 // errFatal marks errors a retry cannot fix.
@@ -59,7 +96,7 @@ func (e errFatal) Unwrap() error { return e.error }
 // Run works until ctx ends, reconnecting and retrying after errors
 // (exception_sleep between attempts, shorter at first).
 func (w *Worker) Run(ctx context.Context) error {
-	backoff := min(time.Second, w.cfg.ExceptionSleep)
+	backoff := min(time.Second, w.conf().ExceptionSleep)
 	defer w.wg.Wait()
 	for {
 		err := w.runOnce(ctx)
@@ -76,12 +113,12 @@ func (w *Worker) Run(ctx context.Context) error {
 			return nil
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, max(w.cfg.ExceptionSleep, time.Second))
+		backoff = min(2*backoff, max(w.conf().ExceptionSleep, time.Second))
 	}
 }
 
 func (w *Worker) runOnce(ctx context.Context) error {
-	db, err := connect(ctx, w.cfg.DB)
+	db, err := connect(ctx, w.conf().DB)
 	if err != nil {
 		return err
 	}
@@ -89,15 +126,15 @@ func (w *Worker) runOnce(ctx context.Context) error {
 	if err := w.checkTrust(ctx, db, "this node"); err != nil {
 		return err
 	}
-	n, err := nodeInfo(ctx, db, w.cfg.Queue)
+	n, err := nodeInfo(ctx, db, w.conf().Queue)
 	if err != nil {
 		return err
 	}
 	if !n.Exists {
-		return errFatal{fmt.Errorf("queue %s: %w", w.cfg.Queue, ErrNoNode)}
+		return errFatal{fmt.Errorf("queue %s: %w", w.conf().Queue, ErrNoNode)}
 	}
-	if n.WorkerName != w.cfg.Consumer {
-		return errFatal{fmt.Errorf("this node's worker is %q, the config's consumer_name/job_name is %q", n.WorkerName, w.cfg.Consumer)}
+	if n.WorkerName != w.conf().Consumer {
+		return errFatal{fmt.Errorf("this node's worker is %q, the config's consumer_name/job_name is %q", n.WorkerName, w.conf().Consumer)}
 	}
 	w.node = n
 	switch n.Type {
@@ -161,21 +198,21 @@ func (w *Worker) runRoot(ctx context.Context, db *pgx.Conn) error {
 	w.log.Info("root worker running", "node", w.node.Name)
 	var lastWM time.Time
 	for {
-		st, err := getConsumerState(ctx, db, w.cfg.Queue, w.cfg.Consumer)
+		st, err := getConsumerState(ctx, db, w.conf().Queue, w.conf().Consumer)
 		if err != nil {
 			return err
 		}
 		if !st.uptodate {
-			if _, err := call(ctx, db, w.log, "select * from pgq_node.set_consumer_uptodate($1, $2, true)", w.cfg.Queue, w.cfg.Consumer); err != nil {
+			if _, err := call(ctx, db, w.log, "select * from pgq_node.set_consumer_uptodate($1, $2, true)", w.conf().Queue, w.conf().Consumer); err != nil {
 				return err
 			}
 		}
 		if !st.paused {
-			if _, err := call(ctx, db, w.log, "select * from londiste.root_check_seqs($1)", w.cfg.Queue); err != nil {
+			if _, err := call(ctx, db, w.log, "select * from londiste.root_check_seqs($1)", w.conf().Queue); err != nil {
 				return fmt.Errorf("root_check_seqs: %w", err)
 			}
-			if time.Since(lastWM) >= w.cfg.GlobalWMPublishPeriod {
-				if _, err := call(ctx, db, w.log, "select * from pgq_node.set_global_watermark($1, null)", w.cfg.Queue); err != nil {
+			if time.Since(lastWM) >= w.conf().GlobalWMPublishPeriod {
+				if _, err := call(ctx, db, w.log, "select * from pgq_node.set_global_watermark($1, null)", w.conf().Queue); err != nil {
 					return fmt.Errorf("set_global_watermark: %w", err)
 				}
 				lastWM = time.Now()
@@ -184,15 +221,15 @@ func (w *Worker) runRoot(ctx context.Context, db *pgx.Conn) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(10 * w.cfg.LoopDelay):
+		case <-time.After(10 * w.conf().LoopDelay):
 		}
 	}
 }
 
 // providerDSN is a provider location plus remote_extra_connstr.
 func (w *Worker) providerDSN(loc string) string {
-	if w.cfg.RemoteExtraConnstr != "" {
-		return loc + " " + w.cfg.RemoteExtraConnstr
+	if w.conf().RemoteExtraConnstr != "" {
+		return loc + " " + w.conf().RemoteExtraConnstr
 	}
 	return loc
 }
@@ -202,12 +239,12 @@ func (w *Worker) providerDSN(loc string) string {
 func (w *Worker) runLeaf(ctx context.Context, db *pgx.Conn) error {
 	w.log.Info("leaf worker running", "node", w.node.Name)
 	for {
-		st, err := getConsumerState(ctx, db, w.cfg.Queue, w.cfg.Consumer)
+		st, err := getConsumerState(ctx, db, w.conf().Queue, w.conf().Consumer)
 		if err != nil {
 			return err
 		}
 		if !st.uptodate {
-			if _, err := call(ctx, db, w.log, "select * from pgq_node.set_consumer_uptodate($1, $2, true)", w.cfg.Queue, w.cfg.Consumer); err != nil {
+			if _, err := call(ctx, db, w.log, "select * from pgq_node.set_consumer_uptodate($1, $2, true)", w.conf().Queue, w.conf().Consumer); err != nil {
 				return err
 			}
 		}
@@ -216,7 +253,7 @@ func (w *Worker) runLeaf(ctx context.Context, db *pgx.Conn) error {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(w.cfg.LoopDelay):
+			case <-time.After(w.conf().LoopDelay):
 			}
 			continue
 		}
@@ -261,7 +298,7 @@ const trustCheckPeriod = time.Minute
 // often with more rights than their owners have.
 func (w *Worker) checkTrust(ctx context.Context, db *pgx.Conn, where string) error {
 	for _, schema := range []string{"pgq", "pgq_node", "londiste"} {
-		if err := pgq.CheckSchemaTrust(ctx, db, schema, w.cfg.TrustedRoles); err != nil {
+		if err := pgq.CheckSchemaTrust(ctx, db, schema, w.conf().TrustedRoles); err != nil {
 			w.m.errors.Inc()
 			return fmt.Errorf("%s: refusing to call its functions (see trusted_roles): %w", where, err)
 		}
@@ -280,20 +317,20 @@ func (w *Worker) checkProviderTrust(ctx context.Context, st *consumerState) erro
 
 // runMain runs the main consumer on the provider.
 func (w *Worker) runMain(ctx context.Context, st *consumerState) error {
-	target, err := connect(ctx, w.cfg.DB)
+	target, err := connect(ctx, w.conf().DB)
 	if err != nil {
 		return err
 	}
 	defer target.Close(context.Background())
-	r := &runner{w: w, name: w.cfg.Consumer, db: target, ap: newApplier(), providerNode: st.providerNode, providerLoc: st.providerLocation}
+	r := &runner{w: w, name: w.conf().Consumer, db: target, ap: newApplier(), providerNode: st.providerNode, providerLoc: st.providerLocation}
 	defer func() {
 		if r.prov != nil {
 			r.prov.Close(context.Background())
 		}
 	}()
-	cfg := w.consumerConfig(w.cfg.Consumer)
+	cfg := w.consumerConfig(w.conf().Consumer)
 	cfg.Collect = r.collect
-	if w.cfg.LocalOnly {
+	if w.conf().LocalOnly {
 		cfg.Filter = r.localOnly
 	}
 	c, err := pgq.NewConsumer(w.providerDSN(st.providerLocation), cfg)
@@ -323,7 +360,7 @@ func (r *runner) collect() (int, time.Duration) {
 // state: a table can become ok within the batch), control events, and
 // EXECUTE unless local_only_drop_execute.
 func (r *runner) localOnly(ctx context.Context) (string, error) {
-	tables, err := tableList(ctx, r.db, r.w.cfg.Queue)
+	tables, err := tableList(ctx, r.db, r.w.conf().Queue)
 	if err != nil {
 		return "", err
 	}
@@ -334,7 +371,7 @@ func (r *runner) localOnly(ctx context.Context) (string, error) {
 		}
 	}
 	f := "ev_type like 'pgq.%' or ev_type like 'londiste.%'"
-	if !r.w.cfg.LocalOnlyDropExecute {
+	if !r.w.conf().LocalOnlyDropExecute {
 		f += " or ev_type = 'EXECUTE'"
 	}
 	if len(names) > 0 {
@@ -349,15 +386,15 @@ const (
 )
 
 func (w *Worker) consumerConfig(name string) pgq.ConsumerConfig {
-	fetch := w.cfg.FetchSize
+	fetch := w.conf().FetchSize
 	if fetch <= 0 {
 		fetch = 10000
 	}
 	return pgq.ConsumerConfig{
-		Queue: w.cfg.Queue, Name: name, NoRegister: true, FetchSize: max(fetch, 10000),
-		MinLag: w.cfg.MinLag, PollInterval: max(w.cfg.LoopDelay, 10*time.Millisecond),
-		ErrorBackoff: min(time.Second, max(w.cfg.ExceptionSleep, 10*time.Millisecond)),
-		MaxBackoff:   max(w.cfg.ExceptionSleep, time.Second), Logger: w.log,
+		Queue: w.conf().Queue, Name: name, NoRegister: true, FetchSize: max(fetch, 10000),
+		MinLag: w.conf().MinLag, PollInterval: max(w.conf().LoopDelay, 10*time.Millisecond),
+		ErrorBackoff: min(time.Second, max(w.conf().ExceptionSleep, 10*time.Millisecond)),
+		MaxBackoff:   max(w.conf().ExceptionSleep, time.Second), Logger: w.log,
 	}
 }
 
@@ -365,7 +402,7 @@ func (w *Worker) consumerConfig(name string) pgq.ConsumerConfig {
 // the consumer on a pause or provider change, starts and resumes copies,
 // restores foreign keys and publishes the local watermark.
 func (w *Worker) watch(ctx context.Context, stop context.CancelCauseFunc, st *consumerState) error {
-	db, err := connect(ctx, w.cfg.DB)
+	db, err := connect(ctx, w.conf().DB)
 	if err != nil {
 		return err
 	}
@@ -394,12 +431,12 @@ func (w *Worker) watch(ctx context.Context, stop context.CancelCauseFunc, st *co
 			}
 			lastTrust = time.Now()
 		}
-		cur, err := getConsumerState(ctx, db, w.cfg.Queue, w.cfg.Consumer)
+		cur, err := getConsumerState(ctx, db, w.conf().Queue, w.conf().Consumer)
 		if err != nil {
 			stop(err)
 			return err
 		}
-		if cur.paused || !cur.uptodate || cur.providerLocation != st.providerLocation {
+		if cur.paused || !cur.uptodate || cur.providerLocation != st.providerLocation || w.reloaded.Swap(false) {
 			stop(errStateChanged)
 			return nil
 		}
@@ -412,8 +449,8 @@ func (w *Worker) watch(ctx context.Context, stop context.CancelCauseFunc, st *co
 		if err := w.restoreFkeys(ctx, db); err != nil {
 			w.log.Warn("restoring foreign keys", "err", err)
 		}
-		if time.Since(lastWM) >= w.cfg.LocalWMPublishPeriod && cur.completed > 0 {
-			if _, err := call(ctx, prov, w.log, "select * from pgq_node.set_subscriber_watermark($1, $2, $3)", w.cfg.Queue, w.node.Name, cur.completed); err != nil {
+		if time.Since(lastWM) >= w.conf().LocalWMPublishPeriod && cur.completed > 0 {
+			if _, err := call(ctx, prov, w.log, "select * from pgq_node.set_subscriber_watermark($1, $2, $3)", w.conf().Queue, w.node.Name, cur.completed); err != nil {
 				w.log.Warn("publishing the local watermark", "err", err)
 			} else {
 				lastWM = time.Now()
@@ -423,7 +460,7 @@ func (w *Worker) watch(ctx context.Context, stop context.CancelCauseFunc, st *co
 		case <-ctx.Done():
 			return nil
 		case <-w.changed():
-		case <-time.After(w.cfg.LoopDelay):
+		case <-time.After(w.conf().LoopDelay):
 		}
 	}
 }
@@ -448,13 +485,13 @@ func (w *Worker) changed() <-chan struct{} {
 // hand-off happens at the main worker's next batch, and an idle queue would
 // otherwise cut one only at its next idle tick (ticker_idle_period).
 func (w *Worker) nudgeHandOffs(ctx context.Context, db, prov *pgx.Conn, completed int64) error {
-	tables, err := tableList(ctx, db, w.cfg.Queue)
+	tables, err := tableList(ctx, db, w.conf().Queue)
 	if err != nil {
 		return err
 	}
 	for _, t := range tables {
 		if tick, ok := stateTick(t.MergeState, "wanna-sync:"); ok && t.Local && tick <= completed {
-			return tickNow(ctx, prov, w.cfg.Queue)
+			return tickNow(ctx, prov, w.conf().Queue)
 		}
 	}
 	return nil
@@ -475,7 +512,7 @@ func tickNow(ctx context.Context, prov *pgx.Conn, queue string) error {
 }
 
 // copyName is londiste3's copy consumer name for a table.
-func (w *Worker) copyName(table string) string { return w.cfg.Consumer + ".copy." + table }
+func (w *Worker) copyName(table string) string { return w.conf().Consumer + ".copy." + table }
 
 // startCopies starts a copy for tables waiting for one (state NULL, up to
 // parallel_copies at once, once the provider has the table ok) and resumes
@@ -483,7 +520,7 @@ func (w *Worker) copyName(table string) string { return w.cfg.Consumer + ".copy.
 // no goroutine of this process runs: after a crash, or after taking over
 // from londiste3.
 func (w *Worker) startCopies(ctx context.Context, db, prov *pgx.Conn, st *consumerState) error {
-	tables, err := tableList(ctx, db, w.cfg.Queue)
+	tables, err := tableList(ctx, db, w.conf().Queue)
 	if err != nil {
 		return err
 	}
@@ -510,7 +547,7 @@ func (w *Worker) startCopies(ctx context.Context, db, prov *pgx.Conn, st *consum
 		}
 		if t.MergeState == "" {
 			if provState == nil {
-				pts, err := tableList(ctx, prov, w.cfg.Queue)
+				pts, err := tableList(ctx, prov, w.conf().Queue)
 				if err != nil {
 					return err
 				}
@@ -539,13 +576,13 @@ func (w *Worker) startCopies(ctx context.Context, db, prov *pgx.Conn, st *consum
 				quickAdded = true
 				continue
 			}
-			if running >= w.cfg.ParallelCopies {
+			if running >= w.conf().ParallelCopies {
 				continue
 			}
 			if err := w.dropFkeys(ctx, db, t.Dest()); err != nil {
 				return fmt.Errorf("%s: %w", t.Name, err)
 			}
-			if _, err := call(ctx, db, w.log, "select * from londiste.local_set_table_state($1, $2, null, 'in-copy')", w.cfg.Queue, t.Name); err != nil {
+			if _, err := call(ctx, db, w.log, "select * from londiste.local_set_table_state($1, $2, null, 'in-copy')", w.conf().Queue, t.Name); err != nil {
 				return err
 			}
 			t.MergeState = "in-copy"
@@ -555,7 +592,7 @@ func (w *Worker) startCopies(ctx context.Context, db, prov *pgx.Conn, st *consum
 	}
 	if quickAdded {
 		// the main worker copies them at its next batch: one now
-		return tickNow(ctx, prov, w.cfg.Queue)
+		return tickNow(ctx, prov, w.conf().Queue)
 	}
 	return nil
 }
@@ -607,7 +644,7 @@ func (w *Worker) launchCopy(ctx context.Context, t Table, st *consumerState) {
 			w.setError(context.Background(), w.copyName(t.Name), err)
 			select {
 			case <-cctx.Done():
-			case <-time.After(min(w.cfg.ExceptionSleep, 5*time.Second)):
+			case <-time.After(min(w.conf().ExceptionSleep, 5*time.Second)):
 			}
 		}
 	}()
@@ -616,7 +653,7 @@ func (w *Worker) launchCopy(ctx context.Context, t Table, st *consumerState) {
 // setError reports an error in pgq_node.local_state.cur_error (shown by
 // status); nil clears it.
 func (w *Worker) setError(ctx context.Context, consumer string, err error) {
-	db, cerr := connect(ctx, w.cfg.DB)
+	db, cerr := connect(ctx, w.conf().DB)
 	if cerr != nil {
 		return
 	}
@@ -629,14 +666,14 @@ func (w *Worker) setError(ctx context.Context, consumer string, err error) {
 		}
 		msg = s
 	}
-	_, _ = db.Exec(ctx, "select * from pgq_node.set_consumer_error($1, $2, $3)", w.cfg.Queue, consumer, msg)
+	_, _ = db.Exec(ctx, "select * from pgq_node.set_consumer_error($1, $2, $3)", w.conf().Queue, consumer, msg)
 }
 
 // cleanCopyConsumers unregisters, on the provider and here, copy consumers
 // of tables that are ok or gone (a copy that died between its last two
 // steps, in pgqgo or in londiste3: they would hold back rotation).
 func (w *Worker) cleanCopyConsumers(ctx context.Context, db, prov *pgx.Conn) error {
-	tables, err := tableList(ctx, db, w.cfg.Queue)
+	tables, err := tableList(ctx, db, w.conf().Queue)
 	if err != nil {
 		return err
 	}
@@ -646,8 +683,8 @@ func (w *Worker) cleanCopyConsumers(ctx context.Context, db, prov *pgx.Conn) err
 			inFlight[w.copyName(t.Name)] = true
 		}
 	}
-	prefix := w.cfg.Consumer + ".copy."
-	rows, err := prov.Query(ctx, "select consumer_name from pgq.get_consumer_info($1) where consumer_name like $2", w.cfg.Queue, likePrefix(prefix))
+	prefix := w.conf().Consumer + ".copy."
+	rows, err := prov.Query(ctx, "select consumer_name from pgq.get_consumer_info($1) where consumer_name like $2", w.conf().Queue, likePrefix(prefix))
 	if err != nil {
 		return err
 	}
@@ -660,10 +697,10 @@ func (w *Worker) cleanCopyConsumers(ctx context.Context, db, prov *pgx.Conn) err
 			continue
 		}
 		w.log.Info("unregistering a leftover copy consumer", "consumer", n)
-		if _, err := prov.Exec(ctx, "select pgq.unregister_consumer($1, $2)", w.cfg.Queue, n); err != nil {
+		if _, err := prov.Exec(ctx, "select pgq.unregister_consumer($1, $2)", w.conf().Queue, n); err != nil {
 			return err
 		}
-		_, _ = db.Exec(ctx, "select * from pgq_node.unregister_consumer($1, $2)", w.cfg.Queue, n)
+		_, _ = db.Exec(ctx, "select * from pgq_node.unregister_consumer($1, $2)", w.conf().Queue, n)
 	}
 	return nil
 }
@@ -682,7 +719,7 @@ func (w *Worker) dropFkeys(ctx context.Context, db *pgx.Conn, table string) erro
 // restoreFkeys restores the pending foreign keys whose tables are both ok.
 func (w *Worker) restoreFkeys(ctx context.Context, db *pgx.Conn) error {
 	return w.eachFkey(ctx, db, "restoring foreign key",
-		"select from_table, fkey_name from londiste.get_valid_pending_fkeys($1)", w.cfg.Queue, "select londiste.restore_table_fkey($1, $2)")
+		"select from_table, fkey_name from londiste.get_valid_pending_fkeys($1)", w.conf().Queue, "select londiste.restore_table_fkey($1, $2)")
 }
 
 // eachFkey runs do (from_table, fkey_name) for each foreign key list
@@ -750,7 +787,7 @@ func (r *runner) batch(ctx context.Context, b *pgq.Batch) error {
 
 func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 	w := r.w
-	st, err := getConsumerState(ctx, r.db, w.cfg.Queue, r.name)
+	st, err := getConsumerState(ctx, r.db, w.conf().Queue, r.name)
 	if err != nil {
 		return err
 	}
@@ -774,7 +811,7 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 	}
 	if r.copyTable == "" {
 		var head time.Duration
-		if err := b.Tx().QueryRow(ctx, "select ticker_lag from pgq.get_queue_info($1)", w.cfg.Queue).Scan(&head); err != nil {
+		if err := b.Tx().QueryRow(ctx, "select ticker_lag from pgq.get_queue_info($1)", w.conf().Queue).Scan(&head); err != nil {
 			return err
 		}
 		r.backlog.Store(int64(b.Lag - head))
@@ -894,14 +931,14 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 				w.filterUntil[name] = until
 			}
 			if b.TickID > until {
-				if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_state($1, $2, null, 'ok')", w.cfg.Queue, name); err != nil {
+				if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_state($1, $2, null, 'ok')", w.conf().Queue, name); err != nil {
 					return err
 				}
 				delete(w.filterUntil, name)
 			}
 		}
 	}
-	if _, err := call(ctx, tx, w.log, "select * from pgq_node.set_consumer_completed($1, $2, $3)", w.cfg.Queue, r.name, b.TickID); err != nil {
+	if _, err := call(ctx, tx, w.log, "select * from pgq_node.set_consumer_completed($1, $2, $3)", w.conf().Queue, r.name, b.TickID); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -935,7 +972,7 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 func (r *runner) sync(ctx context.Context, b *pgq.Batch) ([]Table, error) {
 	w := r.w
 	for {
-		tables, err := tableList(ctx, r.db, w.cfg.Queue)
+		tables, err := tableList(ctx, r.db, w.conf().Queue)
 		if err != nil {
 			return nil, err
 		}
@@ -948,7 +985,7 @@ func (r *runner) sync(ctx context.Context, b *pgq.Batch) ([]Table, error) {
 				if tick, ok := stateTick(t.MergeState, "wanna-sync:"); ok && b.TickID >= tick {
 					w.log.Info("copy caught up: hand-off at this batch's end", "table", t.Name, "tick", b.TickID)
 					if _, err := call(ctx, r.db, w.log, "select * from londiste.local_set_table_state($1, $2, $3, $4)",
-						w.cfg.Queue, t.Name, nullIfEmpty(t.CustomSnapshot), "do-sync:"+strconv.FormatInt(b.TickID, 10)); err != nil {
+						w.conf().Queue, t.Name, nullIfEmpty(t.CustomSnapshot), "do-sync:"+strconv.FormatInt(b.TickID, 10)); err != nil {
 						return nil, err
 					}
 					w.notify()
@@ -990,7 +1027,7 @@ func (r *runner) sync(ctx context.Context, b *pgq.Batch) ([]Table, error) {
 				// at the provider's head: ask the main worker to take over
 				// at the end of this batch or later
 				if _, err := call(ctx, r.db, w.log, "select * from londiste.local_set_table_state($1, $2, $3, $4)",
-					w.cfg.Queue, t.Name, nullIfEmpty(t.CustomSnapshot), "wanna-sync:"+strconv.FormatInt(b.TickID, 10)); err != nil {
+					w.conf().Queue, t.Name, nullIfEmpty(t.CustomSnapshot), "wanna-sync:"+strconv.FormatInt(b.TickID, 10)); err != nil {
 					return nil, err
 				}
 				w.notify()
@@ -1007,7 +1044,7 @@ func (r *runner) sync(ctx context.Context, b *pgq.Batch) ([]Table, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-w.changed():
-		case <-time.After(min(w.cfg.LoopDelay, 100*time.Millisecond)):
+		case <-time.After(min(w.conf().LoopDelay, 100*time.Millisecond)):
 		}
 	}
 }
@@ -1031,7 +1068,7 @@ func stateTick(state, prefix string) (int64, bool) {
 // own transaction.
 func (r *runner) providerLastTick(ctx context.Context, b *pgq.Batch) (int64, error) {
 	var last int64
-	err := b.Tx().QueryRow(ctx, "select last_tick_id from pgq.get_queue_info($1)", r.w.cfg.Queue).Scan(&last)
+	err := b.Tx().QueryRow(ctx, "select last_tick_id from pgq.get_queue_info($1)", r.w.conf().Queue).Scan(&last)
 	return last, err
 }
 
@@ -1041,7 +1078,7 @@ func (r *runner) forceTick(ctx context.Context, b *pgq.Batch) {
 		return
 	}
 	defer prov.Close(context.Background())
-	_ = tickNow(ctx, prov, r.w.cfg.Queue)
+	_ = tickNow(ctx, prov, r.w.conf().Queue)
 }
 
 // durableTx begins a transaction on the target whose commit is on disk
@@ -1074,10 +1111,10 @@ func (r *runner) handOver(ctx context.Context, t Table) error {
 		return err
 	}
 	defer tx.Rollback(context.Background())
-	if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_state($1, $2, $3, 'ok')", w.cfg.Queue, t.Name, nullIfEmpty(t.CustomSnapshot)); err != nil {
+	if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_state($1, $2, $3, 'ok')", w.conf().Queue, t.Name, nullIfEmpty(t.CustomSnapshot)); err != nil {
 		return err
 	}
-	if _, err := call(ctx, tx, w.log, "select * from pgq_node.unregister_consumer($1, $2)", w.cfg.Queue, r.name); err != nil {
+	if _, err := call(ctx, tx, w.log, "select * from pgq_node.unregister_consumer($1, $2)", w.conf().Queue, r.name); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -1092,17 +1129,17 @@ func (r *runner) cascadeEvent(ctx context.Context, tx pgx.Tx, ev *pgq.Event) err
 	w := r.w
 	switch ev.Type {
 	case "pgq.location-info":
-		if ev.Extra1 != w.cfg.Queue {
+		if ev.Extra1 != w.conf().Queue {
 			return nil
 		}
 		dead := ev.Extra3 == "1" || ev.Extra3 == "t" || ev.Extra3 == "true"
-		_, err := call(ctx, tx, w.log, "select * from pgq_node.register_location($1, $2, $3, $4)", w.cfg.Queue, ev.Data, ev.Extra2, dead)
+		_, err := call(ctx, tx, w.log, "select * from pgq_node.register_location($1, $2, $3, $4)", w.conf().Queue, ev.Data, ev.Extra2, dead)
 		return err
 	case "pgq.unregister-location":
-		if ev.Extra1 != w.cfg.Queue {
+		if ev.Extra1 != w.conf().Queue {
 			return nil
 		}
-		_, err := call(ctx, tx, w.log, "select * from pgq_node.unregister_location($1, $2)", w.cfg.Queue, ev.Data)
+		_, err := call(ctx, tx, w.log, "select * from pgq_node.unregister_location($1, $2)", w.conf().Queue, ev.Data)
 		return err
 	}
 	return nil // pgq.global-watermark, pgq.tick-id: nothing to do on a leaf
@@ -1119,20 +1156,20 @@ func (r *runner) londisteEvent(ctx context.Context, ev *pgq.Event) error {
 	var err error
 	switch ev.Type {
 	case "londiste.add-table":
-		if registered(ev.Data, w.cfg.RegisterOnlyTables, w.cfg.RegisterSkipTables) {
-			_, err = call(ctx, tx, w.log, "select * from londiste.global_add_table($1, $2)", w.cfg.Queue, ev.Data)
+		if registered(ev.Data, w.conf().RegisterOnlyTables, w.conf().RegisterSkipTables) {
+			_, err = call(ctx, tx, w.log, "select * from londiste.global_add_table($1, $2)", w.conf().Queue, ev.Data)
 		}
 	case "londiste.remove-table":
-		_, err = call(ctx, tx, w.log, "select * from londiste.global_remove_table($1, $2)", w.cfg.Queue, ev.Data)
+		_, err = call(ctx, tx, w.log, "select * from londiste.global_remove_table($1, $2)", w.conf().Queue, ev.Data)
 	case "londiste.remove-seq":
-		_, err = call(ctx, tx, w.log, "select * from londiste.global_remove_seq($1, $2)", w.cfg.Queue, ev.Data)
+		_, err = call(ctx, tx, w.log, "select * from londiste.global_remove_seq($1, $2)", w.conf().Queue, ev.Data)
 	case "londiste.update-seq":
-		if registered(ev.Extra1, w.cfg.RegisterOnlySeqs, w.cfg.RegisterSkipSeqs) {
+		if registered(ev.Extra1, w.conf().RegisterOnlySeqs, w.conf().RegisterSkipSeqs) {
 			v, perr := strconv.ParseInt(ev.Data, 10, 64)
 			if perr != nil {
 				return fmt.Errorf("londiste.update-seq %s: value %q: %w", ev.Extra1, ev.Data, perr)
 			}
-			_, err = call(ctx, tx, w.log, "select * from londiste.global_update_seq($1, $2, $3)", w.cfg.Queue, ev.Extra1, v)
+			_, err = call(ctx, tx, w.log, "select * from londiste.global_update_seq($1, $2, $3)", w.conf().Queue, ev.Extra1, v)
 		}
 	default:
 		w.log.Warn("unknown londiste event ignored", "type", ev.Type, "ev_id", ev.ID)
@@ -1142,10 +1179,10 @@ func (r *runner) londisteEvent(ctx context.Context, ev *pgq.Event) error {
 
 // both connects to this node and to the worker's provider.
 func (w *Worker) both(ctx context.Context) (db, prov *pgx.Conn, st *consumerState, err error) {
-	if db, err = connect(ctx, w.cfg.DB); err != nil {
+	if db, err = connect(ctx, w.conf().DB); err != nil {
 		return nil, nil, nil, err
 	}
-	if st, err = getConsumerState(ctx, db, w.cfg.Queue, w.cfg.Consumer); err == nil {
+	if st, err = getConsumerState(ctx, db, w.conf().Queue, w.conf().Consumer); err == nil {
 		prov, err = connect(ctx, w.providerDSN(st.providerLocation))
 	}
 	if err != nil {
@@ -1168,7 +1205,7 @@ func (w *Worker) Rewind(ctx context.Context) error {
 	if st.completed == 0 {
 		return errors.New("rewind: no completed tick on this node")
 	}
-	if _, err := prov.Exec(ctx, "select pgq.register_consumer_at($1, $2, $3)", w.cfg.Queue, w.cfg.Consumer, st.completed); err != nil {
+	if _, err := prov.Exec(ctx, "select pgq.register_consumer_at($1, $2, $3)", w.conf().Queue, w.conf().Consumer, st.completed); err != nil {
 		return fmt.Errorf("rewind to tick %d: %w", st.completed, err)
 	}
 	w.log.Info("provider position set to this node's completed tick", "tick", st.completed)
@@ -1186,14 +1223,14 @@ func (w *Worker) Reset(ctx context.Context) error {
 	defer db.Close(context.Background())
 	defer prov.Close(context.Background())
 	var last int64
-	err = prov.QueryRow(ctx, "select last_tick from pgq.get_consumer_info($1, $2)", w.cfg.Queue, w.cfg.Consumer).Scan(&last)
+	err = prov.QueryRow(ctx, "select last_tick from pgq.get_consumer_info($1, $2)", w.conf().Queue, w.conf().Consumer).Scan(&last)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return errors.New("reset: the worker is not registered on the provider")
 	}
 	if err != nil {
 		return err
 	}
-	if _, err := call(ctx, db, w.log, "select * from pgq_node.set_consumer_completed($1, $2, $3)", w.cfg.Queue, w.cfg.Consumer, last); err != nil {
+	if _, err := call(ctx, db, w.log, "select * from pgq_node.set_consumer_completed($1, $2, $3)", w.conf().Queue, w.conf().Consumer, last); err != nil {
 		return err
 	}
 	w.log.Info("completed tick set to the provider's position", "tick", last)

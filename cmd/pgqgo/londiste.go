@@ -524,17 +524,25 @@ func workerCmd(env *londisteEnv) *cobra.Command {
 				}()
 				defer srv.Close()
 			}
-			// SIGHUP: londiste3 reloads its config; the worker reads the
-			// node's state from the database every loop already
+			w := replica.NewWorker(cfg, log, m)
+			// SIGHUP (worker -r): the ini read again, as londiste3 does
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
 			go func() {
 				for range hup {
-					log.Info("SIGHUP: state is re-read from the database every loop; restart to apply config changes")
+					next, err := env.config()
+					if err == nil {
+						err = w.Reload(next)
+					}
+					if err != nil {
+						log.Error("SIGHUP: configuration not reloaded, the running one kept", "err", err)
+						continue
+					}
+					log.Info("SIGHUP: configuration reloaded", "file", env.path)
 				}
 			}()
-			return replica.NewWorker(cfg, log, m).Run(cmd.Context())
+			return w.Run(cmd.Context())
 		}}
 	f := c.Flags()
 	f.BoolVarP(&daemonize, "daemon", "d", false, "run in the background (needs pidfile)")

@@ -982,3 +982,79 @@ func TestLondisteLocalOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestLondisteWorkerReload: `worker -r` (SIGHUP) makes the running worker
+// read its ini again: local_only switched on takes effect without a
+// restart (the main consumer skips other tables' events before, none
+// after); a broken ini and a changed db are refused with the running
+// configuration kept.
+func TestLondisteWorkerReload(t *testing.T) {
+	s := newReplicaSetup(t, 1)
+	s.tables = []string{"public.pgbench_branches"}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	extra := "metrics_addr = " + addr + "\n"
+	s.leafINI = pgtest.LondisteINI(t, s.dir, "leaf", s.leafDSN, extra)
+	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
+	s.cli(t, s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
+	s.startTicker(t)
+	s.background(t, "londiste", s.rootINI, "worker", "-q")
+	s.cli(t, s.rootINI, "add-table", "--all")
+	worker := startWorkerProcess(t, s.leafINI)
+	t.Cleanup(func() { _ = worker.Process.Kill() })
+	s.cli(t, s.leafINI, "add-table", "public.pgbench_branches")
+	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
+	otherSkipped := func() int64 {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m := regexp.MustCompile(`pgqgo_londiste_events_skipped_total\{kind="main",reason="other_table"\} (\d+)`).FindStringSubmatch(string(body))
+		if m == nil {
+			return 0
+		}
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		return n
+	}
+	pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-t", "100")
+	pgtest.Eventually(t, 30*time.Second, "the leaf equal", func() bool { return s.same(t) })
+	pgtest.Eventually(t, 10*time.Second, "other tables' events skipped by the worker", func() bool { return otherSkipped() > 0 })
+	logFile := filepath.Join(s.dir, "leaf.log")
+	reload := func(body, want string, viaCLI bool) {
+		t.Helper()
+		if err := os.WriteFile(s.leafINI, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if viaCLI {
+			s.cli(t, s.leafINI, "worker", "-r")
+		} else if err := worker.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		pgtest.Eventually(t, 10*time.Second, "the worker logging "+want, func() bool {
+			log, _ := os.ReadFile(logFile)
+			return strings.Contains(string(log), want)
+		})
+	}
+	good, _ := os.ReadFile(s.leafINI)
+	// a broken file, then another database: refused, the worker goes on
+	reload(string(good)+"loop_delay = soon\n", "configuration not reloaded", false)
+	reload(strings.Replace(string(good), "dbname=leaf", "dbname=other", 1), "db changed; restart the worker", false)
+	// local_only on, live (pgqgo londiste leaf.ini worker -r)
+	reload(string(good)+"local_only = 1\n", "SIGHUP: configuration reloaded", true)
+	time.Sleep(time.Second) // the watcher restarts the main consumer within its loop
+	before := otherSkipped()
+	pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-t", "100")
+	pgtest.Eventually(t, 30*time.Second, "the leaf equal", func() bool { return s.same(t) })
+	if after := otherSkipped(); after != before {
+		t.Fatalf("after the reload with local_only the worker still read %d events of other tables", after-before)
+	}
+	if worker.ProcessState != nil {
+		t.Fatal("the worker exited")
+	}
+}
