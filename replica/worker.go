@@ -24,8 +24,8 @@ type Worker struct {
 	// reloaded is set by Reload: the watcher restarts the main consumer
 	// with the new settings
 	reloaded atomic.Bool
-	log *slog.Logger
-	m   *Metrics
+	log      *slog.Logger
+	m        *Metrics
 
 	mu     sync.Mutex
 	copies map[string]context.CancelFunc // running copy goroutines by table
