@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -41,6 +42,7 @@ type applier struct {
 	applied int64                 // events applied since the counters were last read
 	bulked  int64                 // of which through the bulk path
 	temps   int                   // staging tables made on the connection
+	spent   time.Duration         // in flushes since the counters were last read
 }
 
 const (
@@ -133,6 +135,8 @@ func (a *applier) flush(ctx context.Context) error {
 	if a.pending == 0 {
 		return nil
 	}
+	start := time.Now()
+	defer func() { a.spent += time.Since(start) }()
 	batch := &pgx.Batch{}
 	send := func() error {
 		if batch.Len() == 0 {

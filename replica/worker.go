@@ -380,6 +380,9 @@ func (r *runner) localOnly(ctx context.Context) (string, error) {
 	return f, nil
 }
 
+// bigBatch is the size from which a batch's timing is logged.
+const bigBatch = 10000
+
 const (
 	lagCollect    = 2 * time.Second
 	collectEvents = 100000
@@ -861,6 +864,7 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 		}
 	}
 	var events, skipped, inCopy int64
+	began := time.Now()
 	for ev, err := range b.Events(ctx) {
 		if err != nil {
 			return err
@@ -907,9 +911,11 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 			}
 		}
 	}
+	read := time.Since(began)
 	if err := r.ap.flush(ctx); err != nil {
 		return err
 	}
+	flushed := time.Since(began)
 	// the copy snapshot, kept while batches could hold rows the copy has:
 	// until the batches start at ticks made after the snapshot
 	if r.copyTable == "" {
@@ -944,6 +950,14 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
+	if events >= bigBatch {
+		// where a catch-up's time goes: reading the events (the
+		// applying, every flushEvery, included), the applying alone, the
+		// commit
+		w.log.Info("big batch applied", "events", events, "ticks", fmt.Sprintf("%d..%d", b.PrevTickID, b.TickID),
+			"read", read.Round(time.Millisecond), "applying", r.ap.spent.Round(time.Millisecond),
+			"commit", (time.Since(began) - flushed).Round(time.Millisecond))
+	}
 	if len(quick) > 0 {
 		w.mu.Lock()
 		for _, name := range quick {
@@ -955,7 +969,7 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 	w.m.batch(r.copyTable != "", events, skipped, inCopy, b)
 	w.m.rows.WithLabelValues("statement").Add(float64(r.ap.applied - r.ap.bulked))
 	w.m.rows.WithLabelValues("bulk").Add(float64(r.ap.bulked))
-	r.ap.applied, r.ap.bulked = 0, 0
+	r.ap.applied, r.ap.bulked, r.ap.spent = 0, 0, 0
 	if r.copyTable == "" && r.copying.Load() {
 		// a copy may wait in wanna-sync for a tick past this batch: the
 		// watcher looks now instead of after its loop delay

@@ -87,9 +87,23 @@ func benchCatchUp(b *testing.B, tk string, txs int) {
 	b.Logf("backlog: %d pgbench transactions (%d row events) in %v (%s); root's last tick %d",
 		txs, ev, loadTime.Round(time.Millisecond), strings.TrimSpace(tpsOf(out)), target)
 
+	b.Logf("pgqgo worker started at %s", time.Now().UTC().Format("15:04:05.000"))
 	stopGo = n.startGo(b)
 	goTime := waitTick(n.goDSN, target, 30*time.Minute)
+	b.Logf("pgqgo caught up at %s", time.Now().UTC().Format("15:04:05.000"))
 	stopGo()
+	if log, err := os.ReadFile(filepath.Join(n.dir, "leaf_go.log")); err == nil {
+		for _, line := range strings.Split(string(log), "\n") {
+			if strings.Contains(line, `msg="big batch applied"`) || strings.Contains(line, `msg="leaf worker running"`) {
+				b.Logf("pgqgo worker: %s", line)
+			}
+		}
+	}
+	if os.Getenv("PGQGO_BENCH_ONLY_PGQGO") == "1" {
+		b.Logf("catch-up with %s ticks: pgqgo %v (%.0f events/s)", tk, goTime.Round(time.Millisecond), float64(ev)/goTime.Seconds())
+		b.ReportMetric(float64(ev)/goTime.Seconds(), "pgqgo-ev/s")
+		return
+	}
 	stopPy = n.startPy(b)
 	pyTime := waitTick(n.pyDSN, target, 60*time.Minute)
 	stopPy()
