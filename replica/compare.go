@@ -17,6 +17,10 @@ type CompareResult struct {
 	Target   string `json:"dstdb"`
 	Equal    bool   `json:"equal"`
 	LockedMS int64  `json:"root_locked_ms"` // how long the provider's table was locked
+	// KeyRanges is how many key ranges were hashed at once per side (0:
+	// the table as one); DifferingRanges lists those that differ.
+	KeyRanges       int            `json:"key_ranges,omitempty"`
+	DifferingRanges []KeyRangeDiff `json:"differing_key_ranges,omitempty"`
 }
 
 // CompareOptions are compare's options.
@@ -304,6 +308,17 @@ func (a *Admin) compareTable(ctx context.Context, n *NodeInfo, t Table, opts Com
 		q = a.cfg.CompareSQL
 	}
 	q = strings.ReplaceAll(q, "_COLS_", "("+strings.Join(common, ",")+")")
+	if a.cfg.CompareSQL == "" {
+		key, err := a.rangeKey(ctx, sy, t)
+		if err != nil {
+			return res, err
+		}
+		if key != "" {
+			res.Source, res.Target, res.DifferingRanges, err = a.compareRanges(ctx, n.ProviderLoc, sy, t.Dest(), key, q, opts.CountOnly)
+			res.Equal, res.KeyRanges = res.Source == res.Target && len(res.DifferingRanges) == 0, a.cfg.CopyStreams
+			return res, err
+		}
+	}
 	type answer struct {
 		s   string
 		err error

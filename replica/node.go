@@ -260,15 +260,20 @@ func (a *Admin) nodeNameAndLocation(name, location string) (string, string, erro
 
 // remote connects to another node's public location.
 func (a *Admin) remote(ctx context.Context, location string) (*pgx.Conn, error) {
-	dsn := location
-	if a.cfg.RemoteExtraConnstr != "" {
-		dsn += " " + a.cfg.RemoteExtraConnstr
-	}
-	c, err := connect(ctx, dsn)
+	c, err := connect(ctx, a.remoteDSN(location))
 	if err != nil {
 		return nil, fmt.Errorf("node at %s: %w", redact(location), err)
 	}
 	return c, nil
+}
+
+// remoteDSN is the connect string of another node at location
+// (remote_extra_connstr appended).
+func (a *Admin) remoteDSN(location string) string {
+	if a.cfg.RemoteExtraConnstr != "" {
+		return location + " " + a.cfg.RemoteExtraConnstr
+	}
+	return location
 }
 
 // Member is one row of pgq_node.get_queue_locations.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -713,6 +714,43 @@ func TestLondisteSplitCopy(t *testing.T) {
 	if ddl := pgtest.Scalar[string](t, s.leaf, "select coalesce(dropped_ddl, '') from londiste.table_info where table_name = 'public.pgbench_accounts'"); ddl != "" {
 		t.Fatalf("dropped_ddl left after the copy: %q", ddl)
 	}
+	// compare hashes the threaded_copy_tables (integer keys) as three key
+	// ranges per side at once: londiste3's numbers, and a difference
+	// located in its range
+	type cmpRes struct {
+		Table, Srcdb, Dstdb string
+		Equal               bool
+		KeyRanges           int `json:"key_ranges"`
+		Differing           []struct {
+			From, To *int64
+		} `json:"differing_key_ranges"`
+	}
+	compareJSON := func() map[string]cmpRes {
+		out, _ := runCLI(t, "londiste", s.leafINI, "compare", "--json")
+		var rs []cmpRes
+		if err := json.Unmarshal([]byte(out), &rs); err != nil {
+			t.Fatalf("compare --json: %v\n%s", err, out)
+		}
+		m := map[string]cmpRes{}
+		for _, r := range rs {
+			m[r.Table] = r
+		}
+		return m
+	}
+	ours := compareJSON()
+	if r := ours["public.pgbench_accounts"]; !r.Equal || r.KeyRanges != 3 {
+		t.Fatalf("compare of pgbench_accounts: %+v", r)
+	}
+	theirs := pgtest.Londiste3(t, s.ctx, s.dir)(s.leafINI, "compare")
+	if want := "dstdb: " + ours["public.pgbench_accounts"].Srcdb; !strings.Contains(theirs, want) {
+		t.Fatalf("londiste3 compare disagrees with the key-range compare (%q):\n%s", want, theirs)
+	}
+	pgtest.Exec(t, s.leaf, "set session_replication_role = replica; update pgbench_accounts set abalance = abalance + 1 where aid = 99999; reset session_replication_role")
+	r := compareJSON()["public.pgbench_accounts"]
+	if r.Equal || len(r.Differing) != 1 || r.Differing[0].To != nil || r.Differing[0].From == nil || *r.Differing[0].From > 99999 {
+		t.Fatalf("compare after changing aid 99999 on the leaf: %+v", r)
+	}
+	pgtest.Exec(t, s.leaf, "set session_replication_role = replica; update pgbench_accounts set abalance = abalance - 1 where aid = 99999; reset session_replication_role")
 	for _, tbl := range []string{"typed", "tagged"} {
 		q := "select count(*) || ' ' || md5(string_agg(x::text, ',' order by id)) from " + tbl + " x"
 		if r, l := pgtest.Scalar[string](t, s.root, q), pgtest.Scalar[string](t, s.leaf, q); r != l || !strings.HasPrefix(r, "3000 ") {
