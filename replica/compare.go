@@ -17,8 +17,9 @@ type CompareResult struct {
 	Target   string `json:"dstdb"`
 	Equal    bool   `json:"equal"`
 	LockedMS int64  `json:"root_locked_ms"` // how long the provider's table was locked
-	// KeyRanges is how many key ranges were hashed at once per side (0:
-	// the table as one); DifferingRanges lists those that differ.
+	// KeyRanges is how many key ranges a table found different was hashed
+	// in on each side (0: not done: equal, or no single integer key);
+	// DifferingRanges lists the ranges that differ.
 	KeyRanges       int            `json:"key_ranges,omitempty"`
 	DifferingRanges []KeyRangeDiff `json:"differing_key_ranges,omitempty"`
 }
@@ -308,17 +309,6 @@ func (a *Admin) compareTable(ctx context.Context, n *NodeInfo, t Table, opts Com
 		q = a.cfg.CompareSQL
 	}
 	q = strings.ReplaceAll(q, "_COLS_", "("+strings.Join(common, ",")+")")
-	if a.cfg.CompareSQL == "" {
-		key, err := a.rangeKey(ctx, sy, t)
-		if err != nil {
-			return res, err
-		}
-		if key != "" {
-			res.Source, res.Target, res.DifferingRanges, err = a.compareRanges(ctx, n.ProviderLoc, sy, t.Dest(), key, q, opts.CountOnly)
-			res.Equal, res.KeyRanges = res.Source == res.Target && len(res.DifferingRanges) == 0, a.cfg.CopyStreams
-			return res, err
-		}
-	}
 	type answer struct {
 		s   string
 		err error
@@ -361,6 +351,15 @@ func (a *Admin) compareTable(ctx context.Context, n *NodeInfo, t Table, opts Com
 		return res, fmt.Errorf("here: %w", da.err)
 	}
 	res.Source, res.Target, res.Equal = sa.s, da.s, sa.s == da.s
+	if !res.Equal && a.cfg.CompareSQL == "" {
+		key, err := a.rangeKey(ctx, sy)
+		if err != nil || key == "" {
+			return res, err
+		}
+		res.KeyRanges = compareRanges
+		res.DifferingRanges, err = a.differingRanges(ctx, n.ProviderLoc, sy, t.Dest(), key, q, opts.CountOnly)
+		return res, err
+	}
 	return res, nil
 }
 

@@ -19,47 +19,42 @@ type KeyRangeDiff struct {
 	Target string `json:"dstdb"`
 }
 
-// A big table (as big as a split copy's, or in threaded_copy_tables)
-// whose primary key is one integer column is compared as CopyStreams key
-// ranges on each side at once, each range in its own session under its
-// side's exported snapshot. The ranges' counts and checksums add up to
-// the whole table's (the output stays londiste3's numbers), and the
-// ranges that differ are listed in compare --json, to narrow a repair. The
-// first range is open below and the last open above, so rows outside the
-// provider's key span are counted too.
+// When a table's totals differ and its primary key is one integer
+// column, compare narrows the difference down: it hashes compareRanges key
+// ranges on both sides, CopyStreams of them at once, each in its own
+// session under its side's exported snapshot, and lists the ranges that
+// differ (compare --json), for a targeted look or repair. The first range
+// is open below and the last open above, so rows outside the provider's
+// key span are counted too. The totals themselves are one query per side:
+// PostgreSQL's parallel workers already split a big table's scan, and
+// ranges of our own only oversubscribed the server (4.2 s instead of 2.3 s
+// for pgbench scale 10 under load on 2 CPUs).
+const compareRanges = 16
 
-// rangeKey is the table's primary key column when the table is to be
-// compared in key ranges ("" otherwise).
-func (a *Admin) rangeKey(ctx context.Context, sy *synced, t Table) (string, error) {
-	if a.cfg.CopyStreams < 2 {
-		return "", nil
-	}
+// rangeKey is the table's primary key column when it is one integer
+// column present on both sides ("" otherwise).
+func (a *Admin) rangeKey(ctx context.Context, sy *synced) (string, error) {
 	var key string
 	var intKey bool
-	var size int64
 	err := sy.ptx.QueryRow(ctx, `select coalesce((select min(a.attname) from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
 	         where i.indrelid = c.oid and i.indisprimary and i.indnatts = 1), ''),
 	       coalesce((select a.atttypid in ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) from pg_index i join pg_attribute a
-	           on a.attrelid = i.indrelid and a.attnum = i.indkey[0] where i.indrelid = c.oid and i.indisprimary and i.indnatts = 1), false),
-	       pg_relation_size(c.oid)
-	  from pg_class c where c.oid = londiste.find_table_oid($1)`, sy.src).Scan(&key, &intKey, &size)
+	           on a.attrelid = i.indrelid and a.attnum = i.indkey[0] where i.indrelid = c.oid and i.indisprimary and i.indnatts = 1), false)
+	  from pg_class c where c.oid = londiste.find_table_oid($1)`, sy.src).Scan(&key, &intKey)
 	if err != nil || key == "" || !intKey || !contains(sy.dstCols, key) {
 		return "", err
-	}
-	if size < splitCopySize && !matchesAny(a.cfg.SplitCopyTables, t.Name) {
-		return "", nil
 	}
 	return key, nil
 }
 
-// compareRanges runs the compare query (its "where" placeholder filled
-// per range) over n key ranges on both sides and returns both sides'
-// totals formatted, and the ranges that differ.
-func (a *Admin) compareRanges(ctx context.Context, provLoc string, sy *synced, dest, key, q string, countOnly bool) (string, string, []KeyRangeDiff, error) {
-	n := a.cfg.CopyStreams
+// differingRanges runs the compare query over compareRanges key ranges on
+// both sides and returns the ranges that differ.
+func (a *Admin) differingRanges(ctx context.Context, provLoc string, sy *synced, dest, key, q string, countOnly bool) ([]KeyRangeDiff, error) {
+	n := compareRanges
+	sem := make(chan struct{}, max(a.cfg.CopyStreams, 1))
 	var lo, hi *int64
 	if err := sy.ptx.QueryRow(ctx, "select min("+pgx.Identifier{key}.Sanitize()+")::int8, max("+pgx.Identifier{key}.Sanitize()+")::int8 from only "+quoteFQ(sy.src)).Scan(&lo, &hi); err != nil {
-		return "", "", nil, fmt.Errorf("provider: %w", err)
+		return nil, fmt.Errorf("provider: %w", err)
 	}
 	if lo == nil { // empty on the provider: one range
 		lo, hi = new(int64), new(int64)
@@ -71,10 +66,10 @@ func (a *Admin) compareRanges(ctx context.Context, provLoc string, sy *synced, d
 	}
 	var psnap, dsnap string
 	if err := sy.ptx.QueryRow(ctx, "select pg_export_snapshot()").Scan(&psnap); err != nil {
-		return "", "", nil, fmt.Errorf("provider: %w", err)
+		return nil, fmt.Errorf("provider: %w", err)
 	}
 	if err := sy.dtx.QueryRow(ctx, "select pg_export_snapshot()").Scan(&dsnap); err != nil {
-		return "", "", nil, err
+		return nil, err
 	}
 	qk := pgx.Identifier{key}.Sanitize()
 	where := func(i int) string {
@@ -96,6 +91,8 @@ func (a *Admin) compareRanges(ctx context.Context, provLoc string, sy *synced, d
 		err      error
 	}
 	run := func(dsn, snapshot, table string, i int, out chan<- func() (int, bool, part)) {
+		sem <- struct{}{}
+		defer func() { <-sem }()
 		p := part{}
 		p.err = func() error {
 			c, err := connect(ctx, dsn)
@@ -109,6 +106,11 @@ func (a *Admin) compareRanges(ctx context.Context, provLoc string, sy *synced, d
 			}
 			defer tx.Rollback(context.Background())
 			if _, err := tx.Exec(ctx, "set transaction snapshot "+quoteLiteral(snapshot)); err != nil {
+				return err
+			}
+			// the ranges are the parallelism: no parallel workers of its
+			// own per range, no JIT
+			if _, err := tx.Exec(ctx, "select set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true)"); err != nil {
 				return err
 			}
 			sql := strings.ReplaceAll(q, "_TABLE_", quoteFQ(table)) + where(i)
@@ -159,20 +161,7 @@ func (a *Admin) compareRanges(ctx context.Context, provLoc string, sy *synced, d
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return "", "", nil, err
-	}
-	total := func(ps []part) map[string]string {
-		cnt, sum, rows := new(big.Int), new(big.Int), false
-		for _, p := range ps {
-			cnt.Add(cnt, p.cnt)
-			sum.Add(sum, p.sum)
-			rows = rows || !p.null
-		}
-		m := map[string]string{"cnt": cnt.String(), "chksum": "None"}
-		if rows {
-			m["chksum"] = sum.String()
-		}
-		return m
+		return nil, err
 	}
 	one := func(p part) string {
 		m := map[string]string{"cnt": p.cnt.String(), "chksum": "None"}
@@ -187,5 +176,5 @@ func (a *Admin) compareRanges(ctx context.Context, provLoc string, sy *synced, d
 			diffs = append(diffs, KeyRangeDiff{From: bounds[i], To: bounds[i+1], Source: s, Target: d})
 		}
 	}
-	return formatCompare(a.cfg.CompareFmt, countOnly, total(src)), formatCompare(a.cfg.CompareFmt, countOnly, total(dst)), diffs, nil
+	return diffs, nil
 }
