@@ -373,6 +373,8 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
+	log.Info("copied", "rows", cw.rows.Load(), "bytes", cw.bytes.Load(), "streams", streams, "copy", copied.Round(time.Millisecond),
+		"with_indexes", time.Since(start).Round(time.Millisecond))
 	_ = ptx.Rollback(ctx)
 	if cw.rows.Load() > 0 {
 		if _, err := db.Exec(ctx, "analyze "+quoteFQ(dest)); err != nil {
@@ -383,8 +385,6 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 	if err := tickNow(ctx, prov, w.conf().Queue); err != nil {
 		log.Warn("force_tick on the provider", "err", err)
 	}
-	log.Info("copied", "rows", cw.rows.Load(), "bytes", cw.bytes.Load(), "streams", streams, "copy", copied.Round(time.Millisecond),
-		"with_indexes", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
