@@ -126,6 +126,26 @@ func (s *replicaSetup) same(t *testing.T) bool {
 	return true
 }
 
+// compareBoth runs pgqgo's and londiste3's compare on the leaf: every
+// table equal, and the two tools give the same numbers.
+func (s *replicaSetup) compareBoth(t *testing.T, londiste func(ini string, args ...string) string) {
+	t.Helper()
+	ours := s.cli(t, s.leafINI, "compare")
+	if strings.Contains(ours, "do not match") || strings.Count(ours, "srcdb:") != len(s.tables) {
+		t.Fatalf("pgqgo compare:\n%s", ours)
+	}
+	theirs := londiste(s.leafINI, "compare")
+	tm := regexp.MustCompile(`srcdb: (\d+ rows, checksum=-?\d+)\s*\n[^\n]*dstdb: (\d+ rows, checksum=-?\d+)`).FindAllStringSubmatch(theirs, -1)
+	if len(tm) != len(s.tables) {
+		t.Fatalf("londiste3 compare:\n%s", theirs)
+	}
+	for _, p := range tm {
+		if p[1] != p[2] || !strings.Contains(ours, p[1]) {
+			t.Fatalf("compare: pgqgo and londiste3 disagree:\n%s\n%s", ours, theirs)
+		}
+	}
+}
+
 // TestLondisteRootToLeaf: pgqgo londiste alone (no Skytools code, no
 // Skytools SQL) replicates pgbench from a root on one server to a leaf on
 // another: create-root, create-leaf, add-table on both, the copies of four
@@ -413,23 +433,7 @@ func TestLondiste3LeafTakenOver(t *testing.T) {
 	t.Logf("pgqgo finished the copies: %v", pgtest.Column[string](t, s.leaf, "select table_name || '=' || merge_state from londiste.get_table_list('replika') where local order by 1"))
 	<-loadDone
 	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
-	compareBoth := func() {
-		t.Helper()
-		ours := s.cli(t, s.leafINI, "compare")
-		if strings.Contains(ours, "do not match") || strings.Count(ours, "srcdb:") != len(s.tables) {
-			t.Fatalf("pgqgo compare:\n%s", ours)
-		}
-		theirs := londiste(s.leafINI, "compare")
-		tm := regexp.MustCompile(`srcdb: (\d+ rows, checksum=-?\d+)\s*\n[^\n]*dstdb: (\d+ rows, checksum=-?\d+)`).FindAllStringSubmatch(theirs, -1)
-		if len(tm) != len(s.tables) {
-			t.Fatalf("londiste3 compare:\n%s", theirs)
-		}
-		for _, p := range tm {
-			if p[1] != p[2] || !strings.Contains(ours, p[1]) {
-				t.Fatalf("compare: pgqgo and londiste3 disagree:\n%s\n%s", ours, theirs)
-			}
-		}
-	}
+	compareBoth := func() { s.compareBoth(t, londiste) }
 	compareBoth()
 
 	// and back: londiste3's worker continues from pgqgo's position
@@ -913,20 +917,7 @@ func TestLondiste3SixStatesTakenOver(t *testing.T) {
 	<-loadDone
 	stopLoad()
 	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
-	ours := s.cli(t, s.leafINI, "compare")
-	if strings.Contains(ours, "do not match") || strings.Count(ours, "srcdb:") != len(s.tables) {
-		t.Fatalf("pgqgo compare:\n%s", ours)
-	}
-	theirs := londiste(s.leafINI, "compare")
-	tm := regexp.MustCompile(`srcdb: (\d+ rows, checksum=-?\d+)\s*\n[^\n]*dstdb: (\d+ rows, checksum=-?\d+)`).FindAllStringSubmatch(theirs, -1)
-	if len(tm) != len(s.tables) {
-		t.Fatalf("londiste3 compare:\n%s", theirs)
-	}
-	for _, p := range tm {
-		if p[1] != p[2] || !strings.Contains(ours, p[1]) {
-			t.Fatalf("compare: pgqgo and londiste3 disagree:\n%s\n%s", ours, theirs)
-		}
-	}
+	s.compareBoth(t, londiste)
 }
 
 // TestLondisteWorkerRefusesUntrustedSchema: a function slipped into the
