@@ -70,7 +70,9 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 		chunk := make([]Event, 0, min(size+1, 4096))
 		var big []int // the positions in chunk of events read without their fields
 		query := func(sql string) error {
-			chunk, big = chunk[:0], big[:0]
+			// a new array per chunk: the events handed out point into it,
+			// and a handler may keep them past the next chunk
+			chunk, big = make([]Event, 0, cap(chunk)), big[:0]
 			// every batch has its own SQL text (snapshots are literals): it is
 			// run unprepared in one round trip, with binary results decoded
 			// here, instead of costing a Parse round trip and a slot in the

@@ -2,6 +2,7 @@ package pgq_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -60,5 +61,44 @@ func TestConsumerFilter(t *testing.T) {
 				t.Fatalf("%d batches, the filter asked %d times (want 1 batch, and asked before it and before the idle poll)", batches, asked)
 			}
 		})
+	}
+}
+
+// TestBatchEventsAreTheHandlersToKeep: events handed out by Batch.Events
+// stay intact after later chunks of the same batch are read (the handler
+// may keep them, e.g. to apply them from another goroutine).
+func TestBatchEventsAreTheHandlersToKeep(t *testing.T) {
+	dsn := newQueueDB(t, pgtest.PgqGo, "q")
+	conn := pgtest.Conn(t, dsn)
+	ctx := context.Background()
+	c, err := pgq.NewConsumer(dsn, pgq.ConsumerConfig{Queue: "q", Name: "c", FetchSize: 10, StopWhenIdle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Register(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.Exec(t, conn, "select pgq.insert_event('q', 't' || g, g::text) from generate_series(1, 95) g")
+	pgtest.Exec(t, conn, "select pgq.ticker('q')")
+	var kept []*pgq.Event
+	err = c.Run(ctx, pgq.BatchFunc(func(ctx context.Context, b *pgq.Batch) error {
+		for ev, err := range b.Events(ctx) {
+			if err != nil {
+				return err
+			}
+			kept = append(kept, ev)
+		}
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kept) != 95 {
+		t.Fatalf("%d events", len(kept))
+	}
+	for i, ev := range kept {
+		if want := strconv.Itoa(i + 1); ev.Data != want || ev.Type != "t"+want {
+			t.Fatalf("event %d kept from the batch reads %q/%q, want %q: overwritten by a later chunk", i, ev.Type, ev.Data, want)
+		}
 	}
 }
