@@ -94,7 +94,7 @@ func benchCatchUp(b *testing.B, tk string, txs int) {
 	stopGo()
 	if log, err := os.ReadFile(filepath.Join(n.dir, "leaf_go.log")); err == nil {
 		for _, line := range strings.Split(string(log), "\n") {
-			if strings.Contains(line, `msg="big batch applied"`) || strings.Contains(line, `msg="leaf worker running"`) {
+			if strings.Contains(line, `msg="big batch applied"`) || strings.Contains(line, `msg="leaf worker running"`) || strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN") {
 				b.Logf("pgqgo worker: %s", line)
 			}
 		}
