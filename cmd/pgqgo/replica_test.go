@@ -76,6 +76,17 @@ func pgbench(t *testing.T, ctx context.Context, dsn string, args ...string) stri
 	return string(out)
 }
 
+// startRoot makes the root and the leaf node, runs the ticker and the
+// root's worker, and adds all the root's tables to the set.
+func (s *replicaSetup) startRoot(t *testing.T) {
+	t.Helper()
+	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
+	s.cli(t, s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
+	s.startTicker(t)
+	s.background(t, "londiste", s.rootINI, "worker", "-q")
+	s.cli(t, s.rootINI, "add-table", "--all")
+}
+
 // startTicker runs pgqgo ticker for the root database until the test ends.
 func (s *replicaSetup) startTicker(t *testing.T) {
 	t.Helper()
@@ -299,11 +310,7 @@ func startWorkerProcess(t *testing.T, ini string) *exec.Cmd {
 // consumer left behind.
 func TestLondisteWorkerKilled(t *testing.T) {
 	s := newReplicaSetup(t, 1)
-	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
-	s.cli(t, s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
-	s.startTicker(t)
-	s.background(t, "londiste", s.rootINI, "worker", "-q")
-	s.cli(t, s.rootINI, "add-table", "--all")
+	s.startRoot(t)
 	// the worker logs to its file: a slow copy makes kills land in it
 	loadDone := make(chan string)
 	go func() { loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "150", "-T", "15") }()
@@ -681,11 +688,7 @@ func TestLondisteSplitCopy(t *testing.T) {
 		begin if new.aid = 50 then perform pg_sleep(60); end if; return new; end $$;
 		create trigger hold before insert on pgbench_accounts for each row execute function hold();
 		alter table pgbench_accounts enable always trigger hold`)
-	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
-	s.cli(t, s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
-	s.startTicker(t)
-	s.background(t, "londiste", s.rootINI, "worker", "-q")
-	s.cli(t, s.rootINI, "add-table", "--all")
+	s.startRoot(t)
 	loadDone := make(chan string)
 	go func() { loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "100", "-T", "12") }()
 	worker := startWorkerProcess(t, s.leafINI)
@@ -1009,10 +1012,11 @@ func TestLondisteLocalOnly(t *testing.T) {
 	for _, kind := range []string{"main", "copy"} {
 		read := regexp.MustCompile(`pgqgo_londiste_events_total\{kind="` + kind + `"\} (\d+)`).FindStringSubmatch(string(body))
 		other := regexp.MustCompile(`pgqgo_londiste_events_skipped_total\{kind="` + kind + `",reason="other_table"\} (\d+)`).FindStringSubmatch(string(body))
-		if read == nil || read[1] == "0" || other == nil {
-			t.Fatalf("%s consumer: no events read or no skip count:\n%s", kind, body)
+		if kind == "main" && (read == nil || read[1] == "0" || other == nil) {
+			t.Fatalf("main consumer: no events read or no skip count:\n%s", body)
 		}
-		if other[1] != "0" {
+		// a copy consumer may hand over before any batch with events
+		if other != nil && other[1] != "0" {
 			t.Errorf("the %s consumer skipped %s events of other tables: they were sent although local_only", kind, other[1])
 		}
 	}
@@ -1034,11 +1038,7 @@ func TestLondisteWorkerReload(t *testing.T) {
 	ln.Close()
 	extra := "metrics_addr = " + addr + "\n"
 	s.leafINI = pgtest.LondisteINI(t, s.dir, "leaf", s.leafDSN, extra)
-	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
-	s.cli(t, s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
-	s.startTicker(t)
-	s.background(t, "londiste", s.rootINI, "worker", "-q")
-	s.cli(t, s.rootINI, "add-table", "--all")
+	s.startRoot(t)
 	worker := startWorkerProcess(t, s.leafINI)
 	t.Cleanup(func() { _ = worker.Process.Kill() })
 	s.cli(t, s.leafINI, "add-table", "public.pgbench_branches")
