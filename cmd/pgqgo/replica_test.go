@@ -722,6 +722,17 @@ func TestLondisteSplitCopy(t *testing.T) {
 		t.Fatalf("pgbench_accounts is %s after the kill, want in-copy", st)
 	}
 	worker = startWorkerProcess(t, s.leafINI)
+	t.Cleanup(func() {
+		if t.Failed() {
+			data, _ := os.ReadFile(filepath.Join(s.dir, "leaf.log"))
+			if len(data) > 30000 {
+				data = data[len(data)-30000:]
+			}
+			t.Logf("leaf worker log (end):\n%s", data)
+			t.Logf("root consumers: %v", pgtest.Column[string](t, s.root, "select consumer_name || ' last_tick=' || last_tick || ' next=' || coalesce(next_tick::text, '-') from pgq.get_consumer_info('replika')"))
+			t.Logf("leaf local_state: %v", pgtest.Column[string](t, s.leaf, "select consumer_name || ' ' || coalesce(last_tick_id::text, '-') || ' ' || coalesce(cur_error, '') from pgq_node.get_consumer_info('replika')"))
+		}
+	})
 	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
 	<-loadDone
 	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
