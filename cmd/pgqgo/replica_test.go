@@ -76,6 +76,23 @@ func pgbench(t *testing.T, ctx context.Context, dsn string, args ...string) stri
 	return string(out)
 }
 
+// dumpOnFailure logs, if the test fails, the end of the leaf worker's log,
+// the consumers on the root and the leaf's local_state.
+func (s *replicaSetup) dumpOnFailure(t *testing.T) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		data, _ := os.ReadFile(filepath.Join(s.dir, "leaf.log"))
+		if len(data) > 30000 {
+			data = data[len(data)-30000:]
+		}
+		t.Logf("leaf worker log (end):\n%s", data)
+		t.Logf("root consumers: %v", pgtest.Column[string](t, s.root, "select consumer_name || ' last_tick=' || last_tick || ' next=' || coalesce(next_tick::text, '-') from pgq.get_consumer_info('replika')"))
+		t.Logf("leaf local_state: %v", pgtest.Column[string](t, s.leaf, "select consumer_name || ' ' || coalesce(last_tick_id::text, '-') || ' ' || coalesce(cur_error, '') from pgq_node.get_consumer_info('replika')"))
+	})
+}
+
 // startRoot makes the root and the leaf node, runs the ticker and the
 // root's worker, and adds all the root's tables to the set.
 func (s *replicaSetup) startRoot(t *testing.T) {
@@ -337,17 +354,7 @@ func TestLondisteWorkerKilled(t *testing.T) {
 		worker = startWorkerProcess(t, s.leafINI)
 	}
 	<-loadDone
-	t.Cleanup(func() {
-		if t.Failed() {
-			data, _ := os.ReadFile(filepath.Join(s.dir, "leaf.log"))
-			if len(data) > 20000 {
-				data = data[len(data)-20000:]
-			}
-			t.Logf("leaf worker log (end):\n%s", data)
-			t.Logf("root consumers: %v", pgtest.Column[string](t, s.root, "select consumer_name || ' last_tick=' || last_tick || ' next=' || coalesce(next_tick::text, '-') from pgq.get_consumer_info('replika')"))
-			t.Logf("leaf local_state: %v", pgtest.Column[string](t, s.leaf, "select consumer_name || ' ' || coalesce(last_tick_id::text, '-') || ' ' || coalesce(cur_error, '') from pgq_node.get_consumer_info('replika')"))
-		}
-	})
+	s.dumpOnFailure(t)
 	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
 	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
 	cmp := s.cli(t, s.leafINI, "compare")
@@ -722,17 +729,7 @@ func TestLondisteSplitCopy(t *testing.T) {
 		t.Fatalf("pgbench_accounts is %s after the kill, want in-copy", st)
 	}
 	worker = startWorkerProcess(t, s.leafINI)
-	t.Cleanup(func() {
-		if t.Failed() {
-			data, _ := os.ReadFile(filepath.Join(s.dir, "leaf.log"))
-			if len(data) > 30000 {
-				data = data[len(data)-30000:]
-			}
-			t.Logf("leaf worker log (end):\n%s", data)
-			t.Logf("root consumers: %v", pgtest.Column[string](t, s.root, "select consumer_name || ' last_tick=' || last_tick || ' next=' || coalesce(next_tick::text, '-') from pgq.get_consumer_info('replika')"))
-			t.Logf("leaf local_state: %v", pgtest.Column[string](t, s.leaf, "select consumer_name || ' ' || coalesce(last_tick_id::text, '-') || ' ' || coalesce(cur_error, '') from pgq_node.get_consumer_info('replika')"))
-		}
-	})
+	s.dumpOnFailure(t)
 	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
 	<-loadDone
 	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
