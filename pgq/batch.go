@@ -257,6 +257,11 @@ func (b *Batch) readWhole(ctx context.Context, ev *Event) (Event, error) {
 	if data == nil {
 		whole.Null |= NullData
 	}
+	for i, e := range []*string{e1, e2, e3, e4} {
+		if e == nil {
+			whole.Null |= NullExtra1 << i
+		}
+	}
 	return whole, nil
 }
 

@@ -10,10 +10,10 @@ import (
 // Event is one queue event. Producers fill Type, Data and the extras; the
 // other fields are set on events read from a batch.
 //
-// NULL fields read back as empty strings, and a NULL Type or Data is marked
-// in Null as well. When producing, empty extras are stored as NULL (PgQ's
-// convention for unused fields); Type and Data are stored as given, or as
-// NULL when Null marks them.
+// NULL fields read back as empty strings, and are marked in Null as well.
+// When producing, empty extras are stored as NULL (PgQ's convention for
+// unused fields); Type and Data are stored as given, or as NULL when Null
+// marks them.
 type Event struct {
 	// ID is ev_id, unique within the queue.
 	ID int64
@@ -29,7 +29,7 @@ type Event struct {
 	Data string
 	// Extra1..Extra4 are ev_extra1..4; triggers put the table name in Extra1.
 	Extra1, Extra2, Extra3, Extra4 string
-	// Null marks a Type or Data that is SQL NULL (its string is then "").
+	// Null marks the fields that are SQL NULL (their strings are then "").
 	Null Nulls
 }
 
@@ -41,6 +41,12 @@ const (
 	NullType Nulls = 1 << iota
 	// NullData: ev_data is NULL.
 	NullData
+	// NullExtra1..NullExtra4: ev_extra1..4 is NULL (read events only; a
+	// producer writes an empty Extra as NULL whatever these say).
+	NullExtra1
+	NullExtra2
+	NullExtra3
+	NullExtra4
 )
 
 // typeArg and dataArg are Type and Data as query arguments: nil for NULL.
@@ -114,6 +120,11 @@ func decodeEvent(v [][]byte) (Event, error) {
 		ev.Null |= NullData
 	}
 	ev.Extra1, ev.Extra2, ev.Extra3, ev.Extra4 = string(v[6]), string(v[7]), string(v[8]), string(v[9])
+	for i := range 4 {
+		if v[6+i] == nil {
+			ev.Null |= NullExtra1 << i
+		}
+	}
 	return ev, nil
 }
 

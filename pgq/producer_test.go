@@ -204,7 +204,7 @@ func TestCopyNeedsInsertOnEventTables(t *testing.T) {
 	}
 }
 
-// TestNullTypeAndData: a NULL ev_type or ev_data is marked in Event.Null when
+// TestNullTypeAndData: a NULL ev_type, ev_data or ev_extra is marked in Event.Null when
 // read, and written as NULL by every way of producing (one event, a batch,
 // COPY), on both pgq implementations; big events read on their own too.
 func TestNullTypeAndData(t *testing.T) {
@@ -219,8 +219,8 @@ func TestNullTypeAndData(t *testing.T) {
 				{Type: "t", Null: pgq.NullData},
 				{Data: "d", Null: pgq.NullType},
 				{Null: pgq.NullType | pgq.NullData},
-				{Type: "", Data: ""}, // empty strings, not NULL
-				{Type: "big", Data: strings.Repeat("x", 1<<20), Null: 0},
+				{Type: "", Data: "", Extra2: "x"}, // empty strings, not NULL
+				{Type: "big", Data: strings.Repeat("x", 1<<20), Extra1: "e", Null: 0},
 			}
 			if _, err := p.Insert(ctx, evs[0]); err != nil {
 				t.Fatal(err)
@@ -247,7 +247,10 @@ func TestNullTypeAndData(t *testing.T) {
 			})); err != nil {
 				t.Fatal(err)
 			}
-			want := []pgq.Nulls{pgq.NullData, pgq.NullType, pgq.NullType | pgq.NullData, 0, 0}
+			// extras written empty are stored NULL, and read so
+			extras := pgq.NullExtra1 | pgq.NullExtra2 | pgq.NullExtra3 | pgq.NullExtra4
+			want := []pgq.Nulls{pgq.NullData | extras, pgq.NullType | extras, pgq.NullType | pgq.NullData | extras,
+				extras &^ pgq.NullExtra2, extras &^ pgq.NullExtra1}
 			if fmt.Sprint(read) != fmt.Sprint(want) {
 				t.Fatalf("read Null %v, want %v", read, want)
 			}
