@@ -169,6 +169,17 @@ func (a *Admin) syncedSnapshots(ctx context.Context, n *NodeInfo, src string, fo
 	} else if err := waitFor(t, max(timeout, 60*time.Second)); err != nil && !force {
 		return fail(err)
 	}
+	pn, err := nodeInfo(ctx, prov, a.cfg.Queue)
+	if err != nil {
+		return fail(err)
+	}
+	if pn.Type != "root" {
+		// a branch's tables change only through its worker: paused, its
+		// queue stops at a tick, which this node reaches and cannot pass
+		// (londiste3's compare waits for a tick past it, which never comes:
+		// skytools-legacy pull request #58)
+		return a.snapshotsAtPausedProvider(ctx, pn, prov, lockConn, local, cleanup, timeout, force, lastTick, waitFor)
+	}
 	ltx, err := lockConn.Begin(ctx)
 	if err != nil {
 		return fail(err)
@@ -224,6 +235,48 @@ func (a *Admin) syncedSnapshots(ctx context.Context, n *NodeInfo, src string, fo
 		return fail(err)
 	}
 	return ptx, dtx, time.Since(locked), cleanup, nil
+}
+
+// snapshotsAtPausedProvider is syncedSnapshots against a branch: its worker
+// is paused for the moment it takes this node to reach the branch's last
+// tick and both snapshots to be taken, and resumed whatever happens.
+func (a *Admin) snapshotsAtPausedProvider(ctx context.Context, pn *NodeInfo, prov, ctl, local *pgx.Conn, cleanup func(), timeout time.Duration,
+	force bool, lastTick func(*pgx.Conn) (int64, error), waitFor func(int64, time.Duration) error) (pgx.Tx, pgx.Tx, time.Duration, func(), error) {
+	fail := func(err error) (pgx.Tx, pgx.Tx, time.Duration, func(), error) {
+		cleanup()
+		return nil, nil, 0, nil, err
+	}
+	paused := time.Now()
+	defer func() {
+		if err := setPaused(context.WithoutCancel(ctx), ctl, a.log, a.cfg.Queue, pn.WorkerName, false, timeout); err != nil {
+			a.log.Error("resuming the provider's worker: run resume on it", "node", pn.Name, "err", err)
+		}
+	}()
+	if err := setPaused(ctx, ctl, a.log, a.cfg.Queue, pn.WorkerName, true, timeout); err != nil {
+		return fail(fmt.Errorf("pausing the provider's worker: %w", err))
+	}
+	tick, err := lastTick(prov)
+	if err != nil {
+		return fail(err)
+	}
+	if err := waitFor(tick, max(timeout, 60*time.Second)); err != nil && !force {
+		return fail(err)
+	}
+	ptx, err := prov.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := ptx.Exec(ctx, "select 1"); err != nil {
+		return fail(err)
+	}
+	dtx, err := local.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := dtx.Exec(ctx, "select 1"); err != nil {
+		return fail(err)
+	}
+	return ptx, dtx, time.Since(paused), cleanup, nil
 }
 
 // providerTable is the provider's name for a table (its dest_table there).

@@ -19,6 +19,8 @@ type Metrics struct {
 	copyRows, copyBytes      *prometheus.CounterVec
 	rows                     *prometheus.CounterVec
 	paused                   prometheus.Gauge
+	ticksMirrored            prometheus.Counter
+	branchEvents             prometheus.Counter
 }
 
 // NewMetrics makes the metrics and registers them with reg (nil: not
@@ -49,10 +51,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Row events applied, by path: statement (one per event) or bulk (net change per key)."}, []string{"path"}),
 		paused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "pgqgo_londiste_paused",
 			Help: "1 while the worker is paused."}),
+		ticksMirrored: prometheus.NewCounter(prometheus.CounterOpts{Name: "pgqgo_londiste_branch_ticks_total",
+			Help: "The provider's ticks recorded in this branch's queue."}),
+		branchEvents: prometheus.NewCounter(prometheus.CounterOpts{Name: "pgqgo_londiste_branch_events_total",
+			Help: "The provider's events copied into this branch's queue."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.batches, m.events, m.skipped, m.errors, m.lag, m.lastTick, m.batchSize, m.tables,
-			m.copyRows, m.copyBytes, m.rows, m.paused)
+			m.copyRows, m.copyBytes, m.rows, m.paused, m.ticksMirrored, m.branchEvents)
 	}
 	return m
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -329,6 +330,20 @@ func (a *Admin) findRoot(ctx context.Context, location string) (*pgx.Conn, error
 // CreateLeaf makes the local database a leaf node that replicates from the
 // node at provider (londiste3 create-leaf).
 func (a *Admin) CreateLeaf(ctx context.Context, name, location, provider string) error {
+	return a.createSubscriber(ctx, "leaf", name, location, provider, nil)
+}
+
+// CreateBranch makes the local database a branch node (londiste3
+// create-branch): it replicates from the node at provider and keeps a copy
+// of the queue, with the root's event ids and ticks, for nodes below it.
+// syncWatermark lists the nodes whose local watermarks this branch uses as
+// its global watermark (--sync-watermark), so that they keep each other's
+// events.
+func (a *Admin) CreateBranch(ctx context.Context, name, location, provider string, syncWatermark []string) error {
+	return a.createSubscriber(ctx, "branch", name, location, provider, syncWatermark)
+}
+
+func (a *Admin) createSubscriber(ctx context.Context, kind, name, location, provider string, syncWatermark []string) error {
 	name, location, err := a.nodeNameAndLocation(name, location)
 	if err != nil {
 		return err
@@ -390,14 +405,38 @@ func (a *Admin) CreateLeaf(ctx context.Context, name, location, provider string)
 			return err
 		}
 	}
-	if _, err := call(ctx, a.db, a.log, "select * from pgq_node.create_node($1, 'leaf', $2, $3, $4, $5, null)",
-		a.cfg.Queue, name, a.cfg.Consumer, pn.Name, gwm); err != nil {
+	if _, err := call(ctx, a.db, a.log, "select * from pgq_node.create_node($1, $2, $3, $4, $5, $6, null)",
+		a.cfg.Queue, kind, name, a.cfg.Consumer, pn.Name, gwm); err != nil {
 		return fmt.Errorf("create_node: %w", err)
+	}
+	if kind == "branch" {
+		// create_node made the branch's first tick with this server's time:
+		// it gets the provider's (the root's) time and event seq, as every
+		// tick after it will
+		var tt time.Time
+		var seq int64
+		if err := prov.QueryRow(ctx, `select t.tick_time, t.tick_event_seq from pgq.tick t join pgq.queue q on q.queue_id = t.tick_queue
+		    where q.queue_name = $1 and t.tick_id = $2`, a.cfg.Queue, gwm).Scan(&tt, &seq); err != nil {
+			return fmt.Errorf("the provider's tick %d: %w", gwm, err)
+		}
+		if _, err := a.db.Exec(ctx, `update pgq.tick t set tick_time = $3, tick_event_seq = $4 from pgq.queue q
+		    where q.queue_id = t.tick_queue and q.queue_name = $1 and t.tick_id = $2`, a.cfg.Queue, gwm, tt, seq); err != nil {
+			return fmt.Errorf("the branch's first tick: %w", err)
+		}
+		if _, err := a.db.Exec(ctx, "select pgq.seq_setval(queue_event_seq, $2) from pgq.queue where queue_name = $1", a.cfg.Queue, seq); err != nil {
+			return fmt.Errorf("the branch's event seq: %w", err)
+		}
+	}
+	if syncWatermark != nil {
+		attrs := url.Values{"sync_watermark": {strings.Join(syncWatermark, ",")}}.Encode()
+		if _, err := call(ctx, a.db, a.log, "select * from pgq_node.set_node_attrs($1, $2)", a.cfg.Queue, attrs); err != nil {
+			return fmt.Errorf("set_node_attrs: %w", err)
+		}
 	}
 	if err := a.syncSetFrom(ctx, prov); err != nil {
 		return err
 	}
-	a.log.Info("leaf node created", "node", name, "provider", pn.Name, "queue", a.cfg.Queue)
+	a.log.Info(kind+" node created", "node", name, "provider", pn.Name, "queue", a.cfg.Queue)
 	return nil
 }
 
@@ -475,13 +514,19 @@ func (a *Admin) SetPaused(ctx context.Context, consumer string, paused bool, tim
 	if consumer == "" {
 		consumer = n.WorkerName
 	}
-	if _, err := call(ctx, a.db, a.log, "select * from pgq_node.set_consumer_paused($1, $2, $3)", a.cfg.Queue, consumer, paused); err != nil {
+	return setPaused(ctx, a.db, a.log, a.cfg.Queue, consumer, paused, timeout)
+}
+
+// setPaused sets a cascaded consumer's pause flag on db and waits, up to
+// timeout, for its worker to acknowledge.
+func setPaused(ctx context.Context, db queryer, log *slog.Logger, queue, consumer string, paused bool, timeout time.Duration) error {
+	if _, err := call(ctx, db, log, "select * from pgq_node.set_consumer_paused($1, $2, $3)", queue, consumer, paused); err != nil {
 		return err
 	}
 	deadline := time.Now().Add(timeout)
 	for {
 		var uptodate bool
-		if err := a.db.QueryRow(ctx, "select uptodate from pgq_node.get_consumer_state($1, $2)", a.cfg.Queue, consumer).Scan(&uptodate); err != nil {
+		if err := db.QueryRow(ctx, "select uptodate from pgq_node.get_consumer_state($1, $2)", queue, consumer).Scan(&uptodate); err != nil {
 			return fmt.Errorf("get_consumer_state: %w", err)
 		}
 		if uptodate {

@@ -133,8 +133,9 @@ func (a *Admin) WaitUpstream(ctx context.Context, root bool, limit time.Duration
 	}
 }
 
-// DropNode removes a leaf from the cascade: unregistered on its provider
-// and the root (which tells everyone), and dropped on the leaf itself.
+// DropNode removes a leaf, or a branch nobody reads from, from the
+// cascade: unregistered on its provider and the root (which tells
+// everyone), and dropped on the node itself.
 func (a *Admin) DropNode(ctx context.Context, name string) error {
 	n, err := a.node(ctx)
 	if err != nil {
@@ -159,6 +160,9 @@ func (a *Admin) DropNode(ctx context.Context, name string) error {
 		tn = n
 	} else if c, err := a.remote(ctx, target.Location); err == nil {
 		tn, err = nodeInfo(ctx, c, a.cfg.Queue)
+		if err == nil && tn.Type == "branch" {
+			err = refuseSubscribers(ctx, c, a.cfg.Queue, name)
+		}
 		c.Close(ctx)
 		if err != nil {
 			return err
@@ -169,8 +173,10 @@ func (a *Admin) DropNode(ctx context.Context, name string) error {
 	if tn.Type == "root" {
 		return errors.New("drop-node: the root cannot be dropped while it has members")
 	}
-	if tn.Type == "branch" {
-		return errors.New("drop-node: branch nodes are not supported by pgqgo londiste yet")
+	if name == n.Name && tn.Type == "branch" {
+		if err := refuseSubscribers(ctx, a.db, a.cfg.Queue, name); err != nil {
+			return err
+		}
 	}
 	// on the provider: the subscriber goes (its consumers with it)
 	if tn.ProviderLoc != "" {
@@ -267,3 +273,27 @@ pidfile = ~/pid/%(job_name)s.pid
 # serve Prometheus /metrics here (off when empty)
 #metrics_addr = 127.0.0.1:9189
 `
+
+// refuseSubscribers fails when nodes still read from the branch name.
+func refuseSubscribers(ctx context.Context, db queryer, queue, name string) error {
+	var subs []string
+	rows, err := db.Query(ctx, "select node_name from pgq_node.get_subscriber_info($1) order by 1", queue)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
+			return err
+		}
+		subs = append(subs, s)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(subs) > 0 {
+		return fmt.Errorf("drop-node: %s still has subscribers (%s): move them first (change-provider)", name, strings.Join(subs, ", "))
+	}
+	return nil
+}

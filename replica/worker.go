@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,9 @@ type Worker struct {
 	// (quickcopy.go); noQuick those that failed to, given the normal copy
 	quick, noQuick map[string]bool
 	node           *NodeInfo // this node, as read at start-up
+	// realGlobalWM is the last global watermark the root sent, on a
+	// branch that syncs its watermark with other nodes instead
+	realGlobalWM atomic.Int64
 }
 
 // NewWorker makes the worker of the node in cfg.
@@ -140,13 +144,13 @@ func (w *Worker) runOnce(ctx context.Context) error {
 	switch n.Type {
 	case "root":
 		return w.runRoot(ctx, db)
-	case "leaf":
+	case "leaf", "branch":
 		if n.CombinedQueue != "" {
 			return errFatal{errors.New("merge leaves (combined queues) are not supported by pgqgo londiste yet")}
 		}
 		return w.runLeaf(ctx, db)
 	default:
-		return errFatal{fmt.Errorf("%s nodes are not supported by pgqgo londiste yet (root and leaf are)", n.Type)}
+		return errFatal{fmt.Errorf("%s nodes are not supported by pgqgo londiste (root, branch and leaf are)", n.Type)}
 	}
 }
 
@@ -234,8 +238,8 @@ func (w *Worker) providerDSN(loc string) string {
 	return loc
 }
 
-// runLeaf runs the main consumer against the provider until a pause or a
-// provider change, then starts again.
+// runLeaf runs the main consumer of a leaf or a branch against the
+// provider until a pause or a provider change, then starts again.
 func (w *Worker) runLeaf(ctx context.Context, db *pgx.Conn) error {
 	w.log.Info("leaf worker running", "node", w.node.Name)
 	for {
@@ -322,7 +326,8 @@ func (w *Worker) runMain(ctx context.Context, st *consumerState) error {
 		return err
 	}
 	defer target.Close(context.Background())
-	r := &runner{w: w, name: w.conf().Consumer, db: target, ap: newApplier(), providerNode: st.providerNode, providerLoc: st.providerLocation}
+	r := &runner{w: w, name: w.conf().Consumer, db: target, ap: newApplier(), providerNode: st.providerNode, providerLoc: st.providerLocation,
+		branch: w.node.Type == "branch"}
 	defer func() {
 		if r.prov != nil {
 			r.prov.Close(context.Background())
@@ -453,7 +458,7 @@ func (w *Worker) watch(ctx context.Context, stop context.CancelCauseFunc, st *co
 			w.log.Warn("restoring foreign keys", "err", err)
 		}
 		if time.Since(lastWM) >= w.conf().LocalWMPublishPeriod && cur.completed > 0 {
-			if _, err := call(ctx, prov, w.log, "select * from pgq_node.set_subscriber_watermark($1, $2, $3)", w.conf().Queue, w.node.Name, cur.completed); err != nil {
+			if err := w.publishWatermarks(ctx, db, prov, cur.completed); err != nil {
 				w.log.Warn("publishing the local watermark", "err", err)
 			} else {
 				lastWM = time.Now()
@@ -764,6 +769,9 @@ type runner struct {
 	prov         *pgx.Conn    // the main worker's own provider session (quick copies)
 	backlog      atomic.Int64 // time span of the ticks past the last batch (main worker)
 	copying      atomic.Bool  // some local table is not ok (main worker)
+	// branch: the main worker of a branch node, which also keeps a copy
+	// of the provider's queue (branch.go)
+	branch bool
 }
 
 // errCopyDone ends a copy consumer: its table is ok.
@@ -794,19 +802,41 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 	if err != nil {
 		return err
 	}
-	switch st.completed {
-	case b.TickID: // applied before a crash: only the provider's finish was lost
-		return nil
-	case b.PrevTickID:
-	default:
-		if r.copyTable != "" {
-			// a copy consumer out of step (its positions are kept apart,
-			// one per database): the copy is simply done again
-			return fmt.Errorf("%w: copy consumer %s at tick %d here, batch %d..%d on the provider",
-				errRecopy, r.name, st.completed, b.PrevTickID, b.TickID)
+	// ticks: on a branch, the provider's ticks from the batch's start to
+	// its end, each to be recorded here after its events
+	var ticks []tickRow
+	done := b.PrevTickID // the batch's events up to this tick are here
+	if r.branch {
+		if ticks, err = providerTicks(ctx, b.Tx(), w.conf().Queue, b.PrevTickID, b.TickID); err != nil {
+			return err
 		}
-		return errFatal{fmt.Errorf("lost position: batch %d is ticks %d..%d, but %s has completed tick %d on the target",
-			b.ID, b.PrevTickID, b.TickID, r.name, st.completed)}
+		i := slices.IndexFunc(ticks, func(t tickRow) bool { return t.id == st.completed })
+		if i < 0 {
+			return errFatal{fmt.Errorf("lost position: batch %d is ticks %d..%d, but %s has completed tick %d on this branch",
+				b.ID, b.PrevTickID, b.TickID, r.name, st.completed)}
+		}
+		if err := r.ensureTick(ctx, ticks[i]); err != nil {
+			return err
+		}
+		if st.completed == b.TickID { // applied before a crash: only the provider's finish was lost
+			return nil
+		}
+		done = st.completed
+	} else {
+		switch st.completed {
+		case b.TickID: // applied before a crash: only the provider's finish was lost
+			return nil
+		case b.PrevTickID:
+		default:
+			if r.copyTable != "" {
+				// a copy consumer out of step (its positions are kept apart,
+				// one per database): the copy is simply done again
+				return fmt.Errorf("%w: copy consumer %s at tick %d here, batch %d..%d on the provider",
+					errRecopy, r.name, st.completed, b.PrevTickID, b.TickID)
+			}
+			return errFatal{fmt.Errorf("lost position: batch %d is ticks %d..%d, but %s has completed tick %d on the target",
+				b.ID, b.PrevTickID, b.TickID, r.name, st.completed)}
+		}
 	}
 	tables, err := r.sync(ctx, b)
 	if err != nil {
@@ -828,7 +858,7 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback(context.Background())
+	defer func() { tx.Rollback(context.Background()) }()
 	r.ap.reset(tx)
 	var quick []string
 	if r.copyTable == "" {
@@ -863,31 +893,25 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 			snaps[t.Name] = s
 		}
 	}
+	var qw queueWriter // a branch's copy of the events
 	var events, skipped, inCopy int64
-	began := time.Now()
-	for ev, err := range b.Events(ctx) {
-		if err != nil {
-			return err
-		}
+	handle := func(ev *pgq.Event) error {
 		events++
+		if r.branch && !strings.HasPrefix(ev.Type, "pgq.") {
+			qw.add(ev)
+		}
 		switch {
 		case strings.HasPrefix(ev.Type, "pgq."):
 			if r.copyTable == "" {
-				if err := r.cascadeEvent(ctx, tx, ev); err != nil {
-					return err
-				}
+				return r.cascadeEvent(ctx, tx, ev, &qw)
 			}
 		case strings.HasPrefix(ev.Type, "londiste."):
 			if r.copyTable == "" {
-				if err := r.londisteEvent(ctx, ev); err != nil {
-					return err
-				}
+				return r.londisteEvent(ctx, ev)
 			}
 		case ev.Type == "EXECUTE":
 			if r.copyTable == "" {
-				if err := r.execute(ctx, tx, ev, tables); err != nil {
-					return err
-				}
+				return r.execute(ctx, tx, ev, tables)
 			}
 		default:
 			t := byName[ev.Extra1]
@@ -897,28 +921,27 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 				} else {
 					skipped++
 				}
-				continue
+				return nil
 			}
 			if s := snaps[t.Name]; s != nil && s.sees(ev.TxID) {
 				inCopy++
-				continue
+				return nil
 			}
 			if isVirtual(*t) {
-				continue
+				return nil
 			}
 			if err := r.ap.row(ctx, t.Dest(), ev); err != nil {
 				return fmt.Errorf("[ev_id=%d,ev_txid=%d] %s: %w", ev.ID, ev.TxID, t.Name, err)
 			}
 		}
+		return nil
 	}
-	read := time.Since(began)
-	if err := r.ap.flush(ctx); err != nil {
-		return err
-	}
-	flushed := time.Since(began)
 	// the copy snapshot, kept while batches could hold rows the copy has:
 	// until the batches start at ticks made after the snapshot
-	if r.copyTable == "" {
+	dropSnapshots := func() error {
+		if r.copyTable != "" {
+			return nil
+		}
 		var last int64
 		for name, t := range byName {
 			if t.CustomSnapshot == "" {
@@ -943,19 +966,109 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 				delete(w.filterUntil, name)
 			}
 		}
+		return nil
 	}
-	if _, err := call(ctx, tx, w.log, "select * from pgq_node.set_consumer_completed($1, $2, $3)", w.conf().Queue, r.name, b.TickID); err != nil {
-		return err
+	// complete ends the target transaction at tick: the rows, the events
+	// (branch), the position; then, on a branch, the tick
+	complete := func(tick tickRow) error {
+		if err := r.ap.flush(ctx); err != nil {
+			return err
+		}
+		if err := qw.flush(ctx, tx, w.conf().Queue); err != nil {
+			return err
+		}
+		if tick.id == b.TickID {
+			if err := dropSnapshots(); err != nil {
+				return err
+			}
+		} else if _, err := tx.Exec(ctx, "select set_config('synchronous_commit', 'off', true)"); err != nil {
+			// not the batch's end: the last one's flush makes it durable
+			return err
+		}
+		if _, err := call(ctx, tx, w.log, "select * from pgq_node.set_consumer_completed($1, $2, $3)", w.conf().Queue, r.name, tick.id); err != nil {
+			return err
+		}
+		// a pause or stop does not come between the commit and the tick
+		// (a crash can: ensureTick)
+		nc := context.WithoutCancel(ctx)
+		if err := tx.Commit(nc); err != nil {
+			return err
+		}
+		if r.branch {
+			return r.mirrorTick(nc, tick)
+		}
+		return nil
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return err
+	began := time.Now()
+	var flushed time.Duration
+	if !r.branch || len(ticks) == 2 {
+		// one tick to go: the events as they come
+		for ev, err := range b.Events(ctx) {
+			if err != nil {
+				return err
+			}
+			if err := handle(ev); err != nil {
+				return err
+			}
+			if qw.n >= branchFlushEvents {
+				if err := qw.flush(ctx, tx, w.conf().Queue); err != nil {
+					return err
+				}
+			}
+		}
+		end := tickRow{id: b.TickID}
+		if r.branch {
+			end = ticks[len(ticks)-1]
+		}
+		flushed = time.Since(began)
+		if err := complete(end); err != nil {
+			return err
+		}
+	} else {
+		// a branch's batch of several ticks: each tick's events, then the tick
+		ticks = ticks[slices.IndexFunc(ticks, func(t tickRow) bool { return t.id == done }):]
+		byTick := make([][]*pgq.Event, len(ticks))
+		for ev, err := range b.Events(ctx) {
+			if err != nil {
+				return err
+			}
+			i := tickOf(ticks, ev.TxID)
+			switch {
+			case i == 0:
+				continue // in a tick done before a crash
+			case i == len(ticks):
+				return errFatal{fmt.Errorf("event %d (txid %d) of batch %d is in none of its ticks", ev.ID, ev.TxID, b.ID)}
+			}
+			byTick[i] = append(byTick[i], ev)
+		}
+		flushed = time.Since(began)
+		for i := 1; i < len(ticks); i++ {
+			if i > 1 {
+				if tx, err = durableTx(ctx, r.db, true); err != nil {
+					return err
+				}
+				r.ap.reset(tx)
+			}
+			for _, ev := range byTick[i] {
+				if err := handle(ev); err != nil {
+					return err
+				}
+			}
+			if err := complete(ticks[i]); err != nil {
+				return err
+			}
+		}
+		if len(ticks) > 10 {
+			w.log.Info("batch of several ticks copied tick by tick", "ticks", len(ticks)-1, "events", events,
+				"range", fmt.Sprintf("%d..%d", ticks[0].id, b.TickID), "took", time.Since(began).Round(time.Millisecond))
+		}
 	}
 	if events >= bigBatch {
 		// where a catch-up's time goes: reading the events (the
 		// applying, every flushEvery, included), the applying alone, the
 		// commit
 		w.log.Info("big batch applied", "events", events, "ticks", fmt.Sprintf("%d..%d", b.PrevTickID, b.TickID),
-			"read", read.Round(time.Millisecond), "applying", r.ap.spent.Round(time.Millisecond),
+			"read", flushed.Round(time.Millisecond), "applying", r.ap.spent.Round(time.Millisecond),
 			"commit", (time.Since(began) - flushed).Round(time.Millisecond))
 	}
 	if len(quick) > 0 {
@@ -967,6 +1080,9 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 		w.notify()
 	}
 	w.m.batch(r.copyTable != "", events, skipped, inCopy, b)
+	if r.branch {
+		w.m.branchEvents.Add(float64(events))
+	}
 	w.m.rows.WithLabelValues("statement").Add(float64(r.ap.applied - r.ap.bulked))
 	w.m.rows.WithLabelValues("bulk").Add(float64(r.ap.bulked))
 	r.ap.applied, r.ap.bulked, r.ap.spent = 0, 0, 0
@@ -1138,25 +1254,51 @@ func (r *runner) handOver(ctx context.Context, t Table) error {
 	return errCopyDone
 }
 
-// cascadeEvent handles pgq.* events on a leaf: member locations.
-func (r *runner) cascadeEvent(ctx context.Context, tx pgx.Tx, ev *pgq.Event) error {
+// cascadeEvent handles pgq.* events: member locations, and on a branch
+// the global watermark; a branch also copies them into its queue.
+func (r *runner) cascadeEvent(ctx context.Context, tx pgx.Tx, ev *pgq.Event, qw *queueWriter) error {
 	w := r.w
+	q := w.conf().Queue
+	copied := ev
+	if r.branch {
+		defer func() { qw.add(copied) }()
+	}
+	if ev.Extra1 != q {
+		return nil // another queue's (pgq.tick-id of merge setups)
+	}
 	switch ev.Type {
 	case "pgq.location-info":
-		if ev.Extra1 != w.conf().Queue {
-			return nil
-		}
 		dead := ev.Extra3 == "1" || ev.Extra3 == "t" || ev.Extra3 == "true"
-		_, err := call(ctx, tx, w.log, "select * from pgq_node.register_location($1, $2, $3, $4)", w.conf().Queue, ev.Data, ev.Extra2, dead)
+		_, err := call(ctx, tx, w.log, "select * from pgq_node.register_location($1, $2, $3, $4)", q, ev.Data, ev.Extra2, dead)
 		return err
 	case "pgq.unregister-location":
-		if ev.Extra1 != w.conf().Queue {
+		_, err := call(ctx, tx, w.log, "select * from pgq_node.unregister_location($1, $2)", q, ev.Data)
+		return err
+	case "pgq.global-watermark":
+		if !r.branch {
+			return nil // a leaf keeps no queue
+		}
+		tick, err := strconv.ParseInt(ev.Data, 10, 64)
+		if err != nil {
+			return fmt.Errorf("pgq.global-watermark %q: %w", ev.Data, err)
+		}
+		n, err := nodeInfo(ctx, tx, q)
+		if err != nil {
+			return err
+		}
+		if syncWatermarkNodes(n.NodeAttrs) != nil {
+			// kept for publishing (publishWatermarks); the nodes below
+			// get this branch's own global watermark instead
+			w.realGlobalWM.Store(tick)
+			c := *ev
+			c.Data = strconv.FormatInt(n.GlobalWatermark, 10)
+			copied = &c
 			return nil
 		}
-		_, err := call(ctx, tx, w.log, "select * from pgq_node.unregister_location($1, $2)", w.conf().Queue, ev.Data)
+		_, err = call(ctx, tx, w.log, "select * from pgq_node.set_global_watermark($1, $2)", q, tick)
 		return err
 	}
-	return nil // pgq.global-watermark, pgq.tick-id: nothing to do on a leaf
+	return nil // pgq.tick-id: merge setups
 }
 
 // londisteEvent keeps the set in step with the root's: tables and

@@ -29,6 +29,7 @@ Usage: pgqgo londiste CONFIG.ini COMMAND [args] [flags]
 
 Node commands:
   create-root NODE [PUBLIC_CONNSTR]     make this database the root
+  create-branch NODE [PUBLIC_CONNSTR] --provider=CONNSTR [--sync-watermark=NODE,...]
   create-leaf NODE [PUBLIC_CONNSTR] --provider=CONNSTR
   members                               list the cascade's nodes
   status [--check] [--json]             the cascade as a tree, with lag and errors
@@ -167,11 +168,29 @@ func londisteTree(path string) *cobra.Command {
 			return a.CreateLeaf(cmd.Context(), args[0], args[1], provider)
 		})}
 	createLeaf.Flags().StringVar(&provider, "provider", "", "the provider node's connect string")
-	for _, c := range []*cobra.Command{createRoot, createLeaf} {
+	var syncWM string
+	createBranch := &cobra.Command{Use: "create-branch [NODE [PUBLIC_CONNSTR]] --provider=CONNSTR [--sync-watermark=NODE,...]",
+		Short: "make this database a branch node (a copy of the queue, for nodes below it)", Args: cobra.MaximumNArgs(2),
+		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error {
+			args = append(args, "", "")
+			var nodes []string
+			if cmd.Flags().Changed("sync-watermark") {
+				nodes = []string{}
+				for _, n := range strings.Split(syncWM, ",") {
+					if n = strings.TrimSpace(n); n != "" {
+						nodes = append(nodes, n)
+					}
+				}
+			}
+			return a.CreateBranch(cmd.Context(), args[0], args[1], provider, nodes)
+		})}
+	createBranch.Flags().StringVar(&provider, "provider", "", "the provider node's connect string")
+	createBranch.Flags().StringVar(&syncWM, "sync-watermark", "", "nodes (comma-separated) whose local watermarks stand in for the global one here")
+	for _, c := range []*cobra.Command{createRoot, createLeaf, createBranch} {
 		c.Flags().String("worker", "", "accepted for londiste3 compatibility: the worker name is the config's")
 		c.Flags().Bool("nocheck", false, "accepted for londiste3 compatibility")
 	}
-	root.AddCommand(createRoot, createLeaf)
+	root.AddCommand(createRoot, createLeaf, createBranch)
 
 	root.AddCommand(&cobra.Command{Use: "members", Short: "list the cascade's nodes", Args: cobra.NoArgs,
 		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, _ []string) error {

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgqgo/pgqgo/internal/pgcluster"
+	"github.com/pgqgo/pgqgo/internal/pgtest"
+)
+
+// cascadeSetup is a root database on the suite's server and branch and
+// leaf databases on servers of their own, all with pgbench's tables (data
+// on the root only).
+type cascadeSetup struct {
+	*replicaSetup
+	nodes map[string]*cascadeNode
+}
+
+type cascadeNode struct {
+	name, dsn, ini string
+	conn           *pgx.Conn
+}
+
+// newCascade makes the root and the leaf (newReplicaSetup's, named root
+// and leaf) and one server per other node name.
+func newCascade(t *testing.T, names ...string) *cascadeSetup {
+	t.Helper()
+	s := &cascadeSetup{replicaSetup: newReplicaSetup(t, 1), nodes: map[string]*cascadeNode{}}
+	s.nodes["root"] = &cascadeNode{name: "root", dsn: s.rootDSN, ini: s.rootINI, conn: s.root}
+	s.nodes["leaf"] = &cascadeNode{name: "leaf", dsn: s.leafDSN, ini: s.leafINI, conn: s.leaf}
+	for _, name := range names {
+		c := pgtest.OwnCluster(t, pgcluster.Options{})
+		pgtest.Exec(t, pgtest.Conn(t, c.DSN("postgres")), "create database "+name)
+		n := &cascadeNode{name: name, dsn: c.DSN(name)}
+		n.conn = pgtest.Conn(t, n.dsn)
+		pgbench(t, s.ctx, n.dsn, "-i", "-q", "-I", "dtp")
+		pgtest.Exec(t, n.conn, "alter table pgbench_history add column hid bigserial primary key")
+		n.ini = pgtest.LondisteINI(t, s.dir, name, n.dsn, "parallel_copies = 4\n")
+		s.nodes[name] = n
+	}
+	return s
+}
+
+// startTickerQuiet runs pgqgo ticker for the root with maintenance every
+// ten minutes, so that no tick is thinned away while the test compares
+// ticks.
+func (s *cascadeSetup) startTickerQuiet(t *testing.T) {
+	t.Helper()
+	writeINI(t, filepath.Join(s.dir, "ticker.ini"), filepath.Join(s.dir, "ticker.pid"), filepath.Join(s.dir, "ticker.log"),
+		mustParse(t, s.rootDSN).Database)
+	f, err := os.OpenFile(filepath.Join(s.dir, "ticker.ini"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(f, "maint_period = 600")
+	f.Close()
+	s.background(t, "ticker", "-q", filepath.Join(s.dir, "ticker.ini"))
+}
+
+func mustParse(t *testing.T, dsn string) *pgx.ConnConfig {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// sameAs compares count and checksum of every table on two nodes.
+func (s *cascadeSetup) sameAs(t *testing.T, a, b *pgx.Conn) bool {
+	for _, tbl := range s.tables {
+		q := "select count(*)::text || ' ' || coalesce(sum(hashtext(x::text)), 0)::text from " + tbl + " x"
+		if pgtest.Scalar[string](t, a, q) != pgtest.Scalar[string](t, b, q) {
+			return false
+		}
+	}
+	return true
+}
+
+// queueTick is a tick of the replika queue as stored.
+type queueTick struct {
+	id, seq int64
+	time    time.Time
+	snap    string
+}
+
+func queueTicks(t *testing.T, c *pgx.Conn) map[int64]queueTick {
+	t.Helper()
+	rows, err := c.Query(context.Background(), `select t.tick_id, t.tick_event_seq, t.tick_time, t.tick_snapshot::text
+	  from pgq.tick t join pgq.queue q on q.queue_id = t.tick_queue where q.queue_name = 'replika'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int64]queueTick{}
+	for rows.Next() {
+		var k queueTick
+		if err := rows.Scan(&k.id, &k.seq, &k.time, &k.snap); err != nil {
+			t.Fatal(err)
+		}
+		out[k.id] = k
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// eventsByTick reads every event of the replika queue on c and files it
+// (as its row's text, NULLs and all) under the first of ticks (ids in order,
+// snapshots as c has them) whose snapshot sees its transaction; events of
+// the first tick or before, and after the last, are left out.
+func eventsByTick(t *testing.T, c *pgx.Conn, ticks []int64) map[int64][]string {
+	t.Helper()
+	snaps := pgtest.Column[string](t, c, `select t.tick_snapshot::text from unnest($1::bigint[]) with ordinality u(id, n)
+	  join pgq.tick t on t.tick_id = u.id join pgq.queue q on q.queue_id = t.tick_queue and q.queue_name = 'replika' order by u.n`, ticks)
+	if len(snaps) != len(ticks) {
+		t.Fatalf("%d of %d ticks found", len(snaps), len(ticks))
+	}
+	table := pgtest.Scalar[string](t, c, "select queue_data_pfx from pgq.queue where queue_name = 'replika'")
+	rows, err := c.Query(context.Background(), "select ev_txid, (ev_id, ev_time, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4)::text from "+table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	sees := func(snap string, txid int64) bool {
+		p := strings.Split(snap, ":")
+		var xmin, xmax int64
+		fmt.Sscan(p[0], &xmin)
+		fmt.Sscan(p[1], &xmax)
+		if txid < xmin {
+			return true
+		}
+		if txid >= xmax {
+			return false
+		}
+		return !slices.Contains(strings.Split(p[2], ","), fmt.Sprint(txid))
+	}
+	out := map[int64][]string{}
+	for rows.Next() {
+		var txid int64
+		var row string
+		if err := rows.Scan(&txid, &row); err != nil {
+			t.Fatal(err)
+		}
+		for i, snap := range snaps {
+			if sees(snap, txid) {
+				if i > 0 {
+					out[ticks[i]] = append(out[ticks[i]], row)
+				}
+				break
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, evs := range out {
+		slices.Sort(evs)
+	}
+	return out
+}
+
+// checkMirrored: every tick of the branch is one of the root's, with its
+// time and event seq, and between each two of them the two queues hold the
+// same events (ids, times, types, data, extras, NULLs). Returns the ticks
+// and events compared.
+func checkMirrored(t *testing.T, root, branch *pgx.Conn) (int, int) {
+	t.Helper()
+	rt, bt := queueTicks(t, root), queueTicks(t, branch)
+	var ids []int64
+	for id, b := range bt {
+		r, ok := rt[id]
+		if !ok {
+			t.Fatalf("branch tick %d is not a root tick", id)
+		}
+		if !r.time.Equal(b.time) || r.seq != b.seq {
+			t.Fatalf("tick %d: root time %v seq %d, branch time %v seq %d", id, r.time, r.seq, b.time, b.seq)
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	// and every root tick in their span is on the branch: none was skipped
+	for id := range rt {
+		if _, ok := bt[id]; !ok && id > ids[0] && id < ids[len(ids)-1] {
+			t.Fatalf("root tick %d is not on the branch", id)
+		}
+	}
+	re, be := eventsByTick(t, root, ids), eventsByTick(t, branch, ids)
+	n := 0
+	for _, id := range ids[1:] {
+		if !slices.Equal(re[id], be[id]) {
+			t.Fatalf("tick %d: root has %d events, branch %d:\nroot %.600v\nbranch %.600v", id, len(re[id]), len(be[id]), re[id], be[id])
+		}
+		n += len(re[id])
+	}
+	return len(ids), n
+}
+
+// TestCascadeRootBranchLeaf: a root, a branch under it and a leaf under the
+// branch, each on a server of its own. pgbench writes on the root while
+// the tables are copied to the branch and from the branch to the leaf;
+// the branch's queue then holds the root's events with their ids and
+// fields, every branch tick is a root tick with its time and event seq,
+// and the tick ranges hold the same events on both; the leaf, fed by the
+// branch alone, ends equal to the root, and compare against the branch
+// provider works (londiste3's does not: skytools-legacy #58).
+func TestCascadeRootBranchLeaf(t *testing.T) {
+	s := newCascade(t, "branch")
+	br, lf := s.nodes["branch"], s.nodes["leaf"]
+	s.dumpOnFailure(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range []string{"branch"} {
+				data, _ := os.ReadFile(filepath.Join(s.dir, n+".log"))
+				if len(data) > 20000 {
+					data = data[len(data)-20000:]
+				}
+				t.Logf("%s worker log (end):\n%s", n, data)
+			}
+		}
+	})
+	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
+	s.cli(t, br.ini, "create-branch", "branch", br.dsn, "--provider="+s.rootDSN)
+	s.cli(t, lf.ini, "create-leaf", "leaf", lf.dsn, "--provider="+br.dsn)
+	s.startTickerQuiet(t)
+	var stopBranch func()
+	for _, n := range []*cascadeNode{s.nodes["root"], br, lf} {
+		stop := s.background(t, "londiste", n.ini, "worker", "-q")
+		if n == br {
+			stopBranch = stop
+		}
+	}
+	s.cli(t, s.rootINI, "add-table", "--all")
+
+	loadDone := make(chan string)
+	go func() { loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "200", "-T", "10") }()
+	start := time.Now()
+	s.cli(t, br.ini, "add-table", "--all")
+	s.cli(t, br.ini, "wait-sync", "--timeout", "90s")
+	s.cli(t, lf.ini, "add-table", "--all")
+	s.cli(t, lf.ini, "wait-sync", "--timeout", "90s")
+	t.Logf("branch and leaf in sync under load in %v", time.Since(start).Round(time.Millisecond))
+	// the branch's worker stopped for a while: it comes back to batches
+	// of many ticks, which it must copy tick by tick
+	stopBranch()
+	time.Sleep(3 * time.Second)
+	s.background(t, "londiste", br.ini, "worker", "-q")
+	out := <-loadDone
+	t.Logf("pgbench: %s", regexp.MustCompile(`tps = [\d.]+`).FindString(out))
+	pgtest.Eventually(t, 60*time.Second, "branch and leaf equal to the root", func() bool {
+		return s.sameAs(t, s.root, br.conn) && s.sameAs(t, s.root, lf.conn)
+	})
+	if log, _ := os.ReadFile(filepath.Join(s.dir, "branch.log")); !strings.Contains(string(log), "batch of several ticks copied tick by tick") {
+		t.Error("the branch never had a batch of several ticks")
+	}
+	ticks, events := checkMirrored(t, s.root, br.conn)
+	t.Logf("branch: %d ticks, %d events in their ranges, the same as the root's", ticks, events)
+	if events < 4000 {
+		t.Fatalf("only %d events compared", events)
+	}
+
+	for _, n := range []*cascadeNode{br, lf} {
+		cmp := s.cli(t, n.ini, "compare")
+		if strings.Contains(cmp, "do not match") || strings.Count(cmp, "srcdb:") != len(s.tables) {
+			t.Fatalf("%s compare:\n%s", n.name, cmp)
+		}
+	}
+	// the branch's worker was paused for the leaf's compare, and resumed
+	if paused := pgtest.Scalar[bool](t, br.conn, "select paused from pgq_node.get_consumer_state('replika', 'l_branch')"); paused {
+		t.Fatal("the branch's worker left paused by compare")
+	}
+	st := s.cli(t, lf.ini, "status")
+	for _, want := range []string{"\nroot (root)\n", "+--: branch (branch)", "+--: leaf (leaf)", "Tables: 4/0/0"} {
+		if !strings.Contains(st, want) {
+			t.Errorf("status: %q missing:\n%s", want, st)
+		}
+	}
+	// the branch's tables refuse local writes, and so does its queue
+	if _, err := br.conn.Exec(s.ctx, "update pgbench_branches set bbalance = 0 where bid = 1"); err == nil {
+		t.Error("a local write on a branch table was accepted")
+	}
+	if _, err := br.conn.Exec(s.ctx, "select pgq.insert_event('replika', 'x', 'y')"); err == nil {
+		t.Error("an insert into the branch's queue was accepted")
+	}
+	if n := pgtest.Scalar[int64](t, s.root, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'")+
+		pgtest.Scalar[int64](t, br.conn, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'"); n != 0 {
+		t.Errorf("%d copy consumers left", n)
+	}
+}
