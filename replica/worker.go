@@ -426,6 +426,13 @@ func (w *Worker) watch(ctx context.Context, stop context.CancelCauseFunc, st *co
 	var lastWM time.Time
 	lastTrust := time.Now()
 	for {
+		// a server restarted: start again with new sessions (the consumer
+		// reconnects by itself, but copies and watermarks use these)
+		if prov.IsClosed() || db.IsClosed() {
+			err := fmt.Errorf("lost the session to the provider %s or to this node", st.providerNode)
+			stop(err)
+			return err
+		}
 		if time.Since(lastTrust) >= trustCheckPeriod {
 			// the schemas' owners, again (they were checked at the start)
 			for _, c := range []struct {
@@ -785,7 +792,7 @@ func (r *runner) batch(ctx context.Context, b *pgq.Batch) error {
 	if err != nil {
 		r.ap.rolledBack()
 	}
-	if err != nil && !errors.Is(err, errCopyDone) && ctx.Err() == nil {
+	if err != nil && !errors.Is(err, errCopyDone) && !errors.Is(err, errProviderMoved) && ctx.Err() == nil {
 		r.w.setError(context.Background(), r.name, err)
 		r.errorSet = true
 		r.w.m.errors.Inc()
@@ -801,6 +808,9 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 	st, err := getConsumerState(ctx, r.db, w.conf().Queue, r.name)
 	if err != nil {
 		return err
+	}
+	if r.copyTable == "" && st.completed > b.PrevTickID && (st.completed > b.TickID || !r.branch) && st.completed != b.TickID {
+		return r.catchUpProvider(ctx, st.completed, b)
 	}
 	// ticks: on a branch, the provider's ticks from the batch's start to
 	// its end, each to be recorded here after its events
@@ -1093,6 +1103,31 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 	}
 	return nil
 }
+
+// catchUpProvider moves the worker's position on the provider forward to
+// the tick this node has completed, when the provider's is behind it: the
+// provider lost the finish of batches this node had applied (a crash of
+// its server: finishing a batch does not wait for the WAL flush). This node's
+// completed tick, committed with the rows, is the truth; moving to it is
+// what worker --rewind does by hand (londiste3 stops with "Lost position").
+func (r *runner) catchUpProvider(ctx context.Context, completed int64, b *pgq.Batch) error {
+	prov, err := connect(ctx, r.w.providerDSN(r.providerLoc))
+	if err != nil {
+		return err
+	}
+	defer prov.Close(context.Background())
+	if _, err := prov.Exec(ctx, "select pgq.register_consumer_at($1, $2, $3)", r.w.conf().Queue, r.name, completed); err != nil {
+		return errFatal{fmt.Errorf("lost position: batch %d is ticks %d..%d, this node has completed tick %d, and the provider cannot be moved there: %w",
+			b.ID, b.PrevTickID, b.TickID, completed, err)}
+	}
+	r.w.log.Warn("the provider had lost this node's position (its server crashed?): moved forward to the tick completed here",
+		"provider_position", b.PrevTickID, "completed", completed)
+	return errProviderMoved
+}
+
+// errProviderMoved ends a batch the provider no longer has open (its
+// position was moved): the consumer opens the next one.
+var errProviderMoved = errors.New("the provider's position was moved to this node's completed tick")
 
 // sync runs the table state machine's batch-time steps and returns the
 // tables to apply with. Main worker: a copy that caught up (wanna-sync:T)

@@ -28,6 +28,7 @@ type cascadeSetup struct {
 type cascadeNode struct {
 	name, dsn, ini string
 	conn           *pgx.Conn
+	cluster        *pgcluster.Cluster // nil for the root (the suite's server)
 }
 
 // newCascade makes the root and the leaf (newReplicaSetup's, named root
@@ -36,11 +37,11 @@ func newCascade(t *testing.T, names ...string) *cascadeSetup {
 	t.Helper()
 	s := &cascadeSetup{replicaSetup: newReplicaSetup(t, 1), nodes: map[string]*cascadeNode{}}
 	s.nodes["root"] = &cascadeNode{name: "root", dsn: s.rootDSN, ini: s.rootINI, conn: s.root}
-	s.nodes["leaf"] = &cascadeNode{name: "leaf", dsn: s.leafDSN, ini: s.leafINI, conn: s.leaf}
+	s.nodes["leaf"] = &cascadeNode{name: "leaf", dsn: s.leafDSN, ini: s.leafINI, conn: s.leaf, cluster: s.leafCluster}
 	for _, name := range names {
 		c := pgtest.OwnCluster(t, pgcluster.Options{})
 		pgtest.Exec(t, pgtest.Conn(t, c.DSN("postgres")), "create database "+name)
-		n := &cascadeNode{name: name, dsn: c.DSN(name)}
+		n := &cascadeNode{name: name, dsn: c.DSN(name), cluster: c}
 		n.conn = pgtest.Conn(t, n.dsn)
 		pgbench(t, s.ctx, n.dsn, "-i", "-q", "-I", "dtp")
 		pgtest.Exec(t, n.conn, "alter table pgbench_history add column hid bigserial primary key")
@@ -83,6 +84,19 @@ func (s *cascadeSetup) sameAs(t *testing.T, a, b *pgx.Conn) bool {
 		}
 	}
 	return true
+}
+
+// dumpLogOnFailure logs the end of a node's worker log if the test fails.
+func (s *cascadeSetup) dumpLogOnFailure(t *testing.T, node string) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			data, _ := os.ReadFile(filepath.Join(s.dir, node+".log"))
+			if len(data) > 20000 {
+				data = data[len(data)-20000:]
+			}
+			t.Logf("%s worker log (end):\n%s", node, data)
+		}
+	})
 }
 
 // queueTick is a tick of the replika queue as stored.
@@ -216,27 +230,14 @@ func TestCascadeRootBranchLeaf(t *testing.T) {
 	s := newCascade(t, "branch")
 	br, lf := s.nodes["branch"], s.nodes["leaf"]
 	s.dumpOnFailure(t)
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range []string{"branch"} {
-				data, _ := os.ReadFile(filepath.Join(s.dir, n+".log"))
-				if len(data) > 20000 {
-					data = data[len(data)-20000:]
-				}
-				t.Logf("%s worker log (end):\n%s", n, data)
-			}
-		}
-	})
+	s.dumpLogOnFailure(t, "branch")
 	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
 	s.cli(t, br.ini, "create-branch", "branch", br.dsn, "--provider="+s.rootDSN)
 	s.cli(t, lf.ini, "create-leaf", "leaf", lf.dsn, "--provider="+br.dsn)
 	s.startTickerQuiet(t)
-	var stopBranch func()
+	stops := map[*cascadeNode]func(){}
 	for _, n := range []*cascadeNode{s.nodes["root"], br, lf} {
-		stop := s.background(t, "londiste", n.ini, "worker", "-q")
-		if n == br {
-			stopBranch = stop
-		}
+		stops[n] = s.background(t, "londiste", n.ini, "worker", "-q")
 	}
 	s.cli(t, s.rootINI, "add-table", "--all")
 
@@ -250,7 +251,7 @@ func TestCascadeRootBranchLeaf(t *testing.T) {
 	t.Logf("branch and leaf in sync under load in %v", time.Since(start).Round(time.Millisecond))
 	// the branch's worker stopped for a while: it comes back to batches
 	// of many ticks, which it must copy tick by tick
-	stopBranch()
+	stops[br]()
 	time.Sleep(3 * time.Second)
 	s.background(t, "londiste", br.ini, "worker", "-q")
 	out := <-loadDone
@@ -277,6 +278,19 @@ func TestCascadeRootBranchLeaf(t *testing.T) {
 	if paused := pgtest.Scalar[bool](t, br.conn, "select paused from pgq_node.get_consumer_state('replika', 'l_branch')"); paused {
 		t.Fatal("the branch's worker left paused by compare")
 	}
+	// the provider loses the finish of batches the leaf applied (as a
+	// crash of its server can: finishing does not wait for the WAL
+	// flush): the leaf's worker moves its position there forward
+	stops[lf]()
+	at := pgtest.Scalar[int64](t, br.conn, "select last_tick from pgq.get_consumer_info('replika', 'l_leaf')")
+	back := pgtest.Scalar[int64](t, br.conn, "select max(tick_id) from pgq.tick where tick_id < $1", at-3)
+	pgtest.Exec(t, br.conn, "select pgq.register_consumer_at('replika', 'l_leaf', $1)", back)
+	pgbench(t, s.ctx, s.rootDSN, "-n", "-t", "100")
+	s.background(t, "londiste", lf.ini, "worker", "-q")
+	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root again", func() bool { return s.sameAs(t, s.root, lf.conn) })
+	if log, _ := os.ReadFile(filepath.Join(s.dir, "leaf.log")); !strings.Contains(string(log), "moved forward to the tick completed here") {
+		t.Error("the leaf's worker did not move its position on the provider forward")
+	}
 	st := s.cli(t, lf.ini, "status")
 	for _, want := range []string{"\nroot (root)\n", "+--: branch (branch)", "+--: leaf (leaf)", "Tables: 4/0/0"} {
 		if !strings.Contains(st, want) {
@@ -293,5 +307,81 @@ func TestCascadeRootBranchLeaf(t *testing.T) {
 	if n := pgtest.Scalar[int64](t, s.root, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'")+
 		pgtest.Scalar[int64](t, br.conn, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'"); n != 0 {
 		t.Errorf("%d copy consumers left", n)
+	}
+}
+
+// TestCascadeBranchWorkerKilled: the branch's worker, a process of its
+// own, is killed with SIGKILL again and again under a pgbench load (after
+// pauses that leave it batches of many ticks, and at random moments), and
+// the branch's server is crashed once: no tick missing, no event twice in
+// the branch's queue, every tick range the same as the root's, and the
+// leaf under the branch equal to the root.
+func TestCascadeBranchWorkerKilled(t *testing.T) {
+	s := newCascade(t, "branch")
+	br, lf := s.nodes["branch"], s.nodes["leaf"]
+	s.dumpOnFailure(t)
+	s.dumpLogOnFailure(t, "branch")
+	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
+	s.cli(t, br.ini, "create-branch", "branch", br.dsn, "--provider="+s.rootDSN)
+	s.cli(t, lf.ini, "create-leaf", "leaf", lf.dsn, "--provider="+br.dsn)
+	s.startTickerQuiet(t)
+	s.background(t, "londiste", s.rootINI, "worker", "-q")
+	s.background(t, "londiste", lf.ini, "worker", "-q")
+	s.cli(t, s.rootINI, "add-table", "--all")
+	worker := startWorkerProcess(t, br.ini)
+	t.Cleanup(func() { _ = worker.Process.Kill() })
+	s.cli(t, br.ini, "add-table", "--all")
+	s.cli(t, br.ini, "wait-sync", "--timeout", "60s")
+	s.cli(t, lf.ini, "add-table", "--all")
+
+	loadDone := make(chan string)
+	go func() { loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "200", "-T", "16") }()
+	// the branch's server refuses ticks for a second: batches get their
+	// events in and their ticks not, and the worker makes them later
+	pgtest.Exec(t, br.conn, `create table refuse_ticks (x int);
+	create function refuse_tick() returns trigger language plpgsql as
+	  $$ begin if exists (select 1 from public.refuse_ticks) then raise exception 'tick refused by the test'; end if; return new; end $$;
+	create trigger refuse_tick before insert on pgq.tick for each row execute function refuse_tick()`)
+	time.Sleep(500 * time.Millisecond)
+	pgtest.Exec(t, br.conn, "insert into refuse_ticks values (1)")
+	time.Sleep(time.Second)
+	pgtest.Exec(t, br.conn, "delete from refuse_ticks")
+	kills, crashed := 0, false
+	deadline := time.Now().Add(15 * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		if i%4 == 0 {
+			// a backlog: the next batches span many ticks
+			_ = worker.Process.Kill()
+			time.Sleep(1500 * time.Millisecond)
+			worker = startWorkerProcess(t, br.ini)
+		}
+		time.Sleep(time.Duration(100+(i*137)%500) * time.Millisecond)
+		_ = worker.Process.Kill()
+		kills++
+		if !crashed && kills == 8 {
+			if err := br.cluster.Crash(s.ctx); err != nil {
+				t.Fatal(err)
+			}
+			br.conn = pgtest.Conn(t, br.dsn)
+			crashed = true
+		}
+		worker = startWorkerProcess(t, br.ini)
+	}
+	out := <-loadDone
+	t.Logf("pgbench: %s", regexp.MustCompile(`tps = [\d.]+`).FindString(out))
+	s.cli(t, lf.ini, "wait-sync", "--timeout", "60s")
+	pgtest.Eventually(t, 60*time.Second, "branch and leaf equal to the root", func() bool {
+		return s.sameAs(t, s.root, br.conn) && s.sameAs(t, s.root, lf.conn)
+	})
+	ticks, events := checkMirrored(t, s.root, br.conn)
+	t.Logf("%d SIGKILLs of the branch worker and a crash of its server; branch: %d ticks, %d events, the same as the root's", kills, ticks, events)
+	log, _ := os.ReadFile(filepath.Join(s.dir, "branch.log"))
+	remade := strings.Count(string(log), "making the tick a crash left out")
+	t.Logf("branch log: %d ticks made again after a failure, %d batches of several ticks", remade, strings.Count(string(log), "batch of several ticks"))
+	if remade == 0 {
+		t.Error("no tick was made again after the refused ones")
+	}
+	if dup := pgtest.Scalar[int64](t, br.conn, "select count(*) - count(distinct ev_id) from pgq.event_1"); dup != 0 {
+		t.Fatalf("%d events twice in the branch's queue", dup)
 	}
 }
