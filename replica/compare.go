@@ -196,7 +196,7 @@ func (a *Admin) syncedSnapshots(ctx context.Context, n *NodeInfo, src string, fo
 	if err != nil {
 		return fail(err)
 	}
-	if err := tickNow(ctx, prov, a.cfg.Queue); err != nil {
+	if err := tickNow(ctx, prov, a.cfg.Queue, a.cfg.RemoteExtraConnstr); err != nil {
 		return fail(err)
 	}
 	// the next tick is cut while no writer of the table is running

@@ -382,7 +382,7 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 		}
 	}
 	w.notify()
-	if err := tickNow(ctx, prov, w.conf().Queue); err != nil {
+	if err := tickNow(ctx, prov, w.conf().Queue, w.conf().RemoteExtraConnstr); err != nil {
 		log.Warn("force_tick on the provider", "err", err)
 	}
 	return nil

@@ -506,7 +506,7 @@ func (w *Worker) nudgeHandOffs(ctx context.Context, db, prov *pgx.Conn, complete
 	}
 	for _, t := range tables {
 		if tick, ok := stateTick(t.MergeState, "wanna-sync:"); ok && t.Local && tick <= completed {
-			return tickNow(ctx, prov, w.conf().Queue)
+			return tickNow(ctx, prov, w.conf().Queue, w.conf().RemoteExtraConnstr)
 		}
 	}
 	return nil
@@ -516,14 +516,48 @@ func (w *Worker) nudgeHandOffs(ctx context.Context, db, prov *pgx.Conn, complete
 // and, where this role may, cuts it at once with pgq.ticker (which on pgqgo
 // also wakes the consumers waiting for it): a hand-off step then waits for
 // no ticker round (an idle database is looked at every half second, pgqd
-// ticks every second).
-func tickNow(ctx context.Context, prov *pgx.Conn, queue string) error {
-	if _, err := prov.Exec(ctx, "select pgq.force_tick($1)", queue); err != nil {
+// ticks every second). A branch's ticks are its provider's: the tick is
+// asked of the root (through the branch's providers; extra is
+// remote_extra_connstr), and reaches the branch when its worker copies it.
+func tickNow(ctx context.Context, prov *pgx.Conn, queue, extra string) error {
+	var typ, up *string
+	if err := prov.QueryRow(ctx, "select node_type, provider_location from pgq_node.get_node_info($1)", queue).Scan(&typ, &up); err == nil &&
+		typ != nil && *typ == "branch" && up != nil {
+		return tickRoot(ctx, *up, queue, extra, 32)
+	}
+	var ours bool
+	if err := prov.QueryRow(ctx, "select pgq.force_tick($1) is not null, to_regprocedure('pgq.pgqgo_version()') is not null", queue).Scan(new(bool), &ours); err != nil {
 		return err
 	}
-	// not allowed (no pgq_admin rights) or busy: the ticker will do it
-	_, _ = prov.Exec(ctx, "select pgq.ticker($1)", queue)
+	// on pgqgo's schema, where ticks of a queue are cut one at a time; not
+	// allowed (no pgq_admin rights) or busy: the ticker will do it
+	if ours {
+		_, _ = prov.Exec(ctx, "select pgq.ticker($1)", queue)
+	}
 	return nil
+}
+
+func tickRoot(ctx context.Context, location, queue, extra string, hops int) error {
+	if hops == 0 {
+		return errors.New("no root within 32 providers")
+	}
+	dsn := location
+	if extra != "" {
+		dsn += " " + extra
+	}
+	c, err := connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.Background())
+	var typ, up *string
+	if err := c.QueryRow(ctx, "select node_type, provider_location from pgq_node.get_node_info($1)", queue).Scan(&typ, &up); err != nil {
+		return err
+	}
+	if typ != nil && *typ == "branch" && up != nil {
+		return tickRoot(ctx, *up, queue, extra, hops-1)
+	}
+	return tickNow(ctx, c, queue, extra)
 }
 
 // copyName is londiste3's copy consumer name for a table.
@@ -607,7 +641,7 @@ func (w *Worker) startCopies(ctx context.Context, db, prov *pgx.Conn, st *consum
 	}
 	if quickAdded {
 		// the main worker copies them at its next batch: one now
-		return tickNow(ctx, prov, w.conf().Queue)
+		return tickNow(ctx, prov, w.conf().Queue, w.conf().RemoteExtraConnstr)
 	}
 	return nil
 }
@@ -1243,7 +1277,7 @@ func (r *runner) forceTick(ctx context.Context, b *pgq.Batch) {
 		return
 	}
 	defer prov.Close(context.Background())
-	_ = tickNow(ctx, prov, r.w.conf().Queue)
+	_ = tickNow(ctx, prov, r.w.conf().Queue, r.w.conf().RemoteExtraConnstr)
 }
 
 // durableTx begins a transaction on the target whose commit is on disk

@@ -385,3 +385,91 @@ func TestCascadeBranchWorkerKilled(t *testing.T) {
 		t.Fatalf("%d events twice in the branch's queue", dup)
 	}
 }
+
+// TestCascadeChangeProvider: a root, two branches and a leaf, each on a
+// server of its own; under a pgbench load the leaf moves between the
+// branches and the root, and a branch moves under the other branch and
+// back; a move that would make a loop is refused. Every node ends equal
+// to the root, its completed tick never went back, and both branches'
+// queues are the root's.
+func TestCascadeChangeProvider(t *testing.T) {
+	s := newCascade(t, "b1", "b2")
+	b1, b2, lf := s.nodes["b1"], s.nodes["b2"], s.nodes["leaf"]
+	s.dumpOnFailure(t)
+	s.dumpLogOnFailure(t, "b1")
+	s.dumpLogOnFailure(t, "b2")
+	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
+	s.cli(t, b1.ini, "create-branch", "b1", b1.dsn, "--provider="+s.rootDSN)
+	s.cli(t, b2.ini, "create-branch", "b2", b2.dsn, "--provider="+s.rootDSN)
+	s.cli(t, lf.ini, "create-leaf", "leaf", lf.dsn, "--provider="+b1.dsn)
+	s.startTickerQuiet(t)
+	for _, n := range []*cascadeNode{s.nodes["root"], b1, b2, lf} {
+		s.background(t, "londiste", n.ini, "worker", "-q")
+	}
+	s.cli(t, s.rootINI, "add-table", "--all")
+	for _, n := range []*cascadeNode{b1, b2} {
+		s.cli(t, n.ini, "add-table", "--all")
+	}
+	for _, n := range []*cascadeNode{b1, b2} {
+		s.cli(t, n.ini, "wait-sync", "--timeout", "60s")
+	}
+	s.cli(t, lf.ini, "add-table", "--all")
+	s.cli(t, lf.ini, "wait-sync", "--timeout", "60s")
+
+	completed := func(n *cascadeNode) int64 {
+		return pgtest.Scalar[int64](t, n.conn, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')")
+	}
+	provider := func(n *cascadeNode) string {
+		return pgtest.Scalar[string](t, n.conn, "select provider_node from pgq_node.get_node_info('replika')")
+	}
+	loadDone := make(chan string)
+	go func() { loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "200", "-T", "20") }()
+	moves := []struct {
+		node *cascadeNode
+		to   string
+	}{{lf, "b2"}, {lf, "root"}, {b2, "b1"}, {lf, "b2"}, {lf, "b1"}, {b2, "root"}, {lf, "b2"}}
+	for i, m := range moves {
+		time.Sleep(time.Duration(500+i*211%900) * time.Millisecond)
+		before := completed(m.node)
+		start := time.Now()
+		s.cli(t, m.node.ini, "change-provider", "--provider="+m.to)
+		if got := provider(m.node); got != m.to {
+			t.Fatalf("%s's provider is %s after change-provider to %s", m.node.name, got, m.to)
+		}
+		pgtest.Eventually(t, 30*time.Second, m.node.name+" applying again", func() bool { return completed(m.node) > before })
+		t.Logf("%s -> %s in %v (ticks %d -> %d)", m.node.name, m.to, time.Since(start).Round(time.Millisecond), before, completed(m.node))
+	}
+	// b1 under b2 while b2 reads from... b1 would be a loop only if b2
+	// read from b1: make it so, then try
+	s.cli(t, b2.ini, "change-provider", "--provider=b1")
+	if out, err := runCLI(t, "londiste", b1.ini, "change-provider", "--provider=b2"); err == nil || !strings.Contains(out+err.Error(), "loop") {
+		t.Fatalf("a loop was not refused: %v\n%s", err, out)
+	}
+	if got := provider(b1); got != "root" {
+		t.Fatalf("b1's provider is %s after a refused move", got)
+	}
+	s.cli(t, lf.ini, "change-provider", "--provider=b2") // a leaf two branches down
+	<-loadDone
+	pgtest.Eventually(t, 60*time.Second, "every node equal to the root", func() bool {
+		return s.sameAs(t, s.root, b1.conn) && s.sameAs(t, s.root, b2.conn) && s.sameAs(t, s.root, lf.conn)
+	})
+	for _, n := range []*cascadeNode{b1, b2} {
+		ticks, events := checkMirrored(t, s.root, n.conn)
+		t.Logf("%s: %d ticks, %d events, the same as the root's", n.name, ticks, events)
+	}
+	// old providers keep no subscription of a node that moved away
+	for _, n := range []*cascadeNode{s.nodes["root"], b1, b2} {
+		subs := pgtest.Column[string](t, n.conn, "select node_name from pgq_node.get_subscriber_info('replika') order by 1")
+		t.Logf("%s's subscribers: %v", n.name, subs)
+	}
+	if subs := pgtest.Column[string](t, s.root, "select node_name from pgq_node.get_subscriber_info('replika') order by 1"); !slices.Equal(subs, []string{"b1"}) {
+		t.Errorf("root's subscribers: %v, want [b1]", subs)
+	}
+	st := s.cli(t, lf.ini, "status")
+	for _, want := range []string{"\nroot (root)\n", "+--: b1 (branch)", "+--: b2 (branch)", "+--: leaf (leaf)"} {
+		if !strings.Contains(st, want) {
+			t.Errorf("status: %q missing:\n%s", want, st)
+		}
+	}
+	t.Logf("status:\n%s", st)
+}

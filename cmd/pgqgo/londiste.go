@@ -35,6 +35,7 @@ Node commands:
   status [--check] [--json]             the cascade as a tree, with lag and errors
   node-status, node-info                this node
   pause, resume                         pause the worker (waits for it to acknowledge)
+  change-provider --provider=NODE       make this node (or --node) read from another node
   tag-dead NODE..., tag-alive NODE...   mark nodes dead or alive everywhere
   wait-root, wait-provider              wait until this node has caught up
   drop-node NODE                        remove a leaf
@@ -260,6 +261,18 @@ func londisteTree(path string) *cobra.Command {
 		c.Flags().StringVar(&consumer, "consumer", "", "the cascaded consumer (default: this node's worker)")
 		root.AddCommand(c)
 	}
+	var cp replica.ChangeProviderOptions
+	var cpTo string
+	changeProvider := &cobra.Command{Use: "change-provider --provider=NODE [--node=NODE | --consumer=C]",
+		Short: "make a node (default: this one) read from another node", Args: cobra.NoArgs,
+		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, _ []string) error {
+			return a.ChangeProvider(cmd.Context(), cpTo, cp)
+		})}
+	changeProvider.Flags().StringVar(&cpTo, "provider", "", "the new provider's node name")
+	changeProvider.Flags().StringVar(&cp.Node, "node", "", "the node to move (default: this node)")
+	changeProvider.Flags().StringVar(&cp.Consumer, "consumer", "", "a cascaded consumer of this node to move instead of its worker")
+	changeProvider.Flags().DurationVar(&cp.Timeout, "timeout", time.Minute, "the longest wait for the worker's acknowledgement or the new provider's tick")
+	root.AddCommand(changeProvider)
 	root.AddCommand(&cobra.Command{Use: "tag-dead NODE...", Short: "mark nodes dead on every live node", Args: cobra.MinimumNArgs(1),
 		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error {
 			return a.TagDead(cmd.Context(), true, args...)

@@ -130,6 +130,8 @@ BEGIN
                 CONTINUE;
             END IF;
         END IF;
+        -- ticks of a queue commit in id order (see pgq.ticker(text))
+        PERFORM pg_advisory_xact_lock(1885827444, q.queue_id);
         tick_id := nextval(q.queue_tick_seq);
         INSERT INTO pgq.tick (tick_queue, tick_id, tick_event_seq) VALUES (q.queue_id, tick_id, v_seq);
         PERFORM set_config('pgqgo.tickxid_' || q.queue_id, tick_id || ':' || txid_current(), false);

@@ -23,6 +23,13 @@ BEGIN
     IF q.queue_ticker_paused THEN
         RAISE EXCEPTION 'Ticker has been paused for this queue';
     END IF;
+    -- ticks of a queue commit in id order, whoever cuts them (the daemon,
+    -- a tool asking for a tick at once): a consumer that read up to a tick
+    -- never finds an earlier one appearing after it (a branch mirroring
+    -- the ticks would miss it), and later ticks' snapshots see all earlier
+    -- ones see. A transaction lock per queue, held until commit (pgqgo
+    -- addition).
+    PERFORM pg_advisory_xact_lock(1885827444, q.queue_id);
     v_seq := pgq.seq_getval(q.queue_event_seq);
     SELECT tick_id, tick_time, tick_event_seq INTO v_last FROM pgq.tick WHERE tick_queue = q.queue_id
      ORDER BY tick_queue DESC, tick_id DESC LIMIT 1;

@@ -1,0 +1,218 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Topology changes: moving a node (or a cascaded consumer) to another
+// provider, and the takeovers built from such moves. Every step is one of
+// pgq_node's, in londiste3's order, so that londiste3's tools and workers
+// see the same state at every moment.
+
+// member connects to a member of the cascade by name (the local database
+// when it is this node).
+func (a *Admin) member(ctx context.Context, name string) (*pgx.Conn, Member, error) {
+	mems, err := members(ctx, a.db, a.cfg.Queue)
+	if err != nil {
+		return nil, Member{}, err
+	}
+	i := slices.IndexFunc(mems, func(m Member) bool { return m.Name == name })
+	if i < 0 {
+		return nil, Member{}, fmt.Errorf("node %q is not a member of the cascade", name)
+	}
+	m := mems[i]
+	if n, err := a.node(ctx); err == nil && n.Name == name {
+		c, err := connect(ctx, a.cfg.DB)
+		return c, m, err
+	}
+	c, err := a.remote(ctx, m.Location)
+	return c, m, err
+}
+
+// ChangeProviderOptions selects what change-provider moves: a node's
+// worker (Node; the local node when empty) or one cascaded consumer
+// (Consumer) of the local node.
+type ChangeProviderOptions struct {
+	Node, Consumer string
+	// Timeout bounds each wait: the pause's acknowledgement and the new
+	// provider reaching the consumer's tick.
+	Timeout time.Duration
+}
+
+// ChangeProvider makes a node's worker (or a cascaded consumer) read from
+// newProvider, without losing or repeating an event (londiste3
+// change-provider): the consumer is paused, subscribed on the new provider
+// at the tick it has completed, switched over, resumed, and unsubscribed
+// from the old provider. Unlike londiste3 it refuses a move that would
+// make a loop, waits for a new provider that has not reached the tick yet,
+// and resumes the consumer when a step fails.
+func (a *Admin) ChangeProvider(ctx context.Context, newProvider string, opts ChangeProviderOptions) error {
+	if newProvider == "" {
+		return errors.New("change-provider: --provider is needed")
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = time.Minute
+	}
+	local, err := a.node(ctx)
+	if err != nil {
+		return err
+	}
+	nodeName, consumer := opts.Node, opts.Consumer
+	if nodeName == "" {
+		nodeName = local.Name
+	}
+	nodeDB, me, err := a.member(ctx, nodeName)
+	if err != nil {
+		return err
+	}
+	defer nodeDB.Close(context.Background())
+	n, err := nodeInfo(ctx, nodeDB, a.cfg.Queue)
+	if err != nil {
+		return err
+	}
+	if !n.Exists {
+		return fmt.Errorf("node %s: %w", nodeName, ErrNoNode)
+	}
+	if consumer == "" {
+		consumer = n.WorkerName
+	}
+	if nodeName == newProvider {
+		return errors.New("change-provider: a node cannot be its own provider")
+	}
+	if n.Type == "root" && consumer == n.WorkerName {
+		return errors.New("change-provider: the root has no provider (use takeover to change the root)")
+	}
+	st, err := getConsumerState(ctx, nodeDB, a.cfg.Queue, consumer)
+	if err != nil {
+		return err
+	}
+	old := st.providerNode
+	if old == newProvider {
+		a.log.Info("already the provider", "node", nodeName, "consumer", consumer, "provider", newProvider)
+		return nil
+	}
+	provDB, _, err := a.member(ctx, newProvider)
+	if err != nil {
+		return err
+	}
+	defer provDB.Close(context.Background())
+	pn, err := nodeInfo(ctx, provDB, a.cfg.Queue)
+	if err != nil {
+		return err
+	}
+	if !pn.Exists || pn.Type == "leaf" {
+		return fmt.Errorf("change-provider: %s has no queue to read from (type %q)", newProvider, pn.Type)
+	}
+	if consumer == n.WorkerName {
+		if err := a.refuseLoop(ctx, nodeName, newProvider); err != nil {
+			return err
+		}
+	}
+
+	if err := setPaused(ctx, nodeDB, a.log, a.cfg.Queue, consumer, true, opts.Timeout); err != nil {
+		return fmt.Errorf("pausing %s on %s: %w", consumer, nodeName, err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			if err := setPaused(context.WithoutCancel(ctx), nodeDB, a.log, a.cfg.Queue, consumer, false, opts.Timeout); err != nil {
+				a.log.Error("resuming after a failed change-provider: run resume", "node", nodeName, "err", err)
+			}
+		}
+	}()
+	// the position, now that the worker stands still
+	if st, err = getConsumerState(ctx, nodeDB, a.cfg.Queue, consumer); err != nil {
+		return err
+	}
+	if err := waitForTick(ctx, provDB, a.cfg.Queue, st.completed, opts.Timeout); err != nil {
+		return fmt.Errorf("new provider %s: %w", newProvider, err)
+	}
+	if _, err := call(ctx, provDB, a.log, "select * from pgq_node.register_location($1, $2, $3, false)", a.cfg.Queue, nodeName, me.Location); err != nil {
+		return err
+	}
+	if consumer == n.WorkerName {
+		_, err = call(ctx, provDB, a.log, "select * from pgq_node.register_subscriber($1, $2, $3, $4)", a.cfg.Queue, nodeName, consumer, st.completed)
+	} else {
+		_, err = provDB.Exec(ctx, "select pgq.register_consumer_at($1, $2, $3)", a.cfg.Queue, consumer, st.completed)
+	}
+	if err != nil {
+		return fmt.Errorf("subscribing on %s at tick %d: %w", newProvider, st.completed, err)
+	}
+	if _, err := call(ctx, nodeDB, a.log, "select * from pgq_node.change_consumer_provider($1, $2, $3)", a.cfg.Queue, consumer, newProvider); err != nil {
+		return err
+	}
+	if err := setPaused(ctx, nodeDB, a.log, a.cfg.Queue, consumer, false, opts.Timeout); err != nil {
+		return err
+	}
+	resumed = true
+	if old != "" {
+		if oldDB, _, err := a.member(ctx, old); err != nil {
+			a.log.Warn("old provider unreachable: unsubscribe there by hand", "node", old, "err", err)
+		} else {
+			if consumer == n.WorkerName {
+				_, err = call(ctx, oldDB, a.log, "select * from pgq_node.unregister_subscriber($1, $2)", a.cfg.Queue, nodeName)
+			} else {
+				_, err = oldDB.Exec(ctx, "select pgq.unregister_consumer($1, $2)", a.cfg.Queue, consumer)
+			}
+			oldDB.Close(context.Background())
+			if err != nil {
+				a.log.Warn("unsubscribing from the old provider", "node", old, "err", err)
+			}
+		}
+	}
+	a.log.Info("provider changed", "node", nodeName, "consumer", consumer, "from", old, "to", newProvider, "tick", st.completed)
+	return nil
+}
+
+// refuseLoop fails when newProvider reads, directly or through others,
+// from node: node would then read from its own copy.
+func (a *Admin) refuseLoop(ctx context.Context, node, newProvider string) error {
+	cur := newProvider
+	for range 64 {
+		if cur == node {
+			return fmt.Errorf("change-provider: %s reads from %s (directly or not): that would make a loop", newProvider, node)
+		}
+		c, _, err := a.member(ctx, cur)
+		if err != nil {
+			return err
+		}
+		n, err := nodeInfo(ctx, c, a.cfg.Queue)
+		c.Close(context.Background())
+		if err != nil {
+			return err
+		}
+		if n.Type == "root" || n.ProviderNode == "" {
+			return nil
+		}
+		cur = n.ProviderNode
+	}
+	return errors.New("change-provider: no root within 64 providers (a loop already?)")
+}
+
+// waitForTick waits until db's queue has the tick (or one past it).
+func waitForTick(ctx context.Context, db *pgx.Conn, queue string, tick int64, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		last, err := branchLastTick(ctx, db, queue)
+		if err != nil {
+			return err
+		}
+		if last >= tick {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("its queue is at tick %d, not at %d, after %v", last, tick, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
