@@ -276,20 +276,8 @@ pidfile = ~/pid/%(job_name)s.pid
 
 // refuseSubscribers fails when nodes still read from the branch name.
 func refuseSubscribers(ctx context.Context, db queryer, queue, name string) error {
-	var subs []string
-	rows, err := db.Query(ctx, "select node_name from pgq_node.get_subscriber_info($1) order by 1", queue)
+	subs, err := subscriberNames(ctx, db, queue)
 	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			rows.Close()
-			return err
-		}
-		subs = append(subs, s)
-	}
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	if len(subs) > 0 {

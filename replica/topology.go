@@ -216,3 +216,203 @@ func waitForTick(ctx context.Context, db *pgx.Conn, queue string, tick int64, li
 		}
 	}
 }
+
+// TakeoverOptions are takeover's options.
+type TakeoverOptions struct {
+	// All moves every other subscriber of the old node to this one first.
+	All bool
+	// Timeout bounds each wait (acknowledgements, catching up).
+	Timeout time.Duration
+}
+
+// Takeover makes this node take the place of node old (londiste3
+// takeover, old node alive: a switchover). Old is the root: it is
+// demoted in pgq_node's three steps (inserts refused, a last tick cut
+// after the writers in flight, then a branch reading from this node),
+// this node catches up to the last tick, is promoted and becomes old's
+// provider. Old is a branch: old moves under this node (this node first
+// leaving old's subtree when it is in it). With All, old's other
+// subscribers move to this node first.
+func (a *Admin) Takeover(ctx context.Context, old string, opts TakeoverOptions) error {
+	if opts.Timeout <= 0 {
+		opts.Timeout = time.Minute
+	}
+	me, err := a.node(ctx)
+	if err != nil {
+		return err
+	}
+	if old == me.Name {
+		return errors.New("takeover: this node is the node to take over")
+	}
+	oldDB, _, err := a.member(ctx, old)
+	if err != nil {
+		return fmt.Errorf("takeover: %w (a dead node's takeover is not supported by pgqgo yet)", err)
+	}
+	defer oldDB.Close(context.Background())
+	on, err := nodeInfo(ctx, oldDB, a.cfg.Queue)
+	if err != nil {
+		return err
+	}
+	if !on.Exists {
+		return fmt.Errorf("takeover: %s: %w", old, ErrNoNode)
+	}
+	if me.Type == "leaf" {
+		return errors.New("takeover: a leaf cannot take a node's place (it has no queue)")
+	}
+	if opts.All {
+		subs, err := subscriberNames(ctx, oldDB, a.cfg.Queue)
+		if err != nil {
+			return err
+		}
+		for _, sub := range subs {
+			if sub == me.Name {
+				continue
+			}
+			if err := a.ChangeProvider(ctx, me.Name, ChangeProviderOptions{Node: sub, Timeout: opts.Timeout}); err != nil {
+				return fmt.Errorf("takeover --all: moving %s: %w", sub, err)
+			}
+		}
+	}
+	if on.Type != "root" {
+		return a.takeoverBranch(ctx, me, on, opts)
+	}
+	return a.takeoverRoot(ctx, me, on, oldDB, opts)
+}
+
+// takeoverRoot is a root switchover to this branch.
+func (a *Admin) takeoverRoot(ctx context.Context, me, on *NodeInfo, oldDB *pgx.Conn, opts TakeoverOptions) error {
+	q := a.cfg.Queue
+	newDB, err := connect(ctx, a.cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer newDB.Close(context.Background())
+	step := func(db *pgx.Conn, what, sql string, args ...any) (Result, error) {
+		r, err := call(ctx, db, a.log, sql, args...)
+		if err != nil {
+			return r, fmt.Errorf("takeover: %s: %w", what, err)
+		}
+		a.log.Info("takeover: " + what)
+		return r, nil
+	}
+	if err := setPaused(ctx, oldDB, a.log, q, on.WorkerName, true, opts.Timeout); err != nil {
+		return fmt.Errorf("takeover: pausing %s: %w", on.Name, err)
+	}
+	if _, err := step(oldDB, "old root refuses inserts (demote step 1)", "select * from pgq_node.demote_root($1, 1, $2)", q, me.Name); err != nil {
+		_ = setPaused(context.WithoutCancel(ctx), oldDB, a.log, q, on.WorkerName, false, opts.Timeout)
+		return err
+	}
+	began := time.Now()
+	var last int64
+	if err := oldDB.QueryRow(ctx, "select last_tick from pgq_node.demote_root($1, 2, $2)", q, me.Name).Scan(&last); err != nil {
+		return fmt.Errorf("takeover: last tick on the old root (demote step 2): %w; the old root refuses inserts: run takeover again, or resume it by hand", err)
+	}
+	a.log.Info("takeover: last tick cut on the old root (demote step 2)", "tick", last)
+	// its subscribers wake for it now, not at their next poll
+	_, _ = oldDB.Exec(ctx, "select pg_notify('pgq_tick', $1)", notifyPayload(q))
+	if me.WorkerPaused {
+		if err := setPaused(ctx, newDB, a.log, q, me.WorkerName, false, opts.Timeout); err != nil {
+			return err
+		}
+	}
+	deadline := time.Now().Add(opts.Timeout)
+	for {
+		n, err := nodeInfo(ctx, newDB, q)
+		if err != nil {
+			return err
+		}
+		if n.WorkerLastTick >= last {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("takeover: this node's worker at tick %d, not at the old root's last tick %d, after %v (is it running?); the old root refuses inserts: run takeover again when it is", n.WorkerLastTick, last, opts.Timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err := setPaused(ctx, newDB, a.log, q, me.WorkerName, true, opts.Timeout); err != nil {
+		return fmt.Errorf("takeover: pausing this node: %w", err)
+	}
+	if _, err := step(newDB, "this node promoted to root", "select * from pgq_node.promote_branch($1)", q); err != nil {
+		return err
+	}
+	a.log.Info("takeover: inserts accepted here again", "unavailable", time.Since(began).Round(time.Millisecond))
+	if _, err := step(newDB, "old root subscribed here", "select * from pgq_node.register_subscriber($1, $2, $3, $4)", q, on.Name, on.WorkerName, last); err != nil {
+		return err
+	}
+	if me.ProviderNode != "" && me.ProviderNode != me.Name {
+		if pdb, _, err := a.member(ctx, me.ProviderNode); err == nil {
+			_, err = call(ctx, pdb, a.log, "select * from pgq_node.unregister_subscriber($1, $2)", q, me.Name)
+			pdb.Close(context.Background())
+			if err != nil {
+				a.log.Warn("takeover: unsubscribing from the former provider", "node", me.ProviderNode, "err", err)
+			}
+		}
+	}
+	if err := setPaused(ctx, newDB, a.log, q, me.WorkerName, false, opts.Timeout); err != nil {
+		return err
+	}
+	if _, err := step(oldDB, "old root is a branch of this node (demote step 3)", "select * from pgq_node.demote_root($1, 3, $2)", q, me.Name); err != nil {
+		return err
+	}
+	if err := setPaused(ctx, oldDB, a.log, q, on.WorkerName, false, opts.Timeout); err != nil {
+		return fmt.Errorf("takeover: resuming %s: %w", on.Name, err)
+	}
+	a.log.Info("takeover: done", "new_root", me.Name, "old_root", on.Name, "tick", last)
+	return nil
+}
+
+// takeoverBranch swaps this node and branch old: this node leaves old's
+// subtree if it is in it (to old's provider), then old moves under this
+// node.
+func (a *Admin) takeoverBranch(ctx context.Context, me, on *NodeInfo, opts TakeoverOptions) error {
+	under, err := a.dependsOn(ctx, me.Name, on.Name)
+	if err != nil {
+		return err
+	}
+	if under {
+		if err := a.ChangeProvider(ctx, on.ProviderNode, ChangeProviderOptions{Node: me.Name, Timeout: opts.Timeout}); err != nil {
+			return fmt.Errorf("takeover: moving this node to %s: %w", on.ProviderNode, err)
+		}
+	}
+	if err := a.ChangeProvider(ctx, me.Name, ChangeProviderOptions{Node: on.Name, Timeout: opts.Timeout}); err != nil {
+		return fmt.Errorf("takeover: moving %s here: %w", on.Name, err)
+	}
+	return nil
+}
+
+// dependsOn reports whether node reads, directly or not, from top.
+func (a *Admin) dependsOn(ctx context.Context, node, top string) (bool, error) {
+	cur := node
+	for range 64 {
+		c, _, err := a.member(ctx, cur)
+		if err != nil {
+			return false, err
+		}
+		n, err := nodeInfo(ctx, c, a.cfg.Queue)
+		c.Close(context.Background())
+		if err != nil {
+			return false, err
+		}
+		if n.Type == "root" || n.ProviderNode == "" {
+			return false, nil
+		}
+		if n.ProviderNode == top {
+			return true, nil
+		}
+		cur = n.ProviderNode
+	}
+	return false, errors.New("no root within 64 providers")
+}
+
+// subscriberNames lists the nodes reading from db's node.
+func subscriberNames(ctx context.Context, db queryer, queue string) ([]string, error) {
+	rows, err := db.Query(ctx, "select node_name from pgq_node.get_subscriber_info($1) order by 1", queue)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}

@@ -107,6 +107,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, errNodeChanged) {
+			continue
+		}
 		var fatal errFatal
 		if errors.As(err, &fatal) {
 			return err
@@ -197,11 +200,15 @@ func getConsumerState(ctx context.Context, db queryer, queue, consumer string) (
 
 // runRoot: the root consumes nothing; it acknowledges pauses, publishes
 // sequence values (londiste.root_check_seqs every 10 loop delays, as
-// londiste3) and the global watermark.
+// londiste3) and the global watermark, until the node is no longer the
+// root (a takeover demoted it).
 func (w *Worker) runRoot(ctx context.Context, db *pgx.Conn) error {
 	w.log.Info("root worker running", "node", w.node.Name)
-	var lastWM time.Time
+	var lastWM, lastSeqs time.Time
 	for {
+		if err := w.sameNodeType(ctx, db); err != nil {
+			return err
+		}
 		st, err := getConsumerState(ctx, db, w.conf().Queue, w.conf().Consumer)
 		if err != nil {
 			return err
@@ -211,23 +218,42 @@ func (w *Worker) runRoot(ctx context.Context, db *pgx.Conn) error {
 				return err
 			}
 		}
-		if !st.paused {
+		if !st.paused && time.Since(lastSeqs) >= 10*w.conf().LoopDelay {
 			if _, err := call(ctx, db, w.log, "select * from londiste.root_check_seqs($1)", w.conf().Queue); err != nil {
 				return fmt.Errorf("root_check_seqs: %w", err)
 			}
-			if time.Since(lastWM) >= w.conf().GlobalWMPublishPeriod {
-				if _, err := call(ctx, db, w.log, "select * from pgq_node.set_global_watermark($1, null)", w.conf().Queue); err != nil {
-					return fmt.Errorf("set_global_watermark: %w", err)
-				}
-				lastWM = time.Now()
+			lastSeqs = time.Now()
+		}
+		if !st.paused && time.Since(lastWM) >= w.conf().GlobalWMPublishPeriod {
+			if _, err := call(ctx, db, w.log, "select * from pgq_node.set_global_watermark($1, null)", w.conf().Queue); err != nil {
+				return fmt.Errorf("set_global_watermark: %w", err)
 			}
+			lastWM = time.Now()
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(10 * w.conf().LoopDelay):
+		case <-time.After(w.conf().LoopDelay):
 		}
 	}
+}
+
+// errNodeChanged ends a worker's run when its node changed type (a
+// takeover): the worker starts again as what the node now is.
+var errNodeChanged = errors.New("this node changed type")
+
+// sameNodeType fails with errNodeChanged when the node is no longer of the
+// type the worker started as.
+func (w *Worker) sameNodeType(ctx context.Context, db *pgx.Conn) error {
+	n, err := nodeInfo(ctx, db, w.conf().Queue)
+	if err != nil {
+		return err
+	}
+	if n.Type != w.node.Type {
+		w.log.Info("this node is now a "+n.Type+": starting again", "was", w.node.Type)
+		return errNodeChanged
+	}
+	return nil
 }
 
 // providerDSN is a provider location plus remote_extra_connstr.
@@ -241,8 +267,11 @@ func (w *Worker) providerDSN(loc string) string {
 // runLeaf runs the main consumer of a leaf or a branch against the
 // provider until a pause or a provider change, then starts again.
 func (w *Worker) runLeaf(ctx context.Context, db *pgx.Conn) error {
-	w.log.Info("leaf worker running", "node", w.node.Name)
+	w.log.Info(w.node.Type+" worker running", "node", w.node.Name)
 	for {
+		if err := w.sameNodeType(ctx, db); err != nil {
+			return err
+		}
 		st, err := getConsumerState(ctx, db, w.conf().Queue, w.conf().Consumer)
 		if err != nil {
 			return err

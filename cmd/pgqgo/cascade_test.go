@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,6 +66,22 @@ func (s *cascadeSetup) startTickerQuiet(t *testing.T) {
 	fmt.Fprintln(f, "maint_period = 600")
 	f.Close()
 	s.background(t, "ticker", "-q", filepath.Join(s.dir, "ticker.ini"))
+}
+
+// startTickerOn runs a pgqgo ticker for a node's own server (maintenance
+// every ten minutes), as every server of a cascade has one: a branch's
+// queue takes no ticks from it until a takeover makes it the root.
+func (s *cascadeSetup) startTickerOn(t *testing.T, n *cascadeNode) {
+	t.Helper()
+	cfg := mustParse(t, n.dsn)
+	ini := filepath.Join(s.dir, "ticker-"+n.name+".ini")
+	body := fmt.Sprintf("[pgqd]\nbase_connstr = host=%s port=%d user=%s\ninitial_database = postgres\ndatabase_list = %s\n"+
+		"pidfile = %s\nlogfile = %s\nsyslog = 0\nticker_period = 0.1\nmaint_period = 600\n",
+		cfg.Host, cfg.Port, cfg.User, cfg.Database, filepath.Join(s.dir, "ticker-"+n.name+".pid"), filepath.Join(s.dir, "ticker-"+n.name+".log"))
+	if err := os.WriteFile(ini, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.background(t, "ticker", "-q", ini)
 }
 
 func mustParse(t *testing.T, dsn string) *pgx.ConnConfig {
@@ -472,4 +489,146 @@ func TestCascadeChangeProvider(t *testing.T) {
 		}
 	}
 	t.Logf("status:\n%s", st)
+}
+
+// rootWriter is a load generator that writes to whichever node takes
+// writes: pgbench-like transactions (an account updated, a history row
+// inserted) on its current node, moving to the next node when one is
+// refused, and measuring how long writes were refused.
+type rootWriter struct {
+	nodes   []*cascadeNode
+	mu      sync.Mutex
+	gaps    []time.Duration
+	written int
+	errs    map[string]int // refusals by node and message
+}
+
+func (w *rootWriter) run(ctx context.Context, t *testing.T, rate int) {
+	conns := make([]*pgx.Conn, len(w.nodes))
+	for i, n := range w.nodes {
+		c, err := pgx.Connect(ctx, n.dsn)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close(context.Background())
+		conns[i] = c
+	}
+	cur := 0
+	var refused time.Time
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		aid, delta := 1+i*7919%100000, i%1000-500
+		_, err := conns[cur].Exec(ctx, `with u as (update pgbench_accounts set abalance = abalance + $2 where aid = $1 returning aid)
+		  insert into pgbench_history (tid, bid, aid, delta, mtime) select 1, 1, aid, $2, now() from u`, aid, delta)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if refused.IsZero() {
+				refused = time.Now()
+			}
+			w.mu.Lock()
+			if w.errs == nil {
+				w.errs = map[string]int{}
+			}
+			w.errs[w.nodes[cur].name+": "+err.Error()]++
+			w.mu.Unlock()
+			cur = (cur + 1) % len(conns)
+			continue
+		}
+		w.mu.Lock()
+		w.written++
+		if !refused.IsZero() {
+			w.gaps = append(w.gaps, time.Since(refused))
+			refused = time.Time{}
+		}
+		w.mu.Unlock()
+	}
+}
+
+// TestCascadeSwitchover: the root and a branch on two servers (a leaf
+// under the branch), each server with its ticker; under a load that writes
+// to whichever node takes writes, the branch takes the root's place
+// (takeover), and then the old root takes it back. Each time the old root
+// goes on as a branch of the new one, writes are refused only briefly,
+// and at the end every node is equal and the queues hold the same ticks
+// and events.
+func TestCascadeSwitchover(t *testing.T) {
+	s := newCascade(t, "b1")
+	rt, b1, lf := s.nodes["root"], s.nodes["b1"], s.nodes["leaf"]
+	s.dumpOnFailure(t)
+	s.dumpLogOnFailure(t, "root")
+	s.dumpLogOnFailure(t, "b1")
+	s.cli(t, rt.ini, "create-root", "root", rt.dsn)
+	s.cli(t, b1.ini, "create-branch", "b1", b1.dsn, "--provider="+rt.dsn)
+	s.cli(t, lf.ini, "create-leaf", "leaf", lf.dsn, "--provider="+b1.dsn)
+	s.startTickerQuiet(t)
+	s.startTickerOn(t, b1)
+	for _, n := range []*cascadeNode{rt, b1, lf} {
+		s.background(t, "londiste", n.ini, "worker", "-q")
+	}
+	// the serial of pgbench_history's key too: the new root goes on from
+	// the value the old one published (ahead of its own)
+	for _, n := range []*cascadeNode{rt, b1, lf} {
+		s.cli(t, n.ini, "add-table", "--all")
+		s.cli(t, n.ini, "add-seq", "--all")
+		if n != rt {
+			s.cli(t, n.ini, "wait-sync", "--timeout", "60s")
+		}
+	}
+
+	ctx, stop := context.WithCancel(s.ctx)
+	w := &rootWriter{nodes: []*cascadeNode{rt, b1}}
+	done := make(chan struct{})
+	go func() { defer close(done); w.run(ctx, t, 200) }()
+	typ := func(n *cascadeNode) string {
+		return pgtest.Scalar[string](t, n.conn, "select node_type from pgq_node.get_node_info('replika')")
+	}
+	for i, sw := range []struct{ newRoot, old *cascadeNode }{{b1, rt}, {rt, b1}} {
+		time.Sleep(2 * time.Second)
+		start := time.Now()
+		s.cli(t, sw.newRoot.ini, "takeover", sw.old.name)
+		t.Logf("switchover %d: %s took %s's place in %v", i+1, sw.newRoot.name, sw.old.name, time.Since(start).Round(time.Millisecond))
+		if a, b := typ(sw.newRoot), typ(sw.old); a != "root" || b != "branch" {
+			t.Fatalf("after takeover: %s is %s, %s is %s", sw.newRoot.name, a, sw.old.name, b)
+		}
+		// the old root applies the new root's writes as a branch
+		before := pgtest.Scalar[int64](t, sw.old.conn, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')")
+		pgtest.Eventually(t, 30*time.Second, sw.old.name+" replicating from "+sw.newRoot.name, func() bool {
+			return pgtest.Scalar[int64](t, sw.old.conn, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')") > before
+		})
+	}
+	time.Sleep(2 * time.Second)
+	stop()
+	<-done
+	w.mu.Lock()
+	t.Logf("writer: %d transactions, writes refused for %v: %v", w.written, w.gaps, w.errs)
+	if len(w.gaps) != 2 {
+		t.Errorf("writes refused %d times, want 2 (one per switchover)", len(w.gaps))
+	}
+	for _, g := range w.gaps {
+		if g > 5*time.Second {
+			t.Errorf("writes refused for %v", g)
+		}
+	}
+	w.mu.Unlock()
+	pgtest.Eventually(t, 60*time.Second, "every node equal", func() bool {
+		return s.sameAs(t, rt.conn, b1.conn) && s.sameAs(t, rt.conn, lf.conn)
+	})
+	ticks, events := checkMirrored(t, rt.conn, b1.conn)
+	t.Logf("root and b1: %d ticks, %d events in their ranges, the same on both", ticks, events)
+	cmp := s.cli(t, b1.ini, "compare")
+	if strings.Contains(cmp, "do not match") {
+		t.Fatalf("compare:\n%s", cmp)
+	}
+	if out := s.cli(t, lf.ini, "status"); !strings.Contains(out, "\nroot (root)\n") || !strings.Contains(out, "+--: b1 (branch)") {
+		t.Errorf("status:\n%s", out)
+	}
 }

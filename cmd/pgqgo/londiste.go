@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -36,6 +37,7 @@ Node commands:
   node-status, node-info                this node
   pause, resume                         pause the worker (waits for it to acknowledge)
   change-provider --provider=NODE       make this node (or --node) read from another node
+  takeover OLD_NODE [--all]             put this node in OLD_NODE's place (switchover)
   tag-dead NODE..., tag-alive NODE...   mark nodes dead or alive everywhere
   wait-root, wait-provider              wait until this node has caught up
   drop-node NODE                        remove a leaf
@@ -273,6 +275,22 @@ func londisteTree(path string) *cobra.Command {
 	changeProvider.Flags().StringVar(&cp.Consumer, "consumer", "", "a cascaded consumer of this node to move instead of its worker")
 	changeProvider.Flags().DurationVar(&cp.Timeout, "timeout", time.Minute, "the longest wait for the worker's acknowledgement or the new provider's tick")
 	root.AddCommand(changeProvider)
+	var to replica.TakeoverOptions
+	var deadRoot, deadBranch bool
+	var dead []string
+	takeover := &cobra.Command{Use: "takeover OLD_NODE [--all]", Short: "put this node in OLD_NODE's place (a switchover; the root's too)", Args: cobra.ExactArgs(1),
+		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error {
+			if deadRoot || deadBranch || len(dead) > 0 {
+				return errors.New("takeover of a dead node (--dead-root, --dead-branch, --dead) is not supported by pgqgo yet: see docs/cascade.md")
+			}
+			return a.Takeover(cmd.Context(), args[0], to)
+		})}
+	takeover.Flags().BoolVar(&to.All, "all", false, "move every other subscriber of OLD_NODE here first")
+	takeover.Flags().DurationVar(&to.Timeout, "timeout", time.Minute, "the longest wait for an acknowledgement or for catching up")
+	takeover.Flags().BoolVar(&deadRoot, "dead-root", false, "failover from a dead root (not yet)")
+	takeover.Flags().BoolVar(&deadBranch, "dead-branch", false, "failover from a dead branch (not yet)")
+	takeover.Flags().StringSliceVar(&dead, "dead", nil, "nodes known dead (not yet)")
+	root.AddCommand(takeover)
 	root.AddCommand(&cobra.Command{Use: "tag-dead NODE...", Short: "mark nodes dead on every live node", Args: cobra.MinimumNArgs(1),
 		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error {
 			return a.TagDead(cmd.Context(), true, args...)

@@ -32,6 +32,8 @@ BEGIN
     ELSIF i_step = 2 THEN
         -- writers that got past the insert check before step 1 finish first
         EXECUTE 'LOCK TABLE ' || pgq.quote_fqname(q.queue_data_pfx) || ' IN EXCLUSIVE MODE';
+        -- after a tick the daemon may still be cutting (pgq.ticker's lock)
+        PERFORM pg_advisory_xact_lock(1885827444, q.queue_id);
         INSERT INTO pgq.tick (tick_queue, tick_id, tick_event_seq)
         VALUES (q.queue_id, nextval(q.queue_tick_seq), nextval(q.queue_event_seq))
         RETURNING tick_id INTO last_tick;
