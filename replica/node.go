@@ -53,6 +53,11 @@ func connect(ctx context.Context, dsn string) (*pgx.Conn, error) {
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "pgqgo londiste"
 	}
+	if cfg.ConnectTimeout == 0 {
+		// a node whose host is gone must not hold a takeover or a worker
+		// for the system's TCP timeout
+		cfg.ConnectTimeout = 10 * time.Second
+	}
 	c, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)

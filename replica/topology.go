@@ -173,10 +173,17 @@ func (a *Admin) ChangeProvider(ctx context.Context, newProvider string, opts Cha
 // refuseLoop fails when newProvider reads, directly or through others,
 // from node: node would then read from its own copy.
 func (a *Admin) refuseLoop(ctx context.Context, node, newProvider string) error {
+	mems, err := members(ctx, a.db, a.cfg.Queue)
+	if err != nil {
+		return err
+	}
 	cur := newProvider
 	for range 64 {
 		if cur == node {
 			return fmt.Errorf("change-provider: %s reads from %s (directly or not): that would make a loop", newProvider, node)
+		}
+		if i := slices.IndexFunc(mems, func(m Member) bool { return m.Name == cur }); i >= 0 && mems[i].Dead {
+			return nil // a dead node's subtree is being taken apart
 		}
 		c, _, err := a.member(ctx, cur)
 		if err != nil {
@@ -221,6 +228,10 @@ func waitForTick(ctx context.Context, db *pgx.Conn, queue string, tick int64, li
 type TakeoverOptions struct {
 	// All moves every other subscriber of the old node to this one first.
 	All bool
+	// DeadRoot and DeadBranch: the old node is down (a failover); Dead
+	// names more nodes known to be down.
+	DeadRoot, DeadBranch bool
+	Dead                 []string
 	// Timeout bounds each wait (acknowledgements, catching up).
 	Timeout time.Duration
 }
@@ -244,9 +255,12 @@ func (a *Admin) Takeover(ctx context.Context, old string, opts TakeoverOptions) 
 	if old == me.Name {
 		return errors.New("takeover: this node is the node to take over")
 	}
+	if opts.DeadRoot || opts.DeadBranch {
+		return a.failover(ctx, me, old, opts)
+	}
 	oldDB, _, err := a.member(ctx, old)
 	if err != nil {
-		return fmt.Errorf("takeover: %w (a dead node's takeover is not supported by pgqgo yet)", err)
+		return fmt.Errorf("takeover: %w (if it is down: --dead-root or --dead-branch)", err)
 	}
 	defer oldDB.Close(context.Background())
 	on, err := nodeInfo(ctx, oldDB, a.cfg.Queue)
@@ -415,4 +429,165 @@ func subscriberNames(ctx context.Context, db queryer, queue string) ([]string, e
 		return nil, err
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// liveNode is a member that answered, with its node info.
+type liveNode struct {
+	Member
+	info *NodeInfo
+}
+
+// liveNodes asks every member not tagged dead (and not in skip) for its
+// node info; the ones that do not answer are left out, with a warning.
+func (a *Admin) liveNodes(ctx context.Context, skip ...string) ([]liveNode, error) {
+	mems, err := members(ctx, a.db, a.cfg.Queue)
+	if err != nil {
+		return nil, err
+	}
+	var out []liveNode
+	for _, m := range mems {
+		if m.Dead || slices.Contains(skip, m.Name) {
+			continue
+		}
+		c, _, err := a.member(ctx, m.Name)
+		if err != nil {
+			a.log.Warn("member unreachable, left as it is", "node", m.Name, "err", err)
+			continue
+		}
+		n, err := nodeInfo(ctx, c, a.cfg.Queue)
+		c.Close(context.Background())
+		if err != nil || !n.Exists {
+			a.log.Warn("member has no node here, left as it is", "node", m.Name, "err", err)
+			continue
+		}
+		out = append(out, liveNode{m, n})
+	}
+	return out, nil
+}
+
+// failover puts this node in the place of a node that is down (takeover
+// --dead-root / --dead-branch). The old node and Dead are tagged dead on
+// every live node. Dead root: this node first catches up from the most
+// advanced branch that read from the old root (events this node never got
+// are there), is promoted, and keeps the old root's position as the
+// subscriber '<old>.gravestone' (what resurrect looks for: every event
+// past it never left the old root); then every node that read from the old
+// root reads from this one. Dead branch: this node leaves the old branch's
+// subtree if it is in it, and the old branch's subscribers move here.
+// Nodes ahead of this one (they applied events it cannot get) are left
+// where they are, with an error naming them.
+func (a *Admin) failover(ctx context.Context, me *NodeInfo, old string, opts TakeoverOptions) error {
+	q := a.cfg.Queue
+	began := time.Now()
+	if err := a.TagDead(ctx, true, append([]string{old}, opts.Dead...)...); err != nil {
+		return fmt.Errorf("takeover: tagging %s dead: %w", old, err)
+	}
+	live, err := a.liveNodes(ctx, append([]string{old}, opts.Dead...)...)
+	if err != nil {
+		return err
+	}
+	var subs []liveNode // the old node's subscribers, but this node
+	for _, n := range live {
+		if n.info.ProviderNode == old && n.Name != me.Name {
+			subs = append(subs, n)
+		}
+	}
+	var ahead []string
+	move := func(last int64) error {
+		for _, s := range subs {
+			if s.info.WorkerLastTick > last {
+				ahead = append(ahead, fmt.Sprintf("%s (tick %d)", s.Name, s.info.WorkerLastTick))
+				continue
+			}
+			if err := a.ChangeProvider(ctx, me.Name, ChangeProviderOptions{Node: s.Name, Timeout: opts.Timeout}); err != nil {
+				return fmt.Errorf("takeover: moving %s here: %w", s.Name, err)
+			}
+		}
+		if len(ahead) > 0 {
+			return fmt.Errorf("takeover: done, but these nodes applied events this node never got and were left reading from %s: %v; resync their tables after moving them (change-provider)", old, ahead)
+		}
+		return nil
+	}
+	if opts.DeadBranch {
+		if me.ProviderNode == old {
+			up := ""
+			for _, n := range live {
+				if subs, err := a.subscribersOf(ctx, n.Name); err == nil && slices.Contains(subs, old) {
+					up = n.Name
+				}
+			}
+			if up == "" {
+				return fmt.Errorf("takeover: no live node has %s as a subscriber: move this node with change-provider", old)
+			}
+			if err := a.ChangeProvider(ctx, up, ChangeProviderOptions{Timeout: opts.Timeout}); err != nil {
+				return fmt.Errorf("takeover: moving this node to %s: %w", up, err)
+			}
+		}
+		return move(1<<62)
+	}
+	if me.Type != "branch" {
+		return fmt.Errorf("takeover --dead-root: this node is a %s; run it on a branch", me.Type)
+	}
+	self, err := connect(ctx, a.cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer self.Close(context.Background())
+	last, err := branchLastTick(ctx, self, q)
+	if err != nil {
+		return err
+	}
+	// events past this node's last tick may have reached a sibling branch
+	var best *liveNode
+	for i, s := range subs {
+		if s.info.Type == "branch" && s.info.WorkerLastTick > last && (best == nil || s.info.WorkerLastTick > best.info.WorkerLastTick) {
+			best = &subs[i]
+		}
+	}
+	if best != nil {
+		a.log.Info("takeover: catching up from the most advanced branch", "node", best.Name, "its_tick", best.info.WorkerLastTick, "ours", last)
+		if err := a.ChangeProvider(ctx, best.Name, ChangeProviderOptions{Timeout: opts.Timeout}); err != nil {
+			return fmt.Errorf("takeover: catching up from %s: %w", best.Name, err)
+		}
+		if err := waitForTick(ctx, self, q, best.info.WorkerLastTick, opts.Timeout); err != nil {
+			return fmt.Errorf("takeover: catching up from %s: %w", best.Name, err)
+		}
+		last = best.info.WorkerLastTick
+	}
+	if err := setPaused(ctx, self, a.log, q, me.WorkerName, true, opts.Timeout); err != nil {
+		return fmt.Errorf("takeover: pausing this node: %w", err)
+	}
+	if _, err := call(ctx, self, a.log, "select * from pgq_node.promote_branch($1)", q); err != nil {
+		return fmt.Errorf("takeover: promoting this node: %w", err)
+	}
+	a.log.Info("takeover: this node promoted to root", "tick", last, "after", time.Since(began).Round(time.Millisecond))
+	if _, err := call(ctx, self, a.log, "select * from pgq_node.register_subscriber($1, $2, $3, $4)", q, old, old+".gravestone", last); err != nil {
+		return fmt.Errorf("takeover: the old root's gravestone: %w", err)
+	}
+	if best != nil {
+		if c, _, err := a.member(ctx, best.Name); err == nil {
+			if _, err := call(ctx, c, a.log, "select * from pgq_node.unregister_subscriber($1, $2)", q, me.Name); err != nil {
+				a.log.Warn("takeover: unsubscribing from the branch caught up from", "node", best.Name, "err", err)
+			}
+			c.Close(context.Background())
+		}
+	}
+	if err := setPaused(ctx, self, a.log, q, me.WorkerName, false, opts.Timeout); err != nil {
+		return err
+	}
+	if err := move(last); err != nil {
+		return err
+	}
+	a.log.Info("takeover: done", "new_root", me.Name, "dead_root", old, "tick", last, "took", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// subscribersOf lists the nodes reading from member name.
+func (a *Admin) subscribersOf(ctx context.Context, name string) ([]string, error) {
+	c, _, err := a.member(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close(context.Background())
+	return subscriberNames(ctx, c, a.cfg.Queue)
 }

@@ -115,12 +115,46 @@ func (w *Worker) Run(ctx context.Context) error {
 			return err
 		}
 		w.log.Error("worker failed; retrying", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
+		if w.waitOrStateChange(ctx, backoff) {
+			backoff = min(time.Second, w.conf().ExceptionSleep) // told to do something else: at once
+			continue
+		}
+		if ctx.Err() != nil {
 			return nil
-		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, max(w.conf().ExceptionSleep, time.Second))
+	}
+}
+
+// waitOrStateChange waits d, or less when an admin command changes the
+// worker's state meanwhile (a pause, a new provider: uptodate is cleared),
+// which it reports: a worker failing against a dead provider must still
+// acknowledge the pause and the move that takeovers make (londiste3 does
+// only after its exception sleep).
+func (w *Worker) waitOrStateChange(ctx context.Context, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	db, err := connect(ctx, w.conf().DB)
+	if err != nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Until(deadline)):
+		}
+		return false
+	}
+	defer db.Close(context.Background())
+	for {
+		if st, err := getConsumerState(ctx, db, w.conf().Queue, w.conf().Consumer); err == nil && !st.uptodate {
+			return true
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(min(left, max(w.conf().LoopDelay, 10*time.Millisecond))):
+		}
 	}
 }
 

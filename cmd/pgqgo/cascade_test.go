@@ -632,3 +632,95 @@ func TestCascadeSwitchover(t *testing.T) {
 		t.Errorf("status:\n%s", out)
 	}
 }
+
+// TestCascadeFailover: a root, two branches under it and a leaf under the
+// second branch, each on a server of its own; under a load writing to the
+// root, the first branch is held back, then the root's server is stopped
+// with an immediate shutdown. takeover --dead-root on the held-back branch
+// catches up from the other branch (which got further), promotes it, moves
+// the other branch under it, and writes go on there; the surviving nodes end
+// equal and their queues hold the same ticks and events.
+func TestCascadeFailover(t *testing.T) {
+	s := newCascade(t, "r", "b1", "b2")
+	r, b1, b2, lf := s.nodes["r"], s.nodes["b1"], s.nodes["b2"], s.nodes["leaf"]
+	pgbench(t, s.ctx, r.dsn, "-i", "-q", "-s", "1")
+	pgtest.Exec(t, r.conn, "alter table pgbench_history add column hid bigserial primary key")
+	s.dumpOnFailure(t)
+	for _, n := range []string{"r", "b1", "b2"} {
+		s.dumpLogOnFailure(t, n)
+	}
+	s.cli(t, r.ini, "create-root", "r", r.dsn)
+	s.cli(t, b1.ini, "create-branch", "b1", b1.dsn, "--provider="+r.dsn)
+	s.cli(t, b2.ini, "create-branch", "b2", b2.dsn, "--provider="+r.dsn)
+	s.cli(t, lf.ini, "create-leaf", "leaf", lf.dsn, "--provider="+b2.dsn)
+	for _, n := range []*cascadeNode{r, b1, b2} {
+		s.startTickerOn(t, n)
+	}
+	stops := map[*cascadeNode]func(){}
+	for _, n := range []*cascadeNode{r, b1, b2, lf} {
+		stops[n] = s.background(t, "londiste", n.ini, "worker", "-q")
+	}
+	for _, n := range []*cascadeNode{r, b1, b2, lf} {
+		s.cli(t, n.ini, "add-table", "--all")
+		s.cli(t, n.ini, "add-seq", "--all")
+		if n != r {
+			s.cli(t, n.ini, "wait-sync", "--timeout", "60s")
+		}
+	}
+	ctx, stop := context.WithCancel(s.ctx)
+	w := &rootWriter{nodes: []*cascadeNode{r, b1}}
+	done := make(chan struct{})
+	go func() { defer close(done); w.run(ctx, t, 200) }()
+	time.Sleep(2 * time.Second)
+	// b1 falls behind: b2 has events b1 has not when the root dies
+	stops[b1]()
+	time.Sleep(time.Second)
+	if err := r.cluster.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	s.background(t, "londiste", b1.ini, "worker", "-q")
+	b1Tick := pgtest.Scalar[int64](t, b1.conn, "select last_tick_id from pgq.get_queue_info('replika')")
+	b2Tick := pgtest.Scalar[int64](t, b2.conn, "select last_tick_id from pgq.get_queue_info('replika')")
+	if b2Tick <= b1Tick {
+		t.Fatalf("b2 at tick %d is not ahead of b1 at %d", b2Tick, b1Tick)
+	}
+	start := time.Now()
+	s.cli(t, b1.ini, "takeover", "r", "--dead-root")
+	took := time.Since(start)
+	t.Logf("takeover --dead-root in %v (b1 was at tick %d, b2 at %d)", took.Round(time.Millisecond), b1Tick, b2Tick)
+	if took > 30*time.Second {
+		t.Errorf("takeover took %v", took)
+	}
+	if typ := pgtest.Scalar[string](t, b1.conn, "select node_type from pgq_node.get_node_info('replika')"); typ != "root" {
+		t.Fatalf("b1 is %s", typ)
+	}
+	if p := pgtest.Scalar[string](t, b2.conn, "select provider_node from pgq_node.get_node_info('replika')"); p != "b1" {
+		t.Fatalf("b2 reads from %s", p)
+	}
+	if n := pgtest.Scalar[int64](t, b1.conn, "select count(*) from pgq_node.get_subscriber_info('replika') where worker_name = 'r.gravestone'"); n != 1 {
+		t.Errorf("no gravestone of r on b1")
+	}
+	time.Sleep(2 * time.Second)
+	stop()
+	<-done
+	w.mu.Lock()
+	t.Logf("writer: %d transactions, writes refused for %v from the root's death (%v after it)", w.written, w.gaps, time.Since(killed).Round(time.Millisecond))
+	if len(w.gaps) != 1 {
+		t.Errorf("write gaps %v, want one", w.gaps)
+	}
+	w.mu.Unlock()
+	pgtest.Eventually(t, 60*time.Second, "the surviving nodes equal", func() bool {
+		return s.sameAs(t, b1.conn, b2.conn) && s.sameAs(t, b1.conn, lf.conn)
+	})
+	ticks, events := checkMirrored(t, b1.conn, b2.conn)
+	t.Logf("b1 and b2: %d ticks, %d events, the same on both", ticks, events)
+	for _, n := range []*cascadeNode{b2, lf} {
+		if cmp := s.cli(t, n.ini, "compare"); strings.Contains(cmp, "do not match") {
+			t.Fatalf("%s compare:\n%s", n.name, cmp)
+		}
+	}
+	if out := s.cli(t, lf.ini, "status"); !strings.Contains(out, "\nb1 (root)\n") {
+		t.Errorf("status:\n%s", out)
+	}
+}

@@ -37,7 +37,8 @@ Node commands:
   node-status, node-info                this node
   pause, resume                         pause the worker (waits for it to acknowledge)
   change-provider --provider=NODE       make this node (or --node) read from another node
-  takeover OLD_NODE [--all]             put this node in OLD_NODE's place (switchover)
+  takeover OLD_NODE [--all] [--dead-root | --dead-branch]
+                                        put this node in OLD_NODE's place (switchover, failover)
   tag-dead NODE..., tag-alive NODE...   mark nodes dead or alive everywhere
   wait-root, wait-provider              wait until this node has caught up
   drop-node NODE                        remove a leaf
@@ -280,16 +281,17 @@ func londisteTree(path string) *cobra.Command {
 	var dead []string
 	takeover := &cobra.Command{Use: "takeover OLD_NODE [--all]", Short: "put this node in OLD_NODE's place (a switchover; the root's too)", Args: cobra.ExactArgs(1),
 		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error {
-			if deadRoot || deadBranch || len(dead) > 0 {
-				return errors.New("takeover of a dead node (--dead-root, --dead-branch, --dead) is not supported by pgqgo yet: see docs/cascade.md")
+			if deadRoot && deadBranch {
+				return errors.New("takeover: --dead-root or --dead-branch, not both")
 			}
+			to.DeadRoot, to.DeadBranch, to.Dead = deadRoot, deadBranch, dead
 			return a.Takeover(cmd.Context(), args[0], to)
 		})}
 	takeover.Flags().BoolVar(&to.All, "all", false, "move every other subscriber of OLD_NODE here first")
 	takeover.Flags().DurationVar(&to.Timeout, "timeout", time.Minute, "the longest wait for an acknowledgement or for catching up")
-	takeover.Flags().BoolVar(&deadRoot, "dead-root", false, "failover from a dead root (not yet)")
-	takeover.Flags().BoolVar(&deadBranch, "dead-branch", false, "failover from a dead branch (not yet)")
-	takeover.Flags().StringSliceVar(&dead, "dead", nil, "nodes known dead (not yet)")
+	takeover.Flags().BoolVar(&deadRoot, "dead-root", false, "OLD_NODE is a root that is down (failover)")
+	takeover.Flags().BoolVar(&deadBranch, "dead-branch", false, "OLD_NODE is a branch that is down (failover)")
+	takeover.Flags().StringSliceVar(&dead, "dead", nil, "more nodes known to be down")
 	root.AddCommand(takeover)
 	root.AddCommand(&cobra.Command{Use: "tag-dead NODE...", Short: "mark nodes dead on every live node", Args: cobra.MinimumNArgs(1),
 		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error {

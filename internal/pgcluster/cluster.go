@@ -341,6 +341,16 @@ func (c *Cluster) Up(ctx context.Context) error { return c.start(ctx) }
 // once, no checkpoint: the next start runs crash recovery, as after a power
 // cut of the server alone) and starts it again.
 func (c *Cluster) Crash(ctx context.Context) error {
+	if err := c.Kill(); err != nil {
+		return err
+	}
+	return c.start(ctx)
+}
+
+// Kill stops the server with an immediate shutdown (pg_ctl -m immediate:
+// every backend killed at once, no checkpoint) and leaves it down; Up
+// starts it again, with crash recovery.
+func (c *Cluster) Kill() error {
 	if c.cmd != nil && c.cmd.Process != nil {
 		_ = c.cmd.Process.Signal(syscall.SIGQUIT)
 		select {
@@ -349,7 +359,7 @@ func (c *Cluster) Crash(ctx context.Context) error {
 			return errors.New("pgcluster: postgres did not stop on SIGQUIT")
 		}
 	}
-	return c.start(ctx)
+	return nil
 }
 
 // start starts the server of a stopped cluster again.
