@@ -75,9 +75,10 @@ type ConsumerConfig struct {
 	// unregistered consumer is then an error instead of registered at the end.
 	NoRegister bool
 	// StableBatchIDs makes every batch's id survive a crash of the server:
-	// the batch is opened with a durable commit. Set it when the handler
-	// records batch ids outside the queue's database (ExactlyOnce sets it
-	// itself). Otherwise a batch is opened, and a batch whose handler wrote
+	// the batch is opened with a durable commit (synchronous_commit on,
+	// whatever the server's default), which also puts the batch's end tick
+	// on disk. Set it when the handler records batch ids or ticks outside
+	// the queue's database (ExactlyOnce sets it itself). Otherwise a batch is opened, and a batch whose handler wrote
 	// nothing through Batch.Tx is finished, with synchronous_commit off: no
 	// wait for a WAL flush, and a server crash can at most deliver the last
 	// fraction of a second of batches again (with new ids), which
@@ -629,6 +630,10 @@ func (c *Consumer) nextBatch(ctx context.Context) (*Batch, error) {
 	async := ""
 	if !c.stable {
 		async = ` CROSS JOIN pg_catalog.set_config('synchronous_commit', 'off', true) AS async`
+	} else {
+		// durable whatever the server's default (and so is every tick
+		// before the batch's end, which the handler may act on elsewhere)
+		async = ` CROSS JOIN pg_catalog.set_config('synchronous_commit', 'on', true) AS durable`
 	}
 	var (
 		id, prevTick, tick pgtype.Int8

@@ -2,9 +2,12 @@ package replica
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -590,4 +593,271 @@ func (a *Admin) subscribersOf(ctx context.Context, name string) ([]string, error
 	}
 	defer c.Close(context.Background())
 	return subscriberNames(ctx, c, a.cfg.Queue)
+}
+
+// ResurrectFile is where Resurrect writes the events that never left an
+// old root (londiste3's name, in the working directory).
+const ResurrectFile = "resurrect-lost-events.json"
+
+// ResurrectStats is what Resurrect did.
+type ResurrectStats struct {
+	NewRoot, Provider string // the cascade's root, and the node holding the gravestone
+	Tick              int64  // the gravestone's tick: this node's stream was cut there
+	Dumped, Deleted   int
+	TicksDeleted      int64
+}
+
+// Resurrect brings an old root back after a failover (londiste3
+// resurrect), run on it once it is up again: it finds the gravestone the
+// takeover left (the subscriber '<this node>.gravestone' on the node that
+// took over), demotes and pauses this node, drops its old subscribers and
+// consumers, writes the events past the gravestone's tick (they never left
+// this node) to dumpFile as JSON and deletes them and their ticks, and
+// subscribes this node to the gravestone's node at that tick as a branch.
+// Tables are not touched: the lost events' rows are still here, and the
+// dump says which. The worker is left paused: resume it when that is dealt
+// with.
+func (a *Admin) Resurrect(ctx context.Context, dumpFile string) (*ResurrectStats, error) {
+	q := a.cfg.Queue
+	me, err := a.node(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if me.Type == "leaf" {
+		return nil, errors.New("resurrect: this node is a leaf, nothing to do")
+	}
+	if _, err := os.Lstat(dumpFile); err == nil {
+		return nil, fmt.Errorf("resurrect: %s exists (an earlier resurrection's dump?): move it away first", dumpFile)
+	}
+	grave := me.Name + ".gravestone"
+	st := &ResurrectStats{}
+	mems, err := members(ctx, a.db, q)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range mems {
+		if m.Name == me.Name {
+			continue
+		}
+		c, err := a.remote(ctx, m.Location)
+		if err != nil {
+			a.log.Info("resurrect: node unreachable, skipped", "node", m.Name)
+			continue
+		}
+		var tick *int64
+		err = c.QueryRow(ctx, "select max(last_tick) from pgq.get_consumer_info($1) where consumer_name = $2", q, grave).Scan(&tick)
+		n, nerr := nodeInfo(ctx, c, q)
+		c.Close(context.Background())
+		if err != nil || nerr != nil {
+			a.log.Warn("resurrect: could not look on node", "node", m.Name, "err", errors.Join(err, nerr))
+			continue
+		}
+		if tick != nil {
+			if st.Provider != "" {
+				return nil, fmt.Errorf("resurrect: two gravestones, on %s and %s", st.Provider, m.Name)
+			}
+			st.Provider, st.Tick = m.Name, *tick
+		}
+		if n.Type == "root" {
+			st.NewRoot = m.Name
+		}
+	}
+	if st.NewRoot == "" {
+		return nil, errors.New("resurrect: no other node is the root")
+	}
+	if st.Provider == "" {
+		return nil, fmt.Errorf("resurrect: no gravestone (%s) found: was this node taken over with --dead-root?", grave)
+	}
+	a.log.Info("resurrect: gravestone found", "node", st.Provider, "tick", st.Tick, "root", st.NewRoot)
+	db := a.db
+	if me.Type == "root" {
+		for _, step := range []int{1, 2} {
+			if _, err := call(ctx, db, a.log, "select * from pgq_node.demote_root($1, $2, $3)", q, step, st.Provider); err != nil {
+				return nil, fmt.Errorf("resurrect: demote step %d: %w", step, err)
+			}
+		}
+		tx, err := db.Begin(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer tx.Rollback(context.Background())
+		if _, err := call(ctx, tx, a.log, "select * from pgq_node.demote_root($1, 3, $2)", q, st.Provider); err != nil {
+			return nil, fmt.Errorf("resurrect: demote step 3: %w", err)
+		}
+		if _, err := call(ctx, tx, a.log, "select * from pgq_node.set_consumer_paused($1, $2, true)", q, me.WorkerName); err != nil {
+			return nil, err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return nil, err
+		}
+	} else if !me.WorkerPaused {
+		// no waiting for the worker's answer: it may be down
+		if _, err := call(ctx, db, a.log, "select * from pgq_node.set_consumer_paused($1, $2, true)", q, me.WorkerName); err != nil {
+			return nil, err
+		}
+	}
+	subs, err := subscriberNames(ctx, db, q)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range subs {
+		if _, err := call(ctx, db, a.log, "select * from pgq_node.unregister_subscriber($1, $2)", q, s); err != nil {
+			return nil, fmt.Errorf("resurrect: dropping old subscriber %s: %w", s, err)
+		}
+	}
+	rows, err := db.Query(ctx, "select consumer_name from pgq.get_consumer_info($1) where consumer_name not like '.%'", q)
+	if err != nil {
+		return nil, err
+	}
+	cons, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cons {
+		if _, err := db.Exec(ctx, "select pgq.unregister_consumer($1, $2)", q, c); err != nil {
+			return nil, fmt.Errorf("resurrect: dropping old consumer %s: %w", c, err)
+		}
+	}
+	if err := a.dumpLostEvents(ctx, st, dumpFile); err != nil {
+		return nil, err
+	}
+	if _, err := call(ctx, db, a.log, "select * from pgq_node.set_consumer_completed($1, $2, $3)", q, me.WorkerName, st.Tick); err != nil {
+		return nil, err
+	}
+	prov, _, err := a.member(ctx, st.Provider)
+	if err != nil {
+		return nil, err
+	}
+	defer prov.Close(context.Background())
+	if _, err := call(ctx, prov, a.log, "select * from pgq_node.unregister_subscriber($1, $2)", q, me.Name); err != nil {
+		return nil, fmt.Errorf("resurrect: removing the gravestone: %w", err)
+	}
+	var gwm int64
+	if err := prov.QueryRow(ctx, "select global_watermark from pgq_node.register_subscriber($1, $2, $3, $4)", q, me.Name, me.WorkerName, st.Tick).Scan(&gwm); err != nil {
+		return nil, fmt.Errorf("resurrect: subscribing on %s: %w", st.Provider, err)
+	}
+	if _, err := call(ctx, db, a.log, "select * from pgq_node.set_global_watermark($1, $2)", q, gwm); err != nil {
+		return nil, err
+	}
+	a.log.Info("resurrect: done; the worker is paused", "provider", st.Provider, "tick", st.Tick, "dumped", st.Dumped, "deleted", st.Deleted)
+	return st, nil
+}
+
+// dumpLostEvents writes the events of this node's queue past the
+// gravestone's tick to file (a JSON array, londiste3's fields), then
+// deletes exactly those events and the ticks after the gravestone's.
+func (a *Admin) dumpLostEvents(ctx context.Context, st *ResurrectStats, file string) error {
+	q := a.cfg.Queue
+	db := a.db
+	me, err := a.node(ctx)
+	if err != nil {
+		return err
+	}
+	dumper := me.Name + ".dumper"
+	if _, err := db.Exec(ctx, "select pgq.register_consumer_at($1, $2, $3)", q, dumper, st.Tick); err != nil {
+		return fmt.Errorf("resurrect: the dumper at tick %d: %w", st.Tick, err)
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	enc := json.NewEncoder(f)
+	sep := "["
+	var ids, txids []int64
+	final := st.Tick
+	for {
+		var batch *int64
+		var prev, cur *int64
+		if err := db.QueryRow(ctx, "select batch_id, prev_tick_id, cur_tick_id from pgq.next_batch_info($1, $2)", q, dumper).Scan(&batch, &prev, &cur); err != nil {
+			return err
+		}
+		if batch == nil {
+			break
+		}
+		rows, err := db.Query(ctx, `select ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4
+		  from pgq.get_batch_events($1)`, *batch)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var e struct {
+				ID     int64     `json:"ev_id"`
+				Type   *string   `json:"ev_type"`
+				Data   *string   `json:"ev_data"`
+				Extra1 *string   `json:"ev_extra1"`
+				Extra2 *string   `json:"ev_extra2"`
+				Extra3 *string   `json:"ev_extra3"`
+				Extra4 *string   `json:"ev_extra4"`
+				Time   time.Time `json:"ev_time"`
+				TxID   int64     `json:"ev_txid"`
+				Retry  *int32    `json:"ev_retry"`
+				Tick   int64     `json:"tick_id"`
+				Prev   int64     `json:"prev_tick_id"`
+			}
+			if err := rows.Scan(&e.ID, &e.Time, &e.TxID, &e.Retry, &e.Type, &e.Data, &e.Extra1, &e.Extra2, &e.Extra3, &e.Extra4); err != nil {
+				rows.Close()
+				return err
+			}
+			e.Tick, e.Prev = *cur, *prev
+			if _, err := fmt.Fprintf(f, "%s\n", sep); err != nil {
+				rows.Close()
+				return err
+			}
+			sep = ","
+			if err := enc.Encode(e); err != nil {
+				rows.Close()
+				return err
+			}
+			ids, txids = append(ids, e.ID), append(txids, e.TxID)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if _, err := db.Exec(ctx, "select pgq.finish_batch($1)", *batch); err != nil {
+			return err
+		}
+		final = *cur
+	}
+	if sep == "[" {
+		sep = "[\n"
+	} else {
+		sep = ""
+	}
+	if _, err := fmt.Fprintf(f, "%s]\n", sep); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	st.Dumped = len(ids)
+	if _, err := db.Exec(ctx, "select pgq.unregister_consumer($1, $2)", q, dumper); err != nil {
+		return err
+	}
+	if final == st.Tick {
+		return nil
+	}
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+	var pfx string
+	if err := tx.QueryRow(ctx, "select queue_data_pfx from pgq.queue where queue_name = $1", q).Scan(&pfx); err != nil {
+		return err
+	}
+	schema, table, _ := strings.Cut(pfx, ".")
+	tag, err := tx.Exec(ctx, "delete from "+pgx.Identifier{schema, table}.Sanitize()+
+		" where (ev_id, ev_txid) in (select * from unnest($1::bigint[], $2::bigint[]))", ids, txids)
+	if err != nil {
+		return fmt.Errorf("resurrect: deleting the dumped events: %w", err)
+	}
+	st.Deleted = int(tag.RowsAffected())
+	tag, err = tx.Exec(ctx, `delete from pgq.tick t using pgq.queue x where x.queue_name = $1 and t.tick_queue = x.queue_id
+	    and t.tick_id > $2 and t.tick_id <= $3`, q, st.Tick, final)
+	if err != nil {
+		return err
+	}
+	st.TicksDeleted = tag.RowsAffected()
+	return tx.Commit(ctx)
 }

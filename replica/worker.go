@@ -463,6 +463,12 @@ func (w *Worker) consumerConfig(name string) pgq.ConsumerConfig {
 	}
 	return pgq.ConsumerConfig{
 		Queue: w.conf().Queue, Name: name, NoRegister: true, FetchSize: max(fetch, 10000),
+		// the batch opens durably: its end tick is then on the provider's
+		// disk before this node records it as completed (the daemon
+		// commits ticks without waiting for the WAL flush; a crash of the
+		// provider could otherwise lose a tick this node, or a branch's
+		// subscribers, already stand on)
+		StableBatchIDs: true,
 		MinLag: w.conf().MinLag, PollInterval: max(w.conf().LoopDelay, 10*time.Millisecond),
 		ErrorBackoff: min(time.Second, max(w.conf().ExceptionSleep, 10*time.Millisecond)),
 		MaxBackoff:   max(w.conf().ExceptionSleep, time.Second), Logger: w.log,

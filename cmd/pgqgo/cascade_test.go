@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -723,4 +724,62 @@ func TestCascadeFailover(t *testing.T) {
 	if out := s.cli(t, lf.ini, "status"); !strings.Contains(out, "\nb1 (root)\n") {
 		t.Errorf("status:\n%s", out)
 	}
+
+	// the old root comes back: resurrect dumps exactly the events past the
+	// gravestone's tick (they never left it), and it goes on as a branch
+	if err := r.cluster.Up(s.ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.conn = pgtest.Conn(t, r.dsn)
+	grave := pgtest.Scalar[int64](t, b1.conn, "select last_tick from pgq.get_consumer_info('replika', 'r.gravestone')")
+	snap := pgtest.Scalar[string](t, r.conn, "select tick_snapshot::text from pgq.tick where tick_id = $1", grave)
+	lost := pgtest.Column[int64](t, r.conn, "select ev_id from pgq.event_1 where not txid_visible_in_snapshot(ev_txid, $1) order by 1", snap)
+	dump := filepath.Join(s.dir, "lost.json")
+	out := s.cli(t, r.ini, "resurrect", "--dump-file", dump)
+	t.Logf("resurrect: %s", out)
+	data, err := os.ReadFile(dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dumped []struct {
+		ID   int64  `json:"ev_id"`
+		Type string `json:"ev_type"`
+	}
+	if err := json.Unmarshal(data, &dumped); err != nil {
+		t.Fatalf("dump: %v\n%.500s", err, data)
+	}
+	var ids []int64
+	for _, e := range dumped {
+		ids = append(ids, e.ID)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, lost) || len(lost) == 0 {
+		t.Fatalf("dumped %d events %v, the old root had %d past tick %d: %v", len(ids), ids, len(lost), grave, lost)
+	}
+	t.Logf("%d events past the gravestone's tick %d dumped", len(lost), grave)
+	if n := pgtest.Scalar[int64](t, r.conn, "select count(*) from pgq.event_1 where not txid_visible_in_snapshot(ev_txid, $1)", snap); n != 0 {
+		t.Errorf("%d lost events left in the old root's queue", n)
+	}
+	if typ := pgtest.Scalar[string](t, r.conn, "select node_type || ' ' || provider_node || ' ' || worker_paused from pgq_node.get_node_info('replika')"); typ != "branch b1 true" {
+		t.Fatalf("old root after resurrect: %s", typ)
+	}
+	before := pgtest.Scalar[int64](t, r.conn, "select worker_last_tick from pgq_node.get_node_info('replika')")
+	s.cli(t, r.ini, "resume")
+	pgbench(t, s.ctx, b1.dsn, "-n", "-t", "50", "-f", writeScript(t, s.dir))
+	pgtest.Eventually(t, 30*time.Second, "the old root replicating from b1", func() bool {
+		return pgtest.Scalar[int64](t, r.conn, "select worker_last_tick from pgq_node.get_node_info('replika')") > before
+	})
+	ticks, events = checkMirrored(t, b1.conn, r.conn)
+	t.Logf("b1 and the resurrected r: %d ticks, %d events, the same on both", ticks, events)
+}
+
+// writeScript is a pgbench script that writes what rootWriter writes,
+// without pgbench's own :scale lookup.
+func writeScript(t *testing.T, dir string) string {
+	path := filepath.Join(dir, "write.sql")
+	if err := os.WriteFile(path, []byte("\\set aid random(1, 100000)\nupdate pgbench_accounts set abalance = abalance + 1 where aid = :aid;\n"+
+		"insert into pgbench_history (tid, bid, aid, delta, mtime) values (1, 1, :aid, 1, now());\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -39,6 +39,7 @@ Node commands:
   change-provider --provider=NODE       make this node (or --node) read from another node
   takeover OLD_NODE [--all] [--dead-root | --dead-branch]
                                         put this node in OLD_NODE's place (switchover, failover)
+  resurrect                             an old root back as a branch after a failover
   tag-dead NODE..., tag-alive NODE...   mark nodes dead or alive everywhere
   wait-root, wait-provider              wait until this node has caught up
   drop-node NODE                        remove a leaf
@@ -293,6 +294,19 @@ func londisteTree(path string) *cobra.Command {
 	takeover.Flags().BoolVar(&deadBranch, "dead-branch", false, "OLD_NODE is a branch that is down (failover)")
 	takeover.Flags().StringSliceVar(&dead, "dead", nil, "more nodes known to be down")
 	root.AddCommand(takeover)
+	var dumpFile string
+	resurrect := &cobra.Command{Use: "resurrect", Short: "bring an old root back as a branch after a failover (dumps the events that never left it)", Args: cobra.NoArgs,
+		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, _ []string) error {
+			st, err := a.Resurrect(cmd.Context(), dumpFile)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "gravestone on %s at tick %d; root %s\n%d events dumped to %s, %d deleted, %d ticks deleted\nresurrection done, worker paused (resume it when the lost events are dealt with)\n",
+				st.Provider, st.Tick, st.NewRoot, st.Dumped, dumpFile, st.Deleted, st.TicksDeleted)
+			return nil
+		})}
+	resurrect.Flags().StringVar(&dumpFile, "dump-file", replica.ResurrectFile, "where the lost events are written")
+	root.AddCommand(resurrect)
 	root.AddCommand(&cobra.Command{Use: "tag-dead NODE...", Short: "mark nodes dead on every live node", Args: cobra.MinimumNArgs(1),
 		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error {
 			return a.TagDead(cmd.Context(), true, args...)
