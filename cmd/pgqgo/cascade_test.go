@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -124,7 +126,7 @@ type queueTick struct {
 	snap    string
 }
 
-func queueTicks(t *testing.T, c *pgx.Conn) map[int64]queueTick {
+func queueTicks(t testing.TB, c *pgx.Conn) map[int64]queueTick {
 	t.Helper()
 	rows, err := c.Query(context.Background(), `select t.tick_id, t.tick_event_seq, t.tick_time, t.tick_snapshot::text
 	  from pgq.tick t join pgq.queue q on q.queue_id = t.tick_queue where q.queue_name = 'replika'`)
@@ -146,35 +148,44 @@ func queueTicks(t *testing.T, c *pgx.Conn) map[int64]queueTick {
 }
 
 // eventsByTick reads every event of the replika queue on c and files it
-// (as its row's text, NULLs and all) under the first of ticks (ids in order,
-// snapshots as c has them) whose snapshot sees its transaction; events of
-// the first tick or before, and after the last, are left out.
-func eventsByTick(t *testing.T, c *pgx.Conn, ticks []int64) map[int64][]string {
+// (as a digest of its row's text, NULLs and all) under the first of ticks
+// (ids in order, snapshots as c has them) whose snapshot sees its
+// transaction; events of the first tick or before, and after the last, are
+// left out.
+func eventsByTick(t testing.TB, c *pgx.Conn, ticks []int64) map[int64][]string {
 	t.Helper()
-	snaps := pgtest.Column[string](t, c, `select t.tick_snapshot::text from unnest($1::bigint[]) with ordinality u(id, n)
-	  join pgq.tick t on t.tick_id = u.id join pgq.queue q on q.queue_id = t.tick_queue and q.queue_name = 'replika' order by u.n`, ticks)
+	type snap struct {
+		xmin, xmax int64
+		xip        map[int64]bool
+	}
+	var snaps []snap
+	for _, text := range pgtest.Column[string](t, c, `select t.tick_snapshot::text from unnest($1::bigint[]) with ordinality u(id, n)
+	  join pgq.tick t on t.tick_id = u.id join pgq.queue q on q.queue_id = t.tick_queue and q.queue_name = 'replika' order by u.n`, ticks) {
+		p := strings.Split(text, ":")
+		var sn snap
+		fmt.Sscan(p[0], &sn.xmin)
+		fmt.Sscan(p[1], &sn.xmax)
+		sn.xip = map[int64]bool{}
+		for _, x := range strings.Split(p[2], ",") {
+			var v int64
+			if _, err := fmt.Sscan(x, &v); err == nil {
+				sn.xip[v] = true
+			}
+		}
+		snaps = append(snaps, sn)
+	}
 	if len(snaps) != len(ticks) {
 		t.Fatalf("%d of %d ticks found", len(snaps), len(ticks))
 	}
+	sees := func(s snap, txid int64) bool {
+		return txid < s.xmin || (txid < s.xmax && !s.xip[txid])
+	}
 	table := pgtest.Scalar[string](t, c, "select queue_data_pfx from pgq.queue where queue_name = 'replika'")
-	rows, err := c.Query(context.Background(), "select ev_txid, (ev_id, ev_time, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4)::text from "+table)
+	rows, err := c.Query(context.Background(), "select ev_txid, md5((ev_id, ev_time, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4)::text) from "+table)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	sees := func(snap string, txid int64) bool {
-		p := strings.Split(snap, ":")
-		var xmin, xmax int64
-		fmt.Sscan(p[0], &xmin)
-		fmt.Sscan(p[1], &xmax)
-		if txid < xmin {
-			return true
-		}
-		if txid >= xmax {
-			return false
-		}
-		return !slices.Contains(strings.Split(p[2], ","), fmt.Sprint(txid))
-	}
 	out := map[int64][]string{}
 	for rows.Next() {
 		var txid int64
@@ -182,13 +193,10 @@ func eventsByTick(t *testing.T, c *pgx.Conn, ticks []int64) map[int64][]string {
 		if err := rows.Scan(&txid, &row); err != nil {
 			t.Fatal(err)
 		}
-		for i, snap := range snaps {
-			if sees(snap, txid) {
-				if i > 0 {
-					out[ticks[i]] = append(out[ticks[i]], row)
-				}
-				break
-			}
+		// later snapshots see all earlier ones see
+		i := sort.Search(len(snaps), func(i int) bool { return sees(snaps[i], txid) })
+		if i > 0 && i < len(snaps) {
+			out[ticks[i]] = append(out[ticks[i]], row)
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -204,7 +212,7 @@ func eventsByTick(t *testing.T, c *pgx.Conn, ticks []int64) map[int64][]string {
 // time and event seq, and between each two of them the two queues hold the
 // same events (ids, times, types, data, extras, NULLs). Returns the ticks
 // and events compared.
-func checkMirrored(t *testing.T, root, branch *pgx.Conn) (int, int) {
+func checkMirrored(t testing.TB, root, branch *pgx.Conn) (int, int) {
 	t.Helper()
 	rt, bt := queueTicks(t, root), queueTicks(t, branch)
 	var ids []int64
@@ -245,6 +253,7 @@ func checkMirrored(t *testing.T, root, branch *pgx.Conn) (int, int) {
 // branch alone, ends equal to the root, and compare against the branch
 // provider works (londiste3's does not: skytools-legacy #58).
 func TestCascadeRootBranchLeaf(t *testing.T) {
+	t.Parallel() // servers of its own: waits overlap with the other cascade tests'
 	s := newCascade(t, "branch")
 	br, lf := s.nodes["branch"], s.nodes["leaf"]
 	s.dumpOnFailure(t)
@@ -335,6 +344,7 @@ func TestCascadeRootBranchLeaf(t *testing.T) {
 // the branch's queue, every tick range the same as the root's, and the
 // leaf under the branch equal to the root.
 func TestCascadeBranchWorkerKilled(t *testing.T) {
+	t.Parallel() // servers of its own: waits overlap with the other cascade tests'
 	s := newCascade(t, "branch")
 	br, lf := s.nodes["branch"], s.nodes["leaf"]
 	s.dumpOnFailure(t)
@@ -411,6 +421,7 @@ func TestCascadeBranchWorkerKilled(t *testing.T) {
 // to the root, its completed tick never went back, and both branches'
 // queues are the root's.
 func TestCascadeChangeProvider(t *testing.T) {
+	t.Parallel() // servers of its own: waits overlap with the other cascade tests'
 	s := newCascade(t, "b1", "b2")
 	b1, b2, lf := s.nodes["b1"], s.nodes["b2"], s.nodes["leaf"]
 	s.dumpOnFailure(t)
@@ -562,6 +573,7 @@ func (w *rootWriter) run(ctx context.Context, t *testing.T, rate int) {
 // and at the end every node is equal and the queues hold the same ticks
 // and events.
 func TestCascadeSwitchover(t *testing.T) {
+	t.Parallel() // servers of its own: waits overlap with the other cascade tests'
 	s := newCascade(t, "b1")
 	rt, b1, lf := s.nodes["root"], s.nodes["b1"], s.nodes["leaf"]
 	s.dumpOnFailure(t)
@@ -642,6 +654,7 @@ func TestCascadeSwitchover(t *testing.T) {
 // the other branch under it, and writes go on there; the surviving nodes end
 // equal and their queues hold the same ticks and events.
 func TestCascadeFailover(t *testing.T) {
+	t.Parallel() // servers of its own: waits overlap with the other cascade tests'
 	s := newCascade(t, "r", "b1", "b2")
 	r, b1, b2, lf := s.nodes["r"], s.nodes["b1"], s.nodes["b2"], s.nodes["leaf"]
 	pgbench(t, s.ctx, r.dsn, "-i", "-q", "-s", "1")
@@ -673,14 +686,18 @@ func TestCascadeFailover(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); w.run(ctx, t, 200) }()
 	time.Sleep(2 * time.Second)
-	// b1 falls behind: b2 has events b1 has not when the root dies
+	// b1 falls behind: b2 has events b1 has not when the root dies; and
+	// b2 a little: the root has events nobody has
 	stops[b1]()
 	time.Sleep(time.Second)
+	stops[b2]()
+	time.Sleep(300 * time.Millisecond)
 	if err := r.cluster.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	killed := time.Now()
 	s.background(t, "londiste", b1.ini, "worker", "-q")
+	s.background(t, "londiste", b2.ini, "worker", "-q")
 	b1Tick := pgtest.Scalar[int64](t, b1.conn, "select last_tick_id from pgq.get_queue_info('replika')")
 	b2Tick := pgtest.Scalar[int64](t, b2.conn, "select last_tick_id from pgq.get_queue_info('replika')")
 	if b2Tick <= b1Tick {
@@ -782,4 +799,92 @@ func writeScript(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestCascadeMixedWithLondiste3: one branch run by Skytools' londiste3
+// (its worker, its CLI), the other nodes by pgqgo, on pgqgo's schemas and
+// four servers. Under a load the leaf below londiste3's branch (a pgqgo
+// worker) replicates; then londiste3's takeover makes the pgqgo branch the
+// root, and pgqgo's takeover makes londiste3's branch the root. Every node
+// ends equal.
+func TestCascadeMixedWithLondiste3(t *testing.T) {
+	t.Parallel() // servers of its own: waits overlap with the other cascade tests'
+	s := newCascade(t, "b1", "b2")
+	rt, b1, b2, lf := s.nodes["root"], s.nodes["b1"], s.nodes["b2"], s.nodes["leaf"]
+	s.dumpOnFailure(t)
+	for _, n := range []string{"root", "b1", "b2"} {
+		s.dumpLogOnFailure(t, n)
+	}
+	for _, n := range []*cascadeNode{rt, b1, b2, lf} {
+		if out, err := runCLI(t, "install", "--db", n.dsn, "--with", "pgq_node,londiste"); err != nil {
+			t.Fatalf("install: %v\n%s", err, out)
+		}
+	}
+	londiste := pgtest.Londiste3(t, s.ctx, s.dir)
+	s.cli(t, rt.ini, "create-root", "root", rt.dsn)
+	londiste(b1.ini, "create-branch", "b1", b1.dsn, "--provider="+rt.dsn)
+	s.cli(t, b2.ini, "create-branch", "b2", b2.dsn, "--provider="+rt.dsn)
+	s.cli(t, lf.ini, "create-leaf", "leaf", lf.dsn, "--provider="+b1.dsn)
+	// an idle tick every second: londiste3's copy starts at one (and its
+	// handoffs wait for them)
+	for _, n := range []*cascadeNode{rt, b1, b2} {
+		pgtest.Exec(t, n.conn, "select pgq.set_queue_config('replika', 'ticker_idle_period', '1 second')")
+	}
+	s.startTickerQuiet(t)
+	s.startTickerOn(t, b1)
+	s.startTickerOn(t, b2)
+	for _, n := range []*cascadeNode{rt, b2, lf} {
+		s.background(t, "londiste", n.ini, "worker", "-q")
+	}
+	londiste(b1.ini, "worker", "-d")
+	t.Cleanup(func() {
+		_ = exec.Command("londiste", b1.ini, "-s").Run()
+		_ = exec.Command("pkill", "-9", "-f", "londiste "+b1.ini).Run()
+	})
+	for _, n := range []*cascadeNode{rt, b1, b2, lf} {
+		if n == b1 {
+			londiste(n.ini, "add-table", "--all")
+			londiste(n.ini, "add-seq", "--all")
+			s.cli(t, n.ini, "wait-sync", "--timeout", "120s")
+			continue
+		}
+		s.cli(t, n.ini, "add-table", "--all")
+		s.cli(t, n.ini, "add-seq", "--all")
+		if n != rt {
+			s.cli(t, n.ini, "wait-sync", "--timeout", "60s")
+		}
+	}
+	ctx, stop := context.WithCancel(s.ctx)
+	w := &rootWriter{nodes: []*cascadeNode{rt, b2, b1}}
+	done := make(chan struct{})
+	go func() { defer close(done); w.run(ctx, t, 100) }()
+	typ := func(n *cascadeNode) string {
+		return pgtest.Scalar[string](t, n.conn, "select node_type from pgq_node.get_node_info('replika')")
+	}
+	time.Sleep(2 * time.Second)
+	// londiste3's CLI against pgqgo's workers
+	out := londiste(b2.ini, "takeover", "root")
+	if a, b := typ(b2), typ(rt); a != "root" || b != "branch" {
+		t.Fatalf("after londiste3's takeover: b2 %s, root %s\n%s", a, b, out)
+	}
+	time.Sleep(2 * time.Second)
+	// pgqgo's CLI against londiste3's worker
+	s.cli(t, b1.ini, "takeover", "b2")
+	if a, b := typ(b1), typ(b2); a != "root" || b != "branch" {
+		t.Fatalf("after pgqgo's takeover: b1 %s, b2 %s", a, b)
+	}
+	time.Sleep(2 * time.Second)
+	stop()
+	<-done
+	w.mu.Lock()
+	t.Logf("writer: %d transactions, writes refused for %v: %v", w.written, w.gaps, w.errs)
+	w.mu.Unlock()
+	pgtest.Eventually(t, 90*time.Second, "every node equal", func() bool {
+		return s.sameAs(t, b1.conn, b2.conn) && s.sameAs(t, b1.conn, rt.conn) && s.sameAs(t, b1.conn, lf.conn)
+	})
+	st := s.cli(t, lf.ini, "status")
+	t.Logf("status:\n%s", st)
+	if !strings.Contains(st, "\nb1 (root)\n") {
+		t.Errorf("status:\n%s", st)
+	}
 }
