@@ -526,7 +526,7 @@ func (a *Admin) failover(ctx context.Context, me *NodeInfo, old string, opts Tak
 				return fmt.Errorf("takeover: moving this node to %s: %w", up, err)
 			}
 		}
-		return move(1<<62)
+		return move(1 << 62)
 	}
 	if me.Type != "branch" {
 		return fmt.Errorf("takeover --dead-root: this node is a %s; run it on a branch", me.Type)

@@ -469,9 +469,10 @@ func (w *Worker) consumerConfig(name string) pgq.ConsumerConfig {
 		// provider could otherwise lose a tick this node, or a branch's
 		// subscribers, already stand on)
 		StableBatchIDs: true,
-		MinLag: w.conf().MinLag, PollInterval: max(w.conf().LoopDelay, 10*time.Millisecond),
-		ErrorBackoff: min(time.Second, max(w.conf().ExceptionSleep, 10*time.Millisecond)),
-		MaxBackoff:   max(w.conf().ExceptionSleep, time.Second), Logger: w.log,
+		MinLag:         w.conf().MinLag,
+		PollInterval:   max(w.conf().LoopDelay, 10*time.Millisecond),
+		ErrorBackoff:   min(time.Second, max(w.conf().ExceptionSleep, 10*time.Millisecond)),
+		MaxBackoff:     max(w.conf().ExceptionSleep, time.Second), Logger: w.log,
 	}
 }
 

@@ -331,7 +331,7 @@ func TestCascadeRootBranchLeaf(t *testing.T) {
 	if _, err := br.conn.Exec(s.ctx, "select pgq.insert_event('replika', 'x', 'y')"); err == nil {
 		t.Error("an insert into the branch's queue was accepted")
 	}
-	if n := pgtest.Scalar[int64](t, s.root, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'")+
+	if n := pgtest.Scalar[int64](t, s.root, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'") +
 		pgtest.Scalar[int64](t, br.conn, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'"); n != 0 {
 		t.Errorf("%d copy consumers left", n)
 	}
