@@ -26,6 +26,7 @@ type NodeStatus struct {
 
 	consumers map[string]time.Time // tick time of each consumer of its queue
 	now       time.Time
+	head      time.Time // its queue's last tick's time
 }
 
 // TableStatus is a table that is not ok yet.
@@ -133,9 +134,10 @@ func (a *Admin) readNodeStatus(ctx context.Context, location string, ns *NodeSta
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if n.Type == "root" {
-			var lag time.Duration
-			if err := db.QueryRow(ctx, "select ticker_lag from pgq.get_queue_info($1)", a.cfg.Queue).Scan(&lag); err == nil {
+		var lag time.Duration
+		if err := db.QueryRow(ctx, "select ticker_lag from pgq.get_queue_info($1)", a.cfg.Queue).Scan(&lag); err == nil {
+			ns.head = ns.now.Add(-lag)
+			if n.Type == "root" {
 				ns.Lag = &lag
 			}
 		}
@@ -340,7 +342,30 @@ func Problems(nodes []*NodeStatus, maxLag time.Duration) []string {
 		if n.Lag != nil && maxLag > 0 && *n.Lag > maxLag {
 			out = append(out, fmt.Sprintf("%s: lag %s over %s", n.Name, ival(*n.Lag), ival(maxLag)))
 		}
+		// a consumer of this node's queue that stays behind keeps every
+		// event since its position: rotation waits for it (a stopped node
+		// below, through its watermark consumer, or the cascade's global
+		// watermark)
+		if maxLag > 0 {
+			for c, tt := range n.consumers {
+				if age := n.head.Sub(tt); !n.head.IsZero() && age > maxLag {
+					out = append(out, fmt.Sprintf("%s: consumer %s at a tick %s older than the queue's last holds its events (rotation waits for it)%s",
+						n.Name, c, ival(age), holder(c)))
+				}
+			}
+		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// holder says which node a consumer name stands for.
+func holder(consumer string) string {
+	switch {
+	case consumer == ".global_watermark":
+		return ": the slowest node of the cascade"
+	case strings.HasPrefix(consumer, ".") && strings.HasSuffix(consumer, ".watermark"):
+		return ": node " + strings.TrimSuffix(strings.TrimPrefix(consumer, "."), ".watermark")
+	}
+	return ""
 }

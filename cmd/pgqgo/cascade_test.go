@@ -76,11 +76,18 @@ func (s *cascadeSetup) startTickerQuiet(t *testing.T) {
 // queue takes no ticks from it until a takeover makes it the root.
 func (s *cascadeSetup) startTickerOn(t *testing.T, n *cascadeNode) {
 	t.Helper()
+	s.startTickerMaint(t, n, 600)
+}
+
+// startTickerMaint is startTickerOn with maintenance (rotation, retries,
+// watermarks) every maint seconds.
+func (s *cascadeSetup) startTickerMaint(t *testing.T, n *cascadeNode, maint int) {
+	t.Helper()
 	cfg := mustParse(t, n.dsn)
 	ini := filepath.Join(s.dir, "ticker-"+n.name+".ini")
 	body := fmt.Sprintf("[pgqd]\nbase_connstr = host=%s port=%d user=%s\ninitial_database = postgres\ndatabase_list = %s\n"+
-		"pidfile = %s\nlogfile = %s\nsyslog = 0\nticker_period = 0.1\nmaint_period = 600\n",
-		cfg.Host, cfg.Port, cfg.User, cfg.Database, filepath.Join(s.dir, "ticker-"+n.name+".pid"), filepath.Join(s.dir, "ticker-"+n.name+".log"))
+		"pidfile = %s\nlogfile = %s\nsyslog = 0\nticker_period = 0.1\nmaint_period = %d\n",
+		cfg.Host, cfg.Port, cfg.User, cfg.Database, filepath.Join(s.dir, "ticker-"+n.name+".pid"), filepath.Join(s.dir, "ticker-"+n.name+".log"), maint)
 	if err := os.WriteFile(ini, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -887,4 +894,77 @@ func TestCascadeMixedWithLondiste3(t *testing.T) {
 	if !strings.Contains(st, "\nb1 (root)\n") {
 		t.Errorf("status:\n%s", st)
 	}
+}
+
+// TestCascadeWatermarksRotation: root, branch and leaf with rotation every
+// 3 s and watermarks published every second. Under a pgbench load the
+// root's and the branch's event tables rotate; with the leaf's worker
+// stopped both stop rotating (the branch keeps the leaf's events, the root
+// the branch's, through the watermarks) and status --check names the
+// consumers that hold them; with the leaf back both rotate again.
+func TestCascadeWatermarksRotation(t *testing.T) {
+	t.Parallel() // servers of its own: waits overlap with the other cascade tests'
+	s := newCascade(t, "branch")
+	rt, br, lf := s.nodes["root"], s.nodes["branch"], s.nodes["leaf"]
+	s.dumpOnFailure(t)
+	s.dumpLogOnFailure(t, "branch")
+	for _, n := range []*cascadeNode{rt, br, lf} {
+		f, err := os.OpenFile(n.ini, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintln(f, "global_wm_publish_period = 1")
+		f.Close()
+	}
+	s.cli(t, rt.ini, "create-root", "root", rt.dsn)
+	s.cli(t, br.ini, "create-branch", "branch", br.dsn, "--provider="+rt.dsn)
+	s.cli(t, lf.ini, "create-leaf", "leaf", lf.dsn, "--provider="+br.dsn)
+	for _, n := range []*cascadeNode{rt, br} {
+		pgtest.Exec(t, n.conn, "select pgq.set_queue_config('replika', 'rotation_period', '3 seconds')")
+		s.startTickerMaint(t, n, 1)
+	}
+	stops := map[*cascadeNode]func(){}
+	for _, n := range []*cascadeNode{rt, br, lf} {
+		stops[n] = s.background(t, "londiste", n.ini, "worker", "-q")
+	}
+	for _, n := range []*cascadeNode{rt, br, lf} {
+		s.cli(t, n.ini, "add-table", "--all")
+		if n != rt {
+			s.cli(t, n.ini, "wait-sync", "--timeout", "60s")
+		}
+	}
+	loadDone := make(chan string)
+	go func() { loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "200", "-T", "30") }()
+	switched := func(n *cascadeNode) time.Time {
+		return pgtest.Scalar[time.Time](t, n.conn, "select queue_switch_time from pgq.queue where queue_name = 'replika'")
+	}
+	rotating := func(what string) {
+		a, b := switched(rt), switched(br)
+		pgtest.Eventually(t, 20*time.Second, "root and branch rotating "+what, func() bool {
+			return switched(rt).After(a) && switched(br).After(b)
+		})
+	}
+	rotating("under load")
+	stops[lf]()
+	time.Sleep(5 * time.Second) // each may rotate once more
+	a, b := switched(rt), switched(br)
+	time.Sleep(6 * time.Second)
+	if !switched(rt).Equal(a) || !switched(br).Equal(b) {
+		t.Fatalf("rotation went on with the leaf stopped: root %v -> %v, branch %v -> %v", a, switched(rt), b, switched(br))
+	}
+	out, err := runCLI(t, "londiste", lf.ini, "status", "--check", "--max-lag", "3s")
+	if err == nil {
+		t.Fatalf("status --check passed with the leaf stopped:\n%s", out)
+	}
+	msg := out + err.Error()
+	for _, want := range []string{"branch: consumer l_leaf", "branch: consumer .leaf.watermark", "node leaf", "root: consumer .branch.watermark", "rotation waits"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("status --check: %q missing:\n%s", want, msg)
+		}
+	}
+	t.Logf("status --check with the leaf stopped: %s", err)
+	s.background(t, "londiste", lf.ini, "worker", "-q")
+	rotating("with the leaf back")
+	<-loadDone
+	pgtest.Eventually(t, 60*time.Second, "leaf equal to the root", func() bool { return s.sameAs(t, rt.conn, lf.conn) })
 }

@@ -235,7 +235,7 @@ func londisteTree(path string) *cobra.Command {
 			}
 			return nil
 		})}
-	status.Flags().BoolVar(&check, "check", false, "exit 6 when a node is unreachable, dead, paused, in error or lagging over --max-lag")
+	status.Flags().BoolVar(&check, "check", false, "exit 6 when a node is unreachable, dead, paused, in error, lagging over --max-lag, or has a consumer further behind (which holds its queue's rotation)")
 	status.Flags().DurationVar(&maxLag, "max-lag", time.Minute, "lag limit for --check")
 	status.Flags().BoolVar(&asJSON, "json", false, "JSON output")
 	status.Flags().Bool("compact", false, "accepted for londiste3 compatibility")
