@@ -229,7 +229,12 @@ func (w *Worker) publishWatermarks(ctx context.Context, db, prov *pgx.Conn, comp
 			wm = min(n.LocalWM, completed)
 		}
 	}
-	if _, err := call(ctx, prov, w.log, "select * from pgq_node.set_subscriber_watermark($1, $2, $3)", q, w.node.Name, wm); err != nil {
+	if r, err := call(ctx, prov, w.log, "select * from pgq_node.set_subscriber_watermark($1, $2, $3)", q, w.node.Name, wm); r.Code == 405 {
+		// lower than the one published: a consumer here was moved back;
+		// the provider keeps the higher one (its events below it are
+		// this node's already, the consumer reads them from here)
+		w.log.Debug("local watermark below the published one", "wm", wm, "note", r.Note)
+	} else if err != nil {
 		return err
 	}
 	real := w.realGlobalWM.Load()

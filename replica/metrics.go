@@ -21,6 +21,7 @@ type Metrics struct {
 	paused                   prometheus.Gauge
 	ticksMirrored            prometheus.Counter
 	branchEvents             prometheus.Counter
+	node                     *prometheus.GaugeVec
 }
 
 // NewMetrics makes the metrics and registers them with reg (nil: not
@@ -55,10 +56,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "The provider's ticks recorded in this branch's queue."}),
 		branchEvents: prometheus.NewCounter(prometheus.CounterOpts{Name: "pgqgo_londiste_branch_events_total",
 			Help: "The provider's events copied into this branch's queue."}),
+		node: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "pgqgo_londiste_node_info",
+			Help: "1 for the worker's node as it runs now: queue, node name, type (root, branch, leaf) and provider (join other series on it)."},
+			[]string{"queue", "node", "type", "provider"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.batches, m.events, m.skipped, m.errors, m.lag, m.lastTick, m.batchSize, m.tables,
-			m.copyRows, m.copyBytes, m.rows, m.paused, m.ticksMirrored, m.branchEvents)
+			m.copyRows, m.copyBytes, m.rows, m.paused, m.ticksMirrored, m.branchEvents, m.node)
 	}
 	return m
 }
@@ -106,4 +110,11 @@ func (m *Metrics) observeTables(tables []Table) {
 	for s, n := range counts {
 		m.tables.WithLabelValues(s).Set(n)
 	}
+}
+
+// setNode records the node the worker runs as (after a takeover or a
+// change of provider, the new one only).
+func (m *Metrics) setNode(queue, node, typ, provider string) {
+	m.node.Reset()
+	m.node.WithLabelValues(queue, node, typ, provider).Set(1)
 }

@@ -238,6 +238,7 @@ func getConsumerState(ctx context.Context, db queryer, queue, consumer string) (
 // root (a takeover demoted it).
 func (w *Worker) runRoot(ctx context.Context, db *pgx.Conn) error {
 	w.log.Info("root worker running", "node", w.node.Name)
+	w.m.setNode(w.conf().Queue, w.node.Name, "root", "")
 	var lastWM, lastSeqs time.Time
 	for {
 		if err := w.sameNodeType(ctx, db); err != nil {
@@ -325,6 +326,7 @@ func (w *Worker) runLeaf(ctx context.Context, db *pgx.Conn) error {
 			continue
 		}
 		w.m.paused.Set(0)
+		w.m.setNode(w.conf().Queue, w.node.Name, w.node.Type, st.providerNode)
 		if st.providerLocation == "" {
 			return fmt.Errorf("provider %q has no location", st.providerNode)
 		}

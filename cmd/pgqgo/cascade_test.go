@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -265,6 +268,13 @@ func TestCascadeRootBranchLeaf(t *testing.T) {
 	br, lf := s.nodes["branch"], s.nodes["leaf"]
 	s.dumpOnFailure(t)
 	s.dumpLogOnFailure(t, "branch")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	br.ini = pgtest.LondisteINI(t, s.dir, "branch", br.dsn, "parallel_copies = 4\nmetrics_addr = "+addr+"\n")
 	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
 	s.cli(t, br.ini, "create-branch", "branch", br.dsn, "--provider="+s.rootDSN)
 	s.cli(t, lf.ini, "create-leaf", "leaf", lf.dsn, "--provider="+br.dsn)
@@ -276,7 +286,7 @@ func TestCascadeRootBranchLeaf(t *testing.T) {
 	s.cli(t, s.rootINI, "add-table", "--all")
 
 	loadDone := make(chan string)
-	go func() { loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "200", "-T", "10") }()
+	go func() { loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "200", "-T", "20") }()
 	start := time.Now()
 	s.cli(t, br.ini, "add-table", "--all")
 	s.cli(t, br.ini, "wait-sync", "--timeout", "90s")
@@ -306,6 +316,19 @@ func TestCascadeRootBranchLeaf(t *testing.T) {
 		cmp := s.cli(t, n.ini, "compare")
 		if strings.Contains(cmp, "do not match") || strings.Count(cmp, "srcdb:") != len(s.tables) {
 			t.Fatalf("%s compare:\n%s", n.name, cmp)
+		}
+	}
+	// the branch's metrics: the node it runs as, ticks and events copied
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, re := range []string{`pgqgo_londiste_node_info\{node="branch",provider="root",queue="replika",type="branch"\} 1`,
+		`pgqgo_londiste_branch_ticks_total [1-9]`, `pgqgo_londiste_branch_events_total [1-9]`} {
+		if !regexp.MustCompile(re).Match(body) {
+			t.Errorf("branch metrics: no %s:\n%s", re, regexp.MustCompile(`(?m)^pgqgo_londiste_[a-z_]+(\{[^}]*\})? .*$`).FindAll(body, -1))
 		}
 	}
 	// the branch's worker was paused for the leaf's compare, and resumed
@@ -356,6 +379,13 @@ func TestCascadeBranchWorkerKilled(t *testing.T) {
 	br, lf := s.nodes["branch"], s.nodes["leaf"]
 	s.dumpOnFailure(t)
 	s.dumpLogOnFailure(t, "branch")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	br.ini = pgtest.LondisteINI(t, s.dir, "branch", br.dsn, "parallel_copies = 4\nmetrics_addr = "+addr+"\n")
 	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
 	s.cli(t, br.ini, "create-branch", "branch", br.dsn, "--provider="+s.rootDSN)
 	s.cli(t, lf.ini, "create-leaf", "leaf", lf.dsn, "--provider="+br.dsn)
