@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -177,4 +178,180 @@ func BenchmarkCascadeMirror(b *testing.B) {
 	if events < total {
 		b.Fatalf("only %d of %d events compared", events, total)
 	}
+}
+
+// BenchmarkCascadeSwitchover: PGQGO_BENCH_SWITCHOVERS (default 20) root <->
+// branch switchovers (takeover of the live root, each direction in turn)
+// under writers following the root (3 x 170 transactions/s, pgbench-like),
+// on two durable servers: first pgqgo (its workers, its CLI, its ticker),
+// then londiste3 (its workers, its CLI, pgqd) on databases of their own on
+// the same two servers. Reported per tool: the write unavailability of each
+// switchover (first refused to first accepted transaction, the longest of
+// the writers), p50, p99, max; both ends compared equal afterwards.
+//
+//	go test ./cmd/pgqgo -run '^$' -bench CascadeSwitchover -benchtime 1x -timeout 60m
+func BenchmarkCascadeSwitchover(b *testing.B) {
+	rounds := 20
+	if v, err := strconv.Atoi(os.Getenv("PGQGO_BENCH_SWITCHOVERS")); err == nil && v > 0 {
+		rounds = v
+	}
+	ctx := context.Background()
+	dir := b.TempDir()
+	servers := []*pgcluster.Cluster{pgtest.OwnCluster(b, pgcluster.Options{Durable: true}), pgtest.OwnCluster(b, pgcluster.Options{Durable: true})}
+	londiste := pgtest.Londiste3(b, ctx, dir)
+	type side struct {
+		tool     string
+		root, br *cascadeNode
+	}
+	var sides []side
+	for _, tool := range []string{"go", "py"} {
+		var ns []*cascadeNode
+		for i, role := range []string{"root", "branch"} {
+			name := role + "_" + tool
+			pgtest.Exec(b, pgtest.Conn(b, servers[i].DSN("postgres")), "create database "+name)
+			n := &cascadeNode{name: name, dsn: servers[i].DSN(name), cluster: servers[i]}
+			n.conn = pgtest.Conn(b, n.dsn)
+			if role == "root" {
+				benchPgbench(b, n.dsn, "-i", "-q", "-s", "1")
+			} else {
+				benchPgbench(b, n.dsn, "-i", "-q", "-I", "dtp")
+			}
+			pgtest.Exec(b, n.conn, "alter table pgbench_history add column hid bigserial primary key")
+			if out, err := runCLIb(b, "install", "--db", n.dsn, "--with", "pgq_node,londiste"); err != nil {
+				b.Fatalf("install: %v\n%s", err, out)
+			}
+			n.ini = pgtest.LondisteINI(b, dir, name, n.dsn, "")
+			ns = append(ns, n)
+		}
+		sides = append(sides, side{tool, ns[0], ns[1]})
+	}
+	// each side's own ticker on each server
+	for i, srv := range servers {
+		cfg, _ := pgx.ParseConfig(srv.DSN("postgres"))
+		for _, tool := range []string{"go", "py"} {
+			db := []string{"root_", "branch_"}[i] + tool
+			tini := filepath.Join(dir, "ticker-"+db+".ini")
+			if err := os.WriteFile(tini, []byte(fmt.Sprintf("[pgqd]\nbase_connstr = host=%s port=%d user=%s\ninitial_database = postgres\ndatabase_list = %s\nlogfile = %s\nsyslog = 0\n",
+				cfg.Host, cfg.Port, cfg.User, db, filepath.Join(dir, "ticker-"+db+".log"))), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			if tool == "go" {
+				startBenchProc(b, "ticker", "-q", tini)
+				continue
+			}
+			p := exec.Command("pgqd", "-q", tini)
+			if err := p.Start(); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = p.Process.Kill(); _ = p.Wait() })
+		}
+	}
+	run := func(sd side, args ...string) {
+		if sd.tool == "go" {
+			benchCLI(b, args...)
+		} else {
+			londiste(args[0], args[1:]...)
+		}
+	}
+	for _, sd := range sides {
+		run(sd, sd.root.ini, "create-root", sd.root.name, sd.root.dsn)
+		run(sd, sd.br.ini, "create-branch", sd.br.name, sd.br.dsn, "--provider="+sd.root.dsn)
+		for _, n := range []*cascadeNode{sd.root, sd.br} {
+			if sd.tool == "go" {
+				startBenchProc(b, "londiste", n.ini, "worker", "-q")
+			} else {
+				londiste(n.ini, "worker", "-d")
+				b.Cleanup(func() { _ = exec.Command("pkill", "-9", "-f", "londiste "+n.ini).Run() })
+			}
+		}
+		for _, n := range []*cascadeNode{sd.root, sd.br} {
+			run(sd, n.ini, "add-table", "--all")
+			run(sd, n.ini, "add-seq", "--all")
+		}
+		benchCLI(b, sd.br.ini, "wait-sync", "--timeout", "600s")
+	}
+	typ := func(n *cascadeNode) string {
+		return pgtest.Scalar[string](b, n.conn, "select node_type from pgq_node.get_node_info('replika')")
+	}
+	completed := func(n *cascadeNode) int64 {
+		return pgtest.Scalar[int64](b, n.conn, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')")
+	}
+	for b.Loop() {
+		for _, sd := range sides {
+			wctx, stop := context.WithCancel(ctx)
+			writers := make([]*rootWriter, 3)
+			var wg sync.WaitGroup
+			for i := range writers {
+				writers[i] = &rootWriter{nodes: []*cascadeNode{sd.root, sd.br}}
+				wg.Add(1)
+				go func() { defer wg.Done(); writers[i].run(wctx, b, 170) }()
+			}
+			pair := []*cascadeNode{sd.br, sd.root} // the new root first
+			took := make([]time.Duration, 0, rounds)
+			for r := 0; r < rounds; r++ {
+				time.Sleep(2 * time.Second)
+				nw, old := pair[r%2], pair[(r+1)%2]
+				start := time.Now()
+				run(sd, nw.ini, "takeover", old.name)
+				took = append(took, time.Since(start))
+				if typ(nw) != "root" || typ(old) != "branch" {
+					b.Fatalf("%s round %d: %s is %s, %s is %s", sd.tool, r, nw.name, typ(nw), old.name, typ(old))
+				}
+				before := completed(old)
+				deadline := time.Now().Add(2 * time.Minute)
+				for completed(old) <= before {
+					if time.Now().After(deadline) {
+						b.Fatalf("%s round %d: %s not replicating from %s", sd.tool, r, old.name, nw.name)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			time.Sleep(2 * time.Second)
+			stop()
+			wg.Wait()
+			var gaps []time.Duration
+			written := 0
+			for r := range rounds {
+				var g time.Duration
+				for _, w := range writers {
+					if r < len(w.gaps) {
+						g = max(g, w.gaps[r])
+					}
+				}
+				gaps = append(gaps, g)
+			}
+			for _, w := range writers {
+				written += w.written
+				if len(w.gaps) != rounds {
+					b.Logf("%s: a writer saw %d refusals for %d switchovers", sd.tool, len(w.gaps), rounds)
+				}
+			}
+			slices.Sort(gaps)
+			slices.Sort(took)
+			p := func(v []time.Duration, q float64) time.Duration { return v[min(len(v)-1, int(q*float64(len(v))))] }
+			tool := map[string]string{"go": "pgqgo", "py": "londiste3"}[sd.tool]
+			b.Logf("%s: %d switchovers, %d transactions written; writes refused p50 %v, p99 %v, max %v; takeover command p50 %v, max %v",
+				tool, rounds, written, p(gaps, 0.5).Round(time.Millisecond), p(gaps, 0.99).Round(time.Millisecond), gaps[len(gaps)-1].Round(time.Millisecond),
+				p(took, 0.5).Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
+			b.ReportMetric(p(gaps, 0.99).Seconds(), tool+"-p99-refused-s")
+			deadline := time.Now().Add(2 * time.Minute)
+			for !sameTables(b, sd.root.conn, sd.br.conn) {
+				if time.Now().After(deadline) {
+					b.Fatalf("%s: root and branch differ", tool)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+	}
+}
+
+// sameTables compares count and checksum of pgbench's tables on two nodes.
+func sameTables(b testing.TB, x, y *pgx.Conn) bool {
+	for _, tbl := range []string{"pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history"} {
+		q := "select count(*)::text || ' ' || coalesce(sum(hashtext(t::text)), 0)::text from " + tbl + " t"
+		if pgtest.Scalar[string](b, x, q) != pgtest.Scalar[string](b, y, q) {
+			return false
+		}
+	}
+	return true
 }
