@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -29,9 +30,16 @@ func (w *Worker) copyTable(ctx context.Context, t Table, st *consumerState, log 
 		return err
 	}
 	defer db.Close(context.Background())
+	// the node copied from: the provider, or the table's copy_node
+	if st, err = w.copySource(ctx, db, t, st); err != nil {
+		return err
+	}
+	if st.providerNode != "" {
+		log = log.With("source", st.providerNode)
+	}
 	prov, err := connect(ctx, w.providerDSN(st.providerLocation))
 	if err != nil {
-		return fmt.Errorf("provider: %w", err)
+		return fmt.Errorf("copy source %s: %w", st.providerNode, err)
 	}
 	defer prov.Close(context.Background())
 	name := w.copyName(t.Name)
@@ -81,6 +89,75 @@ func (w *Worker) copyTable(ctx context.Context, t Table, st *consumerState, log 
 	return nil
 }
 
+// copySource is where a table's copy reads from (londiste3's copy_node
+// table attribute, set by add-table/resync --copy-node or
+// --find-copy-node): the provider when unset; a named member, which must
+// have a queue (root or branch) and the table in sync; or, for '?', the
+// first node up from the provider that has the table in sync. Ticks are
+// the same along the cascade, so the copy's consumer on that node meets
+// the main worker at the same tick.
+func (w *Worker) copySource(ctx context.Context, db *pgx.Conn, t Table, st *consumerState) (*consumerState, error) {
+	want := t.Attrs().Get("copy_node")
+	if want == "" || want == st.providerNode {
+		return st, nil
+	}
+	q := w.conf().Queue
+	has := func(loc string) (*NodeInfo, bool, error) {
+		c, err := connect(ctx, w.providerDSN(loc))
+		if err != nil {
+			return nil, false, err
+		}
+		defer c.Close(context.Background())
+		n, err := nodeInfo(ctx, c, q)
+		if err != nil {
+			return nil, false, err
+		}
+		ts, err := tableList(ctx, c, q)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, x := range ts {
+			if x.Name == t.Name && x.Local && (x.MergeState == "ok" || n.Type == "root") && !isVirtual(x) {
+				return n, n.Type != "leaf", nil
+			}
+		}
+		return n, false, nil
+	}
+	if want == "?" {
+		name, loc := st.providerNode, st.providerLocation
+		for range 32 {
+			n, ok, err := has(loc)
+			if err != nil {
+				return nil, fmt.Errorf("finding a copy node for %s: %s: %w", t.Name, name, err)
+			}
+			if ok {
+				s := *st
+				s.providerNode, s.providerLocation = name, loc
+				return &s, nil
+			}
+			if n.Type == "root" || n.ProviderLoc == "" {
+				break
+			}
+			name, loc = n.ProviderNode, n.ProviderLoc
+		}
+		return nil, fmt.Errorf("no node up from %s has %s in sync to copy it from", st.providerNode, t.Name)
+	}
+	mems, err := members(ctx, db, q)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(mems, func(m Member) bool { return m.Name == want })
+	if i < 0 || mems[i].Dead {
+		return nil, fmt.Errorf("copy node %s of %s is not a live member", want, t.Name)
+	}
+	if _, ok, err := has(mems[i].Location); err != nil || !ok {
+		return nil, fmt.Errorf("copy node %s has no queue or does not have %s in sync (%v)", want, t.Name, err)
+	}
+	s := *st
+	s.providerNode, s.providerLocation = want, mems[i].Location
+	return &s, nil
+}
+
 // catchUp runs the copy consumer until its table is handed over (true) or
 // its position is found out of step (false: copy again).
 func (w *Worker) catchUp(ctx context.Context, db *pgx.Conn, t Table, st *consumerState) (bool, error) {
@@ -90,6 +167,10 @@ func (w *Worker) catchUp(ctx context.Context, db *pgx.Conn, t Table, st *consume
 	// leaves the others out
 	filter := "ev_extra1 = " + quoteLiteral(t.Name)
 	cfg.Filter = func(context.Context) (string, error) { return filter, nil }
+	// one tick per batch, whatever the source's server would merge: the
+	// hand-off meets the main worker on one of its ticks, which the main
+	// worker does not stand on when the copy reads from another node
+	cfg.Collect = func() (int, time.Duration) { return 0, time.Microsecond }
 	c, err := pgq.NewConsumer(w.providerDSN(st.providerLocation), cfg)
 	if err != nil {
 		return false, err

@@ -678,15 +678,21 @@ func (w *Worker) startCopies(ctx context.Context, db, prov *pgx.Conn, st *consum
 				}
 			}
 			pt, ok := provState[t.Name]
-			if !ok || !pt.Local {
-				w.log.Warn("table not available on the provider", "table", t.Name)
-				continue
+			copyNode := t.Attrs().Get("copy_node")
+			if copyNode == "" || copyNode == st.providerNode {
+				if !ok || !pt.Local {
+					w.log.Warn("table not available on the provider", "table", t.Name)
+					continue
+				}
+				if pt.MergeState != "ok" {
+					w.log.Info("table not ok on the provider yet, waiting", "table", t.Name)
+					continue
+				}
 			}
-			if pt.MergeState != "ok" {
-				w.log.Info("table not ok on the provider yet, waiting", "table", t.Name)
-				continue
+			quick := false
+			if copyNode == "" {
+				quick, err = w.quickEligible(ctx, db, prov, t, pt.Dest())
 			}
-			quick, err := w.quickEligible(ctx, db, prov, t, pt.Dest())
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.Name, err)
 			}

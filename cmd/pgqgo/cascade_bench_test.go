@@ -131,7 +131,7 @@ func BenchmarkCascadeMirror(b *testing.B) {
 				defer c.Close(ctx)
 				for i := 0; i < total/producers/perTx; i++ {
 					if _, err := c.Exec(ctx, `select pgq.insert_event('replika', 'bench.event', repeat(md5(g::text), 6), 'p'||$1, case when g % 3 = 0 then '' end, null, null)
-					  from generate_series(1, $2) g`, p, perTx); err != nil {
+					  from generate_series(1, $2) g`, strconv.Itoa(p), perTx); err != nil {
 						b.Error(err)
 						return
 					}
@@ -139,6 +139,10 @@ func BenchmarkCascadeMirror(b *testing.B) {
 			}()
 		}
 		wg.Wait()
+		if b.Failed() {
+			stopLoad()
+			return
+		}
 		written := time.Since(start)
 		stopLoad()
 		<-pgb

@@ -508,6 +508,16 @@ func TestCascadeChangeProvider(t *testing.T) {
 		pgtest.Eventually(t, 30*time.Second, m.node.name+" applying again", func() bool { return completed(m.node) > before })
 		t.Logf("%s -> %s in %v (ticks %d -> %d)", m.node.name, m.to, time.Since(start).Round(time.Millisecond), before, completed(m.node))
 	}
+	// copies from another node than the provider (the leaf reads from b2
+	// now): the root named, and the first node up that has the table
+	s.cli(t, lf.ini, "resync", "public.pgbench_accounts", "--copy-node=root")
+	s.cli(t, lf.ini, "resync", "public.pgbench_tellers", "--find-copy-node")
+	s.cli(t, lf.ini, "wait-sync", "--timeout", "90s")
+	log, _ := os.ReadFile(filepath.Join(s.dir, "leaf.log"))
+	if !regexp.MustCompile(`msg=copied .*table=public.pgbench_accounts source=root`).Match(log) ||
+		!regexp.MustCompile(`msg=copied .*table=public.pgbench_tellers source=b2`).Match(log) {
+		t.Errorf("leaf's log: the copies' sources are not root and b2")
+	}
 	// b1 under b2 while b2 reads from... b1 would be a loop only if b2
 	// read from b1: make it so, then try
 	s.cli(t, b2.ini, "change-provider", "--provider=b1")
