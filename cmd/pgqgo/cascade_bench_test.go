@@ -260,6 +260,11 @@ func BenchmarkCascadeSwitchover(b *testing.B) {
 	for _, sd := range sides {
 		run(sd, sd.root.ini, "create-root", sd.root.name, sd.root.dsn)
 		run(sd, sd.br.ini, "create-branch", sd.br.name, sd.br.dsn, "--provider="+sd.root.dsn)
+		// an idle tick every second on both queues (a branch's, once it is
+		// the root): londiste3's copy and hand-off wait for ticks
+		for _, n := range []*cascadeNode{sd.root, sd.br} {
+			pgtest.Exec(b, n.conn, "select pgq.set_queue_config('replika', 'ticker_idle_period', '1 second')")
+		}
 		for _, n := range []*cascadeNode{sd.root, sd.br} {
 			if sd.tool == "go" {
 				startBenchProc(b, "londiste", n.ini, "worker", "-q")
@@ -358,4 +363,158 @@ func sameTables(b testing.TB, x, y *pgx.Conn) bool {
 		}
 	}
 	return true
+}
+
+// BenchmarkCascadeMoves: a root, two branches and four leaves (the leaves
+// two by two on two more servers; five durable servers), pgbench at 500
+// transactions/s on the root, and PGQGO_BENCH_MOVES (default 30) random
+// change-provider moves: a leaf to another branch or the root, a branch
+// under the other branch or back to the root. Every node's completed tick
+// is sampled every 100 ms and must never go back; at the end every node's
+// tables equal the root's. Reported: the moves' times (command to applying
+// again).
+//
+//	go test ./cmd/pgqgo -run '^$' -bench CascadeMoves -benchtime 1x -timeout 60m
+func BenchmarkCascadeMoves(b *testing.B) {
+	moves := 30
+	if v, err := strconv.Atoi(os.Getenv("PGQGO_BENCH_MOVES")); err == nil && v > 0 {
+		moves = v
+	}
+	ctx := context.Background()
+	dir := b.TempDir()
+	nodes := durableCascade(b, dir, "root", "b1", "b2", "l1")
+	rt, b1, b2 := nodes[0], nodes[1], nodes[2]
+	// three more leaves: l2 on l1's server, l3 and l4 on another
+	srv := pgtest.OwnCluster(b, pgcluster.Options{Durable: true})
+	for _, name := range []string{"l2", "l3", "l4"} {
+		c := srv
+		if name == "l2" {
+			c = nodes[3].cluster
+		}
+		pgtest.Exec(b, pgtest.Conn(b, c.DSN("postgres")), "create database "+name)
+		n := &cascadeNode{name: name, dsn: c.DSN(name), cluster: c}
+		n.conn = pgtest.Conn(b, n.dsn)
+		benchPgbench(b, n.dsn, "-i", "-q", "-I", "dtp")
+		pgtest.Exec(b, n.conn, "alter table pgbench_history add column hid bigserial primary key")
+		if out, err := runCLIb(b, "install", "--db", n.dsn, "--with", "pgq_node,londiste"); err != nil {
+			b.Fatalf("install: %v\n%s", err, out)
+		}
+		n.ini = pgtest.LondisteINI(b, dir, name, n.dsn, "")
+		nodes = append(nodes, n)
+	}
+	leaves := nodes[3:]
+	benchCLI(b, rt.ini, "create-root", "root", rt.dsn)
+	benchCLI(b, b1.ini, "create-branch", "b1", b1.dsn, "--provider="+rt.dsn)
+	benchCLI(b, b2.ini, "create-branch", "b2", b2.dsn, "--provider="+rt.dsn)
+	for i, l := range leaves {
+		benchCLI(b, l.ini, "create-leaf", l.name, l.dsn, "--provider="+[]*cascadeNode{b1, b2}[i%2].dsn)
+	}
+	for _, n := range nodes {
+		startBenchProc(b, "londiste", n.ini, "worker", "-q")
+	}
+	for _, n := range nodes {
+		benchCLI(b, n.ini, "add-table", "--all")
+		if n != rt {
+			benchCLI(b, n.ini, "wait-sync", "--timeout", "300s")
+		}
+	}
+	provider := func(n *cascadeNode) string {
+		return pgtest.Scalar[string](b, n.conn, "select provider_node from pgq_node.get_node_info('replika')")
+	}
+	for b.Loop() {
+		sctx, stopSampling := context.WithCancel(ctx)
+		var back []string
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, n := range nodes[1:] {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := pgx.Connect(sctx, n.dsn)
+				if err != nil {
+					return
+				}
+				defer c.Close(ctx)
+				var last int64
+				for sctx.Err() == nil {
+					var cur int64
+					if err := c.QueryRow(sctx, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')").Scan(&cur); err == nil {
+						if cur < last {
+							mu.Lock()
+							back = append(back, fmt.Sprintf("%s %d -> %d", n.name, last, cur))
+							mu.Unlock()
+						}
+						last = cur
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}()
+		}
+		loadCtx, stopLoad := context.WithCancel(ctx)
+		loadDone := make(chan struct{})
+		go func() {
+			defer close(loadDone)
+			cfg, _ := pgx.ParseConfig(rt.dsn)
+			_ = exec.CommandContext(loadCtx, "/usr/lib/postgresql/15/bin/pgbench", "-n", "-c", "4", "-j", "2", "-R", "500", "-T", "3600",
+				"-h", cfg.Host, "-p", fmt.Sprint(cfg.Port), "-U", cfg.User, cfg.Database).Run()
+		}()
+		var took []time.Duration
+		for i := 0; i < moves; i++ {
+			time.Sleep(500 * time.Millisecond)
+			// a leaf to anywhere else, or a branch between the root and the other branch
+			var n *cascadeNode
+			var to string
+			switch i % 5 {
+			case 4:
+				n = []*cascadeNode{b1, b2}[(i/5)%2]
+				other := map[*cascadeNode]string{b1: "b2", b2: "b1"}[n]
+				if provider(n) == "root" && provider(map[*cascadeNode]*cascadeNode{b1: b2, b2: b1}[n]) == "root" {
+					to = other
+				} else {
+					to = "root"
+				}
+			default:
+				n = leaves[(i*7)%len(leaves)]
+				cands := []string{"root", "b1", "b2"}
+				cur := provider(n)
+				for k := range 3 {
+					if c := cands[(i+k)%3]; c != cur {
+						to = c
+						break
+					}
+				}
+			}
+			before := pgtest.Scalar[int64](b, n.conn, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')")
+			start := time.Now()
+			benchCLI(b, n.ini, "change-provider", "--provider="+to)
+			deadline := time.Now().Add(2 * time.Minute)
+			for pgtest.Scalar[int64](b, n.conn, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')") <= before {
+				if time.Now().After(deadline) {
+					b.Fatalf("move %d: %s not applying from %s", i, n.name, to)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			took = append(took, time.Since(start))
+		}
+		stopLoad()
+		<-loadDone
+		deadline := time.Now().Add(5 * time.Minute)
+		for _, n := range nodes[1:] {
+			for !sameTables(b, rt.conn, n.conn) {
+				if time.Now().After(deadline) {
+					b.Fatalf("%s differs from the root", n.name)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+		stopSampling()
+		wg.Wait()
+		if len(back) > 0 {
+			b.Fatalf("completed ticks went back: %v", back)
+		}
+		slices.Sort(took)
+		b.Logf("%d moves under 500 tps: to applying again p50 %v, max %v; every node equal to the root; completed ticks never went back (sampled every 100 ms on 6 nodes)",
+			len(took), took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
+		b.ReportMetric(took[len(took)/2].Seconds(), "s/move-p50")
+	}
 }
