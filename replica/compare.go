@@ -217,24 +217,31 @@ func (a *Admin) syncedSnapshots(ctx context.Context, n *NodeInfo, src string, fo
 	if err := waitFor(tick, max(timeout-time.Since(locked), time.Second)); err != nil && !force {
 		return fail(err)
 	}
-	ptx, err := prov.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	ptx, dtx, err := snapshotsNow(ctx, prov, local)
 	if err != nil {
-		return fail(err)
-	}
-	if _, err := ptx.Exec(ctx, "select 1"); err != nil {
-		return fail(err)
-	}
-	dtx, err := local.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return fail(err)
-	}
-	if _, err := dtx.Exec(ctx, "select 1"); err != nil {
 		return fail(err)
 	}
 	if err := ltx.Rollback(ctx); err != nil {
 		return fail(err)
 	}
 	return ptx, dtx, time.Since(locked), cleanup, nil
+}
+
+// snapshotsNow takes a REPEATABLE READ snapshot on each side, provider
+// first.
+func snapshotsNow(ctx context.Context, prov, local *pgx.Conn) (pgx.Tx, pgx.Tx, error) {
+	var txs [2]pgx.Tx
+	for i, c := range []*pgx.Conn{prov, local} {
+		tx, err := c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := tx.Exec(ctx, "select 1"); err != nil {
+			return nil, nil, err
+		}
+		txs[i] = tx
+	}
+	return txs[0], txs[1], nil
 }
 
 // snapshotsAtPausedProvider is syncedSnapshots against a branch: its worker
@@ -262,18 +269,8 @@ func (a *Admin) snapshotsAtPausedProvider(ctx context.Context, pn *NodeInfo, pro
 	if err := waitFor(tick, max(timeout, 60*time.Second)); err != nil && !force {
 		return fail(err)
 	}
-	ptx, err := prov.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	ptx, dtx, err := snapshotsNow(ctx, prov, local)
 	if err != nil {
-		return fail(err)
-	}
-	if _, err := ptx.Exec(ctx, "select 1"); err != nil {
-		return fail(err)
-	}
-	dtx, err := local.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return fail(err)
-	}
-	if _, err := dtx.Exec(ctx, "select 1"); err != nil {
 		return fail(err)
 	}
 	return ptx, dtx, time.Since(paused), cleanup, nil

@@ -300,14 +300,7 @@ func newBenchNodes(b *testing.B, set benchSetup) *benchNodes {
 // startProc runs pgqgo (this test binary) as a process until the
 // benchmark ends or the returned function is called.
 func (n *benchNodes) startProc(b *testing.B, args ...string) (stop func()) {
-	p := exec.Command(os.Args[0], args...)
-	p.Env = append(os.Environ(), "PGQGO_TEST_RUN_MAIN=1")
-	if err := p.Start(); err != nil {
-		b.Fatal(err)
-	}
-	stop = func() { _ = p.Process.Signal(os.Interrupt); _ = p.Wait() }
-	b.Cleanup(func() { _ = p.Process.Kill() })
-	return stop
+	return startBenchProc(b, args...)
 }
 
 // startGo starts pgqgo's leaf worker as a process; the returned function stops it.
