@@ -115,10 +115,6 @@ type AddTableOptions struct {
 	TriggerArgs                                         []string
 	Handler                                             string
 	HandlerArgs                                         []string
-	// CopyNode copies the table's data from that node instead of the
-	// provider ("?": the first node up from the provider that has it;
-	// --copy-node, --find-copy-node)
-	CopyNode string
 }
 
 // fqName qualifies a bare name with public, as londiste3 does.
@@ -285,7 +281,7 @@ func (a *Admin) AddTable(ctx context.Context, opts AddTableOptions, args ...stri
 	if opts.DestTable != "" && len(names) > 1 {
 		return nil, errors.New("--dest-table can be given only for a single table")
 	}
-	if n.Type != "root" && !opts.ExpectSync && opts.CopyNode == "" {
+	if n.Type != "root" && !opts.ExpectSync {
 		var bad []string
 		for _, t := range names {
 			if pt, ok := provTables[t]; ok && !pt.Local {
@@ -366,9 +362,6 @@ func (a *Admin) addTable(ctx context.Context, n *NodeInfo, prov *pgx.Conn, provT
 	}
 	if !opts.ExpectSync && opts.SkipTruncate {
 		attrs.Set("skip_truncate", "1")
-	}
-	if opts.CopyNode != "" && !opts.ExpectSync {
-		attrs.Set("copy_node", opts.CopyNode)
 	}
 	var attrArg, destArg any
 	if len(attrs) > 0 {
@@ -613,13 +606,6 @@ func mustTables(ctx context.Context, a *Admin) []Table {
 
 // Resync makes the worker copy tables again.
 func (a *Admin) Resync(ctx context.Context, args ...string) error {
-	return a.ResyncFrom(ctx, "", args...)
-}
-
-// ResyncFrom is Resync with the copy read from copyNode ("?": the first
-// node up from the provider that has the table; "": the provider), kept in
-// the table's copy_node attribute as londiste3 does.
-func (a *Admin) ResyncFrom(ctx context.Context, copyNode string, args ...string) error {
 	n, err := a.node(ctx)
 	if err != nil {
 		return err
@@ -645,22 +631,8 @@ func (a *Admin) ResyncFrom(ctx context.Context, copyNode string, args ...string)
 		for _, pt := range pts {
 			ok = ok || (pt.Name == t && pt.Local)
 		}
-		if !ok && copyNode == "" {
+		if !ok {
 			return fmt.Errorf("%s is not replicated on the provider", t)
-		}
-		if copyNode != "" {
-			var cur *string
-			if err := a.db.QueryRow(ctx, "select table_attrs from londiste.get_table_list($1) where table_name = $2", a.cfg.Queue, t).Scan(&cur); err != nil {
-				return fmt.Errorf("%s: %w", t, err)
-			}
-			attrs := url.Values{}
-			if cur != nil {
-				attrs, _ = url.ParseQuery(*cur)
-			}
-			attrs.Set("copy_node", copyNode)
-			if _, err := call(ctx, a.db, a.log, "select * from londiste.local_set_table_attrs($1, $2, $3)", a.cfg.Queue, t, attrs.Encode()); err != nil {
-				return fmt.Errorf("%s: %w", t, err)
-			}
 		}
 		if _, err := call(ctx, a.db, a.log, "select * from londiste.local_set_table_state($1, $2, null, null)", a.cfg.Queue, t); err != nil {
 			return fmt.Errorf("%s: %w", t, err)

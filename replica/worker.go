@@ -679,7 +679,7 @@ func (w *Worker) startCopies(ctx context.Context, db, prov *pgx.Conn, st *consum
 			}
 			pt, ok := provState[t.Name]
 			copyNode := t.Attrs().Get("copy_node")
-			if copyNode == "" || copyNode == st.providerNode {
+			if copyNode == "" || copyNode == st.providerNode || copyNode == "?" {
 				if !ok || !pt.Local {
 					w.log.Warn("table not available on the provider", "table", t.Name)
 					continue

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -400,8 +401,13 @@ func TestCascadeBranchWorkerKilled(t *testing.T) {
 	s.cli(t, br.ini, "wait-sync", "--timeout", "60s")
 	s.cli(t, lf.ini, "add-table", "--all")
 
+	// PGQGO_CASCADE_KILLS=100: the issue's longer run (about 0.7 s a kill)
+	target, _ := strconv.Atoi(os.Getenv("PGQGO_CASCADE_KILLS"))
+	seconds := max(16, target*7/10+2)
 	loadDone := make(chan string)
-	go func() { loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "200", "-T", "16") }()
+	go func() {
+		loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "200", "-T", strconv.Itoa(seconds))
+	}()
 	// the branch's server refuses ticks for a second: batches get their
 	// events in and their ticks not, and the worker makes them later
 	pgtest.Exec(t, br.conn, `create table refuse_ticks (x int);
@@ -413,8 +419,8 @@ func TestCascadeBranchWorkerKilled(t *testing.T) {
 	time.Sleep(time.Second)
 	pgtest.Exec(t, br.conn, "delete from refuse_ticks")
 	kills, crashed := 0, false
-	deadline := time.Now().Add(15 * time.Second)
-	for i := 0; time.Now().Before(deadline); i++ {
+	deadline := time.Now().Add(time.Duration(seconds-1) * time.Second)
+	for i := 0; time.Now().Before(deadline) && (target == 0 || kills < target); i++ {
 		if i%4 == 0 {
 			// a backlog: the next batches span many ticks
 			_ = worker.Process.Kill()
@@ -508,16 +514,6 @@ func TestCascadeChangeProvider(t *testing.T) {
 		pgtest.Eventually(t, 30*time.Second, m.node.name+" applying again", func() bool { return completed(m.node) > before })
 		t.Logf("%s -> %s in %v (ticks %d -> %d)", m.node.name, m.to, time.Since(start).Round(time.Millisecond), before, completed(m.node))
 	}
-	// copies from another node than the provider (the leaf reads from b2
-	// now): the root named, and the first node up that has the table
-	s.cli(t, lf.ini, "resync", "public.pgbench_accounts", "--copy-node=root")
-	s.cli(t, lf.ini, "resync", "public.pgbench_tellers", "--find-copy-node")
-	s.cli(t, lf.ini, "wait-sync", "--timeout", "90s")
-	log, _ := os.ReadFile(filepath.Join(s.dir, "leaf.log"))
-	if !regexp.MustCompile(`msg=copied .*table=public.pgbench_accounts source=root`).Match(log) ||
-		!regexp.MustCompile(`msg=copied .*table=public.pgbench_tellers source=b2`).Match(log) {
-		t.Errorf("leaf's log: the copies' sources are not root and b2")
-	}
 	// b1 under b2 while b2 reads from... b1 would be a loop only if b2
 	// read from b1: make it so, then try
 	s.cli(t, b2.ini, "change-provider", "--provider=b1")
@@ -532,6 +528,18 @@ func TestCascadeChangeProvider(t *testing.T) {
 	stopWriter()
 	<-writerDone
 	t.Logf("writer: %d transactions", writer.written)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range []*cascadeNode{b1, b2, lf} {
+				for _, tbl := range s.tables {
+					q := "select count(*)::text || ' ' || coalesce(sum(hashtext(x::text)), 0)::text from " + tbl + " x"
+					if a, b := pgtest.Scalar[string](t, s.root, q), pgtest.Scalar[string](t, n.conn, q); a != b {
+						t.Logf("%s %s: root %s, here %s", n.name, tbl, a, b)
+					}
+				}
+			}
+		}
+	})
 	pgtest.Eventually(t, 60*time.Second, "every node equal to the root", func() bool {
 		return s.sameAs(t, s.root, b1.conn) && s.sameAs(t, s.root, b2.conn) && s.sameAs(t, s.root, lf.conn)
 	})
