@@ -255,6 +255,28 @@ func checkMirrored(t testing.TB, root, branch *pgx.Conn) (int, int) {
 	return len(ids), n
 }
 
+// newRootBranchLeaf makes a root, a branch under it (serving its metrics
+// at the returned address) and a leaf under the branch, each on a server of
+// its own, with the root's ticker running.
+func newRootBranchLeaf(t *testing.T) (s *cascadeSetup, br, lf *cascadeNode, metrics string) {
+	s = newCascade(t, "branch")
+	br, lf = s.nodes["branch"], s.nodes["leaf"]
+	s.dumpOnFailure(t)
+	s.dumpLogOnFailure(t, "branch")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics = ln.Addr().String()
+	ln.Close()
+	br.ini = pgtest.LondisteINI(t, s.dir, "branch", br.dsn, "parallel_copies = 4\nmetrics_addr = "+metrics+"\n")
+	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
+	s.cli(t, br.ini, "create-branch", "branch", br.dsn, "--provider="+s.rootDSN)
+	s.cli(t, lf.ini, "create-leaf", "leaf", lf.dsn, "--provider="+br.dsn)
+	s.startTickerQuiet(t)
+	return s, br, lf, metrics
+}
+
 // TestCascadeRootBranchLeaf: a root, a branch under it and a leaf under the
 // branch, each on a server of its own. pgbench writes on the root while
 // the tables are copied to the branch and from the branch to the leaf;
@@ -265,21 +287,7 @@ func checkMirrored(t testing.TB, root, branch *pgx.Conn) (int, int) {
 // provider works (londiste3's does not: skytools-legacy #58).
 func TestCascadeRootBranchLeaf(t *testing.T) {
 	t.Parallel() // servers of its own: waits overlap with the other cascade tests'
-	s := newCascade(t, "branch")
-	br, lf := s.nodes["branch"], s.nodes["leaf"]
-	s.dumpOnFailure(t)
-	s.dumpLogOnFailure(t, "branch")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	br.ini = pgtest.LondisteINI(t, s.dir, "branch", br.dsn, "parallel_copies = 4\nmetrics_addr = "+addr+"\n")
-	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
-	s.cli(t, br.ini, "create-branch", "branch", br.dsn, "--provider="+s.rootDSN)
-	s.cli(t, lf.ini, "create-leaf", "leaf", lf.dsn, "--provider="+br.dsn)
-	s.startTickerQuiet(t)
+	s, br, lf, addr := newRootBranchLeaf(t)
 	stops := map[*cascadeNode]func(){}
 	for _, n := range []*cascadeNode{s.nodes["root"], br, lf} {
 		stops[n] = s.background(t, "londiste", n.ini, "worker", "-q")
@@ -377,21 +385,7 @@ func TestCascadeRootBranchLeaf(t *testing.T) {
 // leaf under the branch equal to the root.
 func TestCascadeBranchWorkerKilled(t *testing.T) {
 	t.Parallel() // servers of its own: waits overlap with the other cascade tests'
-	s := newCascade(t, "branch")
-	br, lf := s.nodes["branch"], s.nodes["leaf"]
-	s.dumpOnFailure(t)
-	s.dumpLogOnFailure(t, "branch")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	br.ini = pgtest.LondisteINI(t, s.dir, "branch", br.dsn, "parallel_copies = 4\nmetrics_addr = "+addr+"\n")
-	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
-	s.cli(t, br.ini, "create-branch", "branch", br.dsn, "--provider="+s.rootDSN)
-	s.cli(t, lf.ini, "create-leaf", "leaf", lf.dsn, "--provider="+br.dsn)
-	s.startTickerQuiet(t)
+	s, br, lf, _ := newRootBranchLeaf(t)
 	s.background(t, "londiste", s.rootINI, "worker", "-q")
 	s.background(t, "londiste", lf.ini, "worker", "-q")
 	s.cli(t, s.rootINI, "add-table", "--all")
