@@ -395,9 +395,9 @@ func TestCascadeBranchWorkerKilled(t *testing.T) {
 	s.cli(t, br.ini, "wait-sync", "--timeout", "60s")
 	s.cli(t, lf.ini, "add-table", "--all")
 
-	// PGQGO_CASCADE_KILLS=100: the longer run (about 0.7 s a kill)
+	// PGQGO_CASCADE_KILLS=100: the longer run (about 0.75 s a kill)
 	target, _ := strconv.Atoi(os.Getenv("PGQGO_CASCADE_KILLS"))
-	seconds := max(16, target*7/10+2)
+	seconds := max(16, target*85/100+2)
 	loadDone := make(chan string)
 	go func() {
 		loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "200", "-T", strconv.Itoa(seconds))
