@@ -27,19 +27,7 @@ func durableCascade(b *testing.B, dir string, names ...string) []*cascadeNode {
 	var nodes []*cascadeNode
 	for i, name := range names {
 		c := pgtest.OwnCluster(b, pgcluster.Options{Durable: true})
-		pgtest.Exec(b, pgtest.Conn(b, c.DSN("postgres")), "create database "+name)
-		n := &cascadeNode{name: name, dsn: c.DSN(name), cluster: c}
-		n.conn = pgtest.Conn(b, n.dsn)
-		if i == 0 {
-			benchPgbench(b, n.dsn, "-i", "-q", "-s", "1")
-		} else {
-			benchPgbench(b, n.dsn, "-i", "-q", "-I", "dtp")
-		}
-		pgtest.Exec(b, n.conn, "alter table pgbench_history add column hid bigserial primary key")
-		if out, err := runCLIb(b, "install", "--db", n.dsn, "--with", "pgq_node,londiste"); err != nil {
-			b.Fatalf("install: %v\n%s", err, out)
-		}
-		n.ini = pgtest.LondisteINI(b, dir, name, n.dsn, "")
+		n := benchNode(b, dir, c, name, i == 0)
 		cfg, _ := pgx.ParseConfig(n.dsn)
 		tini := filepath.Join(dir, "ticker-"+name+".ini")
 		if err := os.WriteFile(tini, []byte(fmt.Sprintf("[pgqd]\nbase_connstr = host=%s port=%d user=%s\ninitial_database = postgres\ndatabase_list = %s\nlogfile = %s\nsyslog = 0\n",
@@ -50,6 +38,40 @@ func durableCascade(b *testing.B, dir string, names ...string) []*cascadeNode {
 		nodes = append(nodes, n)
 	}
 	return nodes
+}
+
+// benchNode makes database name on server c with pgbench's tables (data
+// when withData, else empty), history keyed, pgqgo's schemas, and the
+// node's ini in dir.
+func benchNode(b *testing.B, dir string, c *pgcluster.Cluster, name string, withData bool) *cascadeNode {
+	pgtest.Exec(b, pgtest.Conn(b, c.DSN("postgres")), "create database "+name)
+	n := &cascadeNode{name: name, dsn: c.DSN(name), cluster: c}
+	n.conn = pgtest.Conn(b, n.dsn)
+	if withData {
+		benchPgbench(b, n.dsn, "-i", "-q", "-s", "1")
+	} else {
+		benchPgbench(b, n.dsn, "-i", "-q", "-I", "dtp")
+	}
+	pgtest.Exec(b, n.conn, "alter table pgbench_history add column hid bigserial primary key")
+	if out, err := runCLIb(b, "install", "--db", n.dsn, "--with", "pgq_node,londiste"); err != nil {
+		b.Fatalf("install: %v\n%s", err, out)
+	}
+	n.ini = pgtest.LondisteINI(b, dir, name, n.dsn, "")
+	return n
+}
+
+// startAndSync starts every node's pgqgo worker and adds all tables on
+// each (the first node is the root), waiting for the others' copies.
+func startAndSync(b *testing.B, nodes []*cascadeNode) {
+	for _, n := range nodes {
+		startBenchProc(b, "londiste", n.ini, "worker", "-q")
+	}
+	for i, n := range nodes {
+		benchCLI(b, n.ini, "add-table", "--all")
+		if i > 0 {
+			benchCLI(b, n.ini, "wait-sync", "--timeout", "300s")
+		}
+	}
 }
 
 // startBenchProc runs pgqgo (this test binary) as a process until the
@@ -95,15 +117,7 @@ func BenchmarkCascadeMirror(b *testing.B) {
 	benchCLI(b, rt.ini, "create-root", "root", rt.dsn)
 	benchCLI(b, br.ini, "create-branch", "branch", br.dsn, "--provider="+rt.dsn)
 	benchCLI(b, lf.ini, "create-leaf", "leaf", lf.dsn, "--provider="+br.dsn)
-	for _, n := range nodes {
-		startBenchProc(b, "londiste", n.ini, "worker", "-q")
-	}
-	for _, n := range nodes {
-		benchCLI(b, n.ini, "add-table", "--all")
-		if n != rt {
-			benchCLI(b, n.ini, "wait-sync", "--timeout", "300s")
-		}
-	}
+	startAndSync(b, nodes)
 	completed := func(n *cascadeNode) int64 {
 		return pgtest.Scalar[int64](b, n.conn, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')")
 	}
@@ -211,21 +225,7 @@ func BenchmarkCascadeSwitchover(b *testing.B) {
 	for _, tool := range []string{"go", "py"} {
 		var ns []*cascadeNode
 		for i, role := range []string{"root", "branch"} {
-			name := role + "_" + tool
-			pgtest.Exec(b, pgtest.Conn(b, servers[i].DSN("postgres")), "create database "+name)
-			n := &cascadeNode{name: name, dsn: servers[i].DSN(name), cluster: servers[i]}
-			n.conn = pgtest.Conn(b, n.dsn)
-			if role == "root" {
-				benchPgbench(b, n.dsn, "-i", "-q", "-s", "1")
-			} else {
-				benchPgbench(b, n.dsn, "-i", "-q", "-I", "dtp")
-			}
-			pgtest.Exec(b, n.conn, "alter table pgbench_history add column hid bigserial primary key")
-			if out, err := runCLIb(b, "install", "--db", n.dsn, "--with", "pgq_node,londiste"); err != nil {
-				b.Fatalf("install: %v\n%s", err, out)
-			}
-			n.ini = pgtest.LondisteINI(b, dir, name, n.dsn, "")
-			ns = append(ns, n)
+			ns = append(ns, benchNode(b, dir, servers[i], role+"_"+tool, role == "root"))
 		}
 		sides = append(sides, side{tool, ns[0], ns[1]})
 	}
@@ -391,16 +391,7 @@ func BenchmarkCascadeMoves(b *testing.B) {
 		if name == "l2" {
 			c = nodes[3].cluster
 		}
-		pgtest.Exec(b, pgtest.Conn(b, c.DSN("postgres")), "create database "+name)
-		n := &cascadeNode{name: name, dsn: c.DSN(name), cluster: c}
-		n.conn = pgtest.Conn(b, n.dsn)
-		benchPgbench(b, n.dsn, "-i", "-q", "-I", "dtp")
-		pgtest.Exec(b, n.conn, "alter table pgbench_history add column hid bigserial primary key")
-		if out, err := runCLIb(b, "install", "--db", n.dsn, "--with", "pgq_node,londiste"); err != nil {
-			b.Fatalf("install: %v\n%s", err, out)
-		}
-		n.ini = pgtest.LondisteINI(b, dir, name, n.dsn, "")
-		nodes = append(nodes, n)
+		nodes = append(nodes, benchNode(b, dir, c, name, false))
 	}
 	leaves := nodes[3:]
 	benchCLI(b, rt.ini, "create-root", "root", rt.dsn)
@@ -409,15 +400,7 @@ func BenchmarkCascadeMoves(b *testing.B) {
 	for i, l := range leaves {
 		benchCLI(b, l.ini, "create-leaf", l.name, l.dsn, "--provider="+[]*cascadeNode{b1, b2}[i%2].dsn)
 	}
-	for _, n := range nodes {
-		startBenchProc(b, "londiste", n.ini, "worker", "-q")
-	}
-	for _, n := range nodes {
-		benchCLI(b, n.ini, "add-table", "--all")
-		if n != rt {
-			benchCLI(b, n.ini, "wait-sync", "--timeout", "300s")
-		}
-	}
+	startAndSync(b, nodes)
 	provider := func(n *cascadeNode) string {
 		return pgtest.Scalar[string](b, n.conn, "select provider_node from pgq_node.get_node_info('replika')")
 	}

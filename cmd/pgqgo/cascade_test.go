@@ -558,6 +558,19 @@ func TestCascadeChangeProvider(t *testing.T) {
 	t.Logf("status:\n%s", st)
 }
 
+// addAll adds every table and sequence on each node (the first is the
+// root) and waits for the others' copies.
+func (s *cascadeSetup) addAll(t *testing.T, nodes ...*cascadeNode) {
+	t.Helper()
+	for i, n := range nodes {
+		s.cli(t, n.ini, "add-table", "--all")
+		s.cli(t, n.ini, "add-seq", "--all")
+		if i > 0 {
+			s.cli(t, n.ini, "wait-sync", "--timeout", "60s")
+		}
+	}
+}
+
 // rootWriter is a load generator that writes to whichever node takes
 // writes: pgbench-like transactions (an account updated, a history row
 // inserted) on its current node, moving to the next node when one is
@@ -644,13 +657,7 @@ func TestCascadeSwitchover(t *testing.T) {
 	}
 	// the serial of pgbench_history's key too: the new root goes on from
 	// the value the old one published (ahead of its own)
-	for _, n := range []*cascadeNode{rt, b1, lf} {
-		s.cli(t, n.ini, "add-table", "--all")
-		s.cli(t, n.ini, "add-seq", "--all")
-		if n != rt {
-			s.cli(t, n.ini, "wait-sync", "--timeout", "60s")
-		}
-	}
+	s.addAll(t, rt, b1, lf)
 
 	ctx, stop := context.WithCancel(s.ctx)
 	w := &rootWriter{nodes: []*cascadeNode{rt, b1}}
@@ -729,13 +736,7 @@ func TestCascadeFailover(t *testing.T) {
 	for _, n := range []*cascadeNode{r, b1, b2, lf} {
 		stops[n] = s.background(t, "londiste", n.ini, "worker", "-q")
 	}
-	for _, n := range []*cascadeNode{r, b1, b2, lf} {
-		s.cli(t, n.ini, "add-table", "--all")
-		s.cli(t, n.ini, "add-seq", "--all")
-		if n != r {
-			s.cli(t, n.ini, "wait-sync", "--timeout", "60s")
-		}
-	}
+	s.addAll(t, r, b1, b2, lf)
 	ctx, stop := context.WithCancel(s.ctx)
 	w := &rootWriter{nodes: []*cascadeNode{r, b1}}
 	done := make(chan struct{})
