@@ -531,6 +531,38 @@ func (db *database) collect(ctx context.Context, conn *pgx.Conn) error {
 		m.pending.WithLabelValues(db.name, q, c).Set(pending)
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return db.collectNodes(ctx, conn)
+}
+
+// collectNodes labels the database's cascaded queues with their node, type
+// and provider, read from pgq_node.node_info when that schema is there and
+// trusted (an untrusted one is left unread: its tables could carry policies
+// that run code).
+func (db *database) collectNodes(ctx context.Context, conn *pgx.Conn) error {
+	var has bool
+	if err := conn.QueryRow(ctx, "SELECT to_regclass('pgq_node.node_info') IS NOT NULL").Scan(&has); err != nil || !has {
+		return err
+	}
+	if err := pgq.CheckSchemaTrust(ctx, conn, "pgq_node", db.config().TrustedRoles); err != nil {
+		if errors.Is(err, pgq.ErrUntrusted) {
+			return nil
+		}
+		return err
+	}
+	rows, err := conn.Query(ctx, `SELECT n.queue_name, n.node_name, n.node_type, coalesce(s.provider_node, '')
+		FROM pgq_node.node_info n
+		LEFT JOIN pgq_node.local_state s ON s.queue_name = n.queue_name AND s.consumer_name = n.worker_name`)
+	if err != nil {
+		return err
+	}
+	var q, node, typ, provider string
+	_, err = pgx.ForEachRow(rows, []any{&q, &node, &typ, &provider}, func() error {
+		db.d.metrics.nodeInfo.WithLabelValues(db.name, q, node, typ, provider).Set(1)
+		return nil
+	})
 	return err
 }
 

@@ -28,6 +28,7 @@ type Metrics struct {
 	tickerLag   *prometheus.GaugeVec
 	consumerLag *prometheus.GaugeVec
 	pending     *prometheus.GaugeVec
+	nodeInfo    *prometheus.GaugeVec
 }
 
 // NewMetrics registers the daemon's metrics.
@@ -52,8 +53,11 @@ func NewMetrics() *Metrics {
 			Help: "Age of the consumer's position (its last finished tick)."}, []string{"database", "queue", "consumer"}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "pgqgo_consumer_pending_events",
 			Help: "Events ticked after the consumer's position."}, []string{"database", "queue", "consumer"}),
+		nodeInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "pgqgo_queue_node_info",
+			Help: "1 for each cascaded queue (pgq_node): the node the database is for it, its type (root, branch, leaf) and provider node; join on database and queue."},
+			[]string{"database", "queue", "node", "type", "provider"}),
 	}
-	m.Registry.MustRegister(m.ticks, m.maint, m.retries, m.errors, m.active, m.queueRate, m.tickerLag, m.consumerLag, m.pending)
+	m.Registry.MustRegister(m.ticks, m.maint, m.retries, m.errors, m.active, m.queueRate, m.tickerLag, m.consumerLag, m.pending, m.nodeInfo)
 	return m
 }
 
@@ -64,6 +68,7 @@ func (m *Metrics) forget(db string) {
 	m.tickerLag.DeletePartialMatch(l)
 	m.consumerLag.DeletePartialMatch(l)
 	m.pending.DeletePartialMatch(l)
+	m.nodeInfo.DeletePartialMatch(l)
 }
 
 // serveMetrics serves /metrics, /healthz and /debug/pprof/ on addr.

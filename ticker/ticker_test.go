@@ -391,6 +391,7 @@ func TestGrafanaDashboardMatchesMetrics(t *testing.T) {
 	m.tickerLag.WithLabelValues("d", "q")
 	m.consumerLag.WithLabelValues("d", "q", "c")
 	m.pending.WithLabelValues("d", "q", "c")
+	m.nodeInfo.WithLabelValues("d", "q", "n", "root", "n")
 	families, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -418,4 +419,49 @@ func TestGrafanaDashboardMatchesMetrics(t *testing.T) {
 			t.Errorf("metric %s is on no panel", name)
 		}
 	}
+}
+
+// TestMetricsCarryCascadeNode: a database that is a cascade node (pgq_node)
+// has its queue labelled with the node, type and provider on /metrics, and
+// the labels go when pgq_node is no longer trusted (not read at all).
+func TestMetricsCarryCascadeNode(t *testing.T) {
+	name, conn := newDB(t, pgtest.PgqGo)
+	ctx := context.Background()
+	if err := schema.InstallComponent(ctx, conn, schema.Node); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.Exec(t, conn, "select * from pgq_node.register_location('q', 'n1', 'dbname="+name+"', false)")
+	pgtest.Exec(t, conn, "select * from pgq_node.create_node('q', 'root', 'n1', 'w1', null, null, null)")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := testConfig(t, name)
+	cfg.MetricsAddr = addr
+	start(t, cfg)
+	metrics := func() string {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	want := `pgqgo_queue_node_info{database="` + name + `",node="n1",provider="n1",queue="q",type="root"} 1`
+	pgtest.Eventually(t, 20*time.Second, "the node's labels on /metrics", func() bool {
+		return strings.Contains(metrics(), want)
+	})
+	pgtest.Exec(t, conn, "create role pgqgo_metrics_intruder")
+	t.Cleanup(func() {
+		pgtest.Exec(t, conn, "alter function pgq_node.get_node_info(text) owner to current_user")
+		pgtest.Exec(t, conn, "drop role pgqgo_metrics_intruder")
+	})
+	pgtest.Exec(t, conn, "alter function pgq_node.get_node_info(text) owner to pgqgo_metrics_intruder")
+	pgtest.Eventually(t, 20*time.Second, "no node labels from an untrusted pgq_node", func() bool {
+		m := metrics()
+		return strings.Contains(m, "pgqgo_consumer_lag_seconds") && !strings.Contains(m, "pgqgo_queue_node_info{")
+	})
 }
