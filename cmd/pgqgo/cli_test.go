@@ -72,6 +72,7 @@ func fails(t *testing.T, code int, want string, args ...string) {
 }
 
 func TestCLIQueueConsumerProduceConsume(t *testing.T) {
+	t.Parallel() // a database of its own; runs pgqgo processes
 	dsn := pgtest.NewDB(t, pgtest.PgqGo)
 	db := []string{"--db", dsn}
 	ok(t, "", []string{"created queue orders"}, append([]string{"queue", "create", "orders"}, db...)...)
@@ -150,6 +151,7 @@ func TestCLIQueueConsumerProduceConsume(t *testing.T) {
 }
 
 func TestCLIStatus(t *testing.T) {
+	t.Parallel() // a database of its own; runs pgqgo processes
 	dsn := pgtest.NewDB(t, pgtest.PgqGo)
 	db := []string{"--db", dsn}
 	ok(t, "", nil, append([]string{"queue", "create", "q"}, db...)...)
@@ -222,6 +224,7 @@ func TestTickAgeRounding(t *testing.T) {
 }
 
 func TestCLIBadInput(t *testing.T) {
+	t.Parallel() // a database of its own; runs pgqgo processes
 	dsn := pgtest.NewDB(t, pgtest.PgqGo)
 	empty := pgtest.NewDB(t, pgtest.Empty)
 	db := []string{"--db", dsn}
@@ -355,6 +358,7 @@ func TestCLIDemoEndsAndCleansUp(t *testing.T) {
 }
 
 func TestCLIConsumerPositionsAndGroups(t *testing.T) {
+	t.Parallel() // a database of its own; runs pgqgo processes
 	dsn := pgtest.NewDB(t, pgtest.PgqGo)
 	db := []string{"--db", dsn}
 	ok(t, "", nil, append([]string{"install", "--with", "pgq_coop"}, db...)...)
@@ -397,6 +401,7 @@ func TestCLIStatusWatchAndMissingCoop(t *testing.T) {
 }
 
 func TestCLIUpgradeAndSkytools(t *testing.T) {
+	t.Parallel() // a database of its own; runs pgqgo processes
 	dsn := pgtest.NewDB(t, pgtest.Empty)
 	conn := pgtest.Conn(t, dsn)
 	if _, err := schema.Install(context.Background(), conn, schema.InstallOptions{UpToMigration: 1}); err != nil {
@@ -435,6 +440,7 @@ func TestCLIUpgradeAndSkytools(t *testing.T) {
 }
 
 func TestCLIEnvironmentAndFollow(t *testing.T) {
+	t.Parallel() // a database of its own; runs pgqgo processes
 	dsn := pgtest.NewDB(t, pgtest.PgqGo)
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -727,6 +733,7 @@ func TestCLIOddNamesInTables(t *testing.T) {
 // produce --json writes null as NULL, so `consume A | produce B --json`
 // copies events as they are.
 func TestCLINullRoundTrip(t *testing.T) {
+	t.Parallel() // a database of its own; runs pgqgo processes
 	dsn := pgtest.NewDB(t, pgtest.PgqGo)
 	conn := pgtest.Conn(t, dsn)
 	db := []string{"--db", dsn}

@@ -26,6 +26,7 @@ import (
 // londiste workers are never restarted; the leaf must end equal to the root
 // and londiste's own compare must agree.
 func TestLondisteThroughAdoption(t *testing.T) {
+	t.Parallel() // servers or databases of its own
 	ctx := context.Background()
 	src, dst := pgtest.NewDB(t, pgtest.Empty), pgtest.NewDB(t, pgtest.Empty)
 	srcConn, dstConn := pgtest.Conn(t, src), pgtest.Conn(t, dst)

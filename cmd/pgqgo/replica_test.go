@@ -181,6 +181,7 @@ func (s *replicaSetup) compareBoth(t *testing.T, londiste func(ini string, args 
 // column followed by writes that use it, then compare (pgqgo's and
 // londiste3's, which must agree), status, tables, members, node-info.
 func TestLondisteRootToLeaf(t *testing.T) {
+	t.Parallel() // servers or databases of its own
 	s := newReplicaSetup(t, 1)
 	for _, c := range []*pgx.Conn{s.root, s.leaf} {
 		pgtest.Exec(t, c, "create sequence s")
@@ -326,6 +327,7 @@ func startWorkerProcess(t *testing.T, ini string) *exec.Cmd {
 // manual step, it ends with every table equal to the root's and no copy
 // consumer left behind.
 func TestLondisteWorkerKilled(t *testing.T) {
+	t.Parallel() // servers or databases of its own
 	s := newReplicaSetup(t, 1)
 	s.startRoot(t)
 	// the worker logs to its file: a slow copy makes kills land in it
@@ -375,6 +377,7 @@ func TestLondisteWorkerKilled(t *testing.T) {
 // then the reverse: pgqgo stopped, londiste3's worker started again, and it
 // carries on. Both tools' compare agree at the end.
 func TestLondiste3LeafTakenOver(t *testing.T) {
+	t.Parallel() // servers or databases of its own
 	s := newReplicaSetup(t, 5)
 	for _, dsn := range []string{s.rootDSN, s.leafDSN} {
 		if out, err := runCLI(t, "install", "--db", dsn, "--with", "pgq_node,londiste"); err != nil {
@@ -466,6 +469,7 @@ func TestLondiste3LeafTakenOver(t *testing.T) {
 // unique index (applied statement by statement) and a sqltriga table
 // (partial rows), all applied by the leaf in one go; every table ends equal.
 func TestLondisteApplyEdgeCases(t *testing.T) {
+	t.Parallel() // servers or databases of its own
 	s := newReplicaSetup(t, 1)
 	s.tables = []string{"public.t", "public.u", "public.w", "public.q"}
 	for _, c := range []*pgx.Conn{s.root, s.leaf} {
@@ -563,7 +567,7 @@ newline \ backslash ''quote'' ü', n = n * 1.5 where id % 3 = 0;
 // NULLs both ways), in an integer-keyed table and a text-keyed one; repair
 // writes them as fix.TABLE.sql, repair --apply fixes them, compare is then
 // equal, and a second repair finds nothing.
-func TestLondisteRepair(t *testing.T) {
+func TestLondisteRepair(t *testing.T) { // not parallel: it changes the working directory
 	s := newReplicaSetup(t, 1)
 	s.tables = []string{"public.pgbench_accounts", "public.words"}
 	for _, c := range []*pgx.Conn{s.root, s.leaf} {
@@ -632,6 +636,7 @@ func TestLondisteRepair(t *testing.T) {
 // the COPY's progress (rows so far of the provider's estimate, bytes, ETA),
 // read by another process from pg_stat_progress_copy.
 func TestLondisteCopyProgress(t *testing.T) {
+	t.Parallel() // servers or databases of its own
 	s := newReplicaSetup(t, 1)
 	// over 1 MB: copied by a copy goroutine, not in the main worker's batch
 	pgtest.Exec(t, s.root, "create table slow (id int primary key, v text); insert into slow select g, repeat(md5(g::text), 10) from generate_series(1, 4000) g; analyze slow")
@@ -672,6 +677,7 @@ func TestLondisteCopyProgress(t *testing.T) {
 // dropped_ddl remembers; restarted, the worker copies it again, rebuilds
 // both once, and the leaf ends equal to the root.
 func TestLondisteSplitCopy(t *testing.T) {
+	t.Parallel() // servers or databases of its own
 	s := newReplicaSetup(t, 1)
 	s.leafINI = pgtest.LondisteINI(t, s.dir, "leaf", s.leafDSN,
 		"parallel_copies = 4\nthreaded_copy_tables = pgbench_acc*, typed, tagged\nthreaded_copy_pool_size = 3\n")
@@ -802,6 +808,7 @@ func TestLondisteSplitCopy(t *testing.T) {
 // every table, does not copy the ok one again, leaves no copy consumer,
 // and both tools' compare agree.
 func TestLondiste3SixStatesTakenOver(t *testing.T) {
+	t.Parallel() // servers or databases of its own
 	s := newReplicaSetup(t, 5)
 	for _, c := range []*pgx.Conn{s.root, s.leaf} {
 		pgtest.Exec(t, c, "create table extra (id int primary key, v text); create table extra2 (id int primary key, v text)")
@@ -937,6 +944,7 @@ func TestLondiste3SixStatesTakenOver(t *testing.T) {
 // and its owner) until the role is listed in trusted_roles; the same for
 // the provider's pgq_node schema.
 func TestLondisteWorkerRefusesUntrustedSchema(t *testing.T) {
+	t.Parallel() // servers or databases of its own
 	s := newReplicaSetup(t, 1)
 	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
 	s.cli(t, s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
@@ -979,6 +987,7 @@ func TestLondisteWorkerRefusesUntrustedSchema(t *testing.T) {
 // its worker skips no event (none of the others reached it), while an
 // EXECUTE still arrives; copy consumers get their own table's events only.
 func TestLondisteLocalOnly(t *testing.T) {
+	t.Parallel() // servers or databases of its own
 	s := newReplicaSetup(t, 1)
 	s.tables = []string{"public.pgbench_branches", "public.pgbench_tellers"}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -1036,6 +1045,7 @@ func TestLondisteLocalOnly(t *testing.T) {
 // after); a broken ini and a changed db are refused with the running
 // configuration kept.
 func TestLondisteWorkerReload(t *testing.T) {
+	t.Parallel() // servers or databases of its own
 	s := newReplicaSetup(t, 1)
 	s.tables = []string{"public.pgbench_branches"}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
