@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -30,9 +31,17 @@ func (w *Worker) copyTable(ctx context.Context, t Table, st *consumerState, log 
 	}
 	defer db.Close(context.Background())
 	// the node copied from: the provider, or the table's copy_node
-	if st, err = w.copySource(ctx, db, t, st); err != nil {
+	src, err := w.copySource(ctx, db, t, st)
+	if err != nil {
 		return err
 	}
+	// the main worker's provider, when the copy reads another node
+	mainProvider := ""
+	if src.providerNode != st.providerNode {
+		mainProvider = st.providerLocation
+		log = log.With("source", src.providerNode)
+	}
+	st = src
 	prov, err := connect(ctx, w.providerDSN(st.providerLocation))
 	if err != nil {
 		return fmt.Errorf("copy source %s: %w", st.providerNode, err)
@@ -63,7 +72,7 @@ func (w *Worker) copyTable(ctx context.Context, t Table, st *consumerState, log 
 		}
 	}
 	for {
-		done, err := w.catchUp(ctx, db, t, st)
+		done, err := w.catchUp(ctx, db, t, st, mainProvider)
 		if err != nil {
 			return err
 		}
@@ -78,38 +87,100 @@ func (w *Worker) copyTable(ctx context.Context, t Table, st *consumerState, log 
 			return err
 		}
 	}
-	if _, err := prov.Exec(ctx, "select pgq.unregister_consumer($1, $2)", w.conf().Queue, name); err != nil {
+	if _, err := prov.Exec(ctx, `select pgq.unregister_consumer($1, $2) from pgq.get_consumer_info($1) where consumer_name = $2`, w.conf().Queue, name); err != nil {
 		return fmt.Errorf("unregister the copy consumer on the provider: %w", err)
 	}
 	w.setError(ctx, name, nil)
 	return nil
 }
 
-// copySource checks londiste3's copy_node table attribute (set by its
-// add-table/resync --copy-node or --find-copy-node): pgqgo copies from the
-// provider only. '?' is accepted when the provider has the table (the
-// first node up that has it is then the provider); another node is
-// refused: a copy from it was found to diverge in tests (the hand-off
-// across two nodes' queues), so the table waits with a clear error
-// instead (resync it without copy_node, or let londiste3 copy it).
+// copySource is where a table's copy reads from (londiste3's copy_node
+// table attribute, set by add-table/resync --copy-node or
+// --find-copy-node): the provider when unset; a named member, which must
+// have a queue (root or branch) and the table in sync; or, for '?', the
+// first node up from the provider that has the table in sync. Ticks are
+// the same along the cascade, so the copy's consumer on that node meets
+// the main worker at the same tick.
 func (w *Worker) copySource(ctx context.Context, db *pgx.Conn, t Table, st *consumerState) (*consumerState, error) {
 	want := t.Attrs().Get("copy_node")
-	if want == "" || want == st.providerNode || want == "?" {
+	if want == "" || want == st.providerNode {
 		return st, nil
 	}
-	return nil, fmt.Errorf("table %s has copy_node=%s: copying from another node than the provider (%s) is not supported by pgqgo yet", t.Name, want, st.providerNode)
+	q := w.conf().Queue
+	has := func(loc string) (*NodeInfo, bool, error) {
+		c, err := connect(ctx, w.providerDSN(loc))
+		if err != nil {
+			return nil, false, err
+		}
+		defer c.Close(context.Background())
+		n, err := nodeInfo(ctx, c, q)
+		if err != nil {
+			return nil, false, err
+		}
+		ts, err := tableList(ctx, c, q)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, x := range ts {
+			if x.Name == t.Name && x.Local && (x.MergeState == "ok" || n.Type == "root") && !isVirtual(x) {
+				return n, n.Type != "leaf", nil
+			}
+		}
+		return n, false, nil
+	}
+	if want == "?" {
+		name, loc := st.providerNode, st.providerLocation
+		for range 32 {
+			n, ok, err := has(loc)
+			if err != nil {
+				return nil, fmt.Errorf("finding a copy node for %s: %s: %w", t.Name, name, err)
+			}
+			if ok {
+				s := *st
+				s.providerNode, s.providerLocation = name, loc
+				return &s, nil
+			}
+			if n.Type == "root" || n.ProviderLoc == "" {
+				break
+			}
+			name, loc = n.ProviderNode, n.ProviderLoc
+		}
+		return nil, fmt.Errorf("no node up from %s has %s in sync to copy it from", st.providerNode, t.Name)
+	}
+	mems, err := members(ctx, db, q)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(mems, func(m Member) bool { return m.Name == want })
+	if i < 0 || mems[i].Dead {
+		return nil, fmt.Errorf("copy node %s of %s is not a live member", want, t.Name)
+	}
+	if _, ok, err := has(mems[i].Location); err != nil || !ok {
+		return nil, fmt.Errorf("copy node %s has no queue or does not have %s in sync (%v)", want, t.Name, err)
+	}
+	s := *st
+	s.providerNode, s.providerLocation = want, mems[i].Location
+	return &s, nil
 }
 
 // catchUp runs the copy consumer until its table is handed over (true) or
-// its position is found out of step (false: copy again).
-func (w *Worker) catchUp(ctx context.Context, db *pgx.Conn, t Table, st *consumerState) (bool, error) {
+// its position is found out of step (false: copy again). mainProvider is
+// the main worker's provider's location when st is another node.
+func (w *Worker) catchUp(ctx context.Context, db *pgx.Conn, t Table, st *consumerState, mainProvider string) (bool, error) {
 	name := w.copyName(t.Name)
 	cfg := w.consumerConfig(name)
 	// a copy consumer applies its table's events only: the provider
 	// leaves the others out
 	filter := "ev_extra1 = " + quoteLiteral(t.Name)
 	cfg.Filter = func(context.Context) (string, error) { return filter, nil }
-	r := &runner{w: w, name: name, copyTable: t.Name, db: db, ap: newApplier(), providerNode: st.providerNode, providerLoc: st.providerLocation}
+	if mainProvider != "" {
+		// one tick per batch, whatever the source's server would merge:
+		// the hand-off must end exactly on the main worker's batch end, a
+		// position on another node's queue, which the source's server
+		// does not know (on one queue, merged batches stop at the other
+		// consumers' positions)
+		cfg.Collect = func() (int, time.Duration) { return 0, time.Microsecond }
+	}
 	c, err := pgq.NewConsumer(w.providerDSN(st.providerLocation), cfg)
 	if err != nil {
 		return false, err
@@ -117,8 +188,12 @@ func (w *Worker) catchUp(ctx context.Context, db *pgx.Conn, t Table, st *consume
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var done, recopy atomic.Bool
+	r := &runner{w: w, name: name, copyTable: t.Name, db: db, ap: newApplier(), providerNode: st.providerNode, providerLoc: st.providerLocation, mainProviderLoc: mainProvider}
 	err = c.Run(runCtx, pgq.BatchFunc(func(ctx context.Context, b *pgq.Batch) error {
 		err := r.batch(ctx, b)
+		if err == nil && mainProvider != "" {
+			err = r.handOverAt(ctx, b.TickID)
+		}
 		switch {
 		case errors.Is(err, errCopyDone):
 			done.Store(true)

@@ -115,6 +115,10 @@ type AddTableOptions struct {
 	TriggerArgs                                         []string
 	Handler                                             string
 	HandlerArgs                                         []string
+	// CopyNode copies the table's data from that node instead of the
+	// provider ("?": the first node up from the provider that has it;
+	// --copy-node, --find-copy-node)
+	CopyNode string
 }
 
 // fqName qualifies a bare name with public, as londiste3 does.
@@ -281,7 +285,10 @@ func (a *Admin) AddTable(ctx context.Context, opts AddTableOptions, args ...stri
 	if opts.DestTable != "" && len(names) > 1 {
 		return nil, errors.New("--dest-table can be given only for a single table")
 	}
-	if n.Type != "root" && !opts.ExpectSync {
+	if err := a.checkCopyNode(ctx, n, opts.CopyNode); err != nil {
+		return nil, err
+	}
+	if n.Type != "root" && !opts.ExpectSync && opts.CopyNode == "" {
 		var bad []string
 		for _, t := range names {
 			if pt, ok := provTables[t]; ok && !pt.Local {
@@ -362,6 +369,9 @@ func (a *Admin) addTable(ctx context.Context, n *NodeInfo, prov *pgx.Conn, provT
 	}
 	if !opts.ExpectSync && opts.SkipTruncate {
 		attrs.Set("skip_truncate", "1")
+	}
+	if opts.CopyNode != "" && !opts.ExpectSync {
+		attrs.Set("copy_node", opts.CopyNode)
 	}
 	var attrArg, destArg any
 	if len(attrs) > 0 {
@@ -604,14 +614,55 @@ func mustTables(ctx context.Context, a *Admin) []Table {
 	return ts
 }
 
+// checkCopyNode refuses a --copy-node that is no live member of the
+// cascade other than this node, or given on the root. Whether it has the
+// table in sync is the worker's to check at copy time (it may get there).
+func (a *Admin) checkCopyNode(ctx context.Context, n *NodeInfo, copyNode string) error {
+	if copyNode == "" {
+		return nil
+	}
+	if n.Type == "root" {
+		return errors.New("--copy-node / --find-copy-node: the root copies nothing")
+	}
+	if copyNode == "?" {
+		return nil
+	}
+	if copyNode == n.Name {
+		return fmt.Errorf("--copy-node=%s is this node", copyNode)
+	}
+	mems, err := members(ctx, a.db, a.cfg.Queue)
+	if err != nil {
+		return err
+	}
+	for _, m := range mems {
+		if m.Name == copyNode {
+			if m.Dead {
+				return fmt.Errorf("--copy-node=%s: the node is tagged dead", copyNode)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("--copy-node=%s: no such member of queue %s (see members)", copyNode, a.cfg.Queue)
+}
+
 // Resync makes the worker copy tables again.
 func (a *Admin) Resync(ctx context.Context, args ...string) error {
+	return a.ResyncFrom(ctx, "", args...)
+}
+
+// ResyncFrom is Resync with the copy read from copyNode ("?": the first
+// node up from the provider that has the table; "": the provider), kept in
+// the table's copy_node attribute as londiste3 does.
+func (a *Admin) ResyncFrom(ctx context.Context, copyNode string, args ...string) error {
 	n, err := a.node(ctx)
 	if err != nil {
 		return err
 	}
 	if n.Type == "root" {
 		return errors.New("resync: the root is the source of its tables")
+	}
+	if err := a.checkCopyNode(ctx, n, copyNode); err != nil {
+		return err
 	}
 	names, err := a.expand(ctx, "r", true, false, false, args)
 	if err != nil {
@@ -631,8 +682,22 @@ func (a *Admin) Resync(ctx context.Context, args ...string) error {
 		for _, pt := range pts {
 			ok = ok || (pt.Name == t && pt.Local)
 		}
-		if !ok {
+		if !ok && copyNode == "" {
 			return fmt.Errorf("%s is not replicated on the provider", t)
+		}
+		if copyNode != "" {
+			var cur *string
+			if err := a.db.QueryRow(ctx, "select table_attrs from londiste.get_table_list($1) where table_name = $2", a.cfg.Queue, t).Scan(&cur); err != nil {
+				return fmt.Errorf("%s: %w", t, err)
+			}
+			attrs := url.Values{}
+			if cur != nil {
+				attrs, _ = url.ParseQuery(*cur)
+			}
+			attrs.Set("copy_node", copyNode)
+			if _, err := call(ctx, a.db, a.log, "select * from londiste.local_set_table_attrs($1, $2, $3)", a.cfg.Queue, t, attrs.Encode()); err != nil {
+				return fmt.Errorf("%s: %w", t, err)
+			}
 		}
 		if _, err := call(ctx, a.db, a.log, "select * from londiste.local_set_table_state($1, $2, null, null)", a.cfg.Queue, t); err != nil {
 			return fmt.Errorf("%s: %w", t, err)

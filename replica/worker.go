@@ -679,7 +679,7 @@ func (w *Worker) startCopies(ctx context.Context, db, prov *pgx.Conn, st *consum
 			}
 			pt, ok := provState[t.Name]
 			copyNode := t.Attrs().Get("copy_node")
-			if copyNode == "" || copyNode == st.providerNode || copyNode == "?" {
+			if copyNode == "" || copyNode == st.providerNode {
 				if !ok || !pt.Local {
 					w.log.Warn("table not available on the provider", "table", t.Name)
 					continue
@@ -891,6 +891,12 @@ type runner struct {
 	// branch: the main worker of a branch node, which also keeps a copy
 	// of the provider's queue (branch.go)
 	branch bool
+	// mainProviderLoc: for a copy consumer reading another node's queue
+	// than the main worker's provider (copy_node), that provider. The
+	// copy's snapshot is in the other node's transaction ids: the copy
+	// applies the hand-off batch itself and hands the table over with the
+	// provider's snapshot of the hand-off tick (handOver).
+	mainProviderLoc string
 }
 
 // errCopyDone ends a copy consumer: its table is ok.
@@ -1082,7 +1088,8 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 				w.filterUntil[name] = until
 			}
 			if b.TickID > until {
-				if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_state($1, $2, null, 'ok')", w.conf().Queue, name); err != nil {
+				// still ok: a resync meanwhile wins
+				if _, err := w.setStateIf(ctx, tx, name, "ok", nil, "ok"); err != nil {
 					return err
 				}
 				delete(w.filterUntil, name)
@@ -1265,6 +1272,7 @@ func (r *runner) sync(ctx context.Context, b *pgq.Batch) ([]Table, error) {
 						w.conf().Queue, t.Name, nullIfEmpty(t.CustomSnapshot), "do-sync:"+strconv.FormatInt(b.TickID, 10)); err != nil {
 						return nil, err
 					}
+					delete(w.filterUntil, t.Name) // an earlier copy's: the new snapshot gets its own
 					w.notify()
 					wait = true
 				}
@@ -1284,6 +1292,10 @@ func (r *runner) sync(ctx context.Context, b *pgq.Batch) ([]Table, error) {
 			}
 			if tick, ok := stateTick(t.MergeState, "do-sync:"); ok {
 				switch {
+				case r.mainProviderLoc != "" && b.TickID == tick:
+					return tables, nil // applied here, then handed over (catchUp)
+				case r.mainProviderLoc != "" && b.PrevTickID == tick:
+					return nil, r.handOver(ctx, *t) // applied before a restart
 				case b.TickID == tick:
 					return nil, r.handOver(ctx, *t)
 				case b.TickID > tick:
@@ -1379,17 +1391,84 @@ func durableTx(ctx context.Context, db *pgx.Conn, replica bool) (pgx.Tx, error) 
 	return tx, nil
 }
 
+// crossNodeHandOff prepares the hand-off of a copy that read another
+// node's queue and applied the events up to the do-sync tick: the table's
+// snapshot becomes the main worker's provider's snapshot of that tick,
+// which sees exactly the events the copy applied (any tick's events are
+// the same set on every node), so the main worker skips them in the batch
+// that ends there, after a crash too, and londiste3 reads it the same
+// way. The copy consumer is retired on the copy node first: the main
+// worker's provider never sees it, so leftovers would not be cleaned (a
+// crash before the hand-off commits then copies the table again).
+func (r *runner) crossNodeHandOff(ctx context.Context, t Table) (any, error) {
+	w := r.w
+	tick, ok := stateTick(t.MergeState, "do-sync:")
+	if !ok {
+		return nil, fmt.Errorf("table %s: hand-off in state %s", t.Name, stateName(t.MergeState))
+	}
+	prov, err := connect(ctx, w.providerDSN(r.mainProviderLoc))
+	if err != nil {
+		return nil, err
+	}
+	defer prov.Close(context.Background())
+	var snap string
+	if err := prov.QueryRow(ctx, `select t.tick_snapshot::text from pgq.tick t join pgq.queue q on q.queue_id = t.tick_queue
+	   where q.queue_name = $1 and t.tick_id = $2`, w.conf().Queue, tick).Scan(&snap); err != nil {
+		return nil, fmt.Errorf("table %s: the provider's tick %d (the hand-off's): %w", t.Name, tick, err)
+	}
+	src, err := connect(ctx, w.providerDSN(r.providerLoc))
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close(context.Background())
+	if _, err := src.Exec(ctx, `select pgq.unregister_consumer($1, $2) from pgq.get_consumer_info($1) where consumer_name = $2`, w.conf().Queue, r.name); err != nil {
+		return nil, fmt.Errorf("unregister the copy consumer on the copy node %s: %w", r.providerNode, err)
+	}
+	w.log.Info("copy from another node handing over with the provider's snapshot of the hand-off tick", "table", t.Name, "copy_node", r.providerNode, "tick", tick)
+	return snap, nil
+}
+
+// handOverAt hands a cross-node copy's table over once the copy has applied
+// the batch ending at the main worker's do-sync tick (errCopyDone), and is
+// nil before.
+func (r *runner) handOverAt(ctx context.Context, tick int64) error {
+	tables, err := tableList(ctx, r.db, r.w.conf().Queue)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if t.Name == r.copyTable && t.Local {
+			if at, ok := stateTick(t.MergeState, "do-sync:"); ok && at == tick {
+				return r.handOver(ctx, t)
+			}
+		}
+	}
+	return nil
+}
+
 // handOver makes the copy's table ok and retires its consumer: the target
-// side in one transaction with the state, then the provider's.
+// side in one transaction with the state, then the provider's (a
+// cross-node copy's source: before).
 func (r *runner) handOver(ctx context.Context, t Table) error {
 	w := r.w
+	snap := nullIfEmpty(t.CustomSnapshot)
+	if r.mainProviderLoc != "" {
+		var err error
+		if snap, err = r.crossNodeHandOff(ctx, t); err != nil {
+			return err
+		}
+	}
 	tx, err := durableTx(ctx, r.db, false)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.Background())
-	if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_state($1, $2, $3, 'ok')", w.conf().Queue, t.Name, nullIfEmpty(t.CustomSnapshot)); err != nil {
+	set, err := w.setStateIf(ctx, tx, t.Name, t.MergeState, snap, "ok")
+	if err != nil {
 		return err
+	}
+	if !set {
+		w.log.Warn("table's state changed during the hand-off (resync, remove-table?): this copy ends", "table", t.Name)
 	}
 	if _, err := call(ctx, tx, w.log, "select * from pgq_node.unregister_consumer($1, $2)", w.conf().Queue, r.name); err != nil {
 		return err
@@ -1399,6 +1478,28 @@ func (r *runner) handOver(ctx context.Context, t Table) error {
 	}
 	w.notify()
 	return errCopyDone
+}
+
+// setStateIf sets a local table's state and snapshot in tx only if it is
+// still in state from (row locked): a resync or remove-table committed
+// meanwhile wins over the worker's own step. It reports whether it did.
+func (w *Worker) setStateIf(ctx context.Context, tx pgx.Tx, table, from string, snap any, to string) (bool, error) {
+	var cur *string
+	err := tx.QueryRow(ctx, `select merge_state from londiste.table_info
+	   where queue_name = $1 and table_name = $2 and local for update`, w.conf().Queue, table).Scan(&cur)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("table %s: state: %w", table, err)
+	}
+	if cur == nil || *cur != from {
+		return false, nil
+	}
+	if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_state($1, $2, $3, $4)", w.conf().Queue, table, snap, to); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // cascadeEvent handles pgq.* events: member locations, and on a branch

@@ -377,6 +377,82 @@ func TestCascadeRootBranchLeaf(t *testing.T) {
 	}
 }
 
+// TestCascadeCopyNode: a leaf under a branch copies tables from another
+// node than its provider (--copy-node, --find-copy-node) under load: one
+// the branch does not replicate at all (its queue still carries the
+// table's events), and the biggest one again and again from the root, the
+// copy's snapshot then in the root's transaction ids while the leaf's
+// worker reads the branch's queue. The leaf ends equal to the root, the
+// copies' consumers are gone from every node, and bad copy nodes are
+// refused.
+func TestCascadeCopyNode(t *testing.T) {
+	t.Parallel() // servers of its own: waits overlap with the other cascade tests'
+	s, br, lf, _ := newRootBranchLeaf(t)
+	rt := s.nodes["root"]
+	s.dumpLogOnFailure(t, "leaf")
+	for _, n := range []*cascadeNode{rt, br, lf} {
+		s.background(t, "londiste", n.ini, "worker", "-q")
+	}
+	s.cli(t, rt.ini, "add-table", "--all")
+	branchTables := []string{"public.pgbench_accounts", "public.pgbench_branches", "public.pgbench_tellers"}
+	s.cli(t, br.ini, append([]string{"add-table"}, branchTables...)...)
+	s.cli(t, br.ini, "wait-sync", "--timeout", "60s")
+	for _, bad := range []struct{ node, want string }{{"nosuch", "no such member"}, {"leaf", "is this node"}} {
+		if out, err := runCLI(t, "londiste", lf.ini, "add-table", "public.pgbench_history", "--copy-node="+bad.node); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Fatalf("add-table --copy-node=%s: %v\n%s", bad.node, err, out)
+		}
+	}
+	if out, err := runCLI(t, "londiste", lf.ini, "add-table", "public.pgbench_history"); err == nil || !strings.Contains(err.Error(), "not replicated on the provider") {
+		t.Fatalf("add-table of a table the branch does not replicate: %v\n%s", err, out)
+	}
+
+	loadDone := make(chan string)
+	go func() { loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "200", "-T", "30") }()
+	s.cli(t, lf.ini, append([]string{"add-table"}, branchTables...)...)
+	s.cli(t, lf.ini, "add-table", "public.pgbench_history", "--copy-node=root")
+	s.cli(t, lf.ini, "wait-sync", "--timeout", "90s")
+	for range 2 {
+		s.cli(t, lf.ini, "resync", "public.pgbench_accounts", "--copy-node=root")
+		s.cli(t, lf.ini, "wait-sync", "--timeout", "90s")
+	}
+	s.cli(t, lf.ini, "resync", "public.pgbench_tellers", "--find-copy-node")
+	s.cli(t, lf.ini, "wait-sync", "--timeout", "90s")
+	<-loadDone
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, tbl := range s.tables {
+				q := "select count(*)::text || ' ' || coalesce(sum(hashtext(x::text)), 0)::text from " + tbl + " x"
+				t.Logf("%s: root %s, leaf %s", tbl, pgtest.Scalar[string](t, rt.conn, q), pgtest.Scalar[string](t, lf.conn, q))
+			}
+		}
+	})
+	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", func() bool { return s.sameAs(t, rt.conn, lf.conn) })
+	if n := pgtest.Scalar[int](t, br.conn, "select count(*) from pgbench_history"); n != 0 {
+		t.Fatalf("the branch has %d pgbench_history rows: it was not to replicate it", n)
+	}
+	log, _ := os.ReadFile(filepath.Join(s.dir, "leaf.log"))
+	// (a copy from the provider, as --find-copy-node finds it here, names no source)
+	for _, want := range []string{`table=public.pgbench_history source=root`, `table=public.pgbench_accounts source=root`, `table=public.pgbench_tellers rows=`} {
+		if !regexp.MustCompile(`msg=copied .*` + want).Match(log) {
+			t.Errorf("leaf's log: no copy with %s", want)
+		}
+	}
+	// the hand-offs from the root: the copy applied the hand-off batch and
+	// gave the table the branch's snapshot of its tick
+	if n := len(regexp.MustCompile(`msg="copy from another node handing over.*table=public.pgbench_accounts copy_node=root`).FindAll(log, -1)); n != 2 {
+		t.Errorf("leaf's log: %d hand-offs of pgbench_accounts from another node, want 2; its lines:\n%s", n,
+			strings.Join(regexp.MustCompile(`(?m)^.*pgbench_accounts.*$`).FindAllString(string(log), -1), "\n"))
+	}
+	if attrs := pgtest.Scalar[string](t, lf.conn, "select table_attrs from londiste.get_table_list('replika') where table_name = 'public.pgbench_history'"); attrs != "copy_node=root" {
+		t.Errorf("pgbench_history's table_attrs %q, want londiste3's copy_node=root", attrs)
+	}
+	for _, n := range []*cascadeNode{rt, br} {
+		pgtest.Eventually(t, 10*time.Second, "no copy consumer left on "+n.name, func() bool {
+			return pgtest.Scalar[int](t, n.conn, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'") == 0
+		})
+	}
+}
+
 // TestCascadeBranchWorkerKilled: the branch's worker, a process of its
 // own, is killed with SIGKILL again and again under a pgbench load (after
 // pauses that leave it batches of many ticks, and at random moments), and

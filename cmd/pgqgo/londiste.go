@@ -332,6 +332,9 @@ func londisteTree(path string) *cobra.Command {
 	var ato replica.AddTableOptions
 	addTable := &cobra.Command{Use: "add-table TABLE... | --all", Short: "replicate tables", Args: cobra.ArbitraryArgs,
 		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error {
+			if cmd.Flags().Lookup("find-copy-node").Changed {
+				ato.CopyNode = "?"
+			}
 			_, err := a.AddTable(cmd.Context(), ato, args...)
 			return err
 		})}
@@ -348,6 +351,9 @@ func londisteTree(path string) *cobra.Command {
 	f.BoolVar(&ato.NoTriggers, "no-triggers", false, "register without triggers")
 	f.StringVar(&ato.Handler, "handler", "", "table handler (londiste, vtable)")
 	f.StringArrayVar(&ato.HandlerArgs, "handler-arg", nil, "handler argument KEY=VALUE (repeatable)")
+	f.StringVar(&ato.CopyNode, "copy-node", "", "copy the data from this node instead of the provider")
+	f.Bool("find-copy-node", false, "copy from the first node up from the provider that has the table")
+	addTable.MarkFlagsMutuallyExclusive("copy-node", "find-copy-node")
 	f.BoolVar(&ato.SkipNonExisting, "skip-non-existing", false, "skip tables missing here or on the provider")
 	f.BoolVar(&ato.Force, "force", false, "accept names not in the set")
 	root.AddCommand(addTable)
@@ -427,10 +433,19 @@ func londisteTree(path string) *cobra.Command {
 			printTable(cmd.OutOrStdout(), "Missing objects on node", []string{"obj_kind", "obj_name"}, rows)
 			return nil
 		})})
-	root.AddCommand(&cobra.Command{Use: "resync TABLE...", Short: "copy tables again", Args: cobra.MinimumNArgs(1),
+	var rsCopyNode string
+	var rsFind bool
+	resync := &cobra.Command{Use: "resync TABLE... [--copy-node=NODE | --find-copy-node]", Short: "copy tables again", Args: cobra.MinimumNArgs(1),
 		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error {
-			return a.Resync(cmd.Context(), args...)
-		})})
+			if rsFind {
+				rsCopyNode = "?"
+			}
+			return a.ResyncFrom(cmd.Context(), rsCopyNode, args...)
+		})}
+	resync.Flags().StringVar(&rsCopyNode, "copy-node", "", "copy the data from this node instead of the provider")
+	resync.Flags().BoolVar(&rsFind, "find-copy-node", false, "copy from the first node up from the provider that has the table")
+	resync.MarkFlagsMutuallyExclusive("copy-node", "find-copy-node")
+	root.AddCommand(resync)
 	var syncTimeout time.Duration
 	waitSync := &cobra.Command{Use: "wait-sync", Short: "wait until every table is in sync", Args: cobra.NoArgs,
 		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, _ []string) error {
