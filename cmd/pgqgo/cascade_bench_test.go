@@ -22,16 +22,17 @@ import (
 // synchronous_commit and full_page_writes on), each with a database of the
 // node's name holding pgbench's tables (data on the first node only) and
 // pgqgo's pgq, pgq_node and londiste schemas, and a pgqgo ticker per
-// server; nodes are created by the caller.
-func durableCascade(b *testing.B, dir string, names ...string) []*cascadeNode {
+// server (tickerExtra: more lines for its ini); nodes are created by the
+// caller.
+func durableCascade(b *testing.B, dir, tickerExtra string, names ...string) []*cascadeNode {
 	var nodes []*cascadeNode
 	for i, name := range names {
 		c := pgtest.OwnCluster(b, pgcluster.Options{Durable: true})
 		n := benchNode(b, dir, c, name, i == 0)
 		cfg, _ := pgx.ParseConfig(n.dsn)
 		tini := filepath.Join(dir, "ticker-"+name+".ini")
-		if err := os.WriteFile(tini, []byte(fmt.Sprintf("[pgqd]\nbase_connstr = host=%s port=%d user=%s\ninitial_database = postgres\ndatabase_list = %s\nlogfile = %s\nsyslog = 0\n",
-			cfg.Host, cfg.Port, cfg.User, name, filepath.Join(dir, "ticker-"+name+".log"))), 0o644); err != nil {
+		if err := os.WriteFile(tini, []byte(fmt.Sprintf("[pgqd]\nbase_connstr = host=%s port=%d user=%s\ninitial_database = postgres\ndatabase_list = %s\nlogfile = %s\nsyslog = 0\n%s",
+			cfg.Host, cfg.Port, cfg.User, name, filepath.Join(dir, "ticker-"+name+".log"), tickerExtra)), 0o644); err != nil {
 			b.Fatal(err)
 		}
 		startBenchProc(b, "ticker", "-q", tini)
@@ -94,6 +95,41 @@ func benchCLI(b *testing.B, args ...string) {
 	}
 }
 
+// produceEvents writes total ~200-byte events into the replika queue at
+// dsn, from four producers in transactions of 1,000, at perSecond events a
+// second (0: as fast as they go).
+func produceEvents(ctx context.Context, b *testing.B, dsn string, total, perSecond int) {
+	var wg sync.WaitGroup
+	const producers, perTx = 4, 1000
+	start := time.Now()
+	for p := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := pgx.Connect(ctx, dsn)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer c.Close(ctx)
+			for i := 0; i < total/producers/perTx; i++ {
+				if perSecond > 0 {
+					// this producer's i-th transaction is due when the
+					// rate has reached its events
+					due := start.Add(time.Duration(float64(i*producers*perTx) / float64(perSecond) * float64(time.Second)))
+					time.Sleep(time.Until(due))
+				}
+				if _, err := c.Exec(ctx, `select pgq.insert_event('replika', 'bench.event', repeat(md5(g::text), 6), 'p'||$1, case when g % 3 = 0 then '' end, null, null)
+				  from generate_series(1, $2) g`, strconv.Itoa(p), perTx); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // BenchmarkCascadeMirror: PGQGO_BENCH_EVENTS (default 1,000,000) events
 // through root -> branch -> leaf on three durable servers, each with its
 // pgqgo ticker: ~200-byte events written by four producers in
@@ -112,7 +148,7 @@ func BenchmarkCascadeMirror(b *testing.B) {
 	}
 	ctx := context.Background()
 	dir := b.TempDir()
-	nodes := durableCascade(b, dir, "root", "branch", "leaf")
+	nodes := durableCascade(b, dir, "", "root", "branch", "leaf")
 	rt, br, lf := nodes[0], nodes[1], nodes[2]
 	benchCLI(b, rt.ini, "create-root", "root", rt.dsn)
 	benchCLI(b, br.ini, "create-branch", "branch", br.dsn, "--provider="+rt.dsn)
@@ -131,28 +167,7 @@ func BenchmarkCascadeMirror(b *testing.B) {
 				"-h", cfg.Host, "-p", fmt.Sprint(cfg.Port), "-U", cfg.User, cfg.Database).CombinedOutput()
 			pgb <- string(out)
 		}()
-		var wg sync.WaitGroup
-		const producers, perTx = 4, 1000
-		for p := range producers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c, err := pgx.Connect(ctx, rt.dsn)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				defer c.Close(ctx)
-				for i := 0; i < total/producers/perTx; i++ {
-					if _, err := c.Exec(ctx, `select pgq.insert_event('replika', 'bench.event', repeat(md5(g::text), 6), 'p'||$1, case when g % 3 = 0 then '' end, null, null)
-					  from generate_series(1, $2) g`, strconv.Itoa(p), perTx); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
+		produceEvents(ctx, b, rt.dsn, total, 0)
 		if b.Failed() {
 			stopLoad()
 			return
@@ -382,7 +397,7 @@ func BenchmarkCascadeMoves(b *testing.B) {
 	}
 	ctx := context.Background()
 	dir := b.TempDir()
-	nodes := durableCascade(b, dir, "root", "b1", "b2", "l1")
+	nodes := durableCascade(b, dir, "", "root", "b1", "b2", "l1")
 	rt, b1, b2 := nodes[0], nodes[1], nodes[2]
 	// three more leaves: l2 on l1's server, l3 and l4 on another
 	srv := pgtest.OwnCluster(b, pgcluster.Options{Durable: true})
@@ -499,5 +514,131 @@ func BenchmarkCascadeMoves(b *testing.B) {
 		b.Logf("%d moves under 500 tps: to applying again p50 %v, max %v; every node equal to the root; completed ticks never went back (sampled every 100 ms on 6 nodes)",
 			len(took), took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
 		b.ReportMetric(took[len(took)/2].Seconds(), "s/move-p50")
+	}
+}
+
+// BenchmarkCascadeRotation: an hour of a 500 events/s queue
+// (PGQGO_BENCH_EVENTS, default 1,800,000 ~200-byte events) written at a
+// steady rate over PGQGO_BENCH_SECONDS (default 180: 18 rotation periods)
+// through root -> branch -> leaf on three durable servers, pgbench at 200
+// transactions/s on the replicated tables meanwhile, with rotation_period
+// 10 s on the root's and the branch's queue, each server's pgqgo ticker running maintenance every 2 s and the
+// workers publishing watermarks every 2 s (the time scale shrunk alike).
+// Samples the size of the event tables on root and branch every second:
+// with every node running they rotate, and the largest size seen stays a
+// few rotation periods' worth of events, whatever the total written.
+//
+//	go test ./cmd/pgqgo -run '^$' -bench CascadeRotation -benchtime 1x -timeout 60m
+func BenchmarkCascadeRotation(b *testing.B) {
+	total, seconds := 1_800_000, 180
+	if v, err := strconv.Atoi(os.Getenv("PGQGO_BENCH_EVENTS")); err == nil && v > 0 {
+		total = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("PGQGO_BENCH_SECONDS")); err == nil && v > 0 {
+		seconds = v
+	}
+	ctx := context.Background()
+	dir := b.TempDir()
+	nodes := durableCascade(b, dir, "maint_period = 2\n", "root", "branch", "leaf")
+	rt, br, lf := nodes[0], nodes[1], nodes[2]
+	benchCLI(b, rt.ini, "create-root", "root", rt.dsn)
+	benchCLI(b, br.ini, "create-branch", "branch", br.dsn, "--provider="+rt.dsn)
+	benchCLI(b, lf.ini, "create-leaf", "leaf", lf.dsn, "--provider="+br.dsn)
+	for _, n := range []*cascadeNode{rt, br} {
+		pgtest.Exec(b, n.conn, "select pgq.set_queue_config('replika', 'rotation_period', '10 seconds')")
+	}
+	// the watermarks on the same time scale (londiste3's defaults publish
+	// them every 5 minutes, which holds rotation as long)
+	for _, n := range nodes {
+		f, err := os.OpenFile(n.ini, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fmt.Fprintln(f, "local_wm_publish_period = 2\nglobal_wm_publish_period = 2")
+		f.Close()
+	}
+	startAndSync(b, nodes)
+	eventBytes := func(c *pgx.Conn) int64 {
+		return pgtest.Scalar[int64](b, c, `select coalesce(sum(pg_total_relation_size(c.oid)), 0)::int8
+		  from pg_class c join pg_namespace s on s.oid = c.relnamespace
+		 where s.nspname = 'pgq' and c.relname ~ '^event_[0-9]+_[0-9]+$'`)
+	}
+	switches := func(c *pgx.Conn) time.Time {
+		return pgtest.Scalar[time.Time](b, c, "select queue_switch_time from pgq.queue where queue_name = 'replika'")
+	}
+	// the sampler's own sessions
+	sampleConn := map[string]*pgx.Conn{"root": pgtest.Conn(b, rt.dsn), "branch": pgtest.Conn(b, br.dsn)}
+	completed := func(n *cascadeNode) int64 {
+		return pgtest.Scalar[int64](b, n.conn, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')")
+	}
+	for b.Loop() {
+		start := time.Now()
+		loadCtx, stopLoad := context.WithCancel(ctx)
+		pgb := make(chan string, 1)
+		go func() {
+			cfg, _ := pgx.ParseConfig(rt.dsn)
+			out, _ := exec.CommandContext(loadCtx, "/usr/lib/postgresql/15/bin/pgbench", "-n", "-c", "2", "-R", "200", "-T", "3600",
+				"-h", cfg.Host, "-p", fmt.Sprint(cfg.Port), "-U", cfg.User, cfg.Database).CombinedOutput()
+			pgb <- string(out)
+		}()
+		// the sampler: largest event tables seen, rotations counted
+		var maxRoot, maxBranch int64
+		rotations := map[string]int{}
+		sampled := make(chan struct{})
+		sampleCtx, stopSampling := context.WithCancel(ctx)
+		go func() {
+			defer close(sampled)
+			last := map[string]time.Time{}
+			for name, c := range sampleConn {
+				last[name] = switches(c)
+			}
+			for sampleCtx.Err() == nil {
+				maxRoot, maxBranch = max(maxRoot, eventBytes(sampleConn["root"])), max(maxBranch, eventBytes(sampleConn["branch"]))
+				for name, c := range sampleConn {
+					if sw := switches(c); sw.After(last[name]) {
+						rotations[name]++
+						last[name] = sw
+					}
+				}
+				select {
+				case <-sampleCtx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+		}()
+		produceEvents(ctx, b, rt.dsn, total, total/seconds)
+		written := time.Since(start)
+		stopLoad()
+		<-pgb
+		pgtest.Exec(b, rt.conn, "select pgq.force_tick('replika')")
+		last := pgtest.Scalar[int64](b, rt.conn, "select last_tick_id from pgq.get_queue_info('replika')")
+		pgtest.Eventually(b, 30*time.Minute, "branch and leaf through the root's last tick", func() bool {
+			return completed(br) >= last && completed(lf) >= last
+		})
+		all := time.Since(start)
+		// two more rotation periods: what is left once everybody is through
+		time.Sleep(25 * time.Second)
+		stopSampling()
+		<-sampled
+		if b.Failed() {
+			return
+		}
+		perEvent := float64(pgtest.Scalar[int64](b, rt.conn, "select pg_column_size(row(1::int8, now(), 1::int8, 1::int8, 'bench.event'::text, repeat(md5('1'), 6), 'p1'::text))"))
+		writtenMB := float64(total) * perEvent / 1e6
+		b.ReportMetric(float64(maxRoot)/1e6, "max-root-MB")
+		b.ReportMetric(float64(maxBranch)/1e6, "max-branch-MB")
+		b.ReportMetric(float64(rotations["root"]), "root-rotations")
+		b.ReportMetric(float64(rotations["branch"]), "branch-rotations")
+		b.Logf("%d events (~%.0f MB of rows) written in %v, through the leaf after %v; event tables at most %.1f MB on the root, %.1f MB on the branch; "+
+			"%d rotations on the root, %d on the branch; after: %.1f MB, %.1f MB",
+			total, writtenMB, written.Round(time.Second), all.Round(time.Second), float64(maxRoot)/1e6, float64(maxBranch)/1e6,
+			rotations["root"], rotations["branch"], float64(eventBytes(rt.conn))/1e6, float64(eventBytes(br.conn))/1e6)
+		if rotations["root"] < 3 || rotations["branch"] < 3 {
+			b.Fatalf("rotations: root %d, branch %d", rotations["root"], rotations["branch"])
+		}
+		// bounded: a few rotation periods' worth, not the stream
+		if limit := writtenMB * 1e6 * 0.4; float64(maxRoot) > limit || float64(maxBranch) > limit {
+			b.Fatalf("event tables grew to %.0f%% (root) and %.0f%% (branch) of the stream written", 100*float64(maxRoot)/writtenMB/1e6, 100*float64(maxBranch)/writtenMB/1e6)
+		}
 	}
 }
