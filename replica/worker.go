@@ -1299,7 +1299,7 @@ func (r *runner) sync(ctx context.Context, b *pgq.Batch) ([]Table, error) {
 				case b.TickID == tick:
 					return nil, r.handOver(ctx, *t)
 				case b.TickID > tick:
-					return nil, errFatal{fmt.Errorf("table %s: copy at tick %d passed the hand-off tick %d", t.Name, b.TickID, tick)}
+					return nil, fmt.Errorf("%w: table %s: copy at tick %d passed the hand-off tick %d", errRecopy, t.Name, b.TickID, tick)
 				}
 				return tables, nil
 			}
