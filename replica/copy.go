@@ -199,6 +199,7 @@ func (w *Worker) catchUp(ctx context.Context, db *pgx.Conn, t Table, st *consume
 			done.Store(true)
 			cancel()
 		case errors.Is(err, errRecopy):
+			w.log.Warn("copy out of step", "table", t.Name, "err", err)
 			recopy.Store(true)
 			cancel()
 		}
