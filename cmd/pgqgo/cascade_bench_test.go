@@ -558,13 +558,20 @@ func BenchmarkCascadeRotation(b *testing.B) {
 		f.Close()
 	}
 	startAndSync(b, nodes)
-	eventBytes := func(c *pgx.Conn) int64 {
-		return pgtest.Scalar[int64](b, c, `select coalesce(sum(pg_total_relation_size(c.oid)), 0)::int8
+	// (called from the sampler's goroutine too: errors are reported, not fatal there)
+	eventBytes := func(c *pgx.Conn) (n int64) {
+		if err := c.QueryRow(ctx, `select coalesce(sum(pg_total_relation_size(c.oid)), 0)::int8
 		  from pg_class c join pg_namespace s on s.oid = c.relnamespace
-		 where s.nspname = 'pgq' and c.relname ~ '^event_[0-9]+_[0-9]+$'`)
+		 where s.nspname = 'pgq' and c.relname ~ '^event_[0-9]+_[0-9]+$'`).Scan(&n); err != nil {
+			b.Error(err)
+		}
+		return n
 	}
-	switches := func(c *pgx.Conn) time.Time {
-		return pgtest.Scalar[time.Time](b, c, "select queue_switch_time from pgq.queue where queue_name = 'replika'")
+	switches := func(c *pgx.Conn) (t time.Time) {
+		if err := c.QueryRow(ctx, "select queue_switch_time from pgq.queue where queue_name = 'replika'").Scan(&t); err != nil {
+			b.Error(err)
+		}
+		return t
 	}
 	// the sampler's own sessions
 	sampleConn := map[string]*pgx.Conn{"root": pgtest.Conn(b, rt.dsn), "branch": pgtest.Conn(b, br.dsn)}
