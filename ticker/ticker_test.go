@@ -314,18 +314,23 @@ func TestLockedNextTableDoesNotStopTicking(t *testing.T) {
 	}
 }
 
+// freeAddr is a local TCP address nobody listens on (for metrics_addr).
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
 // TestStatusPageServed: with metrics_addr the daemon serves the status page
 // at / (and /metrics, /healthz), behind status_auth when set, showing the
 // databases it works on with their queues, consumers and its own state.
 func TestStatusPageServed(t *testing.T) {
 	name, conn := newDB(t, pgtest.PgqGo)
 	setupQueue(t, conn)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	cfg := testConfig(t, name)
 	cfg.MetricsAddr, cfg.StatusAuth = addr, "ops:s3cret"
 	start(t, cfg)
@@ -432,12 +437,7 @@ func TestMetricsCarryCascadeNode(t *testing.T) {
 	}
 	pgtest.Exec(t, conn, "select * from pgq_node.register_location('q', 'n1', 'dbname="+name+"', false)")
 	pgtest.Exec(t, conn, "select * from pgq_node.create_node('q', 'root', 'n1', 'w1', null, null, null)")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	cfg := testConfig(t, name)
 	cfg.MetricsAddr = addr
 	start(t, cfg)

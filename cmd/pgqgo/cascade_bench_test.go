@@ -41,6 +41,39 @@ func durableCascade(b *testing.B, dir, tickerExtra string, names ...string) []*c
 	return nodes
 }
 
+// envInt is the positive integer in environment variable name, or def.
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// durableRootBranchLeaf is durableCascade's root, branch under it and leaf
+// under the branch, created as nodes (not started).
+func durableRootBranchLeaf(b *testing.B, dir, tickerExtra string) (nodes []*cascadeNode, rt, br, lf *cascadeNode) {
+	nodes = durableCascade(b, dir, tickerExtra, "root", "branch", "leaf")
+	rt, br, lf = nodes[0], nodes[1], nodes[2]
+	benchCLI(b, rt.ini, "create-root", "root", rt.dsn)
+	benchCLI(b, br.ini, "create-branch", "branch", br.dsn, "--provider="+rt.dsn)
+	benchCLI(b, lf.ini, "create-leaf", "leaf", lf.dsn, "--provider="+br.dsn)
+	return nodes, rt, br, lf
+}
+
+// backgroundPgbench runs pgbench at 200 transactions/s on dsn until stop,
+// which returns its output.
+func backgroundPgbench(ctx context.Context, dsn string) (stop func() string) {
+	loadCtx, cancel := context.WithCancel(ctx)
+	out := make(chan string, 1)
+	go func() {
+		cfg, _ := pgx.ParseConfig(dsn)
+		o, _ := exec.CommandContext(loadCtx, "/usr/lib/postgresql/15/bin/pgbench", "-n", "-c", "2", "-R", "200", "-T", "3600",
+			"-h", cfg.Host, "-p", fmt.Sprint(cfg.Port), "-U", cfg.User, cfg.Database).CombinedOutput()
+		out <- string(o)
+	}()
+	return func() string { cancel(); return <-out }
+}
+
 // benchNode makes database name on server c with pgbench's tables (data
 // when withData, else empty), history keyed, pgqgo's schemas, and the
 // node's ini in dir.
@@ -142,31 +175,15 @@ func produceEvents(ctx context.Context, b *testing.B, dsn string, total, perSeco
 //
 //	go test ./cmd/pgqgo -run '^$' -bench CascadeMirror -benchtime 1x -timeout 60m
 func BenchmarkCascadeMirror(b *testing.B) {
-	total := 1_000_000
-	if v, err := strconv.Atoi(os.Getenv("PGQGO_BENCH_EVENTS")); err == nil && v > 0 {
-		total = v
-	}
+	total := envInt("PGQGO_BENCH_EVENTS", 1_000_000)
 	ctx := context.Background()
 	dir := b.TempDir()
-	nodes := durableCascade(b, dir, "", "root", "branch", "leaf")
-	rt, br, lf := nodes[0], nodes[1], nodes[2]
-	benchCLI(b, rt.ini, "create-root", "root", rt.dsn)
-	benchCLI(b, br.ini, "create-branch", "branch", br.dsn, "--provider="+rt.dsn)
-	benchCLI(b, lf.ini, "create-leaf", "leaf", lf.dsn, "--provider="+br.dsn)
+	nodes, rt, br, lf := durableRootBranchLeaf(b, dir, "")
 	startAndSync(b, nodes)
-	completed := func(n *cascadeNode) int64 {
-		return pgtest.Scalar[int64](b, n.conn, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')")
-	}
+	completed := func(n *cascadeNode) int64 { return workerTick(b, n.conn) }
 	for b.Loop() {
 		start := time.Now()
-		pgb := make(chan string, 1)
-		loadCtx, stopLoad := context.WithCancel(ctx)
-		go func() {
-			cfg, _ := pgx.ParseConfig(rt.dsn)
-			out, _ := exec.CommandContext(loadCtx, "/usr/lib/postgresql/15/bin/pgbench", "-n", "-c", "2", "-R", "200", "-T", "3600",
-				"-h", cfg.Host, "-p", fmt.Sprint(cfg.Port), "-U", cfg.User, cfg.Database).CombinedOutput()
-			pgb <- string(out)
-		}()
+		stopLoad := backgroundPgbench(ctx, rt.dsn)
 		produceEvents(ctx, b, rt.dsn, total, 0)
 		if b.Failed() {
 			stopLoad()
@@ -174,7 +191,6 @@ func BenchmarkCascadeMirror(b *testing.B) {
 		}
 		written := time.Since(start)
 		stopLoad()
-		<-pgb
 		pgtest.Exec(b, rt.conn, "select pgq.force_tick('replika')")
 		var last int64
 		deadline := time.Now().Add(30 * time.Minute)
@@ -224,10 +240,7 @@ func BenchmarkCascadeMirror(b *testing.B) {
 //
 //	go test ./cmd/pgqgo -run '^$' -bench CascadeSwitchover -benchtime 1x -timeout 60m
 func BenchmarkCascadeSwitchover(b *testing.B) {
-	rounds := 20
-	if v, err := strconv.Atoi(os.Getenv("PGQGO_BENCH_SWITCHOVERS")); err == nil && v > 0 {
-		rounds = v
-	}
+	rounds := envInt("PGQGO_BENCH_SWITCHOVERS", 20)
 	ctx := context.Background()
 	dir := b.TempDir()
 	servers := []*pgcluster.Cluster{pgtest.OwnCluster(b, pgcluster.Options{Durable: true}), pgtest.OwnCluster(b, pgcluster.Options{Durable: true})}
@@ -298,7 +311,7 @@ func BenchmarkCascadeSwitchover(b *testing.B) {
 		return pgtest.Scalar[string](b, n.conn, "select node_type from pgq_node.get_node_info('replika')")
 	}
 	completed := func(n *cascadeNode) int64 {
-		return pgtest.Scalar[int64](b, n.conn, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')")
+		return workerTick(b, n.conn)
 	}
 	for b.Loop() {
 		for _, sd := range sides {
@@ -391,10 +404,7 @@ func sameTables(b testing.TB, x, y *pgx.Conn) bool {
 //
 //	go test ./cmd/pgqgo -run '^$' -bench CascadeMoves -benchtime 1x -timeout 60m
 func BenchmarkCascadeMoves(b *testing.B) {
-	moves := 30
-	if v, err := strconv.Atoi(os.Getenv("PGQGO_BENCH_MOVES")); err == nil && v > 0 {
-		moves = v
-	}
+	moves := envInt("PGQGO_BENCH_MOVES", 30)
 	ctx := context.Background()
 	dir := b.TempDir()
 	nodes := durableCascade(b, dir, "", "root", "b1", "b2", "l1")
@@ -482,11 +492,11 @@ func BenchmarkCascadeMoves(b *testing.B) {
 					}
 				}
 			}
-			before := pgtest.Scalar[int64](b, n.conn, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')")
+			before := workerTick(b, n.conn)
 			start := time.Now()
 			benchCLI(b, n.ini, "change-provider", "--provider="+to)
 			deadline := time.Now().Add(2 * time.Minute)
-			for pgtest.Scalar[int64](b, n.conn, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')") <= before {
+			for workerTick(b, n.conn) <= before {
 				if time.Now().After(deadline) {
 					b.Fatalf("move %d: %s not applying from %s", i, n.name, to)
 				}
@@ -530,20 +540,10 @@ func BenchmarkCascadeMoves(b *testing.B) {
 //
 //	go test ./cmd/pgqgo -run '^$' -bench CascadeRotation -benchtime 1x -timeout 60m
 func BenchmarkCascadeRotation(b *testing.B) {
-	total, seconds := 1_800_000, 180
-	if v, err := strconv.Atoi(os.Getenv("PGQGO_BENCH_EVENTS")); err == nil && v > 0 {
-		total = v
-	}
-	if v, err := strconv.Atoi(os.Getenv("PGQGO_BENCH_SECONDS")); err == nil && v > 0 {
-		seconds = v
-	}
+	total, seconds := envInt("PGQGO_BENCH_EVENTS", 1_800_000), envInt("PGQGO_BENCH_SECONDS", 180)
 	ctx := context.Background()
 	dir := b.TempDir()
-	nodes := durableCascade(b, dir, "maint_period = 2\n", "root", "branch", "leaf")
-	rt, br, lf := nodes[0], nodes[1], nodes[2]
-	benchCLI(b, rt.ini, "create-root", "root", rt.dsn)
-	benchCLI(b, br.ini, "create-branch", "branch", br.dsn, "--provider="+rt.dsn)
-	benchCLI(b, lf.ini, "create-leaf", "leaf", lf.dsn, "--provider="+br.dsn)
+	nodes, rt, br, lf := durableRootBranchLeaf(b, dir, "maint_period = 2\n")
 	for _, n := range []*cascadeNode{rt, br} {
 		pgtest.Exec(b, n.conn, "select pgq.set_queue_config('replika', 'rotation_period', '10 seconds')")
 	}
@@ -575,19 +575,10 @@ func BenchmarkCascadeRotation(b *testing.B) {
 	}
 	// the sampler's own sessions
 	sampleConn := map[string]*pgx.Conn{"root": pgtest.Conn(b, rt.dsn), "branch": pgtest.Conn(b, br.dsn)}
-	completed := func(n *cascadeNode) int64 {
-		return pgtest.Scalar[int64](b, n.conn, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')")
-	}
+	completed := func(n *cascadeNode) int64 { return workerTick(b, n.conn) }
 	for b.Loop() {
 		start := time.Now()
-		loadCtx, stopLoad := context.WithCancel(ctx)
-		pgb := make(chan string, 1)
-		go func() {
-			cfg, _ := pgx.ParseConfig(rt.dsn)
-			out, _ := exec.CommandContext(loadCtx, "/usr/lib/postgresql/15/bin/pgbench", "-n", "-c", "2", "-R", "200", "-T", "3600",
-				"-h", cfg.Host, "-p", fmt.Sprint(cfg.Port), "-U", cfg.User, cfg.Database).CombinedOutput()
-			pgb <- string(out)
-		}()
+		stopLoad := backgroundPgbench(ctx, rt.dsn)
 		// the sampler: largest event tables seen, rotations counted
 		var maxRoot, maxBranch int64
 		rotations := map[string]int{}
@@ -616,7 +607,6 @@ func BenchmarkCascadeRotation(b *testing.B) {
 		produceEvents(ctx, b, rt.dsn, total, total/seconds)
 		written := time.Since(start)
 		stopLoad()
-		<-pgb
 		pgtest.Exec(b, rt.conn, "select pgq.force_tick('replika')")
 		last := pgtest.Scalar[int64](b, rt.conn, "select last_tick_id from pgq.get_queue_info('replika')")
 		pgtest.Eventually(b, 30*time.Minute, "branch and leaf through the root's last tick", func() bool {

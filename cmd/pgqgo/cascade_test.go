@@ -255,6 +255,12 @@ func checkMirrored(t testing.TB, root, branch *pgx.Conn) (int, int) {
 	return len(ids), n
 }
 
+// workerTick is the tick the node's worker at c has completed.
+func workerTick(t testing.TB, c *pgx.Conn) int64 {
+	t.Helper()
+	return pgtest.Scalar[int64](t, c, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')")
+}
+
 // newRootBranchLeaf makes a root, a branch under it (serving its metrics
 // at the returned address) and a leaf under the branch, each on a server of
 // its own, with the root's ticker running.
@@ -560,7 +566,7 @@ func TestCascadeChangeProvider(t *testing.T) {
 	s.cli(t, lf.ini, "wait-sync", "--timeout", "60s")
 
 	completed := func(n *cascadeNode) int64 {
-		return pgtest.Scalar[int64](t, n.conn, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')")
+		return workerTick(t, n.conn)
 	}
 	provider := func(n *cascadeNode) string {
 		return pgtest.Scalar[string](t, n.conn, "select provider_node from pgq_node.get_node_info('replika')")
@@ -751,9 +757,9 @@ func TestCascadeSwitchover(t *testing.T) {
 			t.Fatalf("after takeover: %s is %s, %s is %s", sw.newRoot.name, a, sw.old.name, b)
 		}
 		// the old root applies the new root's writes as a branch
-		before := pgtest.Scalar[int64](t, sw.old.conn, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')")
+		before := workerTick(t, sw.old.conn)
 		pgtest.Eventually(t, 30*time.Second, sw.old.name+" replicating from "+sw.newRoot.name, func() bool {
-			return pgtest.Scalar[int64](t, sw.old.conn, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')") > before
+			return workerTick(t, sw.old.conn) > before
 		})
 	}
 	time.Sleep(2 * time.Second)

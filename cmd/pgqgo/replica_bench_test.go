@@ -29,10 +29,7 @@ import (
 //
 //	go test ./cmd/pgqgo -run '^$' -bench LondisteCatchUp -benchtime 1x -timeout 60m
 func BenchmarkLondisteCatchUp(b *testing.B) {
-	txs := 100000
-	if v, err := strconv.Atoi(os.Getenv("PGQGO_BENCH_TX")); err == nil && v > 0 {
-		txs = v
-	}
+	txs := envInt("PGQGO_BENCH_TX", 100000)
 	for _, tk := range []string{"pgqd", "pgqgo"} {
 		b.Run("ticker="+tk, func(b *testing.B) {
 			for range b.N {
@@ -57,7 +54,7 @@ func benchCatchUp(b *testing.B, tk string, txs int) {
 	completed := func(dsn string) int64 {
 		c := pgtest.Conn(b, dsn)
 		defer c.Close(context.Background())
-		return pgtest.Scalar[int64](b, c, "select coalesce(worker_last_tick, 0) from pgq_node.get_node_info('replika')")
+		return workerTick(b, c)
 	}
 	waitTick := func(dsn string, tick int64, limit time.Duration) time.Duration {
 		start := time.Now()
@@ -325,10 +322,7 @@ func (n *benchNodes) startPy(b *testing.B) func() {
 //
 //	go test ./cmd/pgqgo -run '^$' -bench LondisteSteadyLag -benchtime 1x -timeout 30m
 func BenchmarkLondisteSteadyLag(b *testing.B) {
-	secs := 60
-	if v, err := strconv.Atoi(os.Getenv("PGQGO_BENCH_SECONDS")); err == nil && v > 0 {
-		secs = v
-	}
+	secs := envInt("PGQGO_BENCH_SECONDS", 60)
 	for range b.N {
 		n := newBenchNodes(b, benchSetup{scale: 10, extraINI: "loop_delay = 0.1\n"})
 		pgtest.Exec(b, n.root, "create table probe (id bigserial primary key, committed timestamptz, arrived timestamptz)")
@@ -384,10 +378,7 @@ func BenchmarkLondisteSteadyLag(b *testing.B) {
 //
 //	PGQGO_BENCH_SCALE=100 go test ./cmd/pgqgo -run '^$' -bench LondisteCopy -benchtime 1x -timeout 60m
 func BenchmarkLondisteCopy(b *testing.B) {
-	scale := 20
-	if v, err := strconv.Atoi(os.Getenv("PGQGO_BENCH_SCALE")); err == nil && v > 0 {
-		scale = v
-	}
+	scale := envInt("PGQGO_BENCH_SCALE", 20)
 	for range b.N {
 		n := newBenchNodes(b, benchSetup{scale: scale, emptyLeaves: true})
 		// an idle tick every second, as in BenchmarkLondisteEmptyTables

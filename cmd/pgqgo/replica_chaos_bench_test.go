@@ -38,13 +38,7 @@ import (
 //
 //	go test ./cmd/pgqgo -run '^$' -bench LondisteChaos -benchtime 1x -timeout 60m
 func BenchmarkLondisteChaos(b *testing.B) {
-	secs, kills := 600, 100
-	if v, err := strconv.Atoi(os.Getenv("PGQGO_BENCH_SECONDS")); err == nil && v > 0 {
-		secs = v
-	}
-	if v, err := strconv.Atoi(os.Getenv("PGQGO_BENCH_KILLS")); err == nil && v > 0 {
-		kills = v
-	}
+	secs, kills := envInt("PGQGO_BENCH_SECONDS", 600), envInt("PGQGO_BENCH_KILLS", 100)
 	for range b.N {
 		chaosRun(b, time.Duration(secs)*time.Second, kills)
 	}
