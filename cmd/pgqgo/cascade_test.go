@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -396,9 +397,11 @@ func TestCascadeCopyNode(t *testing.T) {
 	s, br, lf, _ := newRootBranchLeaf(t)
 	rt := s.nodes["root"]
 	s.dumpLogOnFailure(t, "leaf")
-	for _, n := range []*cascadeNode{rt, br, lf} {
+	for _, n := range []*cascadeNode{rt, br} {
 		s.background(t, "londiste", n.ini, "worker", "-q")
 	}
+	worker := startWorkerProcess(t, lf.ini) // killed below
+	t.Cleanup(func() { _ = worker.Process.Kill() })
 	s.cli(t, rt.ini, "add-table", "--all")
 	branchTables := []string{"public.pgbench_accounts", "public.pgbench_branches", "public.pgbench_tellers"}
 	s.cli(t, br.ini, append([]string{"add-table"}, branchTables...)...)
@@ -413,7 +416,7 @@ func TestCascadeCopyNode(t *testing.T) {
 	}
 
 	loadDone := make(chan string)
-	go func() { loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "200", "-T", "30") }()
+	go func() { loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "200", "-T", "40") }()
 	s.cli(t, lf.ini, append([]string{"add-table"}, branchTables...)...)
 	s.cli(t, lf.ini, "add-table", "public.pgbench_history", "--copy-node=root")
 	s.cli(t, lf.ini, "wait-sync", "--timeout", "90s")
@@ -422,6 +425,15 @@ func TestCascadeCopyNode(t *testing.T) {
 		s.cli(t, lf.ini, "wait-sync", "--timeout", "90s")
 	}
 	s.cli(t, lf.ini, "resync", "public.pgbench_tellers", "--find-copy-node")
+	s.cli(t, lf.ini, "wait-sync", "--timeout", "90s")
+	// once more from the root, the leaf's worker killed again and again
+	// (in the copy, the catching-up, the hand-off) and restarted at once
+	s.cli(t, lf.ini, "resync", "public.pgbench_accounts", "--copy-node=root")
+	for range 12 {
+		time.Sleep(time.Duration(200+rand.IntN(600)) * time.Millisecond)
+		_ = worker.Process.Kill()
+		worker = startWorkerProcess(t, lf.ini)
+	}
 	s.cli(t, lf.ini, "wait-sync", "--timeout", "90s")
 	<-loadDone
 	t.Cleanup(func() {
@@ -445,8 +457,8 @@ func TestCascadeCopyNode(t *testing.T) {
 	}
 	// the hand-offs from the root: the copy applied the hand-off batch and
 	// gave the table the branch's snapshot of its tick
-	if n := len(regexp.MustCompile(`msg="copy from another node handing over.*table=public.pgbench_accounts copy_node=root`).FindAll(log, -1)); n != 2 {
-		t.Errorf("leaf's log: %d hand-offs of pgbench_accounts from another node, want 2; its lines:\n%s", n,
+	if n := len(regexp.MustCompile(`msg="copy from another node handing over.*table=public.pgbench_accounts copy_node=root`).FindAll(log, -1)); n < 3 {
+		t.Errorf("leaf's log: %d hand-offs of pgbench_accounts from another node, want 3 or more (a kill can repeat one); its lines:\n%s", n,
 			strings.Join(regexp.MustCompile(`(?m)^.*pgbench_accounts.*$`).FindAllString(string(log), -1), "\n"))
 	}
 	if attrs := pgtest.Scalar[string](t, lf.conn, "select table_attrs from londiste.get_table_list('replika') where table_name = 'public.pgbench_history'"); attrs != "copy_node=root" {

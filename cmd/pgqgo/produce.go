@@ -140,9 +140,13 @@ func produceLines(ctx context.Context, p *pgq.Producer, in io.Reader, defaults p
 		if len(evs) == 0 {
 			return nil
 		}
-		// what was read is inserted even after an interrupt
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		// what was read is inserted even after an interrupt, given 30 s
+		// from the interrupt on (a big insert on a busy server may take
+		// longer than that by itself: no limit before)
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		defer cancel()
+		unwatch := context.AfterFunc(ctx, func() { time.AfterFunc(30*time.Second, cancel) })
+		defer unwatch()
 		if err := p.InsertBatch(fctx, evs); err != nil {
 			return err
 		}
