@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -429,11 +428,27 @@ func TestCascadeCopyNode(t *testing.T) {
 	// once more from the root, the leaf's worker killed again and again
 	// (in the copy, the catching-up, the hand-off) and restarted at once
 	s.cli(t, lf.ini, "resync", "public.pgbench_accounts", "--copy-node=root")
-	for range 12 {
-		time.Sleep(time.Duration(200+rand.IntN(600)) * time.Millisecond)
+	state := func() string {
+		return pgtest.Scalar[string](t, lf.conn, "select coalesce(merge_state, 'NULL') from londiste.get_table_list('replika') where table_name = 'public.pgbench_accounts'")
+	}
+	hit := map[string]int{}
+	for _, target := range []string{"in-copy", "catching-up", "wanna-sync", "do-sync", "catching-up", "do-sync"} {
+		// kill it in each state of the copy it reaches (a state passed
+		// by before the poll sees it is left)
+		deadline := time.Now().Add(15 * time.Second)
+		st := state()
+		for !strings.HasPrefix(st, target) && st != "ok" && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+			st = state()
+		}
+		if !strings.HasPrefix(st, target) {
+			continue
+		}
 		_ = worker.Process.Kill()
+		hit[target]++
 		worker = startWorkerProcess(t, lf.ini)
 	}
+	t.Logf("the leaf's worker killed with pgbench_accounts in these states: %v", hit)
 	s.cli(t, lf.ini, "wait-sync", "--timeout", "90s")
 	<-loadDone
 	t.Cleanup(func() {
@@ -461,6 +476,9 @@ func TestCascadeCopyNode(t *testing.T) {
 		t.Errorf("leaf's log: %d hand-offs of pgbench_accounts from another node, want 3 or more (a kill can repeat one); its lines:\n%s", n,
 			strings.Join(regexp.MustCompile(`(?m)^.*pgbench_accounts.*$`).FindAllString(string(log), -1), "\n"))
 	}
+	t.Logf("leaf's log: %d copies of pgbench_accounts from the root, %d copies resumed after a kill",
+		len(regexp.MustCompile(`msg=copied .*table=public.pgbench_accounts source=root`).FindAll(log, -1)),
+		len(regexp.MustCompile(`msg="resuming the copy"`).FindAll(log, -1)))
 	if attrs := pgtest.Scalar[string](t, lf.conn, "select table_attrs from londiste.get_table_list('replika') where table_name = 'public.pgbench_history'"); attrs != "copy_node=root" {
 		t.Errorf("pgbench_history's table_attrs %q, want londiste3's copy_node=root", attrs)
 	}
