@@ -933,8 +933,15 @@ func TestCascadeFailover(t *testing.T) {
 	if err := json.Unmarshal(data, &dumped); err != nil {
 		t.Fatalf("dump: %v\n%.500s", err, data)
 	}
+	// the old root's worker, back as a root until resurrect, may add its
+	// root duties' events (watermarks, sequences) after lost was read:
+	// those never left it either and are dumped too
 	var ids []int64
 	for _, e := range dumped {
+		if !slices.Contains(lost, e.ID) && (strings.HasPrefix(e.Type, "pgq.") || strings.HasPrefix(e.Type, "londiste.")) {
+			t.Logf("also dumped: event %d %s, made by the old root's worker after it came back", e.ID, e.Type)
+			continue
+		}
 		ids = append(ids, e.ID)
 	}
 	slices.Sort(ids)
