@@ -131,8 +131,13 @@ func (a *applier) exec(ctx context.Context, sql string, args ...any) error {
 }
 
 // flush applies everything buffered.
-func (a *applier) flush(ctx context.Context) error {
-	if a.pending == 0 {
+func (a *applier) flush(ctx context.Context) error { return a.flushThen(ctx, nil) }
+
+// flushThen applies everything buffered, and queues what tail adds (when
+// not nil) onto the last round trip: a transaction's closing statements
+// ride with its last rows.
+func (a *applier) flushThen(ctx context.Context, tail func(*pgx.Batch)) error {
+	if a.pending == 0 && tail == nil {
 		return nil
 	}
 	start := time.Now()
@@ -173,6 +178,9 @@ func (a *applier) flush(ctx context.Context) error {
 				}
 			}
 		}
+	}
+	if tail != nil {
+		tail(batch)
 	}
 	if err := send(); err != nil {
 		return err

@@ -94,14 +94,81 @@ func branchLastTick(ctx context.Context, db queryer, queue string) (int64, error
 // crash is made again from the provider's (ensureTick), and whoever acts on
 // it durably flushes it first.
 func (r *runner) mirrorTick(ctx context.Context, t tickRow) error {
-	q := r.w.conf().Queue
-	_, err := r.db.Exec(ctx, "select set_config('synchronous_commit', 'off', true), pgq.ticker($1, $2, $3, $4), pg_notify('pgq_tick', $5)",
-		q, t.id, t.time, t.seq, notifyPayload(q))
-	if err != nil {
+	b := &pgx.Batch{}
+	b.Queue("select set_config('synchronous_commit', 'off', true)")
+	r.queueTick(b, t)
+	if err := r.db.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("tick %d on this branch: %w", t.id, err)
 	}
 	r.w.m.ticksMirrored.Inc()
 	return nil
+}
+
+// queueTick queues the making of tick t in this branch's queue onto b.
+func (r *runner) queueTick(b *pgx.Batch, t tickRow) {
+	q := r.w.conf().Queue
+	b.Queue("select pgq.ticker($1, $2, $3, $4), pg_notify('pgq_tick', $5)", q, t.id, t.time, t.seq, notifyPayload(q))
+}
+
+// begin starts a target transaction of the batch's rows (of one tick's,
+// on a branch that splits a batch by tick): durable, in replica mode, its
+// BEGIN in the round trip of these first statements. On a
+// branch it first makes the tick the previous transaction completed
+// (pending, when not nil), which spares that tick a transaction of its
+// own: the tick's snapshot is taken before this transaction has an id, so
+// the events it goes on to write are not in it. That is checked (a
+// pgq.ticker that takes an id before its snapshot, as Skytools' might,
+// would put them there): where it fails, ticks are made apart from then on.
+// It then reads the queue's current event table for qw, after taking an id.
+func (r *runner) begin(ctx context.Context, pending *tickRow, qw *queueWriter) (*pipeTx, error) {
+	if pending != nil && r.ticksApart {
+		if err := r.mirrorTick(ctx, *pending); err != nil {
+			return nil, err
+		}
+		pending = nil
+	}
+	q := r.w.conf().Queue
+	b := &pgx.Batch{}
+	tx := beginPipe(r.db, b)
+	b.Queue("select set_config('synchronous_commit', 'on', true), londiste.set_session_replication_role('replica', true)")
+	var inSnapshot bool
+	if pending != nil {
+		r.queueTick(b, *pending)
+		b.Queue(`select txid_visible_in_snapshot(txid_current(), t.tick_snapshot) from pgq.tick t join pgq.queue q on q.queue_id = t.tick_queue
+		   where q.queue_name = $1 and t.tick_id = $2`, q, pending.id).QueryRow(func(row pgx.Row) error { return row.Scan(&inSnapshot) })
+	}
+	if r.branch {
+		b.Queue("select txid_current()")
+		b.Queue("select pgq.current_event_table($1)", q).QueryRow(func(row pgx.Row) error {
+			var table string
+			if err := row.Scan(&table); err != nil {
+				return fmt.Errorf("this branch's event table: %w", err)
+			}
+			schema, name, ok := strings.Cut(table, ".")
+			if !ok {
+				schema, name = "pgq", table
+			}
+			qw.table = pgx.Identifier{schema, name}.Sanitize()
+			return nil
+		})
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		_ = tx.Rollback(context.Background())
+		if pending != nil {
+			return nil, fmt.Errorf("tick %d on this branch: %w", pending.id, err)
+		}
+		return nil, err
+	}
+	if inSnapshot {
+		_ = tx.Rollback(context.Background())
+		r.w.log.Warn("this branch's pgq.ticker takes a transaction id before the tick's snapshot: ticks are made in transactions of their own")
+		r.ticksApart = true
+		return r.begin(ctx, pending, qw)
+	}
+	if pending != nil {
+		r.w.m.ticksMirrored.Inc()
+	}
+	return tx, nil
 }
 
 // notifyPayload is what pgqgo's ticker sends on pgq_tick for a queue.
@@ -132,62 +199,89 @@ func (r *runner) ensureTick(ctx context.Context, t tickRow) error {
 }
 
 // queueWriter copies the provider's events into this branch's queue, ids
-// and fields kept (COPY into the queue's current event table, as londiste3).
+// and fields kept: a few in the statement pipeline that ends the tick's
+// transaction, many by COPY (as londiste3).
 type queueWriter struct {
-	buf bytes.Buffer
-	n   int
-	// syncWM replaces pgq.global-watermark events' tick on a branch that
-	// syncs its watermark with other nodes (0: keep)
-	syncWM int64
+	evs []*pgq.Event
+	// table is the branch queue's current event table, read in the
+	// transaction after it took its id: a rotation that commits later has
+	// a higher step-2 txid, so batches still read the table this
+	// transaction writes (what pgq.insert_event_raw relies on too)
+	table string
 }
 
-func (qw *queueWriter) add(ev *pgq.Event) {
-	field := func(s string, null bool) {
-		qw.buf.WriteByte('\t')
-		if null {
-			copyText(&qw.buf, nil)
-		} else {
-			copyText(&qw.buf, &s)
-		}
-	}
-	qw.buf.WriteString(strconv.FormatInt(ev.ID, 10))
-	qw.buf.WriteByte('\t')
-	qw.buf.WriteString(ev.Time.UTC().Format("2006-01-02 15:04:05.999999+00"))
-	data := ev.Data
-	if ev.Type == "pgq.global-watermark" && qw.syncWM > 0 {
-		data = strconv.FormatInt(qw.syncWM, 10)
-	}
-	field(ev.Type, ev.Null&pgq.NullType != 0)
-	field(data, ev.Null&pgq.NullData != 0)
-	field(ev.Extra1, ev.Null&pgq.NullExtra1 != 0)
-	field(ev.Extra2, ev.Null&pgq.NullExtra2 != 0)
-	field(ev.Extra3, ev.Null&pgq.NullExtra3 != 0)
-	field(ev.Extra4, ev.Null&pgq.NullExtra4 != 0)
-	qw.buf.WriteByte('\n')
-	qw.n++
-}
+// copyMin is the fewest events a branch COPYs into its queue; fewer go in
+// by one INSERT in the tick's last round trip.
+const copyMin = 200
 
-// flush writes what was added in tx, which must be in replica mode (the
-// branch queue refuses other inserts).
-func (qw *queueWriter) flush(ctx context.Context, tx pgx.Tx, queue string) error {
-	if qw.n == 0 {
+func (qw *queueWriter) add(ev *pgq.Event) { qw.evs = append(qw.evs, ev) }
+
+// flush COPYs what was added, when there is enough for a COPY (or all
+// is true), in tx, which must be in replica mode (the branch queue refuses
+// other inserts); less is left for queueInsert.
+func (qw *queueWriter) flush(ctx context.Context, tx pgx.Tx, all bool) error {
+	if len(qw.evs) == 0 || (!all && len(qw.evs) < copyMin) {
 		return nil
 	}
-	var table string
-	if err := tx.QueryRow(ctx, "select pgq.current_event_table($1)", queue).Scan(&table); err != nil {
-		return fmt.Errorf("this branch's event table: %w", err)
+	if qw.table == "" {
+		return errors.New("this branch's event table was not read in the transaction")
 	}
-	schema, name, ok := strings.Cut(table, ".")
-	if !ok {
-		schema, name = "pgq", table
+	var buf bytes.Buffer
+	field := func(s string, null bool) {
+		buf.WriteByte('\t')
+		if null {
+			copyText(&buf, nil)
+		} else {
+			copyText(&buf, &s)
+		}
 	}
-	if _, err := tx.Conn().PgConn().CopyFrom(ctx, &qw.buf, "copy "+pgx.Identifier{schema, name}.Sanitize()+
+	for _, ev := range qw.evs {
+		buf.WriteString(strconv.FormatInt(ev.ID, 10))
+		buf.WriteByte('\t')
+		buf.WriteString(ev.Time.UTC().Format("2006-01-02 15:04:05.999999+00"))
+		field(ev.Type, ev.Null&pgq.NullType != 0)
+		field(ev.Data, ev.Null&pgq.NullData != 0)
+		field(ev.Extra1, ev.Null&pgq.NullExtra1 != 0)
+		field(ev.Extra2, ev.Null&pgq.NullExtra2 != 0)
+		field(ev.Extra3, ev.Null&pgq.NullExtra3 != 0)
+		field(ev.Extra4, ev.Null&pgq.NullExtra4 != 0)
+		buf.WriteByte('\n')
+	}
+	if _, err := tx.Conn().PgConn().CopyFrom(ctx, &buf, "copy "+qw.table+
 		" (ev_id, ev_time, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4) from stdin"); err != nil {
-		return fmt.Errorf("copying %d events into this branch's queue: %w", qw.n, err)
+		return fmt.Errorf("copying %d events into this branch's queue: %w", len(qw.evs), err)
 	}
-	qw.buf.Reset()
-	qw.n = 0
+	qw.evs = qw.evs[:0]
 	return nil
+}
+
+// queueInsert queues the insert of what flush left onto b.
+func (qw *queueWriter) queueInsert(b *pgx.Batch) {
+	if len(qw.evs) == 0 {
+		return
+	}
+	n := len(qw.evs)
+	ids, times := make([]int64, n), make([]time.Time, n)
+	cols := [6][]*string{}
+	for i := range cols {
+		cols[i] = make([]*string, n)
+	}
+	for i, ev := range qw.evs {
+		ids[i], times[i] = ev.ID, ev.Time
+		for c, f := range []struct {
+			v    string
+			null pgq.Nulls
+		}{{ev.Type, pgq.NullType}, {ev.Data, pgq.NullData}, {ev.Extra1, pgq.NullExtra1},
+			{ev.Extra2, pgq.NullExtra2}, {ev.Extra3, pgq.NullExtra3}, {ev.Extra4, pgq.NullExtra4}} {
+			if ev.Null&f.null == 0 {
+				cols[c][i] = &f.v
+			}
+		}
+	}
+	b.Queue("insert into "+qw.table+` (ev_id, ev_time, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4)
+	  select * from unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])`,
+		ids, times, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5])
+	qw.evs = qw.evs[:0]
 }
 
 // syncWatermarkNodes is the branch's sync_watermark node attribute: the

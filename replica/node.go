@@ -90,6 +90,11 @@ func call(ctx context.Context, db queryer, log *slog.Logger, sql string, args ..
 	if err != nil {
 		return Result{}, err
 	}
+	return readResult(rows, log, sql)
+}
+
+// readResult reads (and closes) call's answer.
+func readResult(rows pgx.Rows, log *slog.Logger, sql string) (Result, error) {
 	defer rows.Close()
 	var res Result
 	for rows.Next() {
@@ -111,6 +116,15 @@ func call(ctx context.Context, db queryer, log *slog.Logger, sql string, args ..
 		}
 	}
 	return res, rows.Err()
+}
+
+// queueCall queues a call of a function answering ret_code, ret_note onto
+// b, checked as call does: a code of 400 or more fails the batch.
+func queueCall(b *pgx.Batch, log *slog.Logger, sql string, args ...any) {
+	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		_, err := readResult(rows, log, sql)
+		return err
+	})
 }
 
 type queryer interface {

@@ -891,6 +891,9 @@ type runner struct {
 	// branch: the main worker of a branch node, which also keeps a copy
 	// of the provider's queue (branch.go)
 	branch bool
+	// ticksApart: this branch makes each tick in a transaction of its own
+	// (its pgq.ticker cannot go first in the next tick's: begin)
+	ticksApart bool
 	// mainProviderLoc: for a copy consumer reading another node's queue
 	// than the main worker's provider (copy_node), that provider. The
 	// copy's snapshot is in the other node's transaction ids: the copy
@@ -982,7 +985,8 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 		}
 		r.copying.Store(copying)
 	}
-	tx, err := durableTx(ctx, r.db, true)
+	var qw queueWriter // a branch's copy of the events
+	tx, err := r.begin(ctx, nil, &qw)
 	if err != nil {
 		return err
 	}
@@ -1021,7 +1025,6 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 			snaps[t.Name] = s
 		}
 	}
-	var qw queueWriter // a branch's copy of the events
 	var events, skipped, inCopy int64
 	handle := func(ev *pgq.Event) error {
 		events++
@@ -1098,32 +1101,41 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 		return nil
 	}
 	// complete ends the target transaction at tick: the rows, the events
-	// (branch), the position; then, on a branch, the tick
-	complete := func(tick tickRow) error {
-		if err := r.ap.flush(ctx); err != nil {
-			return err
-		}
-		if err := qw.flush(ctx, tx, w.conf().Queue); err != nil {
-			return err
-		}
+	// (branch), the position, in one round trip with the commit's
+	// statements; then, on a branch, the tick, unless made here (ticks
+	// made in the transaction: only one without events) or left for the
+	// next transaction (next: begin)
+	complete := func(tick tickRow, makeHere []tickRow, next bool) error {
 		if tick.id == b.TickID {
 			if err := dropSnapshots(); err != nil {
 				return err
 			}
-		} else if _, err := tx.Exec(ctx, "select set_config('synchronous_commit', 'off', true)"); err != nil {
-			// not the batch's end: the last one's flush makes it durable
+		}
+		if err := qw.flush(ctx, tx, false); err != nil {
 			return err
 		}
-		if _, err := call(ctx, tx, w.log, "select * from pgq_node.set_consumer_completed($1, $2, $3)", w.conf().Queue, r.name, tick.id); err != nil {
+		if err := r.ap.flushThen(ctx, func(bt *pgx.Batch) {
+			qw.queueInsert(bt)
+			if tick.id != b.TickID {
+				// not the batch's end: the last one's flush makes it durable
+				bt.Queue("select set_config('synchronous_commit', 'off', true)")
+			}
+			for _, t := range makeHere {
+				r.queueTick(bt, t)
+			}
+			queueCall(bt, w.log, "select * from pgq_node.set_consumer_completed($1, $2, $3)", w.conf().Queue, r.name, tick.id)
+			tx.queueCommit(bt)
+		}); err != nil {
 			return err
 		}
-		// a pause or stop does not come between the commit and the tick
-		// (a crash can: ensureTick)
+		// the commit went with the last round trip; a pause or stop does
+		// not come between it and the tick (a crash can: ensureTick)
 		nc := context.WithoutCancel(ctx)
 		if err := tx.Commit(nc); err != nil {
 			return err
 		}
-		if r.branch {
+		w.m.ticksMirrored.Add(float64(len(makeHere)))
+		if r.branch && len(makeHere) == 0 && !next {
 			return r.mirrorTick(nc, tick)
 		}
 		return nil
@@ -1139,22 +1151,28 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 			if err := handle(ev); err != nil {
 				return err
 			}
-			if qw.n >= branchFlushEvents {
-				if err := qw.flush(ctx, tx, w.conf().Queue); err != nil {
+			if len(qw.evs) >= branchFlushEvents {
+				if err := qw.flush(ctx, tx, true); err != nil {
 					return err
 				}
 			}
 		}
 		end := tickRow{id: b.TickID}
+		var makeHere []tickRow
 		if r.branch {
 			end = ticks[len(ticks)-1]
+			if events == 0 {
+				makeHere = []tickRow{end}
+			}
 		}
 		flushed = time.Since(began)
-		if err := complete(end); err != nil {
+		if err := complete(end, makeHere, false); err != nil {
 			return err
 		}
 	} else {
-		// a branch's batch of several ticks: each tick's events, then the tick
+		// a branch's batch of several ticks: each tick's events in a
+		// transaction of their own that first makes the tick before; a run
+		// of ticks without events in one transaction
 		ticks = ticks[slices.IndexFunc(ticks, func(t tickRow) bool { return t.id == done }):]
 		byTick := make([][]*pgq.Event, len(ticks))
 		for ev, err := range b.Events(ctx) {
@@ -1171,21 +1189,39 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 			byTick[i] = append(byTick[i], ev)
 		}
 		flushed = time.Since(began)
-		for i := 1; i < len(ticks); i++ {
+		var pending *tickRow
+		for i := 1; i < len(ticks); {
 			if i > 1 {
-				if tx, err = durableTx(ctx, r.db, true); err != nil {
+				if tx, err = r.begin(ctx, pending, &qw); err != nil {
 					return err
 				}
 				r.ap.reset(tx)
+			}
+			if len(byTick[i]) == 0 {
+				j := i
+				for j+1 < len(ticks) && len(byTick[j+1]) == 0 {
+					j++
+				}
+				if err := complete(ticks[j], ticks[i:j+1], false); err != nil {
+					return err
+				}
+				pending, i = nil, j+1
+				continue
 			}
 			for _, ev := range byTick[i] {
 				if err := handle(ev); err != nil {
 					return err
 				}
 			}
-			if err := complete(ticks[i]); err != nil {
+			next := i+1 < len(ticks)
+			if err := complete(ticks[i], nil, next); err != nil {
 				return err
 			}
+			pending = nil
+			if next {
+				pending = &ticks[i]
+			}
+			i++
 		}
 		if len(ticks) > 10 {
 			w.log.Info("batch of several ticks copied tick by tick", "ticks", len(ticks)-1, "events", events,

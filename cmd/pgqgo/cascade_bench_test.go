@@ -639,3 +639,65 @@ func BenchmarkCascadeRotation(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCascadeTickBacklog: how many of the root's ticks a branch
+// mirrors a second when it is behind. A branch keeps every root tick (a
+// node may move under it at any of them), one target transaction per tick
+// with events, and a root under steady load ticks up to 20 times a second
+// (tick_max_interval 50 ms): a branch that mirrors fewer never catches up.
+// Root and branch on two durable servers, each with its pgqgo ticker; the
+// branch's worker is stopped while pgbench writes 200 transactions a
+// second on the root for PGQGO_BENCH_SECONDS (default 30), then started;
+// reported: the ticks and events it mirrored a second until it had the
+// root's last tick, and the two sides compared.
+//
+//	go test ./cmd/pgqgo -run '^$' -bench CascadeTickBacklog -benchtime 1x -timeout 30m
+func BenchmarkCascadeTickBacklog(b *testing.B) {
+	seconds := envInt("PGQGO_BENCH_SECONDS", 30)
+	ctx := context.Background()
+	dir := b.TempDir()
+	nodes := durableCascade(b, dir, "", "root", "branch")
+	rt, br := nodes[0], nodes[1]
+	benchCLI(b, rt.ini, "create-root", "root", rt.dsn)
+	benchCLI(b, br.ini, "create-branch", "branch", br.dsn, "--provider="+rt.dsn)
+	startBenchProc(b, "londiste", rt.ini, "worker", "-q")
+	stopBranch := startBenchProc(b, "londiste", br.ini, "worker", "-q")
+	benchCLI(b, rt.ini, "add-table", "--all")
+	benchCLI(b, br.ini, "add-table", "--all")
+	benchCLI(b, br.ini, "wait-sync", "--timeout", "300s")
+	for b.Loop() {
+		b.StopTimer()
+		stopBranch()
+		from := workerTick(b, br.conn)
+		cfg, _ := pgx.ParseConfig(rt.dsn)
+		if out, err := exec.CommandContext(ctx, "/usr/lib/postgresql/15/bin/pgbench", "-n", "-c", "2", "-R", "200", "-T", strconv.Itoa(seconds),
+			"-h", cfg.Host, "-p", fmt.Sprint(cfg.Port), "-U", cfg.User, cfg.Database).CombinedOutput(); err != nil {
+			b.Fatalf("pgbench: %v\n%s", err, out)
+		}
+		pgtest.Exec(b, rt.conn, "select pgq.force_tick('replika')")
+		var last int64
+		pgtest.Eventually(b, 10*time.Second, "the root's forced tick", func() bool {
+			last = pgtest.Scalar[int64](b, rt.conn, "select last_tick_id from pgq.get_queue_info('replika')")
+			return pgtest.Scalar[int64](b, rt.conn, "select count(*) from pgq.tick where tick_id > $1", last-1) > 0
+		})
+		events := pgtest.Scalar[int64](b, rt.conn, `select coalesce(max(tick_event_seq) - min(tick_event_seq), 0) from pgq.tick
+		  where tick_id in ($1, $2)`, from, last)
+		b.StartTimer()
+		start := time.Now()
+		stopBranch = startBenchProc(b, "londiste", br.ini, "worker", "-q")
+		for workerTick(b, br.conn) < last {
+			if time.Since(start) > 20*time.Minute {
+				b.Fatalf("branch at %d after 20 minutes, root's last tick %d", workerTick(b, br.conn), last)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		took := time.Since(start)
+		b.ReportMetric(float64(last-from)/took.Seconds(), "ticks/s")
+		b.ReportMetric(float64(events)/took.Seconds(), "events/s")
+		b.Logf("%d ticks (%d events) made by the root in %d s under pgbench at 200 tps, mirrored by the branch in %v",
+			last-from, events, seconds, took.Round(time.Millisecond))
+	}
+	b.StopTimer()
+	ticks, events := checkMirrored(b, rt.conn, br.conn)
+	b.Logf("%d branch ticks, each the root's, %d events in their ranges the same on both", ticks, events)
+}

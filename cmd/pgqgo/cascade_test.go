@@ -383,6 +383,48 @@ func TestCascadeRootBranchLeaf(t *testing.T) {
 	}
 }
 
+// TestCascadeBranchTicksApart: a branch copies a batch of many ticks one
+// transaction per tick, and makes each tick first thing in the next one's
+// transaction, which is right only while pgq.ticker takes its snapshot
+// before the transaction has an id (or before a later one ended). Here
+// the branch's pgq.ticker takes an id first and sees a later one end (a
+// wrapper standing in for another PgQ's): the worker finds out on the
+// first such tick, makes ticks in transactions of their own
+// from then on, and the branch's tick ranges still hold the root's events.
+func TestCascadeBranchTicksApart(t *testing.T) {
+	t.Parallel() // servers of its own: waits overlap with the other cascade tests'
+	s, br, _, _ := newRootBranchLeaf(t)
+	pgtest.Exec(t, br.conn, "alter function pgq.ticker(text, bigint, timestamptz, bigint) rename to ticker_inner")
+	pgtest.Exec(t, br.conn, `create function pgq.ticker(i_queue_name text, i_tick_id bigint, i_orig_timestamp timestamptz, i_event_seq bigint)
+	  returns bigint language plpgsql as $$
+	  begin
+	    perform pg_catalog.txid_current();
+	    begin -- an aborted subtransaction moves the snapshots' xmax past this transaction's id
+	      create temp table probe (x int);
+	      raise exception 'undone';
+	    exception when others then
+	    end;
+	    return pgq.ticker_inner(i_queue_name, i_tick_id, i_orig_timestamp, i_event_seq);
+	  end $$`)
+	s.background(t, "londiste", s.rootINI, "worker", "-q")
+	stop := s.background(t, "londiste", br.ini, "worker", "-q")
+	s.cli(t, s.rootINI, "add-table", "--all")
+	s.cli(t, br.ini, "add-table", "--all")
+	s.cli(t, br.ini, "wait-sync", "--timeout", "90s")
+	stop()
+	pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "100", "-T", "4") // ticks enough for a batch of many
+	s.background(t, "londiste", br.ini, "worker", "-q")
+	pgtest.Eventually(t, 60*time.Second, "the branch equal to the root", func() bool { return s.sameAs(t, s.root, br.conn) })
+	log, _ := os.ReadFile(filepath.Join(s.dir, "branch.log"))
+	for _, want := range []string{"batch of several ticks copied tick by tick", "ticks are made in transactions of their own"} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("branch log: no %q", want)
+		}
+	}
+	ticks, events := checkMirrored(t, s.root, br.conn)
+	t.Logf("branch: %d ticks, %d events in their ranges, the same as the root's", ticks, events)
+}
+
 // TestCascadeCopyNode: a leaf under a branch copies tables from another
 // node than its provider (--copy-node, --find-copy-node) under load: one
 // the branch does not replicate at all (its queue still carries the
