@@ -301,6 +301,29 @@ func Column[T any](t testing.TB, c *pgx.Conn, sql string, args ...any) []T {
 	return out
 }
 
+// EventuallyProgressing waits for cond like Eventually, for as long as
+// progress (a number that grows while the work goes on, such as a
+// worker's completed tick) keeps growing: it fails after quiet without
+// growth, or after most in all. For waits on catching up, whose length
+// depends on how busy the machine is, not on correctness.
+func EventuallyProgressing(t testing.TB, quiet, most time.Duration, what string, progress func() int64, cond func() bool) {
+	t.Helper()
+	start := time.Now()
+	last, lastAt := progress(), start
+	for !cond() {
+		if p := progress(); p > last {
+			last, lastAt = p, time.Now()
+		}
+		switch {
+		case time.Since(lastAt) > quiet:
+			t.Fatalf("no progress for %s (at %d): %s", quiet, last, what)
+		case time.Since(start) > most:
+			t.Fatalf("not within %s, though progressing (at %d): %s", most, last, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // Eventually polls cond until it holds, failing the test after within.
 func Eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
