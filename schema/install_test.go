@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgqgo/pgqgo/internal/pgcluster"
 	"github.com/pgqgo/pgqgo/internal/pgtest"
 	"github.com/pgqgo/pgqgo/schema"
 )
@@ -317,5 +318,54 @@ func TestHostileNames(t *testing.T) {
 	}
 	if !pgtest.Scalar[bool](t, conn, "select to_regclass('public.canary') is not null") {
 		t.Fatal("a hostile name dropped the canary table")
+	}
+}
+
+// TestInstallConcurrentlyOnAFreshCluster: installs into several databases
+// of a cluster at once, the first ones there, all make PgQ's and
+// londiste's roles: an install that finds a role being made by another's
+// open transaction waits for it and goes on (seen as "duplicate key value
+// violates unique constraint pg_authid_rolname_index" when the suite's
+// tests created their roots at the same moment).
+func TestInstallConcurrentlyOnAFreshCluster(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := pgtest.OwnCluster(t, pgcluster.Options{})
+	admin := pgtest.Conn(t, c.DSN("postgres"))
+	const n = 4
+	conns := make([]*pgx.Conn, n)
+	for i := range conns {
+		name := fmt.Sprintf("db%d", i)
+		pgtest.Exec(t, admin, "create database "+name)
+		conns[i] = pgtest.Conn(t, c.DSN(name))
+	}
+	errs := make(chan error, n)
+	for _, conn := range conns {
+		go func() {
+			if _, err := schema.Install(ctx, conn, schema.InstallOptions{}); err != nil {
+				errs <- err
+				return
+			}
+			for _, comp := range []schema.Component{schema.Node, schema.Londiste} {
+				if err := schema.InstallComponent(ctx, conn, comp); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	for _, conn := range conns {
+		for _, probe := range []string{"has_function_privilege('pgq_reader', 'pgq.next_batch(text,text)', 'execute')",
+			"pg_has_role('pgq_admin', 'pgq_writer', 'member')", "pg_has_role('londiste_writer', 'pgq_admin', 'member')"} {
+			if !pgtest.Scalar[bool](t, conn, "select "+probe) {
+				t.Errorf("%s: false", probe)
+			}
+		}
 	}
 }

@@ -9,7 +9,9 @@ BEGIN
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
             BEGIN
                 EXECUTE format('CREATE ROLE %I', r);
-            EXCEPTION WHEN insufficient_privilege THEN
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL; -- made meanwhile by an install in another database of the cluster
+            WHEN insufficient_privilege THEN
                 RAISE NOTICE 'pgqgo: role % does not exist and cannot be created by %; its grants are skipped', r, current_user;
             END;
         END IF;
@@ -20,7 +22,9 @@ BEGIN
            AND NOT pg_catalog.pg_has_role('pgq_admin', r, 'MEMBER') THEN
             BEGIN
                 EXECUTE format('GRANT %I TO pgq_admin', r);
-            EXCEPTION WHEN insufficient_privilege THEN
+            EXCEPTION WHEN unique_violation THEN
+                NULL; -- granted meanwhile by an install in another database
+            WHEN insufficient_privilege THEN
                 RAISE NOTICE 'pgqgo: cannot make pgq_admin a member of %', r;
             END;
         END IF;
