@@ -1190,38 +1190,60 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 		}
 		flushed = time.Since(began)
 		var pending *tickRow
-		for i := 1; i < len(ticks); {
-			if i > 1 {
-				if tx, err = r.begin(ctx, pending, &qw); err != nil {
+		tickByTick := func() error {
+			for i := 1; i < len(ticks); {
+				if i > 1 {
+					if tx, err = r.begin(ctx, pending, &qw); err != nil {
+						return err
+					}
+					r.ap.reset(tx)
+				}
+				if len(byTick[i]) == 0 {
+					j := i
+					for j+1 < len(ticks) && len(byTick[j+1]) == 0 {
+						j++
+					}
+					if err := complete(ticks[j], ticks[i:j+1], false); err != nil {
+						return err
+					}
+					pending, i = nil, j+1
+					continue
+				}
+				for _, ev := range byTick[i] {
+					if err := handle(ev); err != nil {
+						return err
+					}
+				}
+				next := i+1 < len(ticks)
+				if err := complete(ticks[i], nil, next); err != nil {
 					return err
 				}
-				r.ap.reset(tx)
-			}
-			if len(byTick[i]) == 0 {
-				j := i
-				for j+1 < len(ticks) && len(byTick[j+1]) == 0 {
-					j++
+				pending = nil
+				if next {
+					pending = &ticks[i]
 				}
-				if err := complete(ticks[j], ticks[i:j+1], false); err != nil {
-					return err
+				i++
+			}
+			return nil
+		}
+		if err := tickByTick(); err != nil {
+			if pending != nil {
+				// a stop or failure between the ticks: the completed
+				// tick still goes into the queue, as after the batch's
+				// last, so that the queue is not left short of it until
+				// the provider is reachable again (a takeover of a dead
+				// root reads this queue up to this node's completed tick)
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				last, terr := branchLastTick(sctx, r.db, w.conf().Queue)
+				if terr == nil && last < pending.id {
+					terr = r.mirrorTick(sctx, *pending)
 				}
-				pending, i = nil, j+1
-				continue
-			}
-			for _, ev := range byTick[i] {
-				if err := handle(ev); err != nil {
-					return err
+				if terr != nil {
+					w.log.Warn("the completed tick is not in this branch's queue yet (made at the next batch)", "tick", pending.id, "err", terr)
 				}
+				cancel()
 			}
-			next := i+1 < len(ticks)
-			if err := complete(ticks[i], nil, next); err != nil {
-				return err
-			}
-			pending = nil
-			if next {
-				pending = &ticks[i]
-			}
-			i++
+			return err
 		}
 		if len(ticks) > 10 {
 			w.log.Info("batch of several ticks copied tick by tick", "ticks", len(ticks)-1, "events", events,
