@@ -205,6 +205,60 @@ func (a *Admin) refuseLoop(ctx context.Context, node, newProvider string) error 
 	return errors.New("change-provider: no root within 64 providers (a loop already?)")
 }
 
+// completeDeadRootTick makes the tick a branch's worker completed but its
+// queue does not have, when that worker was killed between the commit of
+// the tick's events and the tick (it makes it at its next batch, which
+// never comes from a dead root). The root's time and event seq of that
+// tick are gone with it: the tick gets the newest event time after the
+// tick before and the highest event id since, as londiste3 fills in every
+// branch tick.
+func (a *Admin) completeDeadRootTick(ctx context.Context, n *liveNode) error {
+	q := a.cfg.Queue
+	c, _, err := a.member(ctx, n.Name)
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.Background())
+	last, err := branchLastTick(ctx, c, q)
+	if err != nil || last >= n.info.WorkerLastTick {
+		return err
+	}
+	if last != n.info.WorkerLastTick-1 {
+		return fmt.Errorf("its worker completed tick %d, its queue ends at tick %d: more than the one tick a killed worker can leave out", n.info.WorkerLastTick, last)
+	}
+	var pfx, snap string
+	var t tickRow
+	if err := c.QueryRow(ctx, `select q.queue_data_pfx, t.tick_snapshot::text, t.tick_time, t.tick_event_seq
+	    from pgq.tick t join pgq.queue q on q.queue_id = t.tick_queue
+	   where q.queue_name = $1 and t.tick_id = $2`, q, last).Scan(&pfx, &snap, &t.time, &t.seq); err != nil {
+		return fmt.Errorf("its tick %d: %w", last, err)
+	}
+	schema, name, ok := strings.Cut(pfx, ".")
+	if !ok {
+		schema, name = "pgq", pfx
+	}
+	// the queue's event tables are its data prefix's children
+	var maxTime *time.Time
+	var maxID *int64
+	if err := c.QueryRow(ctx, `select max(ev_time), max(ev_id) from `+pgx.Identifier{schema, name}.Sanitize()+`
+	   where ev_txid >= txid_snapshot_xmin($1::txid_snapshot) and not txid_visible_in_snapshot(ev_txid, $1::txid_snapshot)`, snap).Scan(&maxTime, &maxID); err != nil {
+		return fmt.Errorf("its events past tick %d: %w", last, err)
+	}
+	if maxTime != nil && maxTime.After(t.time) {
+		t.time = *maxTime
+	}
+	if maxID != nil && *maxID > t.seq {
+		t.seq = *maxID
+	}
+	t.id = n.info.WorkerLastTick
+	a.log.Warn("takeover: making the tick a killed worker left out of a branch's queue (its time and event seq from the events, the root being gone)",
+		"node", n.Name, "tick", t.id, "time", t.time, "event_seq", t.seq)
+	if _, err := c.Exec(ctx, "select pgq.ticker($1, $2, $3, $4)", q, t.id, t.time, t.seq); err != nil {
+		return fmt.Errorf("making its tick %d: %w", t.id, err)
+	}
+	return nil
+}
+
 // waitForTick waits until db's queue has the tick (or one past it).
 func waitForTick(ctx context.Context, db *pgx.Conn, queue string, tick int64, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
@@ -549,6 +603,9 @@ func (a *Admin) failover(ctx context.Context, me *NodeInfo, old string, opts Tak
 	}
 	if best != nil {
 		a.log.Info("takeover: catching up from the most advanced branch", "node", best.Name, "its_tick", best.info.WorkerLastTick, "ours", last)
+		if err := a.completeDeadRootTick(ctx, best); err != nil {
+			return fmt.Errorf("takeover: catching up from %s: %w", best.Name, err)
+		}
 		if err := a.ChangeProvider(ctx, best.Name, ChangeProviderOptions{Timeout: opts.Timeout}); err != nil {
 			return fmt.Errorf("takeover: catching up from %s: %w", best.Name, err)
 		}
