@@ -24,8 +24,9 @@ import (
 // ticks (collected while lagging, or merged by pgqgo's server); its events
 // are split by tick (the first of the batch's tick snapshots that sees
 // their transaction) and each tick's share goes in by a transaction of its
-// own on the branch, followed by the tick: a tick's snapshot on the branch
-// sees exactly the events of the ticks up to it.
+// own on the branch, followed by the tick (made first thing in the next
+// tick's transaction, or after the batch's last): a tick's snapshot on the
+// branch sees exactly the events of the ticks up to it.
 
 // branchFlushEvents is how many events a branch buffers before it COPYs
 // them into its queue (within the batch's transaction).
@@ -144,11 +145,7 @@ func (r *runner) begin(ctx context.Context, pending *tickRow, qw *queueWriter) (
 			if err := row.Scan(&table); err != nil {
 				return fmt.Errorf("this branch's event table: %w", err)
 			}
-			schema, name, ok := strings.Cut(table, ".")
-			if !ok {
-				schema, name = "pgq", table
-			}
-			qw.table = pgx.Identifier{schema, name}.Sanitize()
+			qw.table = quotePgq(table)
 			return nil
 		})
 	}

@@ -522,6 +522,16 @@ func createTableFrom(ctx context.Context, prov, local *pgx.Conn, src, dest strin
 	return tx.Commit(ctx)
 }
 
+// quotePgq quotes a pgq table name (an event table, a queue's data
+// prefix), in schema pgq unless it names its schema.
+func quotePgq(name string) string {
+	s, n, ok := strings.Cut(name, ".")
+	if !ok {
+		return pgx.Identifier{"pgq", name}.Sanitize()
+	}
+	return pgx.Identifier{s, n}.Sanitize()
+}
+
 // quoteFQ quotes schema.name.
 func quoteFQ(name string) string {
 	s, n, ok := strings.Cut(name, ".")

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -233,14 +232,10 @@ func (a *Admin) completeDeadRootTick(ctx context.Context, n *liveNode) error {
 	   where q.queue_name = $1 and t.tick_id = $2`, q, last).Scan(&pfx, &snap, &t.time, &t.seq); err != nil {
 		return fmt.Errorf("its tick %d: %w", last, err)
 	}
-	schema, name, ok := strings.Cut(pfx, ".")
-	if !ok {
-		schema, name = "pgq", pfx
-	}
 	// the queue's event tables are its data prefix's children
 	var maxTime *time.Time
 	var maxID *int64
-	if err := c.QueryRow(ctx, `select max(ev_time), max(ev_id) from `+pgx.Identifier{schema, name}.Sanitize()+`
+	if err := c.QueryRow(ctx, `select max(ev_time), max(ev_id) from `+quotePgq(pfx)+`
 	   where ev_txid >= txid_snapshot_xmin($1::txid_snapshot) and not txid_visible_in_snapshot(ev_txid, $1::txid_snapshot)`, snap).Scan(&maxTime, &maxID); err != nil {
 		return fmt.Errorf("its events past tick %d: %w", last, err)
 	}
@@ -903,8 +898,7 @@ func (a *Admin) dumpLostEvents(ctx context.Context, st *ResurrectStats, file str
 	if err := tx.QueryRow(ctx, "select queue_data_pfx from pgq.queue where queue_name = $1", q).Scan(&pfx); err != nil {
 		return err
 	}
-	schema, table, _ := strings.Cut(pfx, ".")
-	tag, err := tx.Exec(ctx, "delete from "+pgx.Identifier{schema, table}.Sanitize()+
+	tag, err := tx.Exec(ctx, "delete from "+quotePgq(pfx)+
 		" where (ev_id, ev_txid) in (select * from unnest($1::bigint[], $2::bigint[]))", ids, txids)
 	if err != nil {
 		return fmt.Errorf("resurrect: deleting the dumped events: %w", err)
