@@ -196,8 +196,7 @@ func (r *runner) ensureTick(ctx context.Context, t tickRow) error {
 }
 
 // queueWriter copies the provider's events into this branch's queue, ids
-// and fields kept: a few in the statement pipeline that ends the tick's
-// transaction, many by COPY (as londiste3).
+// and fields kept (COPY into the queue's current event table, as londiste3).
 type queueWriter struct {
 	evs []*pgq.Event
 	// table is the branch queue's current event table, read in the
@@ -207,17 +206,12 @@ type queueWriter struct {
 	table string
 }
 
-// copyMin is the fewest events a branch COPYs into its queue; fewer go in
-// by one INSERT in the tick's last round trip.
-const copyMin = 200
-
 func (qw *queueWriter) add(ev *pgq.Event) { qw.evs = append(qw.evs, ev) }
 
-// flush COPYs what was added, when there is enough for a COPY (or all
-// is true), in tx, which must be in replica mode (the branch queue refuses
-// other inserts); less is left for queueInsert.
-func (qw *queueWriter) flush(ctx context.Context, tx pgx.Tx, all bool) error {
-	if len(qw.evs) == 0 || (!all && len(qw.evs) < copyMin) {
+// flush COPYs what was added in tx, which must be in replica mode (the
+// branch queue refuses other inserts).
+func (qw *queueWriter) flush(ctx context.Context, tx pgx.Tx) error {
+	if len(qw.evs) == 0 {
 		return nil
 	}
 	if qw.table == "" {
@@ -250,35 +244,6 @@ func (qw *queueWriter) flush(ctx context.Context, tx pgx.Tx, all bool) error {
 	}
 	qw.evs = qw.evs[:0]
 	return nil
-}
-
-// queueInsert queues the insert of what flush left onto b.
-func (qw *queueWriter) queueInsert(b *pgx.Batch) {
-	if len(qw.evs) == 0 {
-		return
-	}
-	n := len(qw.evs)
-	ids, times := make([]int64, n), make([]time.Time, n)
-	cols := [6][]*string{}
-	for i := range cols {
-		cols[i] = make([]*string, n)
-	}
-	for i, ev := range qw.evs {
-		ids[i], times[i] = ev.ID, ev.Time
-		for c, f := range []struct {
-			v    string
-			null pgq.Nulls
-		}{{ev.Type, pgq.NullType}, {ev.Data, pgq.NullData}, {ev.Extra1, pgq.NullExtra1},
-			{ev.Extra2, pgq.NullExtra2}, {ev.Extra3, pgq.NullExtra3}, {ev.Extra4, pgq.NullExtra4}} {
-			if ev.Null&f.null == 0 {
-				cols[c][i] = &f.v
-			}
-		}
-	}
-	b.Queue("insert into "+qw.table+` (ev_id, ev_time, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4)
-	  select * from unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])`,
-		ids, times, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5])
-	qw.evs = qw.evs[:0]
 }
 
 // syncWatermarkNodes is the branch's sync_watermark node attribute: the

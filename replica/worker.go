@@ -1100,22 +1100,21 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 		}
 		return nil
 	}
-	// complete ends the target transaction at tick: the rows, the events
-	// (branch), the position, in one round trip with the commit's
-	// statements; then, on a branch, the tick, unless made here (ticks
-	// made in the transaction: only one without events) or left for the
-	// next transaction (next: begin)
+	// complete ends the target transaction at tick: the events (branch,
+	// by COPY), then the rows and the position in one round trip with the
+	// COMMIT; then, on a branch, the tick, unless made here (ticks made in
+	// the transaction: only one without events) or left for the next
+	// transaction (next: begin)
 	complete := func(tick tickRow, makeHere []tickRow, next bool) error {
 		if tick.id == b.TickID {
 			if err := dropSnapshots(); err != nil {
 				return err
 			}
 		}
-		if err := qw.flush(ctx, tx, false); err != nil {
+		if err := qw.flush(ctx, tx); err != nil {
 			return err
 		}
 		if err := r.ap.flushThen(ctx, func(bt *pgx.Batch) {
-			qw.queueInsert(bt)
 			if tick.id != b.TickID {
 				// not the batch's end: the last one's flush makes it durable
 				bt.Queue("select set_config('synchronous_commit', 'off', true)")
@@ -1152,7 +1151,7 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 				return err
 			}
 			if len(qw.evs) >= branchFlushEvents {
-				if err := qw.flush(ctx, tx, true); err != nil {
+				if err := qw.flush(ctx, tx); err != nil {
 					return err
 				}
 			}
