@@ -80,18 +80,19 @@ func drainIDs(t *testing.T, conn *pgx.Conn, queue, consumer string) []int64 {
 }
 
 // triggerEvents runs the same changes on each of the tables t (logtriga),
-// s (sqltriga) and u (logutriga) and returns the events their triggers made
-// (type, data, table), from event id after.
+// l (logtriga as londiste 2.1 creates it: a third argument, the table's
+// name), s (sqltriga) and u (logutriga) and returns the events their
+// triggers made (type, data, table), from event id after.
 func triggerEvents(t *testing.T, conn *pgx.Conn, after int64) []string {
 	t.Helper()
-	for _, tbl := range []string{"t", "s", "u"} {
+	for _, tbl := range []string{"t", "l", "s", "u"} {
 		pgtest.Exec(t, conn, "insert into "+tbl+" values (1, 'x', 'junk')")
 		pgtest.Exec(t, conn, "update "+tbl+" set v = 'it''s' where id = 1")
 		pgtest.Exec(t, conn, "update "+tbl+" set junk = 'ignored' where id = 1")
 		pgtest.Exec(t, conn, "delete from "+tbl+" where id = 1")
 	}
 	return pgtest.Column[string](t, conn, `select concat_ws(' | ', ev_type, ev_data, ev_extra1) from pgq.event_template
-		where ev_id > $1 and ev_extra1 in ('public.t', 'public.s', 'public.u') order by ev_id`, after)
+		where ev_id > $1 and ev_extra1 in ('public.t', 'public.l', 'public.s', 'public.u') order by ev_id`, after)
 }
 
 // TestAdoptPgQ21: a PgQ 2.1 installation (queues, consumers at different
@@ -109,6 +110,8 @@ func TestAdoptPgQ21(t *testing.T) {
 		select pgq.register_consumer('q', 'a'); select pgq.register_consumer('q', 'b'); select pgq.register_consumer('other', 'a')`)
 	pgtest.Exec(t, conn, `create table t (id int primary key, v text, junk text);
 		create trigger t_log after insert or update or delete on t for each row execute procedure pgq.logtriga('q', 'kv');
+		create table l (id int primary key, v text, junk text);
+		create trigger q_logger after insert or update or delete on l for each row execute procedure pgq.logtriga('q', 'kvi', 'public.l');
 		create table s (id int primary key, v text, junk text);
 		create trigger s_sql after insert or update or delete on s for each row execute procedure pgq.sqltriga('q');
 		create table u (id int primary key, v text, junk text);
@@ -232,12 +235,19 @@ func TestAdoptPgQ21(t *testing.T) {
 	}
 	pgtest.Exec(t, conn, "select pgq.finish_batch($1)", openBatch)
 
-	// the triggers, now pgqgo's, make the same events (logtriga: 3, the
-	// junk-only update ignored; sqltriga and logutriga: 4 each)
+	// the triggers, now pgqgo's, make the same events (logtriga: 3 for t
+	// and for l, the junk-only update ignored; sqltriga and logutriga: 4
+	// each)
 	after := triggerEvents(t, conn, pgtest.Scalar[int64](t, conn, "select max(ev_id) from pgq.event_template"))
 	t.Logf("trigger events: %q", before)
-	if len(before) != 11 || !slices.Equal(before, after) {
+	if len(before) != 14 || !slices.Equal(before, after) {
 		t.Errorf("trigger events: PgQ 2.1's C triggers %q, pgqgo's %q", before, after)
+	}
+	// a column spec without a key is refused, as by the C trigger
+	pgtest.Exec(t, conn, `create table nokey (id int primary key, v text);
+		create trigger nokey_log after insert on nokey for each row execute procedure pgq.logtriga('q', 'vv')`)
+	if _, err := conn.Exec(ctx, "insert into nokey values (1, 'x')"); err == nil || !strings.Contains(err.Error(), "no key column") {
+		t.Errorf("logtriga with the spec 'vv': %v, want an error naming the missing key column", err)
 	}
 
 	// every event reaches each consumer once: the ticker's work (ticks, the
@@ -249,7 +259,7 @@ func TestAdoptPgQ21(t *testing.T) {
 	pgtest.Exec(t, conn, "select pgq.ticker()")
 	gotA = append(gotA, drainIDs(t, conn, "q", "a")...)
 	gotB := append(openIDs, drainIDs(t, conn, "q", "b")...)
-	all := pgtest.Column[int64](t, conn, "select distinct ev_id from pgq.event_template where ev_extra1 is distinct from 'public.t' and ev_extra1 is distinct from 'public.s' and ev_extra1 is distinct from 'public.u' order by 1")
+	all := pgtest.Column[int64](t, conn, "select distinct ev_id from pgq.event_template where ev_extra1 not in ('public.t', 'public.l', 'public.s', 'public.u') or ev_extra1 is null order by 1")
 	retried := gotA[2]
 	count := func(ids []int64) map[int64]int {
 		m := map[int64]int{}

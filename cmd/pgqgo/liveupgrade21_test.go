@@ -23,9 +23,10 @@ import (
 // with two PgQ 2.1 databases (the catalogue's fixture, schema/testdata):
 // each is ticked the way pgqadm.py did (pgq.ticker() and the retry
 // maintenance in a loop), a producer writes events (insert_event, and rows
-// of a table logged by 2.1's logtriga) and a consumer reads them the 2.1
-// way (next_batch, get_batch_events, finish_batch, recording each event in
-// the batch's transaction), all throughout. Then the procedure: stop the
+// of a table logged by 2.1's logtriga, as londiste 2.1 set it up) and a
+// consumer reads them the 2.1 way (next_batch, get_batch_events,
+// finish_batch, recording each event in the batch's transaction), all
+// throughout. Then the procedure: stop the
 // old ticker, `pgqgo upgrade --all-databases`, start `pgqgo ticker`. Every
 // event produced before, during and after must reach its consumer exactly
 // once. Reported: the upgrade's duration, the longest producer statement
@@ -45,7 +46,7 @@ func TestLiveUpgradeFrom21(t *testing.T) {
 		pgtest.Exec(t, conn, string(fixture))
 		pgtest.Exec(t, conn, `select pgq.create_queue('live'); select pgq.register_consumer('live', 'c');
 			create table captured (id int primary key, v text, note text);
-			create trigger cap after insert or update or delete on captured for each row execute procedure pgq.logtriga('live', 'kv');
+			create trigger live_logger after insert or update or delete on captured for each row execute procedure pgq.logtriga('live', 'kv', 'public.captured');
 			create table seen (ev_id bigint, ev_type text, ev_data text)`)
 	}
 

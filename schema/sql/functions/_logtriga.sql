@@ -19,8 +19,11 @@ DECLARE
     queue  text;
     spec   text;
 BEGIN
-    IF cardinality(args) IS DISTINCT FROM 2 THEN
-        RAISE EXCEPTION 'pgq.logtriga takes 2 arguments (queue name, column type spec), got %', coalesce(cardinality(args), 0);
+    -- a third argument, the table's name, is what londiste 2.1 passes
+    -- (londiste.provider_create_trigger); events name the table itself, as
+    -- PgQ's C logtriga does
+    IF coalesce(cardinality(args), 0) NOT IN (2, 3) THEN
+        RAISE EXCEPTION 'pgq.logtriga takes 2 or 3 arguments (queue name, column type spec[, table name]), got %', coalesce(cardinality(args), 0);
     END IF;
     -- TG_ARGV counts from 0: go by the array's own bounds
     queue := args[array_lower(args, 1)];
@@ -39,6 +42,9 @@ BEGIN
             ignore := ignore || col.name;
         END IF;
     END LOOP;
+    IF cardinality(keys) = 0 THEN
+        RAISE EXCEPTION 'pgq.logtriga: column type spec % has no key column (k) among the table''s % columns', quote_literal(spec), pos;
+    END IF;
     RETURN ARRAY[queue]
         || CASE WHEN cardinality(keys) > 0 THEN ARRAY['pkey=' || array_to_string(keys, ',')] ELSE '{}'::text[] END
         || CASE WHEN cardinality(ignore) > 0 THEN ARRAY['ignore=' || array_to_string(ignore, ',')] ELSE '{}'::text[] END;
