@@ -119,6 +119,9 @@ type AddTableOptions struct {
 	// provider ("?": the first node up from the provider that has it;
 	// --copy-node, --find-copy-node)
 	CopyNode string
+	// replaceTrigger is a trigger dropped in the transaction that adds
+	// the table (londiste 2.1's, Adopt21)
+	replaceTrigger string
 }
 
 // fqName qualifies a bare name with public, as londiste3 does.
@@ -388,6 +391,11 @@ func (a *Admin) addTable(ctx context.Context, n *NodeInfo, prov *pgx.Conn, provT
 	if a.cfg.LockTimeout > 0 {
 		if _, err := tx.Exec(ctx, fmt.Sprintf("set local statement_timeout = %d", a.cfg.LockTimeout.Milliseconds())); err != nil {
 			return false, err
+		}
+	}
+	if opts.replaceTrigger != "" {
+		if _, err := tx.Exec(ctx, "drop trigger if exists "+pgx.Identifier{opts.replaceTrigger}.Sanitize()+" on "+quoteFQ(dest)); err != nil {
+			return false, fmt.Errorf("drop trigger %s: %w", opts.replaceTrigger, err)
 		}
 	}
 	res, err := call(ctx, tx, a.log, "select * from londiste.local_add_table($1, $2, $3, $4, $5)", a.cfg.Queue, tbl, tgargs, attrArg, destArg)

@@ -203,7 +203,8 @@ func legacySteps(ctx context.Context, tx pgx.Tx) ([]string, error) {
 	}
 	if len(others) > 0 {
 		steps = append(steps, "leave Skytools 2.1's schemas "+strings.Join(others, "; ")+" as they are (not converted): Skytools 2.1's "+
-			"workers call PgQ 2.1 functions that PgQ 3 dropped (event_failed); restart them only once moved to londiste3")
+			"workers call PgQ 2.1 functions that PgQ 3 dropped (event_failed): keep them stopped; `pgqgo londiste CONFIG.ini adopt-21` "+
+			"moves each londiste 2.1 node onto pgqgo londiste in place")
 	}
 	return steps, nil
 }

@@ -197,6 +197,34 @@ func londisteTree(path string) *cobra.Command {
 	}
 	root.AddCommand(createRoot, createLeaf, createBranch)
 
+	var a21 replica.Adopt21Options
+	adopt21 := &cobra.Command{Use: "adopt-21 [NODE [PUBLIC_CONNSTR]] [--provider=CONNSTR] [--old-job=JOB] [--dry-run]",
+		Short: "move a londiste 2.1 provider or subscriber of the queue onto pgqgo londiste in place (after pgqgo upgrade)",
+		Args:  cobra.MaximumNArgs(2),
+		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, args []string) error {
+			args = append(args, "", "")
+			opts := a21
+			opts.Name, opts.Location = args[0], args[1]
+			steps, err := a.Adopt21(cmd.Context(), opts)
+			head := "done:"
+			if opts.DryRun {
+				head = "would:"
+			} else if err != nil {
+				head = "done before the error:"
+			}
+			if len(steps) > 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), head)
+				for _, s := range steps {
+					fmt.Fprintln(cmd.OutOrStdout(), "  - "+s)
+				}
+			}
+			return err
+		})}
+	adopt21.Flags().StringVar(&a21.Provider, "provider", "", "a subscriber's provider (adopted first): its connect string")
+	adopt21.Flags().StringVar(&a21.OldJob, "old-job", "", "the londiste 2.1 job whose position to continue from (default: the only one)")
+	adopt21.Flags().BoolVar(&a21.DryRun, "dry-run", false, "print the plan and change nothing")
+	root.AddCommand(adopt21)
+
 	root.AddCommand(&cobra.Command{Use: "members", Short: "list the cascade's nodes", Args: cobra.NoArgs,
 		RunE: admin(func(cmd *cobra.Command, a *replica.Admin, _ []string) error {
 			ms, err := a.Members(cmd.Context())
