@@ -392,15 +392,17 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 		return err
 	}
 	cols := copyColumns(log, srcCols, destCols)
-	if !t.Attrs().Has("skip_truncate") {
+	truncated := !t.Attrs().Has("skip_truncate")
+	if truncated {
 		if _, err := tx.Exec(ctx, "truncate only "+quoteFQ(dest)); err != nil {
 			return err
 		}
 	}
 	// for a big table, indexes and keys are built once after the COPY
 	// instead of row by row; a small one (under 8 MB on the provider) keeps
-	// them, which costs less than the DDL. What an earlier split copy
-	// dropped and did not live to rebuild is in dropped_ddl.
+	// them, which costs less than the DDL. What a copy of an earlier
+	// release (ranges in transactions of their own) dropped and did not
+	// live to rebuild is in dropped_ddl.
 	var restore []string
 	if t.DroppedDDL != "" {
 		restore = append(restore, t.DroppedDDL)
@@ -421,32 +423,27 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 			log.Info("copying", "rows", cw.rows.Load(), "bytes", cw.bytes.Load(), "streams", streams)
 		}
 	}()
+	// The rows go in with FREEZE where the table was truncated in this
+	// transaction (a plain table, not partitioned): written frozen and
+	// all-visible, so neither the index build nor the next vacuum rewrites
+	// every page to set hint bits and visibility. The truncate, the
+	// dropped indexes, the COPY and their rebuild are one transaction: a
+	// crash anywhere leaves the table as it was, in-copy.
+	var plain bool
+	if err := tx.QueryRow(ctx, "select relkind = 'r' from pg_class where oid = londiste.find_table_oid($1)", dest).Scan(&plain); err != nil {
+		return err
+	}
 	selectCols := "select " + strings.Join(cols, ", ") + " from only " + quoteFQ(src)
 	into := "copy " + quoteFQ(dest) + " (" + strings.Join(cols, ", ") + ") from stdin"
+	if truncated && plain {
+		into += " with (freeze)"
+	}
 	if streams == 1 {
 		if err := pipeCopy(ctx, ptx.Conn(), tx.Conn(), "copy ("+selectCols+") to stdout", into, cw); err != nil {
 			return err
 		}
-	} else {
-		// the truncate and the dropped DDL commit first; each range is
-		// then its own transaction, and a crash leaves the table in-copy
-		// with dropped_ddl saying what to rebuild
-		if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_struct($1, $2, $3)", w.conf().Queue, t.Name, nullIfEmpty(script)); err != nil {
-			return err
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return err
-		}
-		if err := w.copyRanges(ctx, st, exported, selectCols, into, blocks, streams, appName, cw); err != nil {
-			return err
-		}
-		if tx, err = durableTx(ctx, db, true); err != nil {
-			return err
-		}
-		defer tx.Rollback(context.Background())
-		if _, err := tx.Exec(ctx, "lock table only "+quoteFQ(dest)+" in access exclusive mode"); err != nil {
-			return err
-		}
+	} else if err := w.copyRanges(ctx, tx.Conn(), st, exported, selectCols, into, blocks, streams, cw); err != nil {
+		return err
 	}
 	progress.Stop()
 	w.m.copyRows.WithLabelValues(t.Name).Add(float64(cw.rows.Load()))
@@ -457,7 +454,7 @@ func (w *Worker) copyData(ctx context.Context, db, prov *pgx.Conn, t Table, st *
 			return fmt.Errorf("rebuild the indexes and keys of %s: %w", dest, err)
 		}
 	}
-	if t.DroppedDDL != "" || streams > 1 {
+	if t.DroppedDDL != "" {
 		if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_struct($1, $2, null)", w.conf().Queue, t.Name); err != nil {
 			return err
 		}
@@ -515,10 +512,12 @@ func pipeCopy(ctx context.Context, from, to *pgx.Conn, out, in string, cw *count
 
 // copyRanges copies a table as streams ranges of its pages (the last one
 // open-ended), each read by its own provider session under the exported
-// snapshot and written in its own target transaction, all at once.
-func (w *Worker) copyRanges(ctx context.Context, st *consumerState, snapshot, selectCols, into string, blocks int64, streams int, appName string, cw *countingWriter) error {
+// snapshot, all at once, into one COPY on the target session to: rows are
+// passed on in chunks of whole rows (a COPY TO sends a row per message).
+func (w *Worker) copyRanges(ctx context.Context, to *pgx.Conn, st *consumerState, snapshot, selectCols, into string, blocks int64, streams int, cw *countingWriter) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	chunks := make(chan []byte, 2*streams)
 	errs := make(chan error, streams)
 	for i := range streams {
 		lo, hi := blocks*int64(i)/int64(streams), blocks*int64(i+1)/int64(streams)
@@ -527,7 +526,7 @@ func (w *Worker) copyRanges(ctx context.Context, st *consumerState, snapshot, se
 			where += fmt.Sprintf(" and ctid < '(%d,0)'::tid", hi)
 		}
 		go func() {
-			err := w.copyRange(ctx, st, snapshot, "copy ("+selectCols+where+") to stdout", into, appName, cw)
+			err := w.readRange(ctx, st, snapshot, "copy ("+selectCols+where+") to stdout", chunks, cw)
 			if err != nil {
 				cancel()
 				err = fmt.Errorf("range from page %d: %w", lo, err)
@@ -535,26 +534,42 @@ func (w *Worker) copyRanges(ctx context.Context, st *consumerState, snapshot, se
 			errs <- err
 		}()
 	}
-	var first error
-	for range streams {
-		if err := <-errs; err != nil && (first == nil || errors.Is(first, context.Canceled)) {
-			first = err
+	in := &chunkReader{chunks: chunks}
+	done := make(chan error, 1)
+	go func() {
+		var first error
+		for range streams {
+			if err := <-errs; err != nil && (first == nil || errors.Is(first, context.Canceled)) {
+				first = err
+			}
 		}
+		in.fail = first
+		close(chunks) // the reader sees fail after the last chunk
+		done <- first
+	}()
+	_, err := to.PgConn().CopyFrom(ctx, in, into)
+	if err != nil {
+		cancel()
 	}
-	return first
+	rerr := <-done
+	switch {
+	case rerr != nil && !errors.Is(rerr, context.Canceled):
+		return fmt.Errorf("copy out of the provider: %w", rerr)
+	case err != nil:
+		return fmt.Errorf("copy in: %w", err)
+	case rerr != nil:
+		return fmt.Errorf("copy out of the provider: %w", rerr)
+	}
+	return nil
 }
 
-func (w *Worker) copyRange(ctx context.Context, st *consumerState, snapshot, out, in, appName string, cw *countingWriter) error {
+// readRange sends one range's rows to chunks, about 256 KB at a time.
+func (w *Worker) readRange(ctx context.Context, st *consumerState, snapshot, out string, chunks chan<- []byte, cw *countingWriter) error {
 	prov, err := connect(ctx, w.providerDSN(st.providerLocation))
 	if err != nil {
 		return fmt.Errorf("provider: %w", err)
 	}
 	defer prov.Close(context.Background())
-	db, err := connect(ctx, w.conf().DB)
-	if err != nil {
-		return err
-	}
-	defer db.Close(context.Background())
 	ptx, err := prov.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return err
@@ -563,21 +578,57 @@ func (w *Worker) copyRange(ctx context.Context, st *consumerState, snapshot, out
 	if _, err := ptx.Exec(ctx, "set transaction snapshot "+quoteLiteral(snapshot)); err != nil {
 		return fmt.Errorf("provider: import the snapshot: %w", err)
 	}
-	// committed without waiting for the flush: the final transaction (the
-	// state change) is durable, and commits after all of them
-	tx, err := db.Begin(ctx)
-	if err != nil {
+	const chunkSize = 256 << 10
+	buf := make([]byte, 0, chunkSize+4096)
+	send := func() error {
+		select {
+		case chunks <- buf:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		buf = make([]byte, 0, chunkSize+4096)
+		return nil
+	}
+	rows := writerFunc(func(p []byte) (int, error) {
+		buf = append(buf, p...)
+		if len(buf) >= chunkSize {
+			if err := send(); err != nil {
+				return 0, err
+			}
+		}
+		return len(p), nil
+	})
+	if _, err := ptx.Conn().PgConn().CopyTo(ctx, countTo(rows, cw), out); err != nil {
 		return err
 	}
-	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, `select set_config('synchronous_commit', 'off', true), set_config('application_name', $1, true),
-	       londiste.set_session_replication_role('replica', true)`, appName); err != nil {
-		return err
+	if len(buf) > 0 {
+		return send()
 	}
-	if err := pipeCopy(ctx, ptx.Conn(), tx.Conn(), out, in, cw); err != nil {
-		return err
+	return nil
+}
+
+// chunkReader reads the chunks of copyRanges' readers as one stream; after
+// the last one it returns fail (a reader's error), or io.EOF.
+type chunkReader struct {
+	chunks <-chan []byte
+	cur    []byte
+	fail   error
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for len(r.cur) == 0 {
+		c, ok := <-r.chunks
+		if !ok {
+			if r.fail != nil {
+				return 0, r.fail
+			}
+			return 0, io.EOF
+		}
+		r.cur = c
 	}
-	return tx.Commit(ctx)
+	n := copy(p, r.cur)
+	r.cur = r.cur[n:]
+	return n, nil
 }
 
 // dropIndexes drops a table's indexes and the constraints that own one
