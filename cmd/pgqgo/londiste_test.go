@@ -166,7 +166,7 @@ func TestLondisteThroughAdoption(t *testing.T) {
 }
 
 // appendFile adds text at the end of a file.
-func appendFile(t *testing.T, path, text string) {
+func appendFile(t testing.TB, path, text string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {

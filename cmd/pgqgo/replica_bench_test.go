@@ -381,6 +381,9 @@ func BenchmarkLondisteCopy(b *testing.B) {
 	scale := envInt("PGQGO_BENCH_SCALE", 20)
 	for range b.N {
 		n := newBenchNodes(b, benchSetup{scale: scale, emptyLeaves: true})
+		if streams := os.Getenv("PGQGO_BENCH_COPY_STREAMS"); streams != "" { // pgqgo's ini only
+			appendFile(b, n.goINI, "threaded_copy_pool_size = "+streams+"\n")
+		}
 		// an idle tick every second, as in BenchmarkLondisteEmptyTables
 		pgtest.Exec(b, n.root, "select pgq.set_queue_config('replika', 'ticker_idle_period', '1 second')")
 		load := func(secs int) chan struct{} {
