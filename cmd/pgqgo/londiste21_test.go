@@ -39,7 +39,7 @@ func TestLondiste21Adopted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &replicaSetup{ctx: ctx, dir: t.TempDir(), tables: []string{"public.acct", "public.big", "public.late"}}
+	s := &replicaSetup{ctx: ctx, dir: t.TempDir(), tables: []string{"public.acct", "public.big", "public.late", `public."Odd Name"`}}
 	s.rootDSN = pgtest.NewDB(t, pgtest.Empty)
 	s.leafCluster = pgtest.OwnCluster(t, pgcluster.Options{})
 	pgtest.Exec(t, pgtest.Conn(t, s.leafCluster.DSN("postgres")), "create database leaf")
@@ -50,6 +50,7 @@ func TestLondiste21Adopted(t *testing.T) {
 	tables := `create table acct (id int primary key, v text, n int);
 		create table big (id int primary key, pad text);
 		create table late (id int primary key, v text);
+		create table "Odd Name" ("Key" int primary key, "v'al" text);
 		create sequence acct_seq;
 		insert into big select g, repeat('x', 100) from generate_series(1, 5000) g;`
 	// the provider, as londiste 2.1's provider_add_table and add_seq left it
@@ -63,8 +64,9 @@ func TestLondiste21Adopted(t *testing.T) {
 		create trigger replika_logger after insert or update or delete on acct for each row execute procedure pgq.logtriga('replika', 'kvv', 'public.acct');
 		create trigger replika_logger after insert or update or delete on big for each row execute procedure pgq.logtriga('replika', 'kv', 'public.big');
 		create trigger replika_logger after insert or update or delete on late for each row execute procedure pgq.logtriga('replika', 'kv', 'public.late');
+		create trigger replika_logger after insert or update or delete on "Odd Name" for each row execute procedure pgq.logtriga('replika', 'kv', 'public.Odd Name');
 		insert into londiste.provider_table (queue_name, table_name, trigger_name) values
-			('replika', 'public.acct', 'replika_logger'), ('replika', 'public.big', 'replika_logger'), ('replika', 'public.late', 'replika_logger');
+			('replika', 'public.acct', 'replika_logger'), ('replika', 'public.big', 'replika_logger'), ('replika', 'public.late', 'replika_logger'), ('replika', 'public.Odd Name', 'replika_logger');
 		insert into londiste.provider_seq (queue_name, seq_name) values ('replika', 'public.acct_seq')`)
 	// the subscriber: acct and big in sync, late still being copied (its
 	// rows only half there), the sequence registered
@@ -72,7 +74,7 @@ func TestLondiste21Adopted(t *testing.T) {
 	pgtest.Exec(t, s.leaf, tables+`
 		insert into late select g, 'late ' || g from generate_series(1, 150) g;
 		insert into londiste.subscriber_table (queue_name, table_name, merge_state) values
-			('replika', 'public.acct', 'ok'), ('replika', 'public.big', 'ok'), ('replika', 'public.late', 'in-copy');
+			('replika', 'public.acct', 'ok'), ('replika', 'public.big', 'ok'), ('replika', 'public.late', 'in-copy'), ('replika', 'public.Odd Name', 'ok');
 		insert into londiste.subscriber_seq (queue_name, seq_name) values ('replika', 'public.acct_seq')`)
 
 	// pgqadm.py's ticker loop, the 2.1 replay and a writer
@@ -122,7 +124,9 @@ func TestLondiste21Adopted(t *testing.T) {
 			_, err := conn.Exec(ctx, fmt.Sprintf(`insert into acct values (nextval('acct_seq'), 'row', 0);
 				update acct set n = n + 1, v = 'it''s ' || n where id = (select max(id) from acct) - %d;
 				delete from acct where id = (select max(id) from acct) - 7 and %d = 0;
-				update late set v = v || '+' where id = %d`, i%20, i%5, i%300+1))
+				update late set v = v || '+' where id = %d;
+				insert into "Odd Name" values (%d, 'it''s');
+				update "Odd Name" set "v'al" = "v'al" || '!' where "Key" = %d`, i%20, i%5, i%300+1, i, i/2))
 			if err != nil {
 				t.Errorf("writer: %v", err)
 				return
@@ -185,7 +189,7 @@ func TestLondiste21Adopted(t *testing.T) {
 	// the subscriber: a dry run first, which changes nothing
 	dry := s.cli(t, s.leafINI, "adopt-21", "leaf", s.leafDSN, "--provider="+s.rootDSN, "--dry-run")
 	t.Logf("adopt-21 --dry-run on the subscriber:\n%s", dry)
-	for _, want := range []string{"would:", "as in sync (no copy): public.acct, public.big", "to be copied by the worker: public.late",
+	for _, want := range []string{"would:", "as in sync (no copy): public.acct, public.big, public.Odd Name", "to be copied by the worker: public.late",
 		fmt.Sprintf("continue from tick %d, where londiste 2.1's job leaf21 completed", completed)} {
 		if !strings.Contains(dry, want) {
 			t.Errorf("adopt-21 --dry-run does not say %q", want)
@@ -217,7 +221,7 @@ func TestLondiste21Adopted(t *testing.T) {
 	stopWriter()
 	writeWG.Wait()
 	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", func() bool {
-		return s.same(t) && pgtest.Scalar[string](t, s.leaf, "select string_agg(merge_state, ',' order by table_name) from londiste.table_info") == "ok,ok,ok"
+		return s.same(t) && pgtest.Scalar[string](t, s.leaf, "select string_agg(merge_state, ',' order by table_name) from londiste.table_info") == "ok,ok,ok,ok"
 	})
 	if ours := s.cli(t, s.leafINI, "compare"); strings.Contains(ours, "do not match") {
 		t.Fatalf("compare:\n%s", ours)
@@ -283,13 +287,15 @@ func replay21(ctx context.Context, src, dst *pgx.Conn, job string, finish bool) 
 				continue
 			}
 			var sql string
+			schema, name, _ := strings.Cut(e.table, ".")
+			tbl := pgx.Identifier{schema, name}.Sanitize()
 			switch e.typ {
 			case "I":
-				sql = "insert into " + e.table + " " + e.data
+				sql = "insert into " + tbl + " " + e.data
 			case "U":
-				sql = "update " + e.table + " set " + e.data
+				sql = "update " + tbl + " set " + e.data
 			case "D":
-				sql = "delete from " + e.table + " where " + e.data
+				sql = "delete from " + tbl + " where " + e.data
 			default:
 				return 0, errors.New("unknown event type " + e.typ)
 			}
