@@ -575,7 +575,12 @@ func TestCascadeBranchWorkerKilled(t *testing.T) {
 	create trigger refuse_tick before insert on pgq.tick for each row execute function refuse_tick()`)
 	time.Sleep(500 * time.Millisecond)
 	pgtest.Exec(t, br.conn, "insert into refuse_ticks values (1)")
-	time.Sleep(time.Second)
+	// until the worker has met a refusal (a second, or longer on a loaded
+	// machine, where a suite run once saw the worker make no tick within it)
+	pgtest.Eventually(t, 60*time.Second, "a tick refused on the branch", func() bool {
+		log, _ := os.ReadFile(filepath.Join(s.dir, "branch.log"))
+		return strings.Contains(string(log), "tick refused by the test")
+	})
 	pgtest.Exec(t, br.conn, "delete from refuse_ticks")
 	kills, crashed := 0, false
 	deadline := time.Now().Add(time.Duration(seconds-1) * time.Second)
