@@ -116,10 +116,13 @@ func TestLondiste21Adopted(t *testing.T) {
 	}()
 	writeWG.Add(1)
 	writes := 0
+	var timingMu sync.Mutex
+	var timings []timedStmt // the writer's transactions (one statement each)
 	go func() {
 		defer writeWG.Done()
 		conn := pgtest.Conn(t, s.rootDSN)
 		for i := 1; writeCtx.Err() == nil; i++ {
+			start := time.Now()
 			// acct grows by 4 rows in 5; updates and deletes reach back
 			_, err := conn.Exec(ctx, fmt.Sprintf(`insert into acct values (nextval('acct_seq'), 'row', 0);
 				update acct set n = n + 1, v = 'it''s ' || n where id = (select max(id) from acct) - %d;
@@ -131,6 +134,9 @@ func TestLondiste21Adopted(t *testing.T) {
 				t.Errorf("writer: %v", err)
 				return
 			}
+			timingMu.Lock()
+			timings = append(timings, timedStmt{start, time.Since(start)})
+			timingMu.Unlock()
 			writes++
 			time.Sleep(3 * time.Millisecond)
 		}
@@ -174,7 +180,9 @@ func TestLondiste21Adopted(t *testing.T) {
 	}
 	s.dumpOnFailure(t)
 	s.startTicker(t)
+	rootStart := time.Now()
 	out := s.cli(t, s.rootINI, "adopt-21", "root", s.rootDSN)
+	rootTook := time.Since(rootStart)
 	t.Logf("adopt-21 on the provider:\n%s", out)
 	for _, want := range []string{"rename londiste 2.1's schema", "create the root node", "replicate public.acct: londiste3's trigger replaces 2.1's replika_logger", "replicate the sequences public.acct_seq"} {
 		if !strings.Contains(out, want) {
@@ -205,7 +213,9 @@ func TestLondiste21Adopted(t *testing.T) {
 	if pgtest.Scalar[bool](t, s.leaf, "select to_regnamespace('pgq_node') is not null or to_regnamespace('londiste21') is not null") {
 		t.Fatal("a refused adopt-21 changed the subscriber")
 	}
+	leafStart := time.Now()
 	out = s.cli(t, s.leafINI, "adopt-21", "leaf", s.leafDSN, "--provider="+s.rootDSN)
+	leafTook := time.Since(leafStart)
 	t.Logf("adopt-21 on the subscriber:\n%s", out)
 	if !strings.Contains(out, "rename londiste 2.1's schema londiste to londiste21") {
 		t.Error("adopt-21 on the subscriber did not rename 2.1's schema")
@@ -216,7 +226,13 @@ func TestLondiste21Adopted(t *testing.T) {
 	if got := pgtest.Scalar[int64](t, s.root, "select last_tick from pgq.get_consumer_info('replika', 'l_leaf')"); got != completed {
 		t.Errorf("the leaf worker's position on the provider: tick %d, want 2.1's completed tick %d", got, completed)
 	}
+	backlogEnd := pgtest.Scalar[int64](t, s.root, "select last_tick_id from pgq.get_queue_info('replika')")
+	workerStart := time.Now()
 	s.background(t, "londiste", s.leafINI, "worker", "-q")
+	pgtest.Eventually(t, 60*time.Second, "the leaf past the backlog", func() bool {
+		return pgtest.Scalar[int64](t, s.leaf, "select coalesce(max(last_tick_id), 0) from pgq_node.get_consumer_info('replika')") >= backlogEnd
+	})
+	caughtUp := time.Since(workerStart)
 	time.Sleep(1500 * time.Millisecond)
 	stopWriter()
 	writeWG.Wait()
@@ -235,8 +251,21 @@ func TestLondiste21Adopted(t *testing.T) {
 	if n := pgtest.Scalar[int64](t, s.leaf, "select count(*) from londiste21.completed"); n != 1 {
 		t.Errorf("londiste 2.1's rows were not kept in londiste21 (%d completed rows)", n)
 	}
+	var longest, during time.Duration
+	timingMu.Lock()
+	for _, ts := range timings {
+		longest = max(longest, ts.took)
+		if ts.start.Before(rootStart.Add(rootTook)) && ts.start.Add(ts.took).After(rootStart) {
+			during = max(during, ts.took)
+		}
+	}
+	timingMu.Unlock()
 	t.Logf("%d writer transactions, %d events applied by the 2.1 replay, 2.1 stopped at tick %d; acct %d rows",
 		writes, replayed, completed, pgtest.Scalar[int64](t, s.leaf, "select count(*) from acct"))
+	t.Logf("adopt-21: provider %v (the writer's longest transaction overlapping it %v, of the whole run %v), subscriber %v; "+
+		"the leaf worker through the backlog (ticks %d..%d) %v after it started",
+		rootTook.Round(time.Millisecond), during.Round(time.Millisecond), longest.Round(time.Millisecond),
+		leafTook.Round(time.Millisecond), completed, backlogEnd, caughtUp.Round(time.Millisecond))
 }
 
 // replay21 applies one batch the way londiste 2.1's replay did: events of
