@@ -95,19 +95,11 @@ func (a *Admin) differingRanges(ctx context.Context, provLoc string, sy *synced,
 		defer func() { <-sem }()
 		p := part{}
 		p.err = func() error {
-			c, err := connect(ctx, dsn)
+			c, tx, err := snapshotSession(ctx, dsn, snapshot)
 			if err != nil {
 				return err
 			}
 			defer c.Close(context.Background())
-			tx, err := c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-			if err != nil {
-				return err
-			}
-			defer tx.Rollback(context.Background())
-			if _, err := tx.Exec(ctx, "set transaction snapshot "+quoteLiteral(snapshot)); err != nil {
-				return err
-			}
 			// the ranges are the parallelism: no parallel workers of its
 			// own per range, no JIT
 			if _, err := tx.Exec(ctx, "select set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true)"); err != nil {

@@ -565,19 +565,11 @@ func (w *Worker) copyRanges(ctx context.Context, to *pgx.Conn, st *consumerState
 
 // readRange sends one range's rows to chunks, about 256 KB at a time.
 func (w *Worker) readRange(ctx context.Context, st *consumerState, snapshot, out string, chunks chan<- []byte, cw *countingWriter) error {
-	prov, err := connect(ctx, w.providerDSN(st.providerLocation))
+	prov, ptx, err := snapshotSession(ctx, w.providerDSN(st.providerLocation), snapshot)
 	if err != nil {
 		return fmt.Errorf("provider: %w", err)
 	}
 	defer prov.Close(context.Background())
-	ptx, err := prov.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return err
-	}
-	defer ptx.Rollback(context.Background())
-	if _, err := ptx.Exec(ctx, "set transaction snapshot "+quoteLiteral(snapshot)); err != nil {
-		return fmt.Errorf("provider: import the snapshot: %w", err)
-	}
 	const chunkSize = 256 << 10
 	buf := make([]byte, 0, chunkSize+4096)
 	send := func() error {

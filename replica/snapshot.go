@@ -1,10 +1,36 @@
 package replica
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 )
+
+// snapshotSession connects to dsn and begins a read-only REPEATABLE READ
+// transaction that sees exactly an exported snapshot (pg_export_snapshot):
+// one of several sessions reading one view in parallel. Closing the
+// connection ends the transaction.
+func snapshotSession(ctx context.Context, dsn, exported string) (*pgx.Conn, pgx.Tx, error) {
+	c, err := connect(ctx, dsn)
+	if err != nil {
+		return nil, nil, err
+	}
+	tx, err := c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err == nil {
+		_, err = tx.Exec(ctx, "set transaction snapshot "+quoteLiteral(exported))
+		if err != nil {
+			err = fmt.Errorf("import the snapshot: %w", err)
+		}
+	}
+	if err != nil {
+		c.Close(context.Background())
+		return nil, nil, err
+	}
+	return c, tx, nil
+}
 
 // snapshot is a txid_snapshot (xmin:xmax:xip,...): the copy's view of the
 // provider. An event whose transaction it sees is already in the copied
