@@ -31,6 +31,7 @@ type Batch struct {
 	sql         string      // pgq.batch_event_sql, once needed
 	filter      string      // ConsumerConfig.Filter's condition for this batch
 	first       *eventChunk // the first chunk, read when the batch was opened
+	viaCursor   bool        // a big batch: read through a cursor from the start
 	tables      string      // the queue's queue_data_pfx, once a big event needed it
 	tx          *batchTx
 	cfg         *ConsumerConfig
@@ -93,11 +94,17 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 			yield(nil, fmt.Errorf("pgq: read batch %d of %s/%s: %w", b.ID, b.Queue, b.Consumer, err))
 		}
 		// one row more than a chunk tells whether a cursor is needed; it
-		// usually came with the batch's opening
-		if b.first != nil {
+		// usually came with the batch's opening. A batch known to be big
+		// goes to the cursor at once.
+		skip := size // the events the cursor passes: the first chunk's
+		more := false
+		switch {
+		case b.viaCursor:
+			skip, more = 0, true
+		case b.first != nil:
 			chunk, big = b.first.events, b.first.big
 			b.first = nil
-		} else {
+		default:
 			if err := b.eventSQL(ctx); err != nil {
 				fail(err)
 				return
@@ -107,9 +114,8 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 				return
 			}
 		}
-		more := len(chunk) > size
-		if more {
-			chunk = chunk[:size]
+		if len(chunk) > size {
+			chunk, more = chunk[:size], true
 		}
 		for {
 			next := 0 // index into big
@@ -141,8 +147,11 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 					fail(err)
 					return
 				}
-				for _, sql := range []string{`DECLARE ` + cursor + ` NO SCROLL CURSOR FOR ` + chunkSQL(b.sql, b.cfg, b.filter),
-					`MOVE FORWARD ` + strconv.Itoa(size) + ` IN ` + cursor} {
+				stmts := []string{`DECLARE ` + cursor + ` NO SCROLL CURSOR FOR ` + chunkSQL(b.sql, b.cfg, b.filter)}
+				if skip > 0 {
+					stmts = append(stmts, `MOVE FORWARD `+strconv.Itoa(skip)+` IN `+cursor)
+				}
+				for _, sql := range stmts {
 					if _, err := b.tx.Exec(ctx, sql, pgx.QueryExecModeExec); err != nil {
 						fail(err)
 						return
@@ -162,8 +171,9 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 // chunkSQL; big holds the positions of events that came without their
 // fields (too big for the chunk's share of FetchBytes).
 type eventChunk struct {
-	events []Event
-	big    []int
+	events    []Event
+	big       []int
+	viaCursor bool // openBatchSQL read nothing: the batch is to be read through a cursor
 }
 
 // add decodes one row of chunkSQL in binary format.

@@ -720,6 +720,11 @@ func (c *Consumer) openAndRead(ctx context.Context, async string, minLag pgtype.
 	}
 	first := &eventChunk{}
 	for rows.Next() {
+		if rows.RawValues()[0] == nil {
+			// openBatchSQL's word that the batch is big: nothing read
+			first.viaCursor = true
+			continue
+		}
 		if len(first.events) == 0 {
 			for _, f := range rows.FieldDescriptions() {
 				// text is the same in both formats; the others are decoded as binary
@@ -744,6 +749,10 @@ func (c *Consumer) openAndRead(ctx context.Context, async string, minLag pgtype.
 		return nil, nil
 	}
 	b := c.opened(id.Int64, prevTick.Int64, tick.Int64, tickTime.Time, lag, hasMore.Bool, "")
+	if first.viaCursor {
+		b.viaCursor = true
+		return b, nil
+	}
 	b.first = first
 	return b, nil
 }
@@ -759,7 +768,7 @@ func (c *Consumer) lookUpReadSQL(ctx context.Context) string {
 	if !ok {
 		schema, table = "public", pfx
 	}
-	return chunkSQL(openBatchSQL(pgx.Identifier{schema, table}.Sanitize()), &c.cfg, "") + ` LIMIT ` + strconv.Itoa(c.cfg.FetchSize+1)
+	return chunkSQL(openBatchSQL(pgx.Identifier{schema, table}.Sanitize(), c.cfg.FetchSize), &c.cfg, "") + ` LIMIT ` + strconv.Itoa(c.cfg.FetchSize+1)
 }
 
 // orderedByID ends openBatchSQL: its rows come in ev_id order.
@@ -774,24 +783,36 @@ const orderedByID = ` ORDER BY ev.ev_id`
 // is by a whole key (fenced subqueries), so the plan does not depend on the
 // statistics of the small, churning pgq tables, and the generic plan that
 // PostgreSQL's plan cache settles on is the custom one.
-func openBatchSQL(tables string) string {
+//
+// A batch of more than upTo events is read through a cursor from its first
+// event: a first chunk of it (LIMIT) would cost the server as much as the
+// whole (every event found and sorted), and the cursor would do it again.
+// For a batch estimated bigger than that (the events the queue's sequence
+// gave out between the two ticks, tick_event_seq; transactions that span a
+// tick make the real count differ either way) no event is read: the query
+// returns one row of NULLs instead, the word to go to the cursor. The
+// estimate is made here, in the statement that reads, because a tick the
+// opening function saw may be newer than the opening statement's snapshot.
+func openBatchSQL(tables string, upTo int) string {
 	return `SELECT ev.ev_id, ev.ev_time, ev.ev_txid, ev.ev_retry, ev.ev_type, ev.ev_data,
 	ev.ev_extra1, ev.ev_extra2, ev.ev_extra3, ev.ev_extra4
-FROM (SELECT s.sub_id, pg_catalog.txid_snapshot_xmax(p.snap) AS lo, pg_catalog.txid_snapshot_xmax(c.snap) AS hi, c.snap AS cur,
+FROM (SELECT s.sub_id, coalesce(c.seq - p.seq, 0) > ` + strconv.Itoa(upTo) + ` AS to_cursor, pg_catalog.txid_snapshot_xmax(p.snap) AS lo, pg_catalog.txid_snapshot_xmax(c.snap) AS hi, c.snap AS cur,
         ARRAY(SELECT x FROM pg_catalog.txid_snapshot_xip(p.snap) x WHERE pg_catalog.txid_visible_in_snapshot(x, c.snap)) AS late
       FROM (SELECT queue_id FROM pgq.queue WHERE queue_name = $1 OFFSET 0) q
       CROSS JOIN LATERAL (SELECT co_id FROM pgq.consumer WHERE co_name = $2 OFFSET 0) co
       CROSS JOIN LATERAL (SELECT sub_id, sub_last_tick, sub_next_tick FROM pgq.subscription
                            WHERE sub_queue = q.queue_id AND sub_consumer = co.co_id AND sub_batch IS NOT NULL OFFSET 0) s
-      CROSS JOIN LATERAL (SELECT tick_snapshot AS snap FROM pgq.tick
+      CROSS JOIN LATERAL (SELECT tick_snapshot AS snap, tick_event_seq AS seq FROM pgq.tick
                            WHERE tick_queue = q.queue_id AND tick_id = s.sub_last_tick OFFSET 0) p
-      CROSS JOIN LATERAL (SELECT tick_snapshot AS snap FROM pgq.tick
+      CROSS JOIN LATERAL (SELECT tick_snapshot AS snap, tick_event_seq AS seq FROM pgq.tick
                            WHERE tick_queue = q.queue_id AND tick_id = s.sub_next_tick OFFSET 0) c
       OFFSET 0) b
 CROSS JOIN LATERAL (
       SELECT e.* FROM ` + tables + ` e
-       WHERE e.ev_txid >= b.lo AND e.ev_txid <= b.hi AND pg_catalog.txid_visible_in_snapshot(e.ev_txid, b.cur)
+       WHERE NOT b.to_cursor AND e.ev_txid >= b.lo AND e.ev_txid <= b.hi AND pg_catalog.txid_visible_in_snapshot(e.ev_txid, b.cur)
       UNION ALL
-      SELECT e.* FROM ` + tables + ` e WHERE e.ev_txid = ANY (b.late)) ev
+      SELECT e.* FROM ` + tables + ` e WHERE NOT b.to_cursor AND e.ev_txid = ANY (b.late)
+      UNION ALL
+      SELECT (NULL::` + tables + `).* WHERE b.to_cursor) ev
 WHERE ev.ev_owner IS NULL OR ev.ev_owner = b.sub_id` + orderedByID
 }

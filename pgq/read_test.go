@@ -220,3 +220,142 @@ func TestBatchReadMatchesPgQ(t *testing.T) {
 		})
 	}
 }
+
+// TestBigBatchReadFromCursor: a batch whose ticks' event sequence says it
+// holds more than FetchSize events is read through a cursor from its first
+// event (the opening reads none of it); one that says less gets its first
+// chunk with the opening. The estimate is only a hint: each case where it
+// is wrong (ids given out to a transaction that rolled back, or to one that
+// was still open at the batch's first tick) still reads exactly the batch.
+func TestBigBatchReadFromCursor(t *testing.T) {
+	for _, tpl := range templates {
+		t.Run(tpl.String(), func(t *testing.T) {
+			dsn := newQueueDB(t, tpl, "q")
+			conn := pgtest.Conn(t, dsn)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c, err := pgq.NewConsumer(dsn, pgq.ConsumerConfig{Queue: "q", Name: "c", FetchSize: 10,
+				PollInterval: 10 * time.Millisecond, ErrorBackoff: 10 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Register(ctx, conn); err != nil {
+				t.Fatal(err)
+			}
+			type seen struct {
+				prev, tick int64
+				ids        []int64
+				cursorAt   int // events read when a cursor first existed; -1: never
+			}
+			batches := make(chan seen, 10)
+			done := make(chan error, 1)
+			go func() {
+				done <- c.Run(ctx, pgq.BatchFunc(func(ctx context.Context, b *pgq.Batch) error {
+					s := seen{prev: b.PrevTickID, tick: b.TickID, cursorAt: -1}
+					cursor := func() error {
+						if s.cursorAt >= 0 {
+							return nil
+						}
+						var n int
+						if err := b.Tx().QueryRow(ctx, "select count(*) from pg_cursors where name like 'pgqgo_batch_%'").Scan(&n); err != nil {
+							return err
+						}
+						if n > 0 {
+							s.cursorAt = len(s.ids)
+						}
+						return nil
+					}
+					for ev, err := range b.Events(ctx) {
+						if err != nil {
+							return err
+						}
+						if err := cursor(); err != nil {
+							return err
+						}
+						s.ids = append(s.ids, ev.ID)
+					}
+					if err := cursor(); err != nil {
+						return err
+					}
+					batches <- s
+					return nil
+				}))
+			}()
+			insert := func(db interface {
+				QueryRow(context.Context, string, ...any) pgx.Row
+			}, n int) []int64 {
+				var ids []int64
+				for range n {
+					var id int64
+					if err := db.QueryRow(ctx, "select pgq.insert_event('q', 't', 'd')").Scan(&id); err != nil {
+						t.Fatal(err)
+					}
+					ids = append(ids, id)
+				}
+				return ids
+			}
+			tick := func() int64 {
+				// pgq.ticker ticks when events wait, else after the idle period
+				var id *int64
+				pgtest.Eventually(t, 10*time.Second, "a tick", func() bool {
+					id = pgtest.Scalar[*int64](t, conn, "select pgq.ticker('q')")
+					return id != nil
+				})
+				return *id
+			}
+			expect := func(what string, ids []int64, viaCursor bool) {
+				t.Helper()
+				end := tick()
+				for {
+					select {
+					case s := <-batches:
+						if s.tick != end {
+							if len(s.ids) > 0 {
+								t.Fatalf("%s: batch %d..%d read %v before the tick %d", what, s.prev, s.tick, s.ids, end)
+							}
+							continue // an idle tick of the queue's own
+						}
+						if !slices.Equal(s.ids, ids) {
+							t.Fatalf("%s: read %v, want %v", what, s.ids, ids)
+						}
+						if (s.cursorAt == 0) != viaCursor {
+							t.Fatalf("%s: a cursor was there after %d events (-1: never); read through it from the start: %v", what, s.cursorAt, viaCursor)
+						}
+						return
+					case err := <-done:
+						t.Fatalf("%s: the consumer stopped: %v", what, err)
+					case <-time.After(30 * time.Second):
+						t.Fatalf("%s: no batch up to tick %d", what, end)
+					}
+				}
+			}
+			tick()
+			expect("25 events, estimated 25", insert(conn, 25), true)
+			expect("5 events, estimated 5", insert(conn, 5), false)
+
+			tx, err := conn.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			insert(tx, 40)
+			if err := tx.Rollback(ctx); err != nil {
+				t.Fatal(err)
+			}
+			expect("3 events, estimated 43 (40 rolled back)", insert(conn, 3), true)
+
+			other := pgtest.Conn(t, dsn)
+			open, err := other.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			late := insert(open, 30)
+			expect("no event, estimated 30 (their transaction still open)", nil, true)
+			if err := open.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			expect("30 events committed late, estimated 0", late, false)
+			cancel()
+			<-done
+		})
+	}
+}
