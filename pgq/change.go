@@ -72,12 +72,18 @@ func DecodeChange(ev *Event) (*Change, error) {
 // decodeURLRow parses logutriga's name=value&name2 (no '=': NULL) data,
 // keeping the order of the columns.
 func decodeURLRow(data string) (map[string]*string, []string, error) {
-	row := map[string]*string{}
-	var cols []string
 	if data == "" {
-		return row, cols, nil
+		return map[string]*string{}, nil, nil
 	}
-	for _, part := range strings.Split(data, "&") {
+	n := strings.Count(data, "&") + 1
+	row := make(map[string]*string, n)
+	cols := make([]string, 0, n)
+	vals := make([]string, n) // one allocation for the row's values
+	for i, rest := 0, data; i < n; i++ {
+		part := rest
+		if j := strings.IndexByte(rest, '&'); j >= 0 {
+			part, rest = rest[:j], rest[j+1:]
+		}
 		k, v, hasValue := strings.Cut(part, "=")
 		name, err := url.QueryUnescape(k)
 		if err != nil {
@@ -88,11 +94,10 @@ func decodeURLRow(data string) (map[string]*string, []string, error) {
 			row[name] = nil
 			continue
 		}
-		val, err := url.QueryUnescape(v)
-		if err != nil {
+		if vals[i], err = url.QueryUnescape(v); err != nil {
 			return nil, nil, fmt.Errorf("value of %s: %w", name, err)
 		}
-		row[name] = &val
+		row[name] = &vals[i]
 	}
 	return row, cols, nil
 }
