@@ -310,8 +310,11 @@ func (a *applier) tableInfo(ctx context.Context, dest string) (*tableInfo, error
 
 // net is a key's change over the buffered events.
 type net struct {
+	key     string      // the key's values (as bulk makes them)
+	num     int64       // a single integer key's value, for the order
 	existed bool        // the row was there before the first event
 	row     *pgq.Change // the last whole row, nil when deleted
+	last    *pgq.Change // the key's last change (a delete's key values)
 }
 
 // bulk applies a table's buffered events as net changes; false when the
@@ -328,27 +331,22 @@ func (a *applier) bulk(ctx context.Context, b *tableBuf) (bool, error) {
 			return false, nil
 		}
 	}
-	nets := map[string]*net{}
-	var order []string
-	var kb strings.Builder
+	nets := make(map[string]*net, len(b.changes))
+	all := make([]net, 0, len(b.changes)) // never grows: the pointers stay
+	order := make([]*net, 0, len(b.changes))
 	for _, c := range b.changes {
-		kb.Reset()
-		for _, k := range ti.pkey {
-			v := c.Row[k]
-			if v == nil {
-				return false, nil
-			}
-			kb.WriteString(strconv.Itoa(len(*v)))
-			kb.WriteByte(':')
-			kb.WriteString(*v)
+		key, ok := keyOf(c, ti.pkey)
+		if !ok {
+			return false, nil
 		}
-		key := kb.String()
 		n := nets[key]
 		if n == nil {
-			n = &net{existed: c.Op != "INSERT"}
+			all = append(all, net{key: key, existed: c.Op != "INSERT"})
+			n = &all[len(all)-1]
 			nets[key] = n
-			order = append(order, key)
+			order = append(order, n)
 		}
+		n.last = c
 		if c.Op == "DELETE" {
 			n.row = nil
 		} else {
@@ -371,17 +369,14 @@ func (a *applier) bulk(ctx context.Context, b *tableBuf) (bool, error) {
 	if ti.intKey && len(ti.pkey) == 1 {
 		// in key order: the merge then visits the table's pages (and the
 		// key's index) in order, each once, instead of at random
-		num := make(map[string]int64, len(order))
-		for _, k := range order {
-			_, v, _ := strings.Cut(k, ":")
-			num[k], _ = strconv.ParseInt(v, 10, 64)
+		for _, n := range order {
+			n.num, _ = strconv.ParseInt(n.key, 10, 64)
 		}
-		slices.SortFunc(order, func(x, y string) int { return cmp.Compare(num[x], num[y]) })
+		slices.SortFunc(order, func(x, y *net) int { return cmp.Compare(x.num, y.num) })
 	}
 	var buf bytes.Buffer
 	var ins, upd, del int
-	for _, key := range order {
-		n := nets[key]
+	for _, n := range order {
 		var op byte
 		switch {
 		case n.existed && n.row != nil:
@@ -395,7 +390,7 @@ func (a *applier) bulk(ctx context.Context, b *tableBuf) (bool, error) {
 		}
 		row := n.row
 		if row == nil { // a delete: the key is enough; the last event has it
-			row = lastOf(b.changes, ti.pkey, key)
+			row = n.last
 		}
 		for _, col := range cols {
 			copyText(&buf, row.Row[col])
@@ -445,22 +440,28 @@ func (a *applier) bulk(ctx context.Context, b *tableBuf) (bool, error) {
 	return true, nil
 }
 
-// lastOf finds a change of the key (for a deleted row's key values).
-func lastOf(changes []*pgq.Change, pkey []string, key string) *pgq.Change {
-	var kb strings.Builder
-	for i := len(changes) - 1; i >= 0; i-- {
-		kb.Reset()
-		for _, k := range pkey {
-			v := changes[i].Row[k]
-			kb.WriteString(strconv.Itoa(len(*v)))
-			kb.WriteByte(':')
-			kb.WriteString(*v)
+// keyOf is the change's key as bulk matches it: a single column's value
+// as is, several columns' values each after its length; false when a key
+// column is missing or NULL.
+func keyOf(c *pgq.Change, pkey []string) (string, bool) {
+	if len(pkey) == 1 {
+		v := c.Row[pkey[0]]
+		if v == nil {
+			return "", false
 		}
-		if kb.String() == key {
-			return changes[i]
-		}
+		return *v, true
 	}
-	return changes[len(changes)-1]
+	var kb strings.Builder
+	for _, k := range pkey {
+		v := c.Row[k]
+		if v == nil {
+			return "", false
+		}
+		kb.WriteString(strconv.Itoa(len(*v)))
+		kb.WriteByte(':')
+		kb.WriteString(*v)
+	}
+	return kb.String(), true
 }
 
 // copyText writes a value in COPY's text format.
