@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"testing"
 
@@ -13,12 +15,21 @@ import (
 )
 
 // TestMain doubles as the pgqgo binary: with PGQGO_TEST_RUN_MAIN=1 the test
-// executable runs main(), so tests can start real pgqgo processes.
+// executable runs main(), so tests can start real pgqgo processes. With
+// PGQGO_TEST_CPUPROFILE=DIR each such process that ends by returning from
+// main (a stop by SIGINT) leaves its CPU profile in DIR/pgqgo-<pid>.prof.
 func TestMain(m *testing.M) {
 	if os.Getenv("PGQGO_TEST_RUN_MAIN") == "1" {
 		os.Args = append([]string{"pgqgo"}, os.Args[1:]...)
+		if dir := os.Getenv("PGQGO_TEST_CPUPROFILE"); dir != "" {
+			f, err := os.Create(filepath.Join(dir, fmt.Sprintf("pgqgo-%d.prof", os.Getpid())))
+			if err == nil && pprof.StartCPUProfile(f) == nil {
+				defer f.Close()
+				defer pprof.StopCPUProfile()
+			}
+		}
 		main()
-		os.Exit(0)
+		return
 	}
 	pgtest.Main(m)
 }
