@@ -62,6 +62,7 @@ type tableInfo struct {
 	bulkable bool     // the primary key is its only unique index
 	pkey     []string // primary key columns
 	intKey   bool     // every key column is an integer
+	rules    bool     // the table has rules (INSERT applies them, COPY does not)
 	temp     string   // the session's staging table, once made
 }
 
@@ -298,8 +299,9 @@ func (a *applier) tableInfo(ctx context.Context, dest string) (*tableInfo, error
 	     + (select count(*) from pg_constraint x where x.conrelid = c.oid and x.contype = 'x'),
 	       coalesce((select bool_and(a.atttypid in ('int2'::regtype, 'int4'::regtype, 'int8'::regtype))
 	          from pg_index i, unnest(i.indkey) k(attnum), pg_attribute a
-	         where i.indrelid = c.oid and i.indisprimary and a.attrelid = c.oid and a.attnum = k.attnum), false)
-	  from pg_class c where c.oid = londiste.find_table_oid($1)`, dest).Scan(&ti.pkey, &others, &ti.intKey)
+	         where i.indrelid = c.oid and i.indisprimary and a.attrelid = c.oid and a.attnum = k.attnum), false),
+	       c.relhasrules
+	  from pg_class c where c.oid = londiste.find_table_oid($1)`, dest).Scan(&ti.pkey, &others, &ti.intKey, &ti.rules)
 	if err != nil {
 		return nil, err
 	}
@@ -312,6 +314,7 @@ func (a *applier) tableInfo(ctx context.Context, dest string) (*tableInfo, error
 type net struct {
 	key     string      // the key's values (as bulk makes them)
 	num     int64       // a single integer key's value, for the order
+	op      byte        // 'I', 'U', 'D', or 0: nothing (inserted and deleted)
 	existed bool        // the row was there before the first event
 	row     *pgq.Change // the last whole row, nil when deleted
 	last    *pgq.Change // the key's last change (a delete's key values)
@@ -353,19 +356,6 @@ func (a *applier) bulk(ctx context.Context, b *tableBuf) (bool, error) {
 			n.row = c
 		}
 	}
-	if ti.temp == "" {
-		a.temps++
-		ti.temp = pgx.Identifier{fmt.Sprintf("pgqgo_stage_%d", a.temps)}.Sanitize()
-		if _, err := a.tx.Exec(ctx, "create temp table if not exists "+ti.temp+
-			" on commit delete rows as select * from only "+quoteFQ(b.dest)+" with no data"); err != nil {
-			return false, err
-		}
-		if _, err := a.tx.Exec(ctx, "alter table "+ti.temp+" add column pgqgo_op \"char\""); err != nil {
-			return false, err
-		}
-	} else if _, err := a.tx.Exec(ctx, "truncate "+ti.temp); err != nil {
-		return false, err
-	}
 	if ti.intKey && len(ti.pkey) == 1 {
 		// in key order: the merge then visits the table's pages (and the
 		// key's index) in order, each once, instead of at random
@@ -374,37 +364,66 @@ func (a *applier) bulk(ctx context.Context, b *tableBuf) (bool, error) {
 		}
 		slices.SortFunc(order, func(x, y *net) int { return cmp.Compare(x.num, y.num) })
 	}
-	var buf bytes.Buffer
 	var ins, upd, del int
 	for _, n := range order {
-		var op byte
 		switch {
 		case n.existed && n.row != nil:
-			op, upd = 'U', upd+1
+			n.op, upd = 'U', upd+1
 		case !n.existed && n.row != nil:
-			op, ins = 'I', ins+1
+			n.op, ins = 'I', ins+1
 		case n.existed:
-			op, del = 'D', del+1
+			n.op, del = 'D', del+1
 		default:
-			continue // inserted and deleted within the buffer
+			n.op = 0 // inserted and deleted within the buffer
+		}
+	}
+	if ins+upd+del == 0 {
+		return true, nil
+	}
+	// only new rows (a log, a history): COPY them into the table itself
+	// (as INSERT would, but for rules, which COPY does not apply)
+	direct := upd == 0 && del == 0 && !ti.rules
+	into := quoteFQ(b.dest)
+	if !direct {
+		if err := a.stage(ctx, ti, b.dest); err != nil {
+			return false, err
+		}
+		into = ti.temp
+	}
+	var buf bytes.Buffer
+	for _, n := range order {
+		if n.op == 0 {
+			continue
 		}
 		row := n.row
 		if row == nil { // a delete: the key is enough; the last event has it
 			row = n.last
 		}
-		for _, col := range cols {
+		for i, col := range cols {
+			if i > 0 {
+				buf.WriteByte('\t')
+			}
 			copyText(&buf, row.Row[col])
-			buf.WriteByte('\t')
 		}
-		buf.WriteByte(op)
+		if !direct {
+			buf.WriteByte('\t')
+			buf.WriteByte(n.op)
+		}
 		buf.WriteByte('\n')
 	}
 	qcols := make([]string, len(cols))
 	for i, c := range cols {
 		qcols[i] = pgx.Identifier{c}.Sanitize()
 	}
-	if _, err := a.tx.Conn().PgConn().CopyFrom(ctx, &buf, "copy "+ti.temp+" ("+strings.Join(qcols, ", ")+", pgqgo_op) from stdin"); err != nil {
+	list := strings.Join(qcols, ", ")
+	if !direct {
+		list += ", pgqgo_op"
+	}
+	if _, err := a.tx.Conn().PgConn().CopyFrom(ctx, &buf, "copy "+into+" ("+list+") from stdin"); err != nil {
 		return false, err
+	}
+	if direct {
+		return true, nil
 	}
 	var on []string
 	for _, k := range ti.pkey {
@@ -438,6 +457,22 @@ func (a *applier) bulk(ctx context.Context, b *tableBuf) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// stage makes the session's staging table for dest (once) or empties it.
+func (a *applier) stage(ctx context.Context, ti *tableInfo, dest string) error {
+	if ti.temp != "" {
+		_, err := a.tx.Exec(ctx, "truncate "+ti.temp)
+		return err
+	}
+	a.temps++
+	ti.temp = pgx.Identifier{fmt.Sprintf("pgqgo_stage_%d", a.temps)}.Sanitize()
+	if _, err := a.tx.Exec(ctx, "create temp table if not exists "+ti.temp+
+		" on commit delete rows as select * from only "+quoteFQ(dest)+" with no data"); err != nil {
+		return err
+	}
+	_, err := a.tx.Exec(ctx, "alter table "+ti.temp+" add column pgqgo_op \"char\"")
+	return err
 }
 
 // keyOf is the change's key as bulk matches it: a single column's value

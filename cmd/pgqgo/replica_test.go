@@ -466,25 +466,33 @@ func TestLondiste3LeafTakenOver(t *testing.T) {
 // deletes of the same keys (insert then delete, delete then insert again,
 // several updates), awkward values (tabs, newlines, backslashes, NULLs,
 // quotes, unicode, bytea, json), a composite key, a table with a second
-// unique index (applied statement by statement) and a sqltriga table
-// (partial rows), all applied by the leaf in one go; every table ends equal.
+// unique index (applied statement by statement), a sqltriga table
+// (partial rows), and two tables that only get new rows (COPY'd into the
+// table itself, unless it has rules, which only INSERT applies: the leaf's
+// ALWAYS rule on hr must log every row), all applied by the leaf in one
+// go; every table ends equal.
 func TestLondisteApplyEdgeCases(t *testing.T) {
 	t.Parallel() // servers or databases of its own
 	s := newReplicaSetup(t, 1)
-	s.tables = []string{"public.t", "public.u", "public.w", "public.q"}
+	s.tables = []string{"public.t", "public.u", "public.w", "public.q", "public.h", "public.hr"}
 	for _, c := range []*pgx.Conn{s.root, s.leaf} {
 		pgtest.Exec(t, c, `create table t (id int primary key, v text, n numeric, b bytea, j jsonb);
 			create table u (a int, b text, x int, primary key (a, b));
 			create table w (id int primary key, code text unique, x int);
-			create table q (id int primary key, v text, x int)`)
+			create table q (id int primary key, v text, x int);
+			create table h (id bigserial primary key, note text, at timestamptz default now());
+			create table hr (id int primary key, note text)`)
 	}
+	pgtest.Exec(t, s.leaf, `create table hr_log (id int);
+		create rule hr_logged as on insert to hr do also insert into hr_log values (new.id);
+		alter table hr enable always rule hr_logged`)
 	pgtest.Exec(t, s.root, "insert into t select g, 'start ' || g, g, null, null from generate_series(1, 300) g")
 	pgtest.Exec(t, s.root, "insert into w select g, 'c' || g, g from generate_series(1, 100) g")
 	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
 	s.cli(t, s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
 	s.startTicker(t)
 	s.background(t, "londiste", s.rootINI, "worker", "-q")
-	s.cli(t, s.rootINI, "add-table", "public.t", "public.u", "public.w")
+	s.cli(t, s.rootINI, "add-table", "public.t", "public.u", "public.w", "public.h", "public.hr")
 	s.cli(t, s.rootINI, "add-table", "public.q", "--trigger-flags=AIUDQ")
 	stop := s.background(t, "londiste", s.leafINI, "worker", "-q")
 	s.cli(t, s.leafINI, "add-table", "--all")
@@ -533,6 +541,10 @@ newline \ backslash ''quote'' ü', n = n * 1.5 where id % 3 = 0;
 		insert into q select g, 'q' || g, g from generate_series(1, 200) g;
 		update q set x = x + 1 where id % 2 = 0;
 		delete from q where id % 7 = 0;
+		-- h, hr: new rows only
+		insert into h (note) select 'h' || g from generate_series(1, 500) g;
+		insert into h (note) values (E'tab\there'), (null);
+		insert into hr select g, 'r' || g from generate_series(1, 300) g;
 		commit`)
 	pgtest.Exec(t, s.root, "update t set v = 'later' where id = 1")
 	// this run of the worker serves its metrics: both apply paths were taken
@@ -545,6 +557,9 @@ newline \ backslash ''quote'' ü', n = n * 1.5 where id % 3 = 0;
 	metricsINI := pgtest.LondisteINI(t, s.dir, "leaf", s.leafDSN, "metrics_addr = "+addr+"\n")
 	s.background(t, "londiste", metricsINI, "worker", "-q")
 	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
+	if n := pgtest.Scalar[int64](t, s.leaf, "select count(distinct id) from hr_log"); n != 300 {
+		t.Fatalf("the leaf's ALWAYS rule on hr logged %d rows, want 300 (the rows went around it)", n)
+	}
 	if out := s.cli(t, s.leafINI, "compare"); strings.Contains(out, "do not match") {
 		t.Fatalf("compare:\n%s", out)
 	}
