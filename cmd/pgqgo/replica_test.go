@@ -183,6 +183,7 @@ func (s *replicaSetup) compareBoth(t *testing.T, londiste func(ini string, args 
 func TestLondisteRootToLeaf(t *testing.T) {
 	t.Parallel() // servers or databases of its own
 	s := newReplicaSetup(t, 1)
+	s.dumpOnFailure(t)
 	for _, c := range []*pgx.Conn{s.root, s.leaf} {
 		pgtest.Exec(t, c, "create sequence s")
 	}
