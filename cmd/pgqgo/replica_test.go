@@ -90,6 +90,10 @@ func (s *replicaSetup) dumpOnFailure(t *testing.T) {
 		t.Logf("leaf worker log (end):\n%s", data)
 		t.Logf("root consumers: %v", pgtest.Column[string](t, s.root, "select consumer_name || ' last_tick=' || last_tick || ' next=' || coalesce(next_tick::text, '-') from pgq.get_consumer_info('replika')"))
 		t.Logf("leaf local_state: %v", pgtest.Column[string](t, s.leaf, "select consumer_name || ' ' || coalesce(last_tick_id::text, '-') || ' ' || coalesce(cur_error, '') from pgq_node.get_consumer_info('replika')"))
+		for _, tbl := range s.tables {
+			q := "select count(*)::text || ' rows, hash ' || coalesce(sum(hashtext(x::text)), 0)::text from " + tbl + " x"
+			t.Logf("%s: root %s, leaf %s", tbl, pgtest.Scalar[string](t, s.root, q), pgtest.Scalar[string](t, s.leaf, q))
+		}
 	})
 }
 
