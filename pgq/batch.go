@@ -171,9 +171,8 @@ func (b *Batch) Events(ctx context.Context) iter.Seq2[*Event, error] {
 // chunkSQL; big holds the positions of events that came without their
 // fields (too big for the chunk's share of FetchBytes).
 type eventChunk struct {
-	events    []Event
-	big       []int
-	viaCursor bool // openBatchSQL read nothing: the batch is to be read through a cursor
+	events []Event
+	big    []int
 }
 
 // add decodes one row of chunkSQL in binary format.

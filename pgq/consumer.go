@@ -719,10 +719,11 @@ func (c *Consumer) openAndRead(ctx context.Context, async string, minLag pgtype.
 		return nil, fmt.Errorf("pgq: read the batch of %s on queue %q: %w", c.fullName(), c.cfg.Queue, err)
 	}
 	first := &eventChunk{}
+	viaCursor := false
 	for rows.Next() {
 		if rows.RawValues()[0] == nil {
 			// openBatchSQL's word that the batch is big: nothing read
-			first.viaCursor = true
+			viaCursor = true
 			continue
 		}
 		if len(first.events) == 0 {
@@ -749,11 +750,11 @@ func (c *Consumer) openAndRead(ctx context.Context, async string, minLag pgtype.
 		return nil, nil
 	}
 	b := c.opened(id.Int64, prevTick.Int64, tick.Int64, tickTime.Time, lag, hasMore.Bool, "")
-	if first.viaCursor {
+	if viaCursor {
 		b.viaCursor = true
-		return b, nil
+	} else {
+		b.first = first
 	}
-	b.first = first
 	return b, nil
 }
 

@@ -316,8 +316,7 @@ type net struct {
 	num     int64       // a single integer key's value, for the order
 	op      byte        // 'I', 'U', 'D', or 0: nothing (inserted and deleted)
 	existed bool        // the row was there before the first event
-	row     *pgq.Change // the last whole row, nil when deleted
-	last    *pgq.Change // the key's last change (a delete's key values)
+	last    *pgq.Change // the key's last change: its whole row, or a delete (its key values)
 }
 
 // bulk applies a table's buffered events as net changes; false when the
@@ -350,11 +349,6 @@ func (a *applier) bulk(ctx context.Context, b *tableBuf) (bool, error) {
 			order = append(order, n)
 		}
 		n.last = c
-		if c.Op == "DELETE" {
-			n.row = nil
-		} else {
-			n.row = c
-		}
 	}
 	if ti.intKey && len(ti.pkey) == 1 {
 		// in key order: the merge then visits the table's pages (and the
@@ -366,10 +360,11 @@ func (a *applier) bulk(ctx context.Context, b *tableBuf) (bool, error) {
 	}
 	var ins, upd, del int
 	for _, n := range order {
+		deleted := n.last.Op == "DELETE"
 		switch {
-		case n.existed && n.row != nil:
+		case n.existed && !deleted:
 			n.op, upd = 'U', upd+1
-		case !n.existed && n.row != nil:
+		case !n.existed && !deleted:
 			n.op, ins = 'I', ins+1
 		case n.existed:
 			n.op, del = 'D', del+1
@@ -395,15 +390,11 @@ func (a *applier) bulk(ctx context.Context, b *tableBuf) (bool, error) {
 		if n.op == 0 {
 			continue
 		}
-		row := n.row
-		if row == nil { // a delete: the key is enough; the last event has it
-			row = n.last
-		}
-		for i, col := range cols {
+		for i, col := range cols { // a delete: the key is enough
 			if i > 0 {
 				buf.WriteByte('\t')
 			}
-			copyText(&buf, row.Row[col])
+			copyText(&buf, n.last.Row[col])
 		}
 		if !direct {
 			buf.WriteByte('\t')

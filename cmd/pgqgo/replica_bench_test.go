@@ -315,18 +315,9 @@ func newBenchNodes(b *testing.B, set benchSetup) *benchNodes {
 	n.cli(n.rootINI, "create-root", "root", n.rootDSN)
 	n.londiste(n.pyINI, "create-leaf", "leaf_py", n.pyDSN, "--provider="+n.rootDSN)
 	n.cli(n.goINI, "create-leaf", "leaf_go", n.goDSN, "--provider="+n.rootDSN)
-	rcfg, _ := pgx.ParseConfig(n.rootDSN)
-	tini := filepath.Join(n.dir, "ticker.ini")
-	if err := os.WriteFile(tini, []byte(fmt.Sprintf("[pgqd]\nbase_connstr = host=%s port=%d user=%s\ninitial_database = postgres\ndatabase_list = root\nlogfile = %s\nsyslog = 0\n",
-		rcfg.Host, rcfg.Port, rcfg.User, filepath.Join(n.dir, "ticker.log"))), 0o644); err != nil {
-		b.Fatal(err)
-	}
+	tini := n.pgqdINI(b, "ticker", n.rootDSN, "root")
 	if set.ticker == "pgqd" {
-		p := exec.Command("pgqd", "-q", tini)
-		if err := p.Start(); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = p.Process.Kill(); _ = p.Wait() })
+		startPgqd(b, tini)
 	} else {
 		n.startProc(b, "ticker", "-q", tini)
 	}
@@ -357,19 +348,8 @@ func (n *benchNodes) skytoolsStack(b *testing.B, rootCl, leafCl *pgcluster.Clust
 	n.skyLeafINI = ini("leaf_sky", n.skyLeafDSN)
 	n.londiste(rootINI, "create-root", "root_sky", n.skyRootDSN)
 	n.londiste(n.skyLeafINI, "create-leaf", "leaf_sky", n.skyLeafDSN, "--provider="+n.skyRootDSN)
-	rcfg, _ := pgx.ParseConfig(n.skyRootDSN)
-	tini := filepath.Join(n.dir, "pgqd_sky.ini")
-	if err := os.WriteFile(tini, []byte(fmt.Sprintf("[pgqd]\nbase_connstr = host=%s port=%d user=%s\ninitial_database = postgres\ndatabase_list = root_sky\nlogfile = %s\npidfile = %s\nsyslog = 0\n",
-		rcfg.Host, rcfg.Port, rcfg.User, filepath.Join(n.dir, "pgqd_sky.log"), filepath.Join(n.dir, "pgqd_sky.pid"))), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	p := exec.Command("pgqd", "-q", tini)
-	if err := p.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = p.Process.Kill(); _ = p.Wait() })
-	n.londiste(rootINI, "worker", "-d")
-	b.Cleanup(func() { _ = exec.Command("pkill", "-9", "-f", "londiste "+rootINI).Run() })
+	startPgqd(b, n.pgqdINI(b, "pgqd_sky", n.skyRootDSN, "root_sky"))
+	n.startLondiste3(b, rootINI)
 	n.londiste(rootINI, "add-table", "--all")
 	n.londiste(n.skyLeafINI, "add-table", "--all", "--expect-sync")
 }
@@ -389,11 +369,39 @@ func (n *benchNodes) writeINI(b *testing.B, name, dsn, extra string) string {
 
 // startSky starts londiste3's worker on leaf_sky; the returned function
 // stops it.
-func (n *benchNodes) startSky(b *testing.B) func() {
-	n.londiste(n.skyLeafINI, "worker", "-d")
-	stop := func() { _ = exec.Command("pkill", "-9", "-f", "londiste "+n.skyLeafINI).Run() }
+func (n *benchNodes) startSky(b *testing.B) func() { return n.startLondiste3(b, n.skyLeafINI) }
+
+// startLondiste3 starts londiste3's worker on the node of ini as a daemon
+// until the benchmark ends or the returned function is called.
+func (n *benchNodes) startLondiste3(b *testing.B, ini string) func() {
+	n.londiste(ini, "worker", "-d")
+	stop := func() { _ = exec.Command("pkill", "-9", "-f", "londiste "+ini).Run() }
 	b.Cleanup(stop)
 	return stop
+}
+
+// pgqdINI writes dir/<name>.ini for a ticker of database db on the server
+// of dsn (pgqd's keys, which pgqgo ticker reads too) and returns its path.
+func (n *benchNodes) pgqdINI(b *testing.B, name, dsn, db string) string {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(n.dir, name+".ini")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf("[pgqd]\nbase_connstr = host=%s port=%d user=%s\ninitial_database = postgres\ndatabase_list = %s\nlogfile = %s\nsyslog = 0\n",
+		cfg.Host, cfg.Port, cfg.User, db, filepath.Join(n.dir, name+".log"))), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// startPgqd runs Debian's pgqd on ini until the benchmark ends.
+func startPgqd(b *testing.B, ini string) {
+	p := exec.Command("pgqd", "-q", ini)
+	if err := p.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = p.Process.Kill(); _ = p.Wait() })
 }
 
 // startProc runs pgqgo (this test binary) as a process until the
@@ -409,12 +417,7 @@ func (n *benchNodes) startGo(b *testing.B) func() {
 
 // startPy starts londiste3's leaf worker; the returned function stops it
 // and its copy processes.
-func (n *benchNodes) startPy(b *testing.B) func() {
-	n.londiste(n.pyINI, "worker", "-d")
-	stop := func() { _ = exec.Command("pkill", "-9", "-f", "londiste "+n.pyINI).Run() }
-	b.Cleanup(stop)
-	return stop
-}
+func (n *benchNodes) startPy(b *testing.B) func() { return n.startLondiste3(b, n.pyINI) }
 
 // BenchmarkLondisteSteadyLag: pgbench at 500 tps on the root for
 // PGQGO_BENCH_SECONDS (default 60), and a probe writing a row every 10 ms;
