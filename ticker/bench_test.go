@@ -109,23 +109,9 @@ func stopProc(cmd *exec.Cmd) {
 	}
 }
 
-// cpuTicks returns utime+stime of a process, in clock ticks (1/100 s).
-func cpuTicks(pid int) (ppid int, ticks int64) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0
-	}
-	s := string(data)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ppid, _ = strconv.Atoi(fields[1])
-	ut, _ := strconv.ParseInt(fields[11], 10, 64)
-	st, _ := strconv.ParseInt(fields[12], 10, 64)
-	return ppid, ut + st
-}
-
 // procTicks is a process's CPU, in clock ticks.
 func procTicks(pid int) int64 {
-	_, t := cpuTicks(pid)
+	_, t := pgtest.ProcCPU(pid)
 	return t
 }
 
@@ -395,10 +381,10 @@ func BenchmarkTickerManyDatabases(b *testing.B) {
 					}
 				}
 				time.Sleep(5 * time.Second) // past the start-up duties
-				_, d0 := cpuTicks(cmd.Process.Pid)
+				_, d0 := pgtest.ProcCPU(cmd.Process.Pid)
 				s0 := serverTicks(b, dbs)
 				time.Sleep(window)
-				_, d1 := cpuTicks(cmd.Process.Pid)
+				_, d1 := pgtest.ProcCPU(cmd.Process.Pid)
 				s1 := serverTicks(b, dbs)
 				stopProc(cmd)
 				perMin := 60 / window.Seconds() / 100 // clock ticks -> CPU seconds per minute
@@ -483,7 +469,7 @@ func heldPhase(b *testing.B, dsn, db string, daemonPid int, d time.Duration, hol
 	pgtest.Exec(b, pgtest.Conn(b, dsn+" application_name=bench"),
 		"select count(pgq.insert_event('idle', 't', g::text)) from generate_series(1, 20000) g")
 	daemonTicks := func() int64 {
-		_, own := cpuTicks(daemonPid)
+		_, own := pgtest.ProcCPU(daemonPid)
 		admin := pgtest.Conn(b, dsn+" application_name=bench")
 		defer admin.Close(ctx)
 		pids := pgtest.Column[int32](b, admin, `select pid from pg_stat_activity where datname = $1

@@ -3,7 +3,6 @@ package ticker
 import (
 	"context"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -168,7 +167,7 @@ func steadyRun(b *testing.B, tpl pgtest.Template, daemonName string, rate int, d
 		// from the tick sequence: maintenance thins pgq.tick on pgqgo
 		return pgtest.Scalar[int64](b, admin, "select pg_sequence_last_value(queue_tick_seq::regclass) from pgq.queue where queue_name = 'q'")
 	}
-	postmaster := postmasterPid(b, admin)
+	postmaster := pgtest.Postmaster(b, admin)
 	mu.Lock()
 	measuring = true
 	mu.Unlock()
@@ -176,7 +175,7 @@ func steadyRun(b *testing.B, tpl pgtest.Template, daemonName string, rate int, d
 	prod0 := produced
 	prodMu.Unlock()
 	byRole0 := serverTicksByRole(b, admin)
-	srv0, dmn0, wal0, tick0, start := clusterTicks(postmaster), procTicks(daemon.Process.Pid), walSyncs(), ticks(), time.Now()
+	srv0, dmn0, wal0, tick0, start := pgtest.ClusterCPU(postmaster), procTicks(daemon.Process.Pid), walSyncs(), ticks(), time.Now()
 	var maxBehind, maxTickRows, maxTickBytes int64
 	lastSample := time.Now()
 	for time.Since(start) < d {
@@ -195,7 +194,7 @@ func steadyRun(b *testing.B, tpl pgtest.Template, daemonName string, rate int, d
 		}
 		mu.Unlock()
 	}
-	srv1, dmn1, wal1, tick1, elapsed := clusterTicks(postmaster), procTicks(daemon.Process.Pid), walSyncs(), ticks(), time.Since(start)
+	srv1, dmn1, wal1, tick1, elapsed := pgtest.ClusterCPU(postmaster), procTicks(daemon.Process.Pid), walSyncs(), ticks(), time.Since(start)
 	byRole1 := serverTicksByRole(b, admin)
 	prodMu.Lock()
 	events := float64(produced - prod0)
@@ -267,31 +266,4 @@ func serverTicksByRole(b *testing.B, conn *pgx.Conn) map[string]int64 {
 		b.Fatal(err)
 	}
 	return out
-}
-
-// postmasterPid is the parent of the session's server backend.
-func postmasterPid(b *testing.B, conn *pgx.Conn) int {
-	pid := pgtest.Scalar[int32](b, conn, "select pg_backend_pid()")
-	ppid, _ := cpuTicks(int(pid))
-	if ppid <= 1 {
-		b.Fatalf("no postmaster found for backend %d", pid)
-	}
-	return ppid
-}
-
-// clusterTicks sums the CPU of the postmaster and all its children (every
-// backend and background process of the cluster), in clock ticks.
-func clusterTicks(postmaster int) int64 {
-	_, total := cpuTicks(postmaster)
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if ppid, t := cpuTicks(pid); ppid == postmaster {
-			total += t
-		}
-	}
-	return total
 }
