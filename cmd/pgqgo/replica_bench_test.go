@@ -62,15 +62,39 @@ func benchCatchUp(b *testing.B, tk string, txs int) {
 	lastTick := func(root *pgx.Conn) int64 {
 		return pgtest.Scalar[int64](b, root, "select last_tick_id from pgq.get_queue_info('replika')")
 	}
+	// one polling connection per leaf: a backend started every 20 ms
+	// would compete with the worker being timed
+	pollers := map[string]*pgx.Conn{}
 	completed := func(dsn string) int64 {
-		c := pgtest.Conn(b, dsn)
-		defer c.Close(context.Background())
+		c := pollers[dsn]
+		if c == nil {
+			c = pgtest.Conn(b, dsn)
+			pollers[dsn] = c
+		}
 		return workerTick(b, c)
 	}
-	waitTick := func(dsn string, tick int64, limit time.Duration) time.Duration {
+	// waitTick waits for the leaf of dsn to reach tick; with who, it logs
+	// where the machine's CPU went meanwhile: the root's server (every
+	// process of it: the backend reading, the ticker's, the root worker's),
+	// the leaf's, and the rest (the worker being timed, this benchmark)
+	rootPM := pgtest.Postmaster(b, n.root)
+	waitTick := func(dsn, who string, tick int64, limit time.Duration) time.Duration {
+		completed(dsn) // connected before the clock starts
+		leafPM := pgtest.Postmaster(b, pollers[dsn])
+		busy0, total0 := pgtest.MachineCPU()
+		root0, leaf0 := pgtest.ClusterCPU(rootPM), pgtest.ClusterCPU(leafPM)
 		start := time.Now()
 		pgtest.Eventually(b, limit, "the leaf at tick "+strconv.FormatInt(tick, 10), func() bool { return completed(dsn) >= tick })
-		return time.Since(start)
+		took := time.Since(start)
+		if who != "" {
+			busy1, total1 := pgtest.MachineCPU()
+			root, leaf := pgtest.ClusterCPU(rootPM)-root0, pgtest.ClusterCPU(leafPM)-leaf0
+			busy := busy1 - busy0
+			b.Logf("%s: CPU %.1f s of the machine's %.1f s (%.0f%% busy): root's server %.2f s, leaf's server %.2f s, the rest (worker, benchmark) %.2f s",
+				who, float64(busy)/100, float64(total1-total0)/100, 100*float64(busy)/float64(max(total1-total0, 1)),
+				float64(root)/100, float64(leaf)/100, float64(busy-root-leaf)/100)
+		}
+		return took
 	}
 	forceTick := func(root *pgx.Conn) int64 {
 		before := lastTick(root)
@@ -92,13 +116,13 @@ func benchCatchUp(b *testing.B, tk string, txs int) {
 	// every worker passes the current tick once, then stops
 	stopPy, stopGo := n.startPy(b), n.startGo(b)
 	t0 := forceTick(n.root)
-	waitTick(n.pyDSN, t0, 60*time.Second)
-	waitTick(n.goDSN, t0, 60*time.Second)
+	waitTick(n.pyDSN, "", t0, 60*time.Second)
+	waitTick(n.goDSN, "", t0, 60*time.Second)
 	stopPy()
 	stopGo()
 	if sky {
 		stopSky := n.startSky(b)
-		waitTick(n.skyLeafDSN, forceTick(n.skyRoot), 60*time.Second)
+		waitTick(n.skyLeafDSN, "", forceTick(n.skyRoot), 60*time.Second)
 		stopSky()
 	}
 
@@ -113,7 +137,7 @@ func benchCatchUp(b *testing.B, tk string, txs int) {
 
 	b.Logf("pgqgo worker started at %s", time.Now().UTC().Format("15:04:05.000"))
 	stopGo = n.startGo(b)
-	goTime := waitTick(n.goDSN, target, 30*time.Minute)
+	goTime := waitTick(n.goDSN, "pgqgo", target, 30*time.Minute)
 	b.Logf("pgqgo caught up at %s", time.Now().UTC().Format("15:04:05.000"))
 	stopGo()
 	if log, err := os.ReadFile(filepath.Join(n.dir, "leaf_go.log")); err == nil {
@@ -130,7 +154,7 @@ func benchCatchUp(b *testing.B, tk string, txs int) {
 		return
 	}
 	stopPy = n.startPy(b)
-	pyTime := waitTick(n.pyDSN, target, 60*time.Minute)
+	pyTime := waitTick(n.pyDSN, "londiste3", target, 60*time.Minute)
 	stopPy()
 	sameAsRoot(n.root, n.goDSN, n.pyDSN)
 	pyRate := float64(ev) / pyTime.Seconds()
@@ -151,7 +175,7 @@ func benchCatchUp(b *testing.B, tk string, txs int) {
 	b.Logf("Skytools backlog: %d pgbench transactions in %v (%s); %d ticks (one batch each for londiste3)",
 		txs, loadTime.Round(time.Millisecond), strings.TrimSpace(tpsOf(out)), target-skyFrom)
 	stopSky := n.startSky(b)
-	skyTime := waitTick(n.skyLeafDSN, target, 60*time.Minute)
+	skyTime := waitTick(n.skyLeafDSN, "londiste3 on Skytools' stack", target, 60*time.Minute)
 	stopSky()
 	sameAsRoot(n.skyRoot, n.skyLeafDSN)
 	skyRate := float64(ev) / skyTime.Seconds()
