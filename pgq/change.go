@@ -25,6 +25,9 @@ type Change struct {
 	Row map[string]*string
 	// Columns lists Row's columns in the event's order.
 	Columns []string
+	// Values holds Row's values in the order of Columns (the same
+	// pointers): reading a row by position costs no map lookup.
+	Values []*string
 	// Where holds a sqltriga UPDATE's or DELETE's key columns and values.
 	Where map[string]*string
 }
@@ -44,14 +47,16 @@ func DecodeChange(ev *Event) (*Change, error) {
 	t := ev.Type
 	switch {
 	case strings.HasPrefix(t, "{"):
-		return c, decodeJSONChange(c, ev)
+		err := decodeJSONChange(c, ev)
+		c.Values = valuesOf(c)
+		return c, err
 	case len(t) >= 2 && t[1] == ':' && strings.Contains("IUD", t[:1]):
 		c.Op = opNames[t[:1]]
 		if t[2:] != "" {
 			c.PKey = strings.Split(t[2:], ",")
 		}
 		var err error
-		c.Row, c.Columns, err = decodeURLRow(ev.Data)
+		c.Row, c.Columns, c.Values, err = decodeURLRow(ev.Data)
 		if err != nil {
 			return c, fmt.Errorf("pgq: event %d: %w", ev.ID, err)
 		}
@@ -64,20 +69,31 @@ func DecodeChange(ev *Event) (*Change, error) {
 		if err := decodeSQLChange(c, ev.Data); err != nil {
 			return c, fmt.Errorf("pgq: event %d: %w", ev.ID, err)
 		}
+		c.Values = valuesOf(c)
 		return c, nil
 	}
 	return nil, fmt.Errorf("%w: ev_type %q", ErrNotChange, t)
 }
 
+// valuesOf lists c.Row's values in the order of c.Columns.
+func valuesOf(c *Change) []*string {
+	vals := make([]*string, len(c.Columns))
+	for i, col := range c.Columns {
+		vals[i] = c.Row[col]
+	}
+	return vals
+}
+
 // decodeURLRow parses logutriga's name=value&name2 (no '=': NULL) data,
 // keeping the order of the columns.
-func decodeURLRow(data string) (map[string]*string, []string, error) {
+func decodeURLRow(data string) (map[string]*string, []string, []*string, error) {
 	if data == "" {
-		return map[string]*string{}, nil, nil
+		return map[string]*string{}, nil, nil, nil
 	}
 	n := strings.Count(data, "&") + 1
 	row := make(map[string]*string, n)
 	cols := make([]string, 0, n)
+	ptrs := make([]*string, n)
 	vals := make([]string, n) // one allocation for the row's values
 	for i, rest := 0, data; i < n; i++ {
 		part := rest
@@ -87,7 +103,7 @@ func decodeURLRow(data string) (map[string]*string, []string, error) {
 		k, v, hasValue := strings.Cut(part, "=")
 		name, err := url.QueryUnescape(k)
 		if err != nil {
-			return nil, nil, fmt.Errorf("column name %q: %w", k, err)
+			return nil, nil, nil, fmt.Errorf("column name %q: %w", k, err)
 		}
 		cols = append(cols, name)
 		if !hasValue {
@@ -95,11 +111,12 @@ func decodeURLRow(data string) (map[string]*string, []string, error) {
 			continue
 		}
 		if vals[i], err = url.QueryUnescape(v); err != nil {
-			return nil, nil, fmt.Errorf("value of %s: %w", name, err)
+			return nil, nil, nil, fmt.Errorf("value of %s: %w", name, err)
 		}
-		row[name] = &vals[i]
+		ptrs[i] = &vals[i]
+		row[name] = ptrs[i]
 	}
-	return row, cols, nil
+	return row, cols, ptrs, nil
 }
 
 func decodeJSONChange(c *Change, ev *Event) error {

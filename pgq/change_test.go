@@ -61,6 +61,14 @@ func TestDecodeChangeFromCTriggers(t *testing.T) {
 						if c.Op == "TRUNCATE" {
 							continue
 						}
+						if len(c.Values) != len(c.Columns) {
+							t.Fatalf("%s: %s: %d values for %d columns", stmt, q, len(c.Values), len(c.Columns))
+						}
+						for i, col := range c.Columns {
+							if c.Values[i] != c.Row[col] {
+								t.Fatalf("%s: %s: Values[%d] is not Row[%q]", stmt, q, i, col)
+							}
+						}
 						values := c.Row
 						if c.Op == "DELETE" && q == "sqltriga" {
 							values = c.Where
