@@ -32,6 +32,12 @@ import (
 //     statements. The end state is the same as applying the events one by
 //     one: uniqueness is by primary key only, so no intermediate state can
 //     matter.
+//
+// With async set, a flush of a full buffer runs on the target connection in
+// a goroutine while the caller goes on reading and decoding the next events
+// into a new buffer (one flush at most in flight, so the target still gets
+// the changes in order); every other use of the transaction first waits for
+// it (wait).
 type applier struct {
 	tx      pgx.Tx
 	texts   map[string]string // statement text by table/op/columns
@@ -43,6 +49,10 @@ type applier struct {
 	bulked  int64                 // of which through the bulk path
 	temps   int                   // staging tables made on the connection
 	spent   time.Duration         // in flushes since the counters were last read
+
+	async    bool         // full buffers flushed while reading goes on
+	inflight chan error   // the flush running in a goroutine, if any
+	copyBuf  bytes.Buffer // the bulk path's COPY data, kept for its capacity
 }
 
 const (
@@ -71,10 +81,22 @@ func newApplier() *applier {
 }
 
 func (a *applier) reset(tx pgx.Tx) {
+	a.wait() // none in flight: the last transaction ended after one
 	a.tx = tx
 	a.bufs = map[string]*tableBuf{}
-	a.order = a.order[:0]
+	a.order = nil
 	a.pending = 0
+}
+
+// wait returns once no flush is in flight, with its error. The target
+// transaction may then be used (and must not be before).
+func (a *applier) wait() error {
+	if a.inflight == nil {
+		return nil
+	}
+	err := <-a.inflight
+	a.inflight = nil
+	return err
 }
 
 // forget drops what is known of the tables' definitions (after DDL). The
@@ -94,6 +116,7 @@ func (a *applier) forget(ctx context.Context) error {
 
 // rolledBack forgets staging tables a failed transaction took with it.
 func (a *applier) rolledBack() {
+	a.wait()
 	a.info = map[string]*tableInfo{}
 	a.applied, a.bulked = 0, 0
 }
@@ -117,9 +140,25 @@ func (a *applier) row(ctx context.Context, dest string, ev *pgq.Event) error {
 	b.ids = append(b.ids, ev.ID)
 	a.pending++
 	if a.pending >= flushEvery {
-		return a.flush(ctx)
+		if !a.async {
+			return a.flush(ctx)
+		}
+		if err := a.wait(); err != nil {
+			return err
+		}
+		bufs, order := a.take()
+		done := make(chan error, 1)
+		a.inflight = done
+		go func() { done <- a.apply(ctx, bufs, order, nil) }()
 	}
 	return nil
+}
+
+// take hands over what is buffered and starts an empty buffer.
+func (a *applier) take() (map[string]*tableBuf, []string) {
+	bufs, order := a.bufs, a.order
+	a.bufs, a.order, a.pending = map[string]*tableBuf{}, nil, 0
+	return bufs, order
 }
 
 // exec runs a statement that is not a row change, after the buffered ones.
@@ -138,9 +177,18 @@ func (a *applier) flush(ctx context.Context) error { return a.flushThen(ctx, nil
 // not nil) onto the last round trip: a transaction's closing statements
 // ride with its last rows.
 func (a *applier) flushThen(ctx context.Context, tail func(*pgx.Batch)) error {
+	if err := a.wait(); err != nil {
+		return err
+	}
 	if a.pending == 0 && tail == nil {
 		return nil
 	}
+	bufs, order := a.take()
+	return a.apply(ctx, bufs, order, tail)
+}
+
+// apply applies taken buffers (see flushThen).
+func (a *applier) apply(ctx context.Context, bufs map[string]*tableBuf, order []string, tail func(*pgx.Batch)) error {
 	start := time.Now()
 	defer func() { a.spent += time.Since(start) }()
 	batch := &pgx.Batch{}
@@ -152,8 +200,8 @@ func (a *applier) flushThen(ctx context.Context, tail func(*pgx.Batch)) error {
 		batch = &pgx.Batch{}
 		return err
 	}
-	for _, dest := range a.order {
-		b := a.bufs[dest]
+	for _, dest := range order {
+		b := bufs[dest]
 		if len(b.changes) >= bulkMin {
 			ok, err := a.bulk(ctx, b)
 			if err != nil {
@@ -186,10 +234,9 @@ func (a *applier) flushThen(ctx context.Context, tail func(*pgx.Batch)) error {
 	if err := send(); err != nil {
 		return err
 	}
-	a.applied += int64(a.pending)
-	a.bufs = map[string]*tableBuf{}
-	a.order = a.order[:0]
-	a.pending = 0
+	for _, b := range bufs {
+		a.applied += int64(len(b.changes))
+	}
 	return nil
 }
 
@@ -329,7 +376,13 @@ func (a *applier) bulk(ctx context.Context, b *tableBuf) (bool, error) {
 	cols := b.changes[0].Columns
 	for _, c := range b.changes {
 		// whole rows with one column set, keyed by the table's primary key
-		if c.Where != nil || !slices.Equal(c.Columns, cols) || !slices.Equal(c.PKey, ti.pkey) {
+		if c.Where != nil || !slices.Equal(c.Columns, cols) || !slices.Equal(c.PKey, ti.pkey) || len(c.Values) != len(cols) {
+			return false, nil
+		}
+	}
+	pk := make([]int, len(ti.pkey)) // the key columns' positions in cols
+	for i, k := range ti.pkey {
+		if pk[i] = slices.Index(cols, k); pk[i] < 0 {
 			return false, nil
 		}
 	}
@@ -337,7 +390,7 @@ func (a *applier) bulk(ctx context.Context, b *tableBuf) (bool, error) {
 	all := make([]net, 0, len(b.changes)) // never grows: the pointers stay
 	order := make([]*net, 0, len(b.changes))
 	for _, c := range b.changes {
-		key, ok := keyOf(c, ti.pkey)
+		key, ok := keyOf(c, pk)
 		if !ok {
 			return false, nil
 		}
@@ -385,16 +438,17 @@ func (a *applier) bulk(ctx context.Context, b *tableBuf) (bool, error) {
 		}
 		into = ti.temp
 	}
-	var buf bytes.Buffer
+	buf := &a.copyBuf
+	buf.Reset()
 	for _, n := range order {
 		if n.op == 0 {
 			continue
 		}
-		for i, col := range cols { // a delete: the key is enough
+		for i, v := range n.last.Values { // a delete: the key is enough
 			if i > 0 {
 				buf.WriteByte('\t')
 			}
-			copyText(&buf, n.last.Row[col])
+			copyText(buf, v)
 		}
 		if !direct {
 			buf.WriteByte('\t')
@@ -410,7 +464,7 @@ func (a *applier) bulk(ctx context.Context, b *tableBuf) (bool, error) {
 	if !direct {
 		list += ", pgqgo_op"
 	}
-	if _, err := a.tx.Conn().PgConn().CopyFrom(ctx, &buf, "copy "+into+" ("+list+") from stdin"); err != nil {
+	if _, err := a.tx.Conn().PgConn().CopyFrom(ctx, buf, "copy "+into+" ("+list+") from stdin"); err != nil {
 		return false, err
 	}
 	if direct {
@@ -466,20 +520,20 @@ func (a *applier) stage(ctx context.Context, ti *tableInfo, dest string) error {
 	return err
 }
 
-// keyOf is the change's key as bulk matches it: a single column's value
-// as is, several columns' values each after its length; false when a key
-// column is missing or NULL.
-func keyOf(c *pgq.Change, pkey []string) (string, bool) {
-	if len(pkey) == 1 {
-		v := c.Row[pkey[0]]
+// keyOf is the change's key as bulk matches it (pk: the key columns'
+// positions in its Values): a single column's value as is, several
+// columns' values each after its length; false when a key column is NULL.
+func keyOf(c *pgq.Change, pk []int) (string, bool) {
+	if len(pk) == 1 {
+		v := c.Values[pk[0]]
 		if v == nil {
 			return "", false
 		}
 		return *v, true
 	}
 	var kb strings.Builder
-	for _, k := range pkey {
-		v := c.Row[k]
+	for _, i := range pk {
+		v := c.Values[i]
 		if v == nil {
 			return "", false
 		}
@@ -497,6 +551,10 @@ func copyText(buf *bytes.Buffer, v *string) {
 		return
 	}
 	s := *v
+	if !strings.ContainsAny(s, "\\\t\n\r") {
+		buf.WriteString(s)
+		return
+	}
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
 		case '\\':

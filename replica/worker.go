@@ -902,6 +902,12 @@ type runner struct {
 	mainProviderLoc string
 }
 
+// isRowEvent: the event is a table's row change (or TRUNCATE), which the
+// applier buffers, not a control event run on the target transaction.
+func isRowEvent(ev *pgq.Event) bool {
+	return ev.Type != "EXECUTE" && !strings.HasPrefix(ev.Type, "pgq.") && !strings.HasPrefix(ev.Type, "londiste.")
+}
+
 // errCopyDone ends a copy consumer: its table is ok.
 var errCopyDone = errors.New("copy handed over")
 
@@ -990,8 +996,14 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 	if err != nil {
 		return err
 	}
-	defer func() { tx.Rollback(context.Background()) }()
+	defer func() {
+		r.ap.wait() // a flush in flight has the connection
+		tx.Rollback(context.Background())
+	}()
 	r.ap.reset(tx)
+	// a leaf's main worker reads the next events while the last ones are
+	// applied (a branch writes its queue on the same transaction between)
+	r.ap.async = !r.branch && r.copyTable == ""
 	var quick []string
 	if r.copyTable == "" {
 		if quick, err = r.quickCopy(ctx, tx, tables); err != nil {
@@ -1028,6 +1040,12 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 	var events, skipped, inCopy int64
 	handle := func(ev *pgq.Event) error {
 		events++
+		if !isRowEvent(ev) {
+			// the statements below use the transaction
+			if err := r.ap.wait(); err != nil {
+				return err
+			}
+		}
 		if r.branch && !strings.HasPrefix(ev.Type, "pgq.") {
 			qw.add(ev)
 		}
@@ -1106,6 +1124,9 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 	// the transaction: only one without events) or left for the next
 	// transaction (next: begin)
 	complete := func(tick tickRow, makeHere []tickRow, next bool) error {
+		if err := r.ap.wait(); err != nil {
+			return err
+		}
 		if tick.id == b.TickID {
 			if err := dropSnapshots(); err != nil {
 				return err

@@ -109,12 +109,12 @@ func (s *replicaSetup) startRoot(t *testing.T) {
 }
 
 // startTicker runs pgqgo ticker for the root database until the test ends.
-func (s *replicaSetup) startTicker(t *testing.T) {
+func (s *replicaSetup) startTicker(t *testing.T) (stop func()) {
 	t.Helper()
 	cfg, _ := pgx.ParseConfig(s.rootDSN)
 	ini := filepath.Join(s.dir, "ticker.ini")
 	writeINI(t, ini, filepath.Join(s.dir, "ticker.pid"), filepath.Join(s.dir, "ticker.log"), cfg.Database)
-	s.background(t, "ticker", "-q", ini)
+	return s.background(t, "ticker", "-q", ini)
 }
 
 // background runs a pgqgo command in this process until the test ends or
@@ -579,6 +579,89 @@ newline \ backslash ''quote'' ü', n = n * 1.5 where id % 3 = 0;
 		if m == nil || m[1] == "0" {
 			t.Errorf("no row events applied through the %s path:\n%s", path, body)
 		}
+	}
+}
+
+// TestLondisteApplyWhileReading: the leaf worker applies a full buffer
+// (20,000 events) in a goroutine while it reads the next events; whatever
+// else uses the leaf transaction waits for that flush. One batch holds, in
+// this order: 20,000 inserts into a, so that the TRUNCATE of b right after
+// them comes while they are applied, 20,000 inserts into b, an EXECUTE
+// adding a column to a, and 20,000 updates of a that set it, one of them
+// breaking a check the leaf alone has (the batch's end waits for that
+// flush). The failing flush's error, and no other, reaches the worker
+// (cur_error, its log), nothing of the batch stays on the leaf, and once
+// the check is dropped the leaf ends equal to the root.
+func TestLondisteApplyWhileReading(t *testing.T) {
+	t.Parallel() // servers or databases of its own
+	s := newReplicaSetup(t, 1)
+	s.tables = []string{"public.a", "public.b"}
+	for _, c := range []*pgx.Conn{s.root, s.leaf} {
+		pgtest.Exec(t, c, "create table a (id int primary key, v text); create table b (id int primary key, v text)")
+	}
+	pgtest.Exec(t, s.root, "insert into b select g, 'old' from generate_series(1, 100) g")
+	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
+	s.cli(t, s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
+	stopTicker := s.startTicker(t)
+	s.background(t, "londiste", s.rootINI, "worker", "-q")
+	s.cli(t, s.rootINI, "add-table", "public.a", "public.b")
+	stop := s.background(t, "londiste", s.leafINI, "worker", "-q")
+	s.cli(t, s.leafINI, "add-table", "--all")
+	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
+	stop()
+	stopTicker() // no tick until the whole backlog is written: one batch
+
+	pgtest.Exec(t, s.leaf, "alter table a add constraint not_poison check (v <> 'poison')")
+	pgtest.Exec(t, s.root, `begin;
+		insert into a select g, 'a' || g from generate_series(1, 20000) g;
+		truncate b;
+		insert into b select g, 'b' || g from generate_series(1, 20000) g;
+		commit`)
+	ddl := filepath.Join(s.dir, "add_n.sql")
+	if err := os.WriteFile(ddl, []byte("alter table public.a add column n int;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.cli(t, s.rootINI, "execute", ddl)
+	pgtest.Exec(t, s.root, "update a set n = id % 7, v = case when id = 100 then 'poison' else v end")
+	s.startTicker(t)
+	if err := os.Truncate(filepath.Join(s.dir, "leaf.log"), 0); err != nil { // the first run's stop
+		t.Fatal(err)
+	}
+	s.background(t, "londiste", s.leafINI, "worker", "-q")
+
+	curError := func() string {
+		return pgtest.Scalar[string](t, s.leaf, "select coalesce(cur_error, '') from pgq_node.get_consumer_info('replika') where consumer_name = 'l_leaf'")
+	}
+	pgtest.Eventually(t, 60*time.Second, "the failed flush's error in cur_error", func() bool { return strings.Contains(curError(), "not_poison") })
+	if n := pgtest.Scalar[int64](t, s.leaf, "select count(*) from a"); n != 0 {
+		t.Fatalf("a failed batch left %d rows in a on the leaf", n)
+	}
+	if n := pgtest.Scalar[int64](t, s.leaf, "select count(*) from b where v = 'old'"); n != 100 {
+		t.Fatalf("a failed batch's TRUNCATE stayed on the leaf: %d of b's 100 old rows left", n)
+	}
+	pgtest.Exec(t, s.leaf, "alter table a drop constraint not_poison")
+	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
+	if n := pgtest.Scalar[int64](t, s.leaf, "select count(*) from a where n is not null"); n != 20000 {
+		t.Fatalf("%d rows of a have the new column set on the leaf, want 20000", n)
+	}
+	pgtest.Eventually(t, 30*time.Second, "cur_error cleared", func() bool { return curError() == "" })
+	// a flush that ran into another use of the connection would fail the
+	// batch too, and be hidden by the retry: only the check may have failed
+	log, err := os.ReadFile(filepath.Join(s.dir, "leaf.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for _, line := range strings.Split(string(log), "\n") {
+		if strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN") {
+			failed++
+			if !strings.Contains(line, "not_poison") {
+				t.Errorf("the leaf worker logged another failure: %s", line)
+			}
+		}
+	}
+	if failed == 0 {
+		t.Errorf("the poisoned batch's failure is not in the leaf worker's log:\n%s", log)
 	}
 }
 
