@@ -65,6 +65,10 @@ type tableBuf struct {
 	dest    string
 	changes []*pgq.Change
 	ids     []int64
+	// the column and key lists of the table's changes, shared: a change
+	// whose lists are equal gets these, so that bulk compares them by
+	// address (each decoded event has its own copies, scattered in memory)
+	cols, pkey []string
 }
 
 // tableInfo is what the bulk path needs to know of a target table.
@@ -136,6 +140,8 @@ func (a *applier) row(ctx context.Context, dest string, ev *pgq.Event) error {
 		a.bufs[dest] = b
 		a.order = append(a.order, dest)
 	}
+	b.cols, c.Columns = shared(b.cols, c.Columns)
+	b.pkey, c.PKey = shared(b.pkey, c.PKey)
 	b.changes = append(b.changes, c)
 	b.ids = append(b.ids, ev.ID)
 	a.pending++
@@ -376,9 +382,12 @@ func (a *applier) bulk(ctx context.Context, b *tableBuf) (bool, error) {
 	cols := b.changes[0].Columns
 	for _, c := range b.changes {
 		// whole rows with one column set, keyed by the table's primary key
-		if c.Where != nil || !slices.Equal(c.Columns, cols) || !slices.Equal(c.PKey, ti.pkey) || len(c.Values) != len(cols) {
+		if c.Where != nil || !sameStrings(c.Columns, cols) || !sameStrings(c.PKey, b.changes[0].PKey) || len(c.Values) != len(cols) {
 			return false, nil
 		}
+	}
+	if !slices.Equal(b.changes[0].PKey, ti.pkey) {
+		return false, nil
 	}
 	pk := make([]int, len(ti.pkey)) // the key columns' positions in cols
 	for i, k := range ti.pkey {
@@ -518,6 +527,26 @@ func (a *applier) stage(ctx context.Context, ti *tableInfo, dest string) error {
 	}
 	_, err := a.tx.Exec(ctx, "alter table "+ti.temp+" add column pgqgo_op \"char\"")
 	return err
+}
+
+// shared returns (first, first) when list equals first, (first, list)
+// otherwise, and (list, list) when there is no first yet.
+func shared(first, list []string) ([]string, []string) {
+	switch {
+	case first == nil:
+		return list, list
+	case slices.Equal(first, list):
+		return first, first
+	}
+	return first, list
+}
+
+// sameStrings is slices.Equal, at once when x and y are the same list.
+func sameStrings(x, y []string) bool {
+	if len(x) == len(y) && (len(x) == 0 || &x[0] == &y[0]) {
+		return true
+	}
+	return slices.Equal(x, y)
 }
 
 // keyOf is the change's key as bulk matches it (pk: the key columns'
