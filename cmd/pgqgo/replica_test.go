@@ -92,9 +92,54 @@ func (s *replicaSetup) dumpOnFailure(t *testing.T) {
 		t.Logf("leaf local_state: %v", pgtest.Column[string](t, s.leaf, "select consumer_name || ' ' || coalesce(last_tick_id::text, '-') || ' ' || coalesce(cur_error, '') from pgq_node.get_consumer_info('replika')"))
 		for _, tbl := range s.tables {
 			q := "select count(*)::text || ' rows, hash ' || coalesce(sum(hashtext(x::text)), 0)::text from " + tbl + " x"
-			t.Logf("%s: root %s, leaf %s", tbl, pgtest.Scalar[string](t, s.root, q), pgtest.Scalar[string](t, s.leaf, q))
+			root, leaf := pgtest.Scalar[string](t, s.root, q), pgtest.Scalar[string](t, s.leaf, q)
+			t.Logf("%s: root %s, leaf %s", tbl, root, leaf)
+			if root != leaf {
+				s.logDifferingRows(t, tbl)
+			}
 		}
 	})
+}
+
+// logDifferingRows logs up to 20 rows of tbl (keyed by its first column)
+// that differ between the root and the leaf, and for each the root's
+// events of that key still in the queue, with the tick that has them.
+func (s *replicaSetup) logDifferingRows(t *testing.T, tbl string) {
+	col := pgtest.Scalar[string](t, s.root, "select attname::text from pg_attribute where attrelid = $1::regclass and attnum = 1", tbl)
+	qcol := pgx.Identifier{col}.Sanitize()
+	rows := func(c *pgx.Conn) map[string]string {
+		out := map[string]string{}
+		for _, r := range pgtest.Column[string](t, c, "select x."+qcol+"::text || chr(9) || x::text from "+tbl+" x") {
+			k, v, _ := strings.Cut(r, "\t")
+			out[k] = v
+		}
+		return out
+	}
+	root, leaf := rows(s.root), rows(s.leaf)
+	var keys []string
+	for k, v := range root {
+		if w, ok := leaf[k]; !ok || w != v {
+			keys = append(keys, k)
+		}
+	}
+	for k := range leaf {
+		if _, ok := root[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	t.Logf("%s: %d rows differ", tbl, len(keys))
+	events := pgtest.Scalar[string](t, s.root, "select queue_data_pfx from pgq.queue where queue_name = 'replika'")
+	for _, k := range keys[:min(len(keys), 20)] {
+		t.Logf("  %s = %s: root %q, leaf %q", col, k, root[k], leaf[k])
+		for _, ev := range pgtest.Column[string](t, s.root, `select 'ev_id ' || ev_id || ' txid ' || ev_txid || ' tick ' ||
+			       coalesce((select min(tick_id)::text from pgq.tick k, pgq.queue q
+			                  where q.queue_name = 'replika' and k.tick_queue = q.queue_id
+			                    and txid_visible_in_snapshot(e.ev_txid, k.tick_snapshot)), '-') || ' ' || ev_type || ' ' || ev_data
+			  from `+events+` e where ev_extra1 = $1 and ev_data like $2 order by ev_id`, tbl, col+"="+k+"&%") {
+			t.Logf("    %s", ev)
+		}
+	}
 }
 
 // startRoot makes the root and the leaf node, runs the ticker and the
@@ -945,12 +990,15 @@ func TestLondiste3SixStatesTakenOver(t *testing.T) {
 	loadDone := make(chan string)
 	go func() { loadDone <- pgbench(t, s.ctx, s.rootDSN, "-n", "-c", "2", "-R", "100", "-T", "45") }()
 	writer := pgtest.Conn(t, s.rootDSN)
+	writing := make(chan struct{})
 	go func() { // the extra tables are written to as well
+		defer close(writing)
 		for i := 0; loadCtx.Err() == nil; i++ {
 			_, _ = writer.Exec(loadCtx, "update extra set v = $1 where id = $2; update extra2 set v = $1 where id = $2", fmt.Sprint(i), i%1000+1)
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()
+	t.Cleanup(func() { stopLoad(); <-writing }) // before the writer's connection is closed
 	londiste(s.leafINI, "worker", "-d")
 	londiste(s.leafINI, "add-table", "public.pgbench_branches")
 	pgtest.Eventually(t, 60*time.Second, "pgbench_branches ok under londiste3", func() bool {
@@ -992,6 +1040,25 @@ func TestLondiste3SixStatesTakenOver(t *testing.T) {
 		}
 		return true
 	}
+	// londiste3's main worker turns a copy's wanna-sync into do-sync at
+	// its next batch, which a busy machine's polling can miss: while extra
+	// catches up, the main worker is held (its copy gets to wanna-sync on
+	// its own), and let go once extra's copy is frozen there
+	mainHeld := false
+	holdMain := func(sig syscall.Signal) {
+		out, _ := exec.Command("pgrep", "-f", "londiste "+s.leafINI+" worker").Output()
+		for _, f := range strings.Fields(string(out)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				_ = syscall.Kill(pid, sig)
+			}
+		}
+		mainHeld = sig == syscall.SIGSTOP
+	}
+	t.Cleanup(func() {
+		if mainHeld {
+			holdMain(syscall.SIGCONT)
+		}
+	})
 	historyLetGo := false
 	var states map[string]string
 	deadline := time.Now().Add(90 * time.Second)
@@ -1013,8 +1080,14 @@ func TestLondiste3SixStatesTakenOver(t *testing.T) {
 		if !frozen["public.pgbench_tellers"] && states["public.pgbench_tellers"] == "catching-up" {
 			freeze("public.pgbench_tellers", syscall.SIGSTOP)
 		}
+		if !frozen["public.extra"] && !mainHeld && states["public.extra"] == "catching-up" {
+			holdMain(syscall.SIGSTOP)
+		}
 		if !frozen["public.extra"] && strings.HasPrefix(states["public.extra"], "wanna-sync:") {
 			freeze("public.extra", syscall.SIGSTOP)
+		}
+		if frozen["public.extra"] && mainHeld {
+			holdMain(syscall.SIGCONT)
 		}
 		switch {
 		case !historyLetGo && !frozen["public.pgbench_history"]:
