@@ -143,14 +143,16 @@ func (s *replicaSetup) logDifferingRows(t *testing.T, tbl string) {
 }
 
 // startRoot makes the root and the leaf node, runs the ticker and the
-// root's worker, and adds all the root's tables to the set.
-func (s *replicaSetup) startRoot(t *testing.T) {
+// root's worker, and adds all the root's tables to the set; the
+// returned function stops the ticker.
+func (s *replicaSetup) startRoot(t *testing.T) (stopTicker func()) {
 	t.Helper()
 	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
 	s.cli(t, s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
-	s.startTicker(t)
+	stopTicker = s.startTicker(t)
 	s.background(t, "londiste", s.rootINI, "worker", "-q")
 	s.cli(t, s.rootINI, "add-table", "--all")
+	return stopTicker
 }
 
 // startTicker runs pgqgo ticker for the root database until the test ends.
@@ -645,11 +647,7 @@ func TestLondisteApplyWhileReading(t *testing.T) {
 		pgtest.Exec(t, c, "create table a (id int primary key, v text); create table b (id int primary key, v text)")
 	}
 	pgtest.Exec(t, s.root, "insert into b select g, 'old' from generate_series(1, 100) g")
-	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
-	s.cli(t, s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
-	stopTicker := s.startTicker(t)
-	s.background(t, "londiste", s.rootINI, "worker", "-q")
-	s.cli(t, s.rootINI, "add-table", "public.a", "public.b")
+	stopTicker := s.startRoot(t)
 	stop := s.background(t, "londiste", s.leafINI, "worker", "-q")
 	s.cli(t, s.leafINI, "add-table", "--all")
 	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
