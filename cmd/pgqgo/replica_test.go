@@ -421,6 +421,48 @@ func TestLondisteWorkerKilled(t *testing.T) {
 	t.Logf("%d SIGKILLs of the leaf worker and a crash of the leaf's server; table states seen: %v; leaf equal", kills, states)
 }
 
+// TestLondisteCatchUpKilled: a backlog of 250,000 row events in big
+// transactions (so that a flush is usually in flight while the next events
+// are read) is applied by a leaf worker killed with SIGKILL five times at
+// random moments and whose leaf server is crashed once in between; each
+// restart continues with no manual step and the leaf ends equal.
+func TestLondisteCatchUpKilled(t *testing.T) {
+	t.Parallel() // servers or databases of its own
+	s := newReplicaSetup(t, 1)
+	s.startRoot(t)
+	worker := startWorkerProcess(t, s.leafINI)
+	t.Cleanup(func() { _ = worker.Process.Kill() })
+	s.cli(t, s.leafINI, "add-table", "--all")
+	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
+	_ = worker.Process.Kill()
+	pgtest.Exec(t, s.root, "update pgbench_accounts set abalance = abalance + 1")
+	pgtest.Exec(t, s.root, "insert into pgbench_history (tid, bid, aid, delta, mtime) select 1 + g % 10, 1, g, g % 100, now() from generate_series(1, 50000) g")
+	pgtest.Exec(t, s.root, "update pgbench_accounts set abalance = abalance * 2, filler = 'x' || aid where aid % 3 <> 0")
+	s.dumpOnFailure(t)
+	for i := range 6 {
+		worker = startWorkerProcess(t, s.leafINI)
+		if i == 5 {
+			break
+		}
+		time.Sleep(time.Duration(400+(i*371)%1500) * time.Millisecond)
+		_ = worker.Process.Kill()
+		if i == 2 {
+			if err := s.leafCluster.Crash(s.ctx); err != nil {
+				t.Fatal(err)
+			}
+			s.leaf = pgtest.Conn(t, s.leafDSN)
+		}
+	}
+	pgtest.Eventually(t, 90*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
+	if cmp := s.cli(t, s.leafINI, "compare"); strings.Contains(cmp, "do not match") {
+		t.Fatalf("compare:\n%s", cmp)
+	}
+	// the backlog went in big batches (flushed while reading) in the end
+	if log, _ := os.ReadFile(filepath.Join(s.dir, "leaf.log")); !strings.Contains(string(log), `msg="big batch applied"`) {
+		t.Errorf("no big batch in the leaf worker's log:\n%s", log)
+	}
+}
+
 // TestLondiste3LeafTakenOver: a leaf run by Skytools' londiste3 (on
 // pgqgo's schemas) is killed with SIGKILL, main worker and copy processes,
 // while it copies pgbench's tables under load; pgqgo londiste is started on
