@@ -183,6 +183,16 @@ func TestBatchReadMatchesPgQ(t *testing.T) {
 			mu.Lock()
 			total := len(produced)
 			mu.Unlock()
+			// a tick after the last commit: pgq.ticker() alone may wait for
+			// ticker_max_lag before it ticks a few last events, and c would
+			// stand at the newest tick with them still unread. A transaction
+			// begun after every producer's commit, seen done by a tick's
+			// snapshot, makes that tick late enough.
+			after := pgtest.Scalar[int64](t, conn, "select txid_current()")
+			pgtest.Exec(t, conn, "select pgq.force_tick('q')")
+			pgtest.Eventually(t, 30*time.Second, "a tick after the last event", func() bool {
+				return pgtest.Scalar[bool](t, conn, "select exists (select 1 from pgq.tick where txid_visible_in_snapshot($1, tick_snapshot))", after)
+			})
 			pgtest.Eventually(t, 60*time.Second, "every event read by c", func() bool {
 				return pgtest.Scalar[int64](t, conn, `select count(*) from pgq.get_consumer_info('q', 'c')
 					where last_tick = (select max(tick_id) from pgq.tick) and current_batch is null`) == 1 &&
