@@ -90,6 +90,7 @@ func (s *replicaSetup) dumpOnFailure(t *testing.T) {
 		t.Logf("leaf worker log (end):\n%s", data)
 		t.Logf("root consumers: %v", pgtest.Column[string](t, s.root, "select consumer_name || ' last_tick=' || last_tick || ' next=' || coalesce(next_tick::text, '-') from pgq.get_consumer_info('replika')"))
 		t.Logf("leaf local_state: %v", pgtest.Column[string](t, s.leaf, "select consumer_name || ' ' || coalesce(last_tick_id::text, '-') || ' ' || coalesce(cur_error, '') from pgq_node.get_consumer_info('replika')"))
+		t.Logf("leaf tables: %v", pgtest.Column[string](t, s.leaf, "select table_name || ' ' || coalesce(merge_state, 'NULL') || ' snapshot ' || coalesce(custom_snapshot, '-') from londiste.table_info where queue_name = 'replika' order by 1"))
 		for _, tbl := range s.tables {
 			q := "select count(*)::text || ' rows, hash ' || coalesce(sum(hashtext(x::text)), 0)::text from " + tbl + " x"
 			root, leaf := pgtest.Scalar[string](t, s.root, q), pgtest.Scalar[string](t, s.leaf, q)
