@@ -10,18 +10,27 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// statFields returns the fields of /proc/PID/stat after the command name
+// (the first is the state), or nil for a process that is gone.
+func statFields(pid int) []string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	s := string(data)
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+}
+
 // ProcCPU returns a process's parent and its CPU (utime+stime) in clock
 // ticks (1/100 s), from /proc; zeros for a process that is gone.
 func ProcCPU(pid int) (ppid int, ticks int64) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	f := statFields(pid)
+	if f == nil {
 		return 0, 0
 	}
-	s := string(data)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ppid, _ = strconv.Atoi(fields[1])
-	ut, _ := strconv.ParseInt(fields[11], 10, 64)
-	st, _ := strconv.ParseInt(fields[12], 10, 64)
+	ppid, _ = strconv.Atoi(f[1])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return ppid, ut + st
 }
 
@@ -78,13 +87,11 @@ func MachineCPU() (busy, total int64) {
 // reapedCPU is the CPU of a process's children that ended and that it
 // waited for (cutime+cstime), in clock ticks.
 func reapedCPU(pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	f := statFields(pid)
+	if f == nil {
 		return 0
 	}
-	s := string(data)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	cut, _ := strconv.ParseInt(fields[13], 10, 64)
-	cst, _ := strconv.ParseInt(fields[14], 10, 64)
+	cut, _ := strconv.ParseInt(f[13], 10, 64)
+	cst, _ := strconv.ParseInt(f[14], 10, 64)
 	return cut + cst
 }
