@@ -173,13 +173,17 @@ func (w *Worker) catchUp(ctx context.Context, db *pgx.Conn, t Table, st *consume
 	// leaves the others out
 	filter := "ev_extra1 = " + quoteLiteral(t.Name)
 	cfg.Filter = func(context.Context) (string, error) { return filter, nil }
-	if mainProvider != "" {
-		// one tick per batch, whatever the source's server would merge:
-		// the hand-off must end exactly on the main worker's batch end, a
-		// position on another node's queue, which the source's server
-		// does not know (on one queue, merged batches stop at the other
-		// consumers' positions)
-		cfg.Collect = func() (int, time.Duration) { return 0, time.Microsecond }
+	r := &runner{w: w, name: name, copyTable: t.Name, db: db, ap: newApplier(), providerNode: st.providerNode, providerLoc: st.providerLocation, mainProviderLoc: mainProvider}
+	cfg.Collect = func() (int, time.Duration) {
+		if mainProvider != "" || r.handing.Load() {
+			// one tick per batch, whatever the source's server would
+			// merge: a batch must end exactly at the main worker's do-sync
+			// tick. On one queue, merged batches stop where the other
+			// consumers stand, but a copy from another node reads a queue
+			// on which the main worker is not a consumer.
+			return 0, time.Microsecond
+		}
+		return 0, 0
 	}
 	c, err := pgq.NewConsumer(w.providerDSN(st.providerLocation), cfg)
 	if err != nil {
@@ -188,10 +192,9 @@ func (w *Worker) catchUp(ctx context.Context, db *pgx.Conn, t Table, st *consume
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var done, recopy atomic.Bool
-	r := &runner{w: w, name: name, copyTable: t.Name, db: db, ap: newApplier(), providerNode: st.providerNode, providerLoc: st.providerLocation, mainProviderLoc: mainProvider}
 	err = c.Run(runCtx, pgq.BatchFunc(func(ctx context.Context, b *pgq.Batch) error {
 		err := r.batch(ctx, b)
-		if err == nil && mainProvider != "" {
+		if err == nil && r.handing.Load() {
 			err = r.handOverAt(ctx, b.TickID)
 		}
 		switch {

@@ -895,11 +895,12 @@ type runner struct {
 	// (its pgq.ticker cannot go first in the next tick's: begin)
 	ticksApart bool
 	// mainProviderLoc: for a copy consumer reading another node's queue
-	// than the main worker's provider (copy_node), that provider. The
-	// copy's snapshot is in the other node's transaction ids: the copy
-	// applies the hand-off batch itself and hands the table over with the
-	// provider's snapshot of the hand-off tick (handOver).
+	// than the main worker's provider (copy_node), that provider.
 	mainProviderLoc string
+	// handing: the copy consumer's table is in wanna-sync or do-sync; its
+	// batches are then one tick each, so that one ends at the hand-off
+	// tick
+	handing atomic.Bool
 }
 
 // isRowEvent: the event is a table's row change (or TRUNCATE), which the
@@ -1369,19 +1370,23 @@ func (r *runner) sync(ctx context.Context, b *pgq.Batch) ([]Table, error) {
 				return nil, fmt.Errorf("%w: table %s was removed", errCopyDone, r.copyTable)
 			}
 			if tick, ok := stateTick(t.MergeState, "do-sync:"); ok {
+				// the copy applies every batch up to the one that ends at
+				// the do-sync tick, that one included (catchUp then hands
+				// over): the main worker's batch ending there may start
+				// later than the copy's (batches of a lagging consumer
+				// span several ticks), so the copy cannot leave its last
+				// batch to it as londiste3 does
+				r.handing.Store(true)
 				switch {
-				case r.mainProviderLoc != "" && b.TickID == tick:
-					return tables, nil // applied here, then handed over (catchUp)
-				case r.mainProviderLoc != "" && b.PrevTickID == tick:
+				case b.PrevTickID == tick:
 					return nil, r.handOver(ctx, *t) // applied before a restart
-				case b.TickID == tick:
-					return nil, r.handOver(ctx, *t)
 				case b.TickID > tick:
 					return nil, fmt.Errorf("%w: table %s: copy at tick %d passed the hand-off tick %d", errRecopy, t.Name, b.TickID, tick)
 				}
 				return tables, nil
 			}
 			if _, ok := stateTick(t.MergeState, "wanna-sync:"); ok {
+				r.handing.Store(true)
 				wait = true
 			} else if t.MergeState == "catching-up" {
 				last, err := r.providerLastTick(ctx, b)
@@ -1469,46 +1474,54 @@ func durableTx(ctx context.Context, db *pgx.Conn, replica bool) (pgx.Tx, error) 
 	return tx, nil
 }
 
-// crossNodeHandOff prepares the hand-off of a copy that read another
-// node's queue and applied the events up to the do-sync tick: the table's
-// snapshot becomes the main worker's provider's snapshot of that tick,
-// which sees exactly the events the copy applied (any tick's events are
-// the same set on every node), so the main worker skips them in the batch
-// that ends there, after a crash too, and londiste3 reads it the same
-// way. The copy consumer is retired on the copy node first: the main
-// worker's provider never sees it, so leftovers would not be cleaned (a
-// crash before the hand-off commits then copies the table again).
-func (r *runner) crossNodeHandOff(ctx context.Context, t Table) (any, error) {
+// handOffSnapshot is the snapshot a copy hands its table over with, once
+// it has applied the events up to the do-sync tick: the main worker's
+// provider's snapshot of that tick, which sees exactly the events the copy
+// applied (any tick's events are the same set on every node, so this holds
+// for a copy that read another node too). The main worker skips them in
+// its batch that ends there, whatever tick that batch starts at, after a
+// crash too; londiste3 reads the snapshot the same way. A copy from another
+// node retires its consumer there first: the main worker's provider never
+// sees it, so leftovers would not be cleaned (a crash before the hand-off
+// commits then copies the table again).
+func (r *runner) handOffSnapshot(ctx context.Context, t Table) (string, error) {
 	w := r.w
 	tick, ok := stateTick(t.MergeState, "do-sync:")
 	if !ok {
-		return nil, fmt.Errorf("table %s: hand-off in state %s", t.Name, stateName(t.MergeState))
+		return "", fmt.Errorf("table %s: hand-off in state %s", t.Name, stateName(t.MergeState))
 	}
-	prov, err := connect(ctx, w.providerDSN(r.mainProviderLoc))
+	loc := r.providerLoc
+	if r.mainProviderLoc != "" {
+		loc = r.mainProviderLoc
+	}
+	prov, err := connect(ctx, w.providerDSN(loc))
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	defer prov.Close(context.Background())
 	var snap string
 	if err := prov.QueryRow(ctx, `select t.tick_snapshot::text from pgq.tick t join pgq.queue q on q.queue_id = t.tick_queue
 	   where q.queue_name = $1 and t.tick_id = $2`, w.conf().Queue, tick).Scan(&snap); err != nil {
-		return nil, fmt.Errorf("table %s: the provider's tick %d (the hand-off's): %w", t.Name, tick, err)
+		return "", fmt.Errorf("table %s: the provider's tick %d (the hand-off's): %w", t.Name, tick, err)
+	}
+	if r.mainProviderLoc == "" {
+		return snap, nil
 	}
 	src, err := connect(ctx, w.providerDSN(r.providerLoc))
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	defer src.Close(context.Background())
 	if _, err := src.Exec(ctx, `select pgq.unregister_consumer($1, $2) from pgq.get_consumer_info($1) where consumer_name = $2`, w.conf().Queue, r.name); err != nil {
-		return nil, fmt.Errorf("unregister the copy consumer on the copy node %s: %w", r.providerNode, err)
+		return "", fmt.Errorf("unregister the copy consumer on the copy node %s: %w", r.providerNode, err)
 	}
-	w.log.Info("copy from another node handing over with the provider's snapshot of the hand-off tick", "table", t.Name, "copy_node", r.providerNode, "tick", tick)
+	w.log.Info("copy from another node handing over", "table", t.Name, "copy_node", r.providerNode, "tick", tick)
 	return snap, nil
 }
 
-// handOverAt hands a cross-node copy's table over once the copy has applied
-// the batch ending at the main worker's do-sync tick (errCopyDone), and is
-// nil before.
+// handOverAt hands a copy's table over once the copy has applied the batch
+// ending at the main worker's do-sync tick (errCopyDone), and is nil
+// before.
 func (r *runner) handOverAt(ctx context.Context, tick int64) error {
 	tables, err := tableList(ctx, r.db, r.w.conf().Queue)
 	if err != nil {
@@ -1524,17 +1537,14 @@ func (r *runner) handOverAt(ctx context.Context, tick int64) error {
 	return nil
 }
 
-// handOver makes the copy's table ok and retires its consumer: the target
-// side in one transaction with the state, then the provider's (a
-// cross-node copy's source: before).
+// handOver makes the copy's table ok, with the snapshot of the hand-off
+// tick, and retires its consumer: the target side in one transaction with
+// the state, then the provider's (a cross-node copy's source: before).
 func (r *runner) handOver(ctx context.Context, t Table) error {
 	w := r.w
-	snap := nullIfEmpty(t.CustomSnapshot)
-	if r.mainProviderLoc != "" {
-		var err error
-		if snap, err = r.crossNodeHandOff(ctx, t); err != nil {
-			return err
-		}
+	snap, err := r.handOffSnapshot(ctx, t)
+	if err != nil {
+		return err
 	}
 	tx, err := durableTx(ctx, r.db, false)
 	if err != nil {

@@ -422,6 +422,83 @@ func TestLondisteWorkerKilled(t *testing.T) {
 	t.Logf("%d SIGKILLs of the leaf worker and a crash of the leaf's server; table states seen: %v; leaf equal", kills, states)
 }
 
+// TestLondisteHandOffStraddlingBatch: the copy consumer's batch that ends
+// at the hand-off tick T can start before the main worker's last position
+// m: both consumers stood at p, the main worker then took (p, m] and
+// (m, T] while the copy, lagging, took one batch over (p, T] (pgqgo merges
+// a lagging consumer's ticks). The events of the table in (p, m] are in
+// neither the main worker's batch (m, T] nor anything the main worker
+// applied (the table was not ok), so the copy must apply its whole batch
+// and hand the table over with the snapshot of T. The state is made by
+// hand, exactly, on a synced leaf: before the fix, aid 1-10 kept their
+// old values.
+func TestLondisteHandOffStraddlingBatch(t *testing.T) {
+	t.Parallel() // servers or databases of its own
+	s := newReplicaSetup(t, 1)
+	s.dumpOnFailure(t)
+	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
+	s.cli(t, s.leafINI, "create-leaf", "leaf", s.leafDSN, "--provider="+s.rootDSN)
+	stopTicker := s.startTicker(t)
+	stopRoot := s.background(t, "londiste", s.rootINI, "worker", "-q")
+	s.cli(t, s.rootINI, "add-table", "--all")
+	worker := startWorkerProcess(t, s.leafINI)
+	t.Cleanup(func() { _ = worker.Process.Kill() })
+	s.cli(t, s.leafINI, "add-table", "--all")
+	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
+	stopTicker()
+	stopRoot()
+	tick := func() int64 {
+		pgtest.Exec(t, s.root, "select pgq.force_tick('replika')")
+		return pgtest.Scalar[int64](t, s.root, "select pgq.ticker('replika')")
+	}
+	// a tick of the low-latency ticker (force_tick's would not be merged)
+	smallTick := func() int64 {
+		return pgtest.Scalar[int64](t, s.root, "select tick_id from pgq.pgqgo_ticker('0', '0') where queue_name = 'replika'")
+	}
+	main := pgtest.Scalar[string](t, s.leaf, "select worker_name from pgq_node.get_node_info('replika')")
+	p := tick()
+	pgtest.Eventually(t, 30*time.Second, "the leaf worker at the last tick", func() bool {
+		return pgtest.Scalar[int64](t, s.root, "select last_tick from pgq.get_consumer_info('replika', $1)", main) == p
+	})
+	_ = worker.Process.Kill()
+	time.Sleep(200 * time.Millisecond) // its sessions end
+
+	pgtest.Exec(t, s.root, "update pgbench_accounts set abalance = 111 where aid between 1 and 10")
+	m := smallTick()
+	pgtest.Exec(t, s.root, "update pgbench_accounts set abalance = 222 where aid between 11 and 20")
+	T := smallTick()
+	// the copy consumer, registered at p, opens one batch over (p, T]
+	copyName := main + ".copy.public.pgbench_accounts"
+	pgtest.Exec(t, s.root, "select pgq.register_consumer_at('replika', $1, $2)", copyName, p)
+	var prev, cur int64
+	if err := s.root.QueryRow(s.ctx, "select prev_tick_id, cur_tick_id from pgq.next_batch_custom('replika', $1, null, null, null)", copyName).Scan(&prev, &cur); err != nil {
+		t.Fatal(err)
+	}
+	if prev != p || cur != T {
+		t.Fatalf("the copy's batch is (%d, %d], want (%d, %d]: the set-up did not make the straddling batch", prev, cur, p, T)
+	}
+	// the main worker went on to m, skipping the table (not ok), and set
+	// do-sync:T at its batch (m, T]
+	pgtest.Exec(t, s.root, "select pgq.register_consumer_at('replika', $1, $2)", main, m)
+	pgtest.Exec(t, s.leaf, "select * from pgq_node.set_consumer_completed('replika', $1, $2)", main, m)
+	pgtest.Exec(t, s.leaf, "select * from pgq_node.register_consumer('replika', $1, 'root', $2)", copyName, p)
+	pgtest.Exec(t, s.leaf, "select * from londiste.local_set_table_state('replika', 'public.pgbench_accounts', null, $1)", fmt.Sprintf("do-sync:%d", T))
+	pgtest.Exec(t, s.root, "update pgbench_accounts set abalance = 333 where aid between 21 and 30")
+	tick()
+
+	s.startTicker(t)
+	s.background(t, "londiste", s.rootINI, "worker", "-q")
+	worker = startWorkerProcess(t, s.leafINI)
+	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
+	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
+	if got := pgtest.Column[string](t, s.leaf, "select abalance::text from pgbench_accounts where aid in (1, 11, 21) order by aid"); !slices.Equal(got, []string{"111", "222", "333"}) {
+		t.Fatalf("abalance of aid 1, 11, 21 on the leaf: %v", got)
+	}
+	pgtest.Eventually(t, 10*time.Second, "no copy consumer left on the root", func() bool {
+		return pgtest.Scalar[int64](t, s.root, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'") == 0
+	})
+}
+
 // TestLondisteCatchUpKilled: a backlog of 250,000 row events in big
 // transactions (so that a flush is usually in flight while the next events
 // are read) is applied by a leaf worker killed with SIGKILL five times at
