@@ -234,6 +234,61 @@ func TestCoalescingStopsWhereAnotherConsumerStands(t *testing.T) {
 	}
 }
 
+// TestCoalescingJoinsAnOpenBatch: a consumer standing where another has a
+// merged batch open gets that batch's span, even when a third consumer has
+// meanwhile been moved into its middle (a watermark); before, it stopped
+// there and the two batches no longer ended together, which londiste3's
+// copy hand-off relies on.
+func TestCoalescingJoinsAnOpenBatch(t *testing.T) {
+	ctx := context.Background()
+	conn := pgtest.Conn(t, pgtest.NewDB(t, pgtest.PgqGo))
+	pgtest.Exec(t, conn, "select pgq.create_queue('q')")
+	pgtest.Exec(t, conn, "select pgq.set_queue_config('q', 'ticker_max_lag', '1 hour')")
+	for _, c := range []string{"copy", "main", "mark"} {
+		pgtest.Exec(t, conn, "select pgq.register_consumer('q', $1)", c)
+	}
+	firstTick(t, conn, "q")
+	for _, c := range []string{"copy", "main", "mark"} {
+		drain(t, conn, "q", c)
+	}
+	start := pgtest.Scalar[int64](t, conn, "select last_tick from pgq.get_consumer_info('q', 'main')")
+	fastTicks(t, conn, "q", 20)
+	spaceTicks(t, conn, "q")
+	var copyBatch, prev, end int64
+	if err := conn.QueryRow(ctx, "select batch_id, prev_tick_id, cur_tick_id from pgq.next_batch_info('q', 'copy')").Scan(&copyBatch, &prev, &end); err != nil {
+		t.Fatal(err)
+	}
+	if prev != start || end != start+20 {
+		t.Fatalf("copy's batch (%d, %d], want the 20 ticks (%d, %d]", prev, end, start, start+20)
+	}
+	pgtest.Exec(t, conn, "select pgq.register_consumer_at('q', 'mark', $1)", start+7)
+	if err := conn.QueryRow(ctx, "select prev_tick_id, cur_tick_id from pgq.next_batch_info('q', 'main')").Scan(&prev, &end); err != nil {
+		t.Fatal(err)
+	}
+	if prev != start || end != start+20 {
+		t.Fatalf("main's batch (%d, %d], want copy's open batch (%d, %d]", prev, end, start, start+20)
+	}
+	// not from another start: mark, at start+7, stops at the others' end
+	if err := conn.QueryRow(ctx, "select prev_tick_id, cur_tick_id from pgq.next_batch_info('q', 'mark')").Scan(&prev, &end); err != nil {
+		t.Fatal(err)
+	}
+	if prev != start+7 || end != start+20 {
+		t.Fatalf("mark's batch (%d, %d], want (%d, %d]", prev, end, start+7, start+20)
+	}
+	// min_lag: an open batch too young is not joined
+	pgtest.Exec(t, conn, "select pgq.finish_batch($1)", copyBatch)
+	pgtest.Exec(t, conn, "select pgq.finish_batch(current_batch) from pgq.get_consumer_info('q') where consumer_name in ('main', 'mark')")
+	fastTicks(t, conn, "q", 5)
+	var id *int64
+	pgtest.Exec(t, conn, "select pgq.next_batch('q', 'copy')")
+	if err := conn.QueryRow(ctx, "select batch_id from pgq.next_batch_custom('q', 'main', '1 hour', null, null)").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if id != nil {
+		t.Errorf("min_lag 1 hour: main joined a batch over fresh ticks (%d)", *id)
+	}
+}
+
 // TestAdaptiveTickInterval: pgq.pgqgo_ticker widens a busy queue's interval
 // with its rate (up to max_interval), ticks at once when ticker_max_count
 // events wait, and ends its result with a row saying when to call again.

@@ -666,14 +666,20 @@ func TestLondisteApplyEdgeCases(t *testing.T) {
 	s.background(t, "londiste", s.rootINI, "worker", "-q")
 	s.cli(t, s.rootINI, "add-table", "public.t", "public.u", "public.w", "public.h", "public.hr")
 	s.cli(t, s.rootINI, "add-table", "public.q", "--trigger-flags=AIUDQ")
+	// a consumer that keeps a tick below the leaf's position for --rewind
+	// (rotation and thinning delete the ticks no consumer stands on)
+	pgtest.Exec(t, s.root, "select pgq.register_consumer('replika', 'pin')")
+	pin := pgtest.Scalar[int64](t, s.root, "select last_tick from pgq.get_consumer_info('replika', 'pin')")
 	stop := s.background(t, "londiste", s.leafINI, "worker", "-q")
 	s.cli(t, s.leafINI, "add-table", "--all")
 	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
-	stop()
-	// worker --reset and --rewind: each side's position put right from the other's
 	provPos := func() int64 {
 		return pgtest.Scalar[int64](t, s.root, "select last_tick from pgq.get_consumer_info('replika', 'l_leaf')")
 	}
+	pgtest.Exec(t, s.root, "select pgq.force_tick('replika')")
+	pgtest.Eventually(t, 30*time.Second, "the leaf past the pinned tick", func() bool { return provPos() > pin })
+	stop()
+	// worker --reset and --rewind: each side's position put right from the other's
 	leafPos := func() int64 {
 		return pgtest.Scalar[int64](t, s.leaf, "select completed_tick from pgq_node.get_consumer_state('replika', 'l_leaf')")
 	}
@@ -689,6 +695,7 @@ func TestLondisteApplyEdgeCases(t *testing.T) {
 	if provPos() != pos {
 		t.Fatalf("worker --rewind: provider position %d, want the leaf's %d", provPos(), pos)
 	}
+	pgtest.Exec(t, s.root, "select pgq.unregister_consumer('replika', 'pin')")
 	pgtest.Exec(t, s.root, `begin;
 		-- t: updated twice, deleted, deleted and inserted again, inserted and deleted
 		update t set v = 'tab	and

@@ -14,7 +14,12 @@
 -- consumer of the queue stands (its last tick or its open batch's end: hand-
 -- offs between consumers, such as londiste's copy, meet on those ticks), and
 -- queues with an external ticker (cascade branches, whose ticks are their
--- provider's batches) always get one tick.
+-- provider's batches) always get one tick. A consumer standing where another
+-- has a batch open gets that batch's span: consumers that stand together
+-- move together, whatever moved (a watermark) or was cut (ticks made meanwhile)
+-- between their openings; londiste3's copy hands its table over at the end of
+-- the main worker's batch, leaving that batch to it, which is only right when
+-- the two started at the same tick.
 -- The subscription row is locked first: a second session asking for the same
 -- consumer's batch meanwhile waits, then gets the same open batch (without
 -- the lock both would open a batch each over the same ticks).
@@ -28,6 +33,8 @@ DECLARE
     s      record;
     v_next record;
     v_meet bigint;
+    v_join record;
+    v_joined boolean := false;
     v_tick record;
     v_end  record;
 BEGIN
@@ -76,7 +83,20 @@ BEGIN
          WHERE t.tick_queue = s.sub_queue AND t.tick_id > s.sub_last_tick
            AND (i_min_lag IS NULL OR t.tick_time <= now() - i_min_lag)
          ORDER BY t.tick_queue, t.tick_id LIMIT 1;
-        IF v_next.tick_id IS NOT NULL AND NOT s.queue_external_ticker
+        IF v_next.tick_id IS NOT NULL AND NOT s.queue_external_ticker THEN
+            SELECT t.tick_id, t.tick_time, t.tick_event_seq INTO v_join
+              FROM pgq.subscription o
+              JOIN pgq.tick t ON t.tick_queue = o.sub_queue AND t.tick_id = o.sub_next_tick
+             WHERE o.sub_queue = s.sub_queue AND o.sub_consumer <> s.sub_consumer
+               AND o.sub_last_tick = s.sub_last_tick AND o.sub_batch IS NOT NULL
+               AND (i_min_lag IS NULL OR t.tick_time <= now() - i_min_lag)
+             ORDER BY t.tick_id LIMIT 1;
+            IF FOUND THEN
+                v_next := v_join;
+                v_joined := true;
+            END IF;
+        END IF;
+        IF NOT v_joined AND v_next.tick_id IS NOT NULL AND NOT s.queue_external_ticker
            AND v_next.tick_event_seq - s.last_tick_seq < s.queue_ticker_max_count
            AND v_next.tick_time - s.last_tick_time < s.queue_ticker_max_lag
            AND EXISTS (SELECT 1 FROM pgq.tick t WHERE t.tick_queue = s.sub_queue AND t.tick_id > v_next.tick_id) THEN
