@@ -194,9 +194,6 @@ func (w *Worker) catchUp(ctx context.Context, db *pgx.Conn, t Table, st *consume
 	var done, recopy atomic.Bool
 	err = c.Run(runCtx, pgq.BatchFunc(func(ctx context.Context, b *pgq.Batch) error {
 		err := r.batch(ctx, b)
-		if err == nil && r.handing.Load() {
-			err = r.handOverAt(ctx, b.TickID)
-		}
 		switch {
 		case errors.Is(err, errCopyDone):
 			done.Store(true)

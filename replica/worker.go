@@ -1119,6 +1119,16 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 		}
 		return nil
 	}
+	// a copy consumer's batch that ends at the do-sync tick hands the
+	// table over in its own commit (queueHandOff)
+	var handOff *Table
+	var handOffSnap string
+	var handedOver bool
+	if t := byName[r.copyTable]; t != nil && r.copyTable != "" {
+		if tick, ok := stateTick(t.MergeState, "do-sync:"); ok && tick == b.TickID {
+			handOff = t
+		}
+	}
 	// complete ends the target transaction at tick: the events (branch,
 	// by COPY), then the rows and the position in one round trip with the
 	// COMMIT; then, on a branch, the tick, unless made here (ticks made in
@@ -1144,7 +1154,11 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 			for _, t := range makeHere {
 				r.queueTick(bt, t)
 			}
-			queueCall(bt, w.log, "select * from pgq_node.set_consumer_completed($1, $2, $3)", w.conf().Queue, r.name, tick.id)
+			if handOff != nil {
+				r.queueHandOff(bt, *handOff, handOffSnap, &handedOver)
+			} else {
+				queueCall(bt, w.log, "select * from pgq_node.set_consumer_completed($1, $2, $3)", w.conf().Queue, r.name, tick.id)
+			}
 			tx.queueCommit(bt)
 		}); err != nil {
 			return err
@@ -1187,8 +1201,20 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 			}
 		}
 		flushed = time.Since(began)
+		if handOff != nil {
+			if handOffSnap, err = r.handOffSnapshot(ctx, *handOff); err != nil {
+				return err
+			}
+		}
 		if err := complete(end, makeHere, false); err != nil {
 			return err
+		}
+		if handOff != nil {
+			if !handedOver {
+				w.log.Warn("table's state changed during the hand-off (resync, remove-table?): this copy ends", "table", handOff.Name)
+			}
+			w.notify()
+			return errCopyDone
 		}
 	} else {
 		// a branch's batch of several ticks: each tick's events in a
@@ -1330,8 +1356,9 @@ var errProviderMoved = errors.New("the provider's position was moved to this nod
 // sync runs the table state machine's batch-time steps and returns the
 // tables to apply with. Main worker: a copy that caught up (wanna-sync:T)
 // is told to stop at this batch's end (do-sync:<this tick>), and the batch
-// waits while any table is in do-sync. Copy consumer: the batch that ends
-// at the do-sync tick makes the table ok and is left to the main worker.
+// waits while any table is in do-sync. Copy consumer: batches up to the
+// one that ends at the do-sync tick are applied, and that one's commit makes
+// the table ok (apply, queueHandOff).
 func (r *runner) sync(ctx context.Context, b *pgq.Batch) ([]Table, error) {
 	w := r.w
 	for {
@@ -1371,16 +1398,14 @@ func (r *runner) sync(ctx context.Context, b *pgq.Batch) ([]Table, error) {
 			}
 			if tick, ok := stateTick(t.MergeState, "do-sync:"); ok {
 				// the copy applies every batch up to the one that ends at
-				// the do-sync tick, that one included (catchUp then hands
-				// over): the main worker's batch ending there may start
-				// later than the copy's (batches of a lagging consumer
-				// span several ticks), so the copy cannot leave its last
-				// batch to it as londiste3 does
+				// the do-sync tick, that one included, and hands the table
+				// over in its commit (queueHandOff): the main worker's
+				// batch ending there may start later than the copy's
+				// (batches of a lagging consumer span several ticks), so
+				// the copy cannot leave its last batch to it as londiste3
+				// does
 				r.handing.Store(true)
-				switch {
-				case b.PrevTickID == tick:
-					return nil, r.handOver(ctx, *t) // applied before a restart
-				case b.TickID > tick:
+				if b.TickID > tick {
 					return nil, fmt.Errorf("%w: table %s: copy at tick %d passed the hand-off tick %d", errRecopy, t.Name, b.TickID, tick)
 				}
 				return tables, nil
@@ -1519,53 +1544,25 @@ func (r *runner) handOffSnapshot(ctx context.Context, t Table) (string, error) {
 	return snap, nil
 }
 
-// handOverAt hands a copy's table over once the copy has applied the batch
-// ending at the main worker's do-sync tick (errCopyDone), and is nil
-// before.
-func (r *runner) handOverAt(ctx context.Context, tick int64) error {
-	tables, err := tableList(ctx, r.db, r.w.conf().Queue)
-	if err != nil {
+// queueHandOff queues onto b the copy's hand-off, in the transaction of
+// the batch that ends at the do-sync tick: the table ok with snap (the
+// snapshot of that tick), unless its state changed meanwhile (a resync or
+// remove-table committed first wins; *set tells), and the copy consumer
+// retired here. The rows up to that tick and the hand-off commit
+// together, so no crash leaves a table whose copy has applied the main
+// worker's do-sync batch still in do-sync (londiste3, taking over, would
+// stop at it).
+func (r *runner) queueHandOff(b *pgx.Batch, t Table, snap string, set *bool) {
+	q := r.w.conf().Queue
+	b.Queue(`with l as (select table_name from londiste.table_info
+	                     where queue_name = $1 and table_name = $2 and local and merge_state = $4 for update)
+	         select s.ret_code, s.ret_note from l, lateral londiste.local_set_table_state($1, l.table_name, $3, 'ok') s`,
+		q, t.Name, nullIfEmpty(snap), t.MergeState).Query(func(rows pgx.Rows) error {
+		res, err := readResult(rows, r.w.log, "local_set_table_state")
+		*set = res.Code != 0
 		return err
-	}
-	for _, t := range tables {
-		if t.Name == r.copyTable && t.Local {
-			if at, ok := stateTick(t.MergeState, "do-sync:"); ok && at == tick {
-				return r.handOver(ctx, t)
-			}
-		}
-	}
-	return nil
-}
-
-// handOver makes the copy's table ok, with the snapshot of the hand-off
-// tick, and retires its consumer: the target side in one transaction with
-// the state, then the provider's (a cross-node copy's source: before).
-func (r *runner) handOver(ctx context.Context, t Table) error {
-	w := r.w
-	snap, err := r.handOffSnapshot(ctx, t)
-	if err != nil {
-		return err
-	}
-	tx, err := durableTx(ctx, r.db, false)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.Background())
-	set, err := w.setStateIf(ctx, tx, t.Name, t.MergeState, snap, "ok")
-	if err != nil {
-		return err
-	}
-	if !set {
-		w.log.Warn("table's state changed during the hand-off (resync, remove-table?): this copy ends", "table", t.Name)
-	}
-	if _, err := call(ctx, tx, w.log, "select * from pgq_node.unregister_consumer($1, $2)", w.conf().Queue, r.name); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return err
-	}
-	w.notify()
-	return errCopyDone
+	})
+	queueCall(b, r.w.log, "select * from pgq_node.unregister_consumer($1, $2)", q, r.name)
 }
 
 // setStateIf sets a local table's state and snapshot in tx only if it is
