@@ -1124,7 +1124,7 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 	var handOff *Table
 	var handOffSnap string
 	var handedOver bool
-	if t := byName[r.copyTable]; t != nil && r.copyTable != "" {
+	if t := byName[r.copyTable]; r.copyTable != "" && t != nil {
 		if tick, ok := stateTick(t.MergeState, "do-sync:"); ok && tick == b.TickID {
 			handOff = t
 		}
