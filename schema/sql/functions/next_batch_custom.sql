@@ -34,7 +34,6 @@ DECLARE
     v_next record;
     v_meet bigint;
     v_join record;
-    v_joined boolean := false;
     v_tick record;
     v_end  record;
 BEGIN
@@ -83,7 +82,11 @@ BEGIN
          WHERE t.tick_queue = s.sub_queue AND t.tick_id > s.sub_last_tick
            AND (i_min_lag IS NULL OR t.tick_time <= now() - i_min_lag)
          ORDER BY t.tick_queue, t.tick_id LIMIT 1;
-        IF v_next.tick_id IS NOT NULL AND NOT s.queue_external_ticker THEN
+        IF v_next.tick_id IS NOT NULL AND NOT s.queue_external_ticker
+           AND EXISTS (SELECT 1 FROM pgq.tick t WHERE t.tick_queue = s.sub_queue AND t.tick_id > v_next.tick_id) THEN
+            -- behind by more than one tick: another consumer's batch open
+            -- from the same tick is joined; else ticks are merged up to where
+            -- another consumer stands
             SELECT t.tick_id, t.tick_time, t.tick_event_seq INTO v_join
               FROM pgq.subscription o
               JOIN pgq.tick t ON t.tick_queue = o.sub_queue AND t.tick_id = o.sub_next_tick
@@ -93,40 +96,34 @@ BEGIN
              ORDER BY t.tick_id LIMIT 1;
             IF FOUND THEN
                 v_next := v_join;
-                v_joined := true;
-            END IF;
-        END IF;
-        IF NOT v_joined AND v_next.tick_id IS NOT NULL AND NOT s.queue_external_ticker
-           AND v_next.tick_event_seq - s.last_tick_seq < s.queue_ticker_max_count
-           AND v_next.tick_time - s.last_tick_time < s.queue_ticker_max_lag
-           AND EXISTS (SELECT 1 FROM pgq.tick t WHERE t.tick_queue = s.sub_queue AND t.tick_id > v_next.tick_id) THEN
-            -- behind by more than one tick: the batch stops where another
-            -- consumer stands
-            SELECT min(p.tick) INTO v_meet
-              FROM pgq.subscription o, LATERAL (VALUES (o.sub_last_tick), (o.sub_next_tick)) p(tick)
-             WHERE o.sub_queue = s.sub_queue AND o.sub_consumer <> s.sub_consumer AND p.tick >= v_next.tick_id;
-            IF v_meet IS DISTINCT FROM v_next.tick_id THEN
-                v_end := v_next;
-                FOR v_tick IN
-                    SELECT t.tick_id, t.tick_time, t.tick_event_seq FROM pgq.tick t
-                     WHERE t.tick_queue = s.sub_queue AND t.tick_id > v_next.tick_id
-                       AND (v_meet IS NULL OR t.tick_id <= v_meet)
-                     ORDER BY t.tick_queue, t.tick_id
-                LOOP
-                    -- a tick pgq.ticker's thresholds cut (ticker_max_count
-                    -- events, or ticker_max_lag after the one before) is not
-                    -- merged; the batch spans at most ticker_max_lag, and is
-                    -- full once it holds ticker_max_count events and one
-                    -- second (pgqd's ticker_period): the batches pgqd cuts
-                    EXIT WHEN v_tick.tick_event_seq - v_end.tick_event_seq >= s.queue_ticker_max_count
-                           OR v_tick.tick_time - v_end.tick_time >= s.queue_ticker_max_lag
-                           OR v_tick.tick_time - s.last_tick_time > s.queue_ticker_max_lag
-                           OR (v_end.tick_event_seq - s.last_tick_seq >= s.queue_ticker_max_count
-                               AND v_end.tick_time - s.last_tick_time >= interval '1 second')
-                           OR v_tick.tick_time > now() - i_min_lag;
-                    v_end := v_tick;
-                END LOOP;
-                v_next := v_end;
+            ELSIF v_next.tick_event_seq - s.last_tick_seq < s.queue_ticker_max_count
+              AND v_next.tick_time - s.last_tick_time < s.queue_ticker_max_lag THEN
+                SELECT min(p.tick) INTO v_meet
+                  FROM pgq.subscription o, LATERAL (VALUES (o.sub_last_tick), (o.sub_next_tick)) p(tick)
+                 WHERE o.sub_queue = s.sub_queue AND o.sub_consumer <> s.sub_consumer AND p.tick >= v_next.tick_id;
+                IF v_meet IS DISTINCT FROM v_next.tick_id THEN
+                    v_end := v_next;
+                    FOR v_tick IN
+                        SELECT t.tick_id, t.tick_time, t.tick_event_seq FROM pgq.tick t
+                         WHERE t.tick_queue = s.sub_queue AND t.tick_id > v_next.tick_id
+                           AND (v_meet IS NULL OR t.tick_id <= v_meet)
+                         ORDER BY t.tick_queue, t.tick_id
+                    LOOP
+                        -- a tick pgq.ticker's thresholds cut (ticker_max_count
+                        -- events, or ticker_max_lag after the one before) is not
+                        -- merged; the batch spans at most ticker_max_lag, and is
+                        -- full once it holds ticker_max_count events and one
+                        -- second (pgqd's ticker_period): the batches pgqd cuts
+                        EXIT WHEN v_tick.tick_event_seq - v_end.tick_event_seq >= s.queue_ticker_max_count
+                               OR v_tick.tick_time - v_end.tick_time >= s.queue_ticker_max_lag
+                               OR v_tick.tick_time - s.last_tick_time > s.queue_ticker_max_lag
+                               OR (v_end.tick_event_seq - s.last_tick_seq >= s.queue_ticker_max_count
+                                   AND v_end.tick_time - s.last_tick_time >= interval '1 second')
+                               OR v_tick.tick_time > now() - i_min_lag;
+                        v_end := v_tick;
+                    END LOOP;
+                    v_next := v_end;
+                END IF;
             END IF;
         END IF;
     ELSE
