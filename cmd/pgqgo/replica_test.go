@@ -422,18 +422,16 @@ func TestLondisteWorkerKilled(t *testing.T) {
 	t.Logf("%d SIGKILLs of the leaf worker and a crash of the leaf's server; table states seen: %v; leaf equal", kills, states)
 }
 
-// TestLondisteHandOffStraddlingBatch: the copy consumer's batch that ends
-// at the hand-off tick T can start before the main worker's last position
-// m: both consumers stood at p, the main worker then took (p, m] and
+// straddlingHandOff builds, on a synced leaf with its worker, ticker and
+// root worker stopped, a hand-off whose copy batch starts before the main
+// worker's: both consumers stood at p, the main worker then took (p, m] and
 // (m, T] while the copy, lagging, took one batch over (p, T] (pgqgo merges
-// a lagging consumer's ticks). The events of the table in (p, m] are in
-// neither the main worker's batch (m, T] nor anything the main worker
-// applied (the table was not ok), so the copy must apply its whole batch
-// and hand the table over with the snapshot of T. The state is made by
-// hand, exactly, on a synced leaf: before the fix, aid 1-10 kept their
-// old values.
-func TestLondisteHandOffStraddlingBatch(t *testing.T) {
-	t.Parallel() // servers or databases of its own
+// a lagging consumer's ticks), and the main worker set do-sync:T. The
+// table's events in (p, m] are in neither the main worker's batch (m, T]
+// nor anything the main worker applied (the table was not ok). aid 1-10
+// are updated in (p, m], 11-20 in (m, T], 21-30 after T.
+func straddlingHandOff(t *testing.T) *replicaSetup {
+	t.Helper()
 	s := newReplicaSetup(t, 1)
 	s.dumpOnFailure(t)
 	s.cli(t, s.rootINI, "create-root", "root", s.rootDSN)
@@ -484,18 +482,64 @@ func TestLondisteHandOffStraddlingBatch(t *testing.T) {
 	pgtest.Exec(t, s.leaf, "select * from londiste.local_set_table_state('replika', 'public.pgbench_accounts', null, $1)", fmt.Sprintf("do-sync:%d", T))
 	pgtest.Exec(t, s.root, "update pgbench_accounts set abalance = 333 where aid between 21 and 30")
 	tick()
+	return s
+}
 
+// restartAndSync starts the root's ticker and worker and the leaf's worker again
+// (after straddlingHandOff), runs during (when not nil), and waits for the
+// leaf to be in sync and equal.
+func (s *replicaSetup) restartAndSync(t *testing.T, during func()) {
+	t.Helper()
 	s.startTicker(t)
 	s.background(t, "londiste", s.rootINI, "worker", "-q")
-	worker = startWorkerProcess(t, s.leafINI)
+	worker := startWorkerProcess(t, s.leafINI)
+	t.Cleanup(func() { _ = worker.Process.Kill() })
+	if during != nil {
+		during()
+	}
 	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
-	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
+	pgtest.Eventually(t, 30*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
 	if got := pgtest.Column[string](t, s.leaf, "select abalance::text from pgbench_accounts where aid in (1, 11, 21) order by aid"); !slices.Equal(got, []string{"111", "222", "333"}) {
 		t.Fatalf("abalance of aid 1, 11, 21 on the leaf: %v", got)
 	}
 	pgtest.Eventually(t, 10*time.Second, "no copy consumer left on the root", func() bool {
 		return pgtest.Scalar[int64](t, s.root, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'") == 0
 	})
+}
+
+// TestLondisteHandOffStraddlingBatch: the copy must apply its whole last
+// batch and hand the table over with the snapshot of T (straddlingHandOff);
+// before that fix, aid 1-10 kept their old values.
+func TestLondisteHandOffStraddlingBatch(t *testing.T) {
+	t.Parallel() // servers or databases of its own
+	s := straddlingHandOff(t)
+	s.restartAndSync(t, nil)
+}
+
+// TestLondisteHandOffLosesToResync: a resync committed while the copy
+// applies its do-sync batch wins over the hand-off in that batch's commit:
+// the table is copied again instead of being made ok. The copy is held on
+// a lock of the leaf's table while the resync commits.
+func TestLondisteHandOffLosesToResync(t *testing.T) {
+	t.Parallel() // servers or databases of its own
+	s := straddlingHandOff(t)
+	lock := pgtest.Conn(t, s.leafDSN)
+	pgtest.Exec(t, lock, "begin")
+	pgtest.Exec(t, lock, "lock table pgbench_accounts in access exclusive mode")
+	s.restartAndSync(t, func() {
+		pgtest.Eventually(t, 30*time.Second, "the copy waiting for the lock", func() bool {
+			return pgtest.Scalar[int64](t, s.leaf, "select count(*) from pg_locks where relation = 'pgbench_accounts'::regclass and not granted") > 0
+		})
+		s.cli(t, s.leafINI, "resync", "public.pgbench_accounts")
+		pgtest.Exec(t, lock, "rollback")
+	})
+	log, _ := os.ReadFile(filepath.Join(s.dir, "leaf.log"))
+	if !strings.Contains(string(log), "table's state changed during the hand-off") {
+		t.Errorf("no hand-off given up in the worker's log")
+	}
+	if n := len(regexp.MustCompile(`msg=copied .*table=public.pgbench_accounts `).FindAll(log, -1)); n != 2 {
+		t.Errorf("pgbench_accounts copied %d times, want 2 (the first sync and the resync)", n)
+	}
 }
 
 // TestLondisteCatchUpKilled: a backlog of 250,000 row events in big
