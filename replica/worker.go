@@ -1554,10 +1554,7 @@ func (r *runner) handOffSnapshot(ctx context.Context, t Table) (string, error) {
 // stop at it).
 func (r *runner) queueHandOff(b *pgx.Batch, t Table, snap string, set *bool) {
 	q := r.w.conf().Queue
-	b.Queue(`with l as (select table_name from londiste.table_info
-	                     where queue_name = $1 and table_name = $2 and local and merge_state = $4 for update)
-	         select s.ret_code, s.ret_note from l, lateral londiste.local_set_table_state($1, l.table_name, $3, 'ok') s`,
-		q, t.Name, nullIfEmpty(snap), t.MergeState).Query(func(rows pgx.Rows) error {
+	b.Queue(setStateIfSQL, q, t.Name, nullIfEmpty(snap), "ok", t.MergeState).Query(func(rows pgx.Rows) error {
 		res, err := readResult(rows, r.w.log, "local_set_table_state")
 		*set = res.Code != 0
 		return err
@@ -1565,26 +1562,22 @@ func (r *runner) queueHandOff(b *pgx.Batch, t Table, snap string, set *bool) {
 	queueCall(b, r.w.log, "select * from pgq_node.unregister_consumer($1, $2)", q, r.name)
 }
 
-// setStateIf sets a local table's state and snapshot in tx only if it is
-// still in state from (row locked): a resync or remove-table committed
-// meanwhile wins over the worker's own step. It reports whether it did.
+// setStateIfSQL sets a local table's state ($4) and snapshot ($3) only if
+// it is still in state $5 (the row locked, and checked again after a wait
+// for it): a resync or remove-table committed meanwhile wins over the
+// worker's own step. It answers local_set_table_state's row, or no row.
+const setStateIfSQL = `with l as (select table_name from londiste.table_info
+     where queue_name = $1 and table_name = $2 and local and merge_state = $5 for update)
+  select s.ret_code, s.ret_note from l, lateral londiste.local_set_table_state($1, l.table_name, $3, $4) s`
+
+// setStateIf runs setStateIfSQL in tx and reports whether it set the state.
 func (w *Worker) setStateIf(ctx context.Context, tx pgx.Tx, table, from string, snap any, to string) (bool, error) {
-	var cur *string
-	err := tx.QueryRow(ctx, `select merge_state from londiste.table_info
-	   where queue_name = $1 and table_name = $2 and local for update`, w.conf().Queue, table).Scan(&cur)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
+	rows, err := tx.Query(ctx, setStateIfSQL, w.conf().Queue, table, snap, to, from)
 	if err != nil {
 		return false, fmt.Errorf("table %s: state: %w", table, err)
 	}
-	if cur == nil || *cur != from {
-		return false, nil
-	}
-	if _, err := call(ctx, tx, w.log, "select * from londiste.local_set_table_state($1, $2, $3, $4)", w.conf().Queue, table, snap, to); err != nil {
-		return false, err
-	}
-	return true, nil
+	res, err := readResult(rows, w.log, "local_set_table_state")
+	return res.Code != 0, err
 }
 
 // cascadeEvent handles pgq.* events: member locations, and on a branch

@@ -382,8 +382,8 @@ func TestCascadeRootBranchLeaf(t *testing.T) {
 	if _, err := br.conn.Exec(s.ctx, "select pgq.insert_event('replika', 'x', 'y')"); err == nil {
 		t.Error("an insert into the branch's queue was accepted")
 	}
-	if n := pgtest.Scalar[int64](t, s.root, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'") +
-		pgtest.Scalar[int64](t, br.conn, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'"); n != 0 {
+	if n := copyConsumers(t, s.root) +
+		copyConsumers(t, br.conn); n != 0 {
 		t.Errorf("%d copy consumers left", n)
 	}
 }
@@ -537,7 +537,7 @@ func TestCascadeCopyNode(t *testing.T) {
 	}
 	for _, n := range []*cascadeNode{rt, br} {
 		pgtest.Eventually(t, 10*time.Second, "no copy consumer left on "+n.name, func() bool {
-			return pgtest.Scalar[int](t, n.conn, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'") == 0
+			return copyConsumers(t, n.conn) == 0
 		})
 	}
 }

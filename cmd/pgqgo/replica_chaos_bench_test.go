@@ -248,9 +248,8 @@ func chaosRun(b *testing.B, length time.Duration, kills int) {
 	if len(po) != 4 || strings.Join(po, "|") != strings.Join(pt, "|") {
 		b.Fatalf("compare: pgqgo and londiste3 disagree:\n%s\n%s", ours, theirs)
 	}
-	var left int64
-	if err := root.QueryRow(ctx, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'").Scan(&left); err != nil || left != 0 {
-		b.Fatalf("copy consumers left on the root: %d (%v)", left, err)
+	if left := copyConsumers(b, root); left != 0 {
+		b.Fatalf("copy consumers left on the root: %d", left)
 	}
 	copies, quick := 0, 0
 	if log, err := os.ReadFile(filepath.Join(dir, "leaf.log")); err == nil {

@@ -195,6 +195,11 @@ func (s *replicaSetup) cli(t *testing.T, ini string, args ...string) string {
 	return out
 }
 
+// copyConsumers counts the copy consumers registered on a node's queue.
+func copyConsumers(t testing.TB, c *pgx.Conn) int64 {
+	return pgtest.Scalar[int64](t, c, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'")
+}
+
 // same compares count and checksum of every table on both sides.
 func (s *replicaSetup) same(t *testing.T) bool {
 	for _, tbl := range s.tables {
@@ -348,7 +353,7 @@ func TestLondisteRootToLeaf(t *testing.T) {
 			t.Errorf("londiste3 %s: %q missing:\n%s", cmd, want, out)
 		}
 	}
-	if n := pgtest.Scalar[int64](t, s.root, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'"); n != 0 {
+	if n := copyConsumers(t, s.root); n != 0 {
 		t.Errorf("%d copy consumers left on the root", n)
 	}
 	// the leaf's tables refuse local writes (the deny trigger), with the
@@ -417,7 +422,7 @@ func TestLondisteWorkerKilled(t *testing.T) {
 		t.Fatalf("compare:\n%s", cmp)
 	}
 	pgtest.Eventually(t, 10*time.Second, "no copy consumer left on the root", func() bool {
-		return pgtest.Scalar[int64](t, s.root, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'") == 0
+		return copyConsumers(t, s.root) == 0
 	})
 	t.Logf("%d SIGKILLs of the leaf worker and a crash of the leaf's server; table states seen: %v; leaf equal", kills, states)
 }
@@ -503,7 +508,7 @@ func (s *replicaSetup) restartAndSync(t *testing.T, during func()) {
 		t.Fatalf("abalance of aid 1, 11, 21 on the leaf: %v", got)
 	}
 	pgtest.Eventually(t, 10*time.Second, "no copy consumer left on the root", func() bool {
-		return pgtest.Scalar[int64](t, s.root, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'") == 0
+		return copyConsumers(t, s.root) == 0
 	})
 }
 
@@ -660,7 +665,7 @@ func TestLondiste3LeafTakenOver(t *testing.T) {
 	}
 	pgtest.Exec(t, s.leaf, "set session_replication_role = replica; delete from pgbench_branches where bid = -1; reset session_replication_role")
 	pgtest.Eventually(t, 30*time.Second, "no copy consumer left on the root", func() bool {
-		return pgtest.Scalar[int64](t, s.root, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'") == 0
+		return copyConsumers(t, s.root) == 0
 	})
 	t.Logf("pgqgo finished the copies: %v", pgtest.Column[string](t, s.leaf, "select table_name || '=' || merge_state from londiste.get_table_list('replika') where local order by 1"))
 	<-loadDone
@@ -1286,7 +1291,7 @@ func TestLondiste3SixStatesTakenOver(t *testing.T) {
 	}
 	pgtest.Exec(t, s.leaf, "set session_replication_role = replica; delete from pgbench_branches where bid = -1; reset session_replication_role")
 	pgtest.Eventually(t, 30*time.Second, "no copy consumer left on the root", func() bool {
-		return pgtest.Scalar[int64](t, s.root, "select count(*) from pgq.get_consumer_info('replika') where consumer_name like '%.copy.%'") == 0
+		return copyConsumers(t, s.root) == 0
 	})
 	<-loadDone
 	stopLoad()
