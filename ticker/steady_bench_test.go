@@ -25,7 +25,10 @@ import (
 // every consumer), the consumers' largest lag behind the producer, the
 // server's CPU per event (every PostgreSQL process of the cluster, from
 // /proc), the daemon's own CPU per event, WAL flushes per event
-// (pg_stat_wal.wal_sync), and ticks and batches per second.
+// (pg_stat_wal.wal_sync), and ticks and batches per second. A third side,
+// pgqgo_slow, runs pgqgo with low-latency ticking off (tick_poll_period = 0:
+// pgq.ticker() every second, as pgqd): the two engines at one latency class,
+// which shows what the milliseconds cost apart from the engine.
 //
 //	go test ./ticker -run '^$' -bench SteadyState -benchtime 1x -timeout 30m
 func BenchmarkSteadyState(b *testing.B) {
@@ -33,8 +36,8 @@ func BenchmarkSteadyState(b *testing.B) {
 	phase := benchSeconds()
 	for range b.N {
 		for _, rate := range []int{100, 2000} {
-			for _, side := range engines {
-				r := steadyRun(b, side.tpl, side.daemon, rate, phase)
+			for _, side := range steadySides {
+				r := steadyRun(b, side, rate, phase)
 				name := fmt.Sprintf("%s_%d", side.name, rate)
 				b.ReportMetric(r.p50, name+"_delivery_p50_ms")
 				b.ReportMetric(r.p99, name+"_delivery_p99_ms")
@@ -53,15 +56,28 @@ func BenchmarkSteadyState(b *testing.B) {
 	}
 }
 
+// steadySides are BenchmarkSteadyState's engines: each with its own daemon,
+// and pgqgo once more ticking as pgqd does.
+var steadySides = []steadySide{
+	{"skytools", "pgqd", "", pgtest.Skytools},
+	{"pgqgo", "pgqgo", "", pgtest.PgqGo},
+	{"pgqgo_slow", "pgqgo", "tick_poll_period = 0\n", pgtest.PgqGo},
+}
+
+type steadySide struct {
+	name, daemon, ini string // ini: keys added to the daemon's file
+	tpl               pgtest.Template
+}
+
 type steadyResult struct {
 	p50, p99, maxBehind, serverCPU, daemonCPU, walSyncs, ticks, batches float64
 	tickRows, tickKiB                                                   float64
 }
 
-func steadyRun(b *testing.B, tpl pgtest.Template, daemonName string, rate int, d time.Duration) steadyResult {
+func steadyRun(b *testing.B, side steadySide, rate int, d time.Duration) steadyResult {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	dsn := pgtest.NewDB(b, tpl)
+	dsn := pgtest.NewDB(b, side.tpl)
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		b.Fatal(err)
@@ -74,7 +90,7 @@ func steadyRun(b *testing.B, tpl pgtest.Template, daemonName string, rate int, d
 	}
 	// maintenance (rotation; on pgqgo also tick thinning) every 20 s, so a
 	// run of a few minutes shows where pgq.tick settles
-	daemon := startDaemonProc(b, daemonName, benchINI(b, []string{cfg.Database}, "maint_period = 20\n"))
+	daemon := startDaemonProc(b, side.daemon, benchINI(b, []string{cfg.Database}, "maint_period = 20\n"+side.ini))
 	defer stopProc(daemon)
 	time.Sleep(2 * time.Second) // connected, creation ticks done
 
@@ -215,7 +231,7 @@ func steadyRun(b *testing.B, tpl pgtest.Template, daemonName string, rate int, d
 			break
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("%s at %d ev/s: consumers delivered %v of %d events", daemonName, rate, got, produced)
+			b.Fatalf("%s at %d ev/s: consumers delivered %v of %d events", side.name, rate, got, produced)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -228,9 +244,9 @@ func steadyRun(b *testing.B, tpl pgtest.Template, daemonName string, rate int, d
 		}
 	}
 	sort.Strings(parts)
-	b.Logf("%s at %d ev/s: server CPU by process (us/ev): %s", daemonName, rate, strings.Join(parts, ", "))
+	b.Logf("%s at %d ev/s: server CPU by process (us/ev): %s", side.name, rate, strings.Join(parts, ", "))
 	b.Logf("%s at %d ev/s: pgq.tick at most %d rows, %d KiB (table and indexes, sampled every 5 s over %v)",
-		daemonName, rate, maxTickRows, maxTickBytes/1024, d)
+		side.name, rate, maxTickRows, maxTickBytes/1024, d)
 
 	mu.Lock()
 	defer mu.Unlock()
