@@ -330,13 +330,14 @@ func (w *Worker) runLeaf(ctx context.Context, db *pgx.Conn) error {
 		if st.providerLocation == "" {
 			return fmt.Errorf("provider %q has no location", st.providerNode)
 		}
-		if err := w.checkProviderTrust(ctx, st); err != nil {
+		backlog, err := w.checkProvider(ctx, st)
+		if err != nil {
 			return err
 		}
 		runCtx, cancel := context.WithCancelCause(ctx)
 		watchDone := make(chan error, 1)
 		go func() { watchDone <- w.watch(runCtx, cancel, st) }()
-		err = w.runMain(runCtx, st)
+		err = w.runMain(runCtx, st, backlog)
 		cancel(nil)
 		werr := <-watchDone
 		if ctx.Err() != nil {
@@ -375,17 +376,32 @@ func (w *Worker) checkTrust(ctx context.Context, db *pgx.Conn, where string) err
 	return nil
 }
 
-func (w *Worker) checkProviderTrust(ctx context.Context, st *consumerState) error {
+// checkProvider checks the owners of the provider's schemas (checkTrust)
+// and returns the main consumer's backlog there: the time its position's
+// tick is behind the queue's last tick, which sizes the first batch as the
+// following ones are sized from their lag (collect). Zero when it is not
+// registered there (yet).
+func (w *Worker) checkProvider(ctx context.Context, st *consumerState) (time.Duration, error) {
 	prov, err := connect(ctx, w.providerDSN(st.providerLocation))
 	if err != nil {
-		return fmt.Errorf("provider %s: %w", st.providerNode, err)
+		return 0, fmt.Errorf("provider %s: %w", st.providerNode, err)
 	}
 	defer prov.Close(context.Background())
-	return w.checkTrust(ctx, prov, "provider "+st.providerNode)
+	if err := w.checkTrust(ctx, prov, "provider "+st.providerNode); err != nil {
+		return 0, err
+	}
+	var backlog time.Duration
+	err = prov.QueryRow(ctx, `select c.lag - q.ticker_lag from pgq.get_consumer_info($1, $2) c, pgq.get_queue_info($1) q`,
+		w.conf().Queue, w.conf().Consumer).Scan(&backlog)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("provider %s: the worker's lag: %w", st.providerNode, err)
+	}
+	return backlog, nil
 }
 
-// runMain runs the main consumer on the provider.
-func (w *Worker) runMain(ctx context.Context, st *consumerState) error {
+// runMain runs the main consumer on the provider; backlog seeds the size
+// of its first batch (checkProvider).
+func (w *Worker) runMain(ctx context.Context, st *consumerState, backlog time.Duration) error {
 	target, err := connect(ctx, w.conf().DB)
 	if err != nil {
 		return err
@@ -398,6 +414,12 @@ func (w *Worker) runMain(ctx context.Context, st *consumerState) error {
 			r.prov.Close(context.Background())
 		}
 	}()
+	tables, err := tableList(ctx, target, w.conf().Queue)
+	if err != nil {
+		return err
+	}
+	r.backlog.Store(int64(backlog))
+	r.copying.Store(anyCopying(tables))
 	cfg := w.consumerConfig(w.conf().Consumer)
 	cfg.Collect = r.collect
 	if w.conf().LocalOnly {
@@ -423,6 +445,17 @@ func (r *runner) collect() (int, time.Duration) {
 		return 0, 0
 	}
 	return collectEvents, min(backlog*9/10, 30*time.Second)
+}
+
+// anyCopying tells whether some table this node replicates is not ok
+// (being copied, or waiting to be).
+func anyCopying(tables []Table) bool {
+	for _, t := range tables {
+		if t.Local && t.MergeState != "ok" && t.MergeState != "?" {
+			return true
+		}
+	}
+	return false
 }
 
 // localOnly is the main worker's server-side event filter with
@@ -986,11 +1019,7 @@ func (r *runner) apply(ctx context.Context, b *pgq.Batch) error {
 			return err
 		}
 		r.backlog.Store(int64(b.Lag - head))
-		copying := false
-		for _, t := range tables {
-			copying = copying || (t.Local && t.MergeState != "ok" && t.MergeState != "?")
-		}
-		r.copying.Store(copying)
+		r.copying.Store(anyCopying(tables))
 	}
 	var qw queueWriter // a branch's copy of the events
 	tx, err := r.begin(ctx, nil, &qw)

@@ -589,6 +589,62 @@ func TestLondisteCatchUpKilled(t *testing.T) {
 	}
 }
 
+// TestLondisteFirstBatchSpansTheBacklog: a leaf worker started behind a
+// backlog of several seconds of ticks opens its first batch over most of
+// it, as it does every later batch while it lags, instead of one tick
+// first (it learns its lag from the provider before that batch).
+func TestLondisteFirstBatchSpansTheBacklog(t *testing.T) {
+	t.Parallel() // servers or databases of its own
+	s := newReplicaSetup(t, 1)
+	s.tables = []string{"public.a"}
+	for _, c := range []*pgx.Conn{s.root, s.leaf} {
+		pgtest.Exec(t, c, "create table a (id int primary key, v text)")
+	}
+	s.startRoot(t)
+	stop := s.background(t, "londiste", s.leafINI, "worker", "-q")
+	s.cli(t, s.leafINI, "add-table", "--all")
+	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
+	s.dumpOnFailure(t)
+	// the worker stopped at a fresh tick: a batch's time span counts from
+	// its first tick, and one after a quiet spell would be long enough alone
+	completed := func() int64 {
+		return pgtest.Scalar[int64](t, s.leaf, "select last_tick_id from pgq_node.get_consumer_info('replika') where consumer_name = 'l_leaf'")
+	}
+	pgtest.Exec(t, s.root, "insert into a values (0, 'fresh')")
+	pgtest.Exec(t, s.root, "select pgq.force_tick('replika')")
+	fresh := pgtest.Scalar[int64](t, s.root, "select last_tick_id from pgq.get_queue_info('replika')")
+	pgtest.Eventually(t, 30*time.Second, "the worker at the fresh tick", func() bool { return completed() >= fresh })
+	stop()
+	from := completed()
+
+	// ten ticks of 1,500 events over ~3 s: more than the 2 s of backlog
+	// from which batches span several ticks
+	for i := range 10 {
+		pgtest.Exec(t, s.root, "insert into a select g, 'v' || g from generate_series($1::int * 1500 + 1, ($1::int + 1) * 1500) g", i)
+		pgtest.Exec(t, s.root, "select pgq.force_tick('replika')")
+		time.Sleep(300 * time.Millisecond)
+	}
+	last := pgtest.Scalar[int64](t, s.root, "select last_tick_id from pgq.get_queue_info('replika')")
+	if err := os.Truncate(filepath.Join(s.dir, "leaf.log"), 0); err != nil { // the first run's
+		t.Fatal(err)
+	}
+	s.background(t, "londiste", s.leafINI, "worker", "-q")
+	pgtest.Eventually(t, 60*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
+
+	log, err := os.ReadFile(filepath.Join(s.dir, "leaf.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the first batch of 10,000 events or more is logged with its ticks
+	m := regexp.MustCompile(`msg="big batch applied".* ticks=(\d+)\.\.(\d+)`).FindSubmatch(log)
+	if m == nil {
+		t.Fatalf("no big batch in the leaf worker's log (%d ticks behind, from tick %d):\n%s", last-from, from, log)
+	}
+	if string(m[1]) != strconv.FormatInt(from, 10) {
+		t.Errorf("the first big batch is ticks %s..%s: it does not start at the worker's position %d (a first batch of its own before it)", m[1], m[2], from)
+	}
+}
+
 // TestLondiste3LeafTakenOver: a leaf run by Skytools' londiste3 (on
 // pgqgo's schemas) is killed with SIGKILL, main worker and copy processes,
 // while it copies pgbench's tables under load; pgqgo londiste is started on
