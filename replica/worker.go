@@ -439,8 +439,14 @@ func (w *Worker) runMain(ctx context.Context, st *consumerState, backlog time.Du
 // of that backlog (at most 30 s of ticks) or collectEvents events, so the
 // per-batch costs (two commits, a round trip per table) are paid once per
 // thousands of events instead of once per tick. Keeping up: any tick.
+//
+// An estimate sizes one opening: the next asks for any tick unless a batch
+// applied meanwhile has measured the backlog again. An estimate too big
+// (the first one is taken from the provider's position, which the worker
+// may then move forward: catchUpProvider) would otherwise ask for a span
+// of ticks that does not exist until the next idle tick.
 func (r *runner) collect() (int, time.Duration) {
-	backlog := time.Duration(r.backlog.Load())
+	backlog := time.Duration(r.backlog.Swap(0))
 	if r.copying.Load() || backlog < lagCollect {
 		return 0, 0
 	}

@@ -645,6 +645,54 @@ func TestLondisteFirstBatchSpansTheBacklog(t *testing.T) {
 	}
 }
 
+// TestLondisteLostPositionNoStall: the provider has lost the leaf
+// worker's position (set back to a tick seconds older than the one the
+// leaf has completed, as after a crash of the provider's server); the
+// restarted worker passes what it has applied and applies what is left at
+// once, not at the provider's next idle tick (batches sized for the span
+// from the old position would wait for ticks that do not come).
+func TestLondisteLostPositionNoStall(t *testing.T) {
+	t.Parallel() // servers or databases of its own
+	s := newReplicaSetup(t, 1)
+	s.tables = []string{"public.a"}
+	for _, c := range []*pgx.Conn{s.root, s.leaf} {
+		pgtest.Exec(t, c, "create table a (id int primary key, v text)")
+	}
+	s.startRoot(t)
+	stop := s.background(t, "londiste", s.leafINI, "worker", "-q")
+	s.cli(t, s.leafINI, "add-table", "--all")
+	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
+	s.dumpOnFailure(t)
+	completed := func() int64 {
+		return pgtest.Scalar[int64](t, s.leaf, "select last_tick_id from pgq_node.get_consumer_info('replika') where consumer_name = 'l_leaf'")
+	}
+	lastTick := func() int64 {
+		return pgtest.Scalar[int64](t, s.root, "select last_tick_id from pgq.get_queue_info('replika')")
+	}
+	tickWith := func(sql string) int64 {
+		before := lastTick()
+		pgtest.Exec(t, s.root, sql)
+		pgtest.Exec(t, s.root, "select pgq.force_tick('replika')")
+		pgtest.Eventually(t, 10*time.Second, "a tick", func() bool { return lastTick() > before })
+		return lastTick()
+	}
+	old := tickWith("insert into a values (0, 'old')")
+	pgtest.Eventually(t, 30*time.Second, "the worker at the old tick", func() bool { return completed() >= old })
+	time.Sleep(3 * time.Second)
+	now := tickWith("insert into a values (1, 'now')")
+	pgtest.Eventually(t, 30*time.Second, "the worker at the new tick", func() bool { return completed() >= now })
+	stop()
+	last := tickWith("insert into a select g, 'left' from generate_series(2, 1000) g")
+	pgtest.Exec(t, s.root, "select pgq.register_consumer_at('replika', 'l_leaf', $1)", old)
+
+	s.background(t, "londiste", s.leafINI, "worker", "-q")
+	// well within the 60 s of the provider's idle ticks
+	pgtest.Eventually(t, 15*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
+	if got := completed(); got < last {
+		t.Errorf("the leaf completed tick %d, want %d", got, last)
+	}
+}
+
 // TestLondiste3LeafTakenOver: a leaf run by Skytools' londiste3 (on
 // pgqgo's schemas) is killed with SIGKILL, main worker and copy processes,
 // while it copies pgbench's tables under load; pgqgo londiste is started on
