@@ -391,7 +391,7 @@ func (w *Worker) checkProvider(ctx context.Context, st *consumerState) (time.Dur
 		return 0, err
 	}
 	var backlog time.Duration
-	err = prov.QueryRow(ctx, `select c.lag - q.ticker_lag from pgq.get_consumer_info($1, $2) c, pgq.get_queue_info($1) q`,
+	err = prov.QueryRow(ctx, `select coalesce(c.lag - q.ticker_lag, '0') from pgq.get_consumer_info($1, $2) c, pgq.get_queue_info($1) q`,
 		w.conf().Queue, w.conf().Consumer).Scan(&backlog)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("provider %s: the worker's lag: %w", st.providerNode, err)
