@@ -589,42 +589,57 @@ func TestLondisteCatchUpKilled(t *testing.T) {
 	}
 }
 
+// oneTableLeaf is a replicaSetup replicating one table, a, to a leaf
+// whose worker runs (in this process) until stop.
+func oneTableLeaf(t *testing.T) (s *replicaSetup, stop func()) {
+	s = newReplicaSetup(t, 1)
+	s.tables = []string{"public.a"}
+	for _, c := range []*pgx.Conn{s.root, s.leaf} {
+		pgtest.Exec(t, c, "create table a (id int primary key, v text)")
+	}
+	s.startRoot(t)
+	stop = s.background(t, "londiste", s.leafINI, "worker", "-q")
+	s.cli(t, s.leafINI, "add-table", "--all")
+	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
+	s.dumpOnFailure(t)
+	return s, stop
+}
+
+// tickWith runs sql on the root and forces a tick after it; it returns
+// that tick once the ticker has made it.
+func (s *replicaSetup) tickWith(t *testing.T, sql string, args ...any) int64 {
+	t.Helper()
+	last := func() int64 {
+		return pgtest.Scalar[int64](t, s.root, "select last_tick_id from pgq.get_queue_info('replika')")
+	}
+	before := last()
+	pgtest.Exec(t, s.root, sql, args...)
+	pgtest.Exec(t, s.root, "select pgq.force_tick('replika')")
+	pgtest.Eventually(t, 10*time.Second, "a tick", func() bool { return last() > before })
+	return last()
+}
+
 // TestLondisteFirstBatchSpansTheBacklog: a leaf worker started behind a
 // backlog of several seconds of ticks opens its first batch over most of
 // it, as it does every later batch while it lags, instead of one tick
 // first (it learns its lag from the provider before that batch).
 func TestLondisteFirstBatchSpansTheBacklog(t *testing.T) {
 	t.Parallel() // servers or databases of its own
-	s := newReplicaSetup(t, 1)
-	s.tables = []string{"public.a"}
-	for _, c := range []*pgx.Conn{s.root, s.leaf} {
-		pgtest.Exec(t, c, "create table a (id int primary key, v text)")
-	}
-	s.startRoot(t)
-	stop := s.background(t, "londiste", s.leafINI, "worker", "-q")
-	s.cli(t, s.leafINI, "add-table", "--all")
-	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
-	s.dumpOnFailure(t)
+	s, stop := oneTableLeaf(t)
 	// the worker stopped at a fresh tick: a batch's time span counts from
 	// its first tick, and one after a quiet spell would be long enough alone
-	completed := func() int64 {
-		return pgtest.Scalar[int64](t, s.leaf, "select last_tick_id from pgq_node.get_consumer_info('replika') where consumer_name = 'l_leaf'")
-	}
-	pgtest.Exec(t, s.root, "insert into a values (0, 'fresh')")
-	pgtest.Exec(t, s.root, "select pgq.force_tick('replika')")
-	fresh := pgtest.Scalar[int64](t, s.root, "select last_tick_id from pgq.get_queue_info('replika')")
-	pgtest.Eventually(t, 30*time.Second, "the worker at the fresh tick", func() bool { return completed() >= fresh })
+	fresh := s.tickWith(t, "insert into a values (0, 'fresh')")
+	pgtest.Eventually(t, 30*time.Second, "the worker at the fresh tick", func() bool { return workerTick(t, s.leaf) >= fresh })
 	stop()
-	from := completed()
+	from := workerTick(t, s.leaf)
 
 	// ten ticks of 1,500 events over ~3 s: more than the 2 s of backlog
 	// from which batches span several ticks
+	var last int64
 	for i := range 10 {
-		pgtest.Exec(t, s.root, "insert into a select g, 'v' || g from generate_series($1::int * 1500 + 1, ($1::int + 1) * 1500) g", i)
-		pgtest.Exec(t, s.root, "select pgq.force_tick('replika')")
+		last = s.tickWith(t, "insert into a select g, 'v' || g from generate_series($1::int * 1500 + 1, ($1::int + 1) * 1500) g", i)
 		time.Sleep(300 * time.Millisecond)
 	}
-	last := pgtest.Scalar[int64](t, s.root, "select last_tick_id from pgq.get_queue_info('replika')")
 	if err := os.Truncate(filepath.Join(s.dir, "leaf.log"), 0); err != nil { // the first run's
 		t.Fatal(err)
 	}
@@ -653,42 +668,20 @@ func TestLondisteFirstBatchSpansTheBacklog(t *testing.T) {
 // from the old position would wait for ticks that do not come).
 func TestLondisteLostPositionNoStall(t *testing.T) {
 	t.Parallel() // servers or databases of its own
-	s := newReplicaSetup(t, 1)
-	s.tables = []string{"public.a"}
-	for _, c := range []*pgx.Conn{s.root, s.leaf} {
-		pgtest.Exec(t, c, "create table a (id int primary key, v text)")
-	}
-	s.startRoot(t)
-	stop := s.background(t, "londiste", s.leafINI, "worker", "-q")
-	s.cli(t, s.leafINI, "add-table", "--all")
-	s.cli(t, s.leafINI, "wait-sync", "--timeout", "60s")
-	s.dumpOnFailure(t)
-	completed := func() int64 {
-		return pgtest.Scalar[int64](t, s.leaf, "select last_tick_id from pgq_node.get_consumer_info('replika') where consumer_name = 'l_leaf'")
-	}
-	lastTick := func() int64 {
-		return pgtest.Scalar[int64](t, s.root, "select last_tick_id from pgq.get_queue_info('replika')")
-	}
-	tickWith := func(sql string) int64 {
-		before := lastTick()
-		pgtest.Exec(t, s.root, sql)
-		pgtest.Exec(t, s.root, "select pgq.force_tick('replika')")
-		pgtest.Eventually(t, 10*time.Second, "a tick", func() bool { return lastTick() > before })
-		return lastTick()
-	}
-	old := tickWith("insert into a values (0, 'old')")
-	pgtest.Eventually(t, 30*time.Second, "the worker at the old tick", func() bool { return completed() >= old })
+	s, stop := oneTableLeaf(t)
+	old := s.tickWith(t, "insert into a values (0, 'old')")
+	pgtest.Eventually(t, 30*time.Second, "the worker at the old tick", func() bool { return workerTick(t, s.leaf) >= old })
 	time.Sleep(3 * time.Second)
-	now := tickWith("insert into a values (1, 'now')")
-	pgtest.Eventually(t, 30*time.Second, "the worker at the new tick", func() bool { return completed() >= now })
+	now := s.tickWith(t, "insert into a values (1, 'now')")
+	pgtest.Eventually(t, 30*time.Second, "the worker at the new tick", func() bool { return workerTick(t, s.leaf) >= now })
 	stop()
-	last := tickWith("insert into a select g, 'left' from generate_series(2, 1000) g")
+	last := s.tickWith(t, "insert into a select g, 'left' from generate_series(2, 1000) g")
 	pgtest.Exec(t, s.root, "select pgq.register_consumer_at('replika', 'l_leaf', $1)", old)
 
 	s.background(t, "londiste", s.leafINI, "worker", "-q")
 	// well within the 60 s of the provider's idle ticks
 	pgtest.Eventually(t, 15*time.Second, "the leaf equal to the root", func() bool { return s.same(t) })
-	if got := completed(); got < last {
+	if got := workerTick(t, s.leaf); got < last {
 		t.Errorf("the leaf completed tick %d, want %d", got, last)
 	}
 }
