@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,7 +49,7 @@ func TestBatchReadMatchesPgQ(t *testing.T) {
 
 			// ticks, retries and rotations, as a ticker with a short rotation period
 			var wg sync.WaitGroup
-			var switches int
+			var switches atomic.Int32
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -62,7 +63,7 @@ func TestBatchReadMatchesPgQ(t *testing.T) {
 					var sw string
 					if m.QueryRow(ctx, "select queue_switch_time::text from pgq.queue where queue_name = 'q'").Scan(&sw) == nil && sw != last {
 						if last != "" {
-							switches++
+							switches.Add(1)
 						}
 						last = sw
 					}
@@ -75,6 +76,8 @@ func TestBatchReadMatchesPgQ(t *testing.T) {
 
 			// producers: transactions of 1-60 events, a tenth of them held open
 			// across ticks, one event in 50 of 30 KiB, for 3.5 s (three rotations)
+			// and on until the second rotation (a loaded machine's consumers
+			// lag, and a rotation waits for them), 30 s at most
 			var mu sync.Mutex
 			produced := map[int64]bool{}
 			var pwg sync.WaitGroup
@@ -84,7 +87,8 @@ func TestBatchReadMatchesPgQ(t *testing.T) {
 					defer pwg.Done()
 					pc := pgtest.Conn(t, dsn)
 					rng := rand.New(rand.NewPCG(uint64(p), 7))
-					for start := time.Now(); time.Since(start) < 3500*time.Millisecond; {
+					for start := time.Now(); time.Since(start) < 3500*time.Millisecond ||
+						switches.Load() < 2 && time.Since(start) < 30*time.Second; {
 						tx, err := pc.Begin(ctx)
 						if err != nil {
 							t.Error(err)
@@ -217,12 +221,12 @@ func TestBatchReadMatchesPgQ(t *testing.T) {
 				}
 			}
 			t.Logf("%s: %d events, %d read by c (%d big), %d late commits, %d batches over FetchSize, %d rotations",
-				tpl, total, events, big, late, overFetch, switches)
+				tpl, total, events, big, late, overFetch, switches.Load())
 			if missing != 0 || twice != 0 || len(got) != total {
 				t.Fatalf("of %d events: %d missing, %d twice, %d read that were not produced", total, missing, twice, len(got)-total+missing)
 			}
-			if big == 0 || late == 0 || overFetch == 0 || switches < 2 {
-				t.Fatalf("the run did not exercise every case: big %d, late %d, over FetchSize %d, rotations %d", big, late, overFetch, switches)
+			if big == 0 || late == 0 || overFetch == 0 || switches.Load() < 2 {
+				t.Fatalf("the run did not exercise every case: big %d, late %d, over FetchSize %d, rotations %d", big, late, overFetch, switches.Load())
 			}
 			if r.Stats().Retried == 0 {
 				t.Fatal("no event was retried by r")
