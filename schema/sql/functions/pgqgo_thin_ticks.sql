@@ -3,9 +3,11 @@
 -- rotation removes ticks older than the previous switch, which leaves up to
 -- two rotation periods of them (hundreds of thousands per busy queue). For
 -- every queue with its own ticker, this keeps, of the ticks older than a
--- minute, only the last of each second and the ticks consumers stand on
--- (positions and open batches' ends); newer ticks stay for consumers that
--- keep up. A consumer behind reads the same events in batches of about a
+-- minute, only the last of each second, the ticks consumers stand on and
+-- every tick of an open batch; newer ticks stay for consumers that keep up.
+-- An open batch keeps its ticks inside too: a cascaded branch applies a
+-- batch tick by tick and may have completed one of them when it stops, and
+-- it goes on from that tick (a takeover or resurrect may register there). A consumer behind reads the same events in batches of about a
 -- second, as pgqd's ticks would give it; register_consumer_at finds a tick a
 -- second.
 -- pgq.subscription is locked first (EXCLUSIVE: readers go on, next_batch and
@@ -33,7 +35,8 @@ BEGIN
                  WHERE x.tick_queue = q.queue_id AND x.tick_time < now() - interval '1 minute') c
          WHERE t.tick_queue = q.queue_id AND t.tick_id = c.tick_id AND c.thin
            AND NOT EXISTS (SELECT 1 FROM pgq.subscription s
-                            WHERE s.sub_queue = q.queue_id AND c.tick_id IN (s.sub_last_tick, s.sub_next_tick));
+                            WHERE s.sub_queue = q.queue_id
+                              AND (c.tick_id = s.sub_last_tick OR c.tick_id BETWEEN s.sub_last_tick AND s.sub_next_tick));
         GET DIAGNOSTICS v_n = ROW_COUNT;
         v_total := v_total + v_n;
     END LOOP;
